@@ -1,0 +1,72 @@
+/* One partition's log on disk: a directory of segments. Each segment is a file
+ * `<20-digit base offset>.log` of record batches stored as received (BaseOffset rewritten in
+ * place) and a sparse index `<base>.index` of (relative offset u32, file position u32) entries,
+ * one every index_interval_bytes. Segments roll at segment_bytes; retention deletes whole old
+ * segments by size and time. On open, the active (last) segment's tail is scanned and anything
+ * torn or corrupt after the last good batch is truncated away, keeping everything before it.
+ *
+ * Not thread safe: the broker's event loop owns each partition. partition_sync may be called
+ * from another thread only if the caller serialises it with appends. */
+#ifndef SLUICE_BROKER_PARTITION_H
+#define SLUICE_BROKER_PARTITION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+struct partition_config {
+    int64_t segment_bytes;        /* roll when the active segment would pass this */
+    int64_t retention_bytes;      /* -1 = unlimited; otherwise keep the log at most this big */
+    int64_t retention_ms;         /* -1 = unlimited; delete segments whose newest record is older */
+    int64_t index_interval_bytes; /* one index entry per this many bytes of log (e.g. 4096) */
+};
+
+struct partition;
+
+/* Opens (creating if missing) the partition log in dir, recovering the tail of the active
+ * segment. On success *out owns the open files. Recovery that truncates logs a warning
+ * saying how many bytes were cut and at which offset. */
+int partition_open(const char *dir, const struct partition_config *cfg, struct partition **out,
+                   struct sl_err *err);
+void partition_close(struct partition *p);
+/* Closes and removes the directory with all its files. */
+int partition_destroy(struct partition *p, struct sl_err *err);
+
+int64_t partition_log_start(const struct partition *p); /* first offset still kept */
+int64_t partition_log_end(const struct partition *p);   /* offset the next record gets */
+int64_t partition_size_bytes(const struct partition *p);
+
+/* Appends one already validated batch of len bytes, rewriting its BaseOffset in place to the
+ * log end (the caller's buffer is modified). Returns the assigned base offset via *base_offset.
+ * The data is written (page cache) but not synced. Rolls the segment first if needed. */
+int partition_append(struct partition *p, uint8_t *batch, size_t len, int64_t *base_offset,
+                     struct sl_err *err);
+
+/* fdatasyncs everything appended so far (including segments rolled since the last sync).
+ * Returns 0 when nothing was pending. */
+int partition_sync(struct partition *p, struct sl_err *err);
+/* True when appends have happened since the last partition_sync. */
+bool partition_dirty(const struct partition *p);
+
+/* Appends to out whole batches starting with the batch that contains `offset`, stopping before
+ * the batch that would take out past max_bytes -- except that the first batch is always
+ * returned whole even if larger than max_bytes (so a consumer can always progress). Reads at
+ * most up to `limit_offset` (exclusive; batches whose base offset >= limit are not returned),
+ * which lets the broker hide unsynced data. offset < log start or > log end is an error the
+ * caller reports as OFFSET_OUT_OF_RANGE: returns 1 in that case (0 ok, -1 I/O error). */
+int partition_read(struct partition *p, int64_t offset, int64_t limit_offset, size_t max_bytes,
+                   struct buf *out, struct sl_err *err);
+
+/* Earliest offset whose record timestamp is >= ts, and that record's timestamp; *offset = -1
+ * when no record qualifies. Uses batch MaxTimestamp to find the batch, then the records for
+ * uncompressed batches (the batch's base offset for compressed ones). */
+int partition_offset_for_timestamp(struct partition *p, int64_t ts, int64_t *offset,
+                                   int64_t *timestamp, struct sl_err *err);
+
+/* Deletes whole segments past retention (never the active one). Returns the number deleted. */
+int partition_enforce_retention(struct partition *p, int64_t now_ms, struct sl_err *err);
+
+#endif

@@ -1,0 +1,427 @@
+/* Option resolution: flags > SLUICE_* environment > sluice.yaml > defaults. Values are
+ * validated by type whatever their source, and an error names where the bad value came from. */
+#include "core/config.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "core/log.h"
+#include "core/units.h"
+
+#define MAX_OPTS 96
+#define MAX_ARGS 64
+
+struct config_value {
+    const struct opt_def *def;
+    char *raw; /* owned; NULL when unset */
+    enum config_source src;
+    int64_t num;
+    bool flag;
+};
+
+struct config {
+    const struct cmd_def *cmd;
+    struct config_value values[MAX_OPTS];
+    int nvalues;
+    char *args[MAX_ARGS];
+    int nargs;
+};
+
+/* Options every command has, resolved like the others. */
+static const struct opt_def common_opts[] = {
+    {"config", OPT_STRING, NULL, "FILE", "config file (default: ./sluice.yaml when present)"},
+    {"log-level", OPT_STRING, "info", "LEVEL", "error, warn, info or debug"},
+    {NULL, 0, NULL, NULL, NULL},
+};
+
+static void env_name(const char *opt, char *out, size_t n)
+{
+    size_t j = 0;
+    const char *prefix = "SLUICE_";
+    for (size_t i = 0; prefix[i] && j + 1 < n; i++)
+        out[j++] = prefix[i];
+    for (size_t i = 0; opt[i] && j + 1 < n; i++)
+        out[j++] = opt[i] == '-' ? '_' : (char)toupper((unsigned char)opt[i]);
+    out[j] = '\0';
+}
+
+/* Compares an option name with a file key, treating '-' and '_' alike. */
+static bool key_matches(const char *opt, const char *key)
+{
+    for (; *opt && *key; opt++, key++) {
+        char a = *opt == '_' ? '-' : *opt, b = *key == '_' ? '-' : *key;
+        if (a != b)
+            return false;
+    }
+    return *opt == *key;
+}
+
+static struct config_value *find_value(const struct config *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->nvalues; i++) {
+        if (strcmp(cfg->values[i].def->name, name) == 0)
+            return (struct config_value *)&cfg->values[i];
+    }
+    return NULL;
+}
+
+static const char *source_name(enum config_source src)
+{
+    switch (src) {
+    case SRC_FLAG:
+        return "flag";
+    case SRC_ENV:
+        return "environment";
+    case SRC_FILE:
+        return "config file";
+    default:
+        return "default";
+    }
+}
+
+static void set_raw(struct config_value *v, const char *raw, enum config_source src)
+{
+    free(v->raw);
+    v->raw = raw ? strdup(raw) : NULL;
+    v->src = src;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int validate(struct config_value *v, struct sl_err *err)
+{
+    if (!v->raw)
+        return 0;
+    struct sl_err e;
+    int rc = 0;
+    switch (v->def->type) {
+    case OPT_STRING:
+        break;
+    case OPT_INT:
+        rc = parse_int(v->raw, INT64_MIN, INT64_MAX, &v->num, &e);
+        break;
+    case OPT_DURATION:
+        rc = parse_duration_ms(v->raw, &v->num, &e);
+        break;
+    case OPT_SIZE:
+        rc = parse_size(v->raw, &v->num, &e);
+        break;
+    case OPT_BOOL:
+        if (parse_bool(v->raw, &v->flag) != 0) {
+            snprintf(e.msg, sizeof(e.msg), "'%s' is not true or false", v->raw);
+            rc = -1;
+        }
+        break;
+    }
+    if (rc != 0)
+        return sl_err_set(err, "--%s (from %s): %s", v->def->name, source_name(v->src), e.msg);
+    return 0;
+}
+
+/* Reads the YAML file and applies scalar keys: the command's section first, then top level. */
+static int apply_file(struct config *cfg, const char *path, bool required, struct sl_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (!required)
+            return 0;
+        return sl_err_errno(err, "cannot open config file %s", path);
+    }
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, f);
+    int rc = 0;
+    if (!yaml_parser_load(&parser, &doc)) {
+        rc = sl_err_set(err, "%s:%zu: %s", path, parser.problem_mark.line + 1,
+                        parser.problem ? parser.problem : "invalid YAML");
+        yaml_parser_delete(&parser);
+        fclose(f);
+        return rc;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root && root->type != YAML_MAPPING_NODE) {
+        rc = sl_err_set(err, "%s: the top level must be a mapping of keys to values", path);
+        goto out;
+    }
+    /* Two passes: top level (lower priority) then the command's section. */
+    for (int pass = 0; root && pass < 2; pass++) {
+        yaml_node_t *map = root;
+        if (pass == 1) {
+            map = NULL;
+            for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
+                 p < root->data.mapping.pairs.top; p++) {
+                yaml_node_t *k = yaml_document_get_node(&doc, p->key);
+                yaml_node_t *v = yaml_document_get_node(&doc, p->value);
+                if (k && k->type == YAML_SCALAR_NODE && v && v->type == YAML_MAPPING_NODE &&
+                    strcmp((char *)k->data.scalar.value, cfg->cmd->name) == 0)
+                    map = v;
+            }
+            if (!map)
+                break;
+        }
+        for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+             p++) {
+            yaml_node_t *k = yaml_document_get_node(&doc, p->key);
+            yaml_node_t *v = yaml_document_get_node(&doc, p->value);
+            if (!k || !v || k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
+                continue;
+            for (int i = 0; i < cfg->nvalues; i++) {
+                if (key_matches(cfg->values[i].def->name, (char *)k->data.scalar.value))
+                    set_raw(&cfg->values[i], (char *)v->data.scalar.value, SRC_FILE);
+            }
+        }
+    }
+out:
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    fclose(f);
+    return rc;
+}
+
+static void add_defs(struct config *cfg, const struct opt_def *defs)
+{
+    for (const struct opt_def *d = defs; d && d->name; d++) {
+        if (cfg->nvalues >= MAX_OPTS)
+            break;
+        struct config_value *v = &cfg->values[cfg->nvalues++];
+        memset(v, 0, sizeof(*v));
+        v->def = d;
+        set_raw(v, d->def, SRC_DEFAULT);
+    }
+}
+
+int config_parse(const struct cmd_def *cmd, int argc, char **argv, struct config **out,
+                 struct sl_err *err)
+{
+    *out = NULL;
+    struct config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg)
+        return sl_err_set(err, "out of memory");
+    cfg->cmd = cmd;
+    add_defs(cfg, cmd->opts);
+    add_defs(cfg, common_opts);
+
+    /* Flags are collected first (they name the config file), applied last. */
+    const char *flag_vals[MAX_OPTS] = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            for (i++; i < argc; i++) {
+                if (cfg->nargs >= MAX_ARGS)
+                    goto too_many;
+                cfg->args[cfg->nargs++] = strdup(argv[i]);
+            }
+            break;
+        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            config_print_help(cmd, stdout);
+            config_free(cfg);
+            return 1;
+        }
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            if (cfg->nargs >= MAX_ARGS)
+                goto too_many;
+            cfg->args[cfg->nargs++] = strdup(a);
+            continue;
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t nl = eq ? (size_t)(eq - name) : strlen(name);
+        bool negated = false;
+        int idx = -1;
+        for (int pass = 0; pass < 2 && idx < 0; pass++) {
+            const char *n = name;
+            size_t l = nl;
+            if (pass == 1) {
+                if (nl <= 3 || strncmp(name, "no-", 3) != 0)
+                    break;
+                n += 3;
+                l -= 3;
+                negated = true;
+            }
+            for (int j = 0; j < cfg->nvalues; j++) {
+                const char *dn = cfg->values[j].def->name;
+                if (strlen(dn) == l && strncmp(dn, n, l) == 0)
+                    idx = j;
+            }
+        }
+        if (idx < 0) {
+            sl_err_set(err, "unknown option '--%.*s' for 'sluice %s' (see sluice %s --help)",
+                       (int)nl, name, cmd->name, cmd->name);
+            config_free(cfg);
+            return -1;
+        }
+        const struct opt_def *d = cfg->values[idx].def;
+        if (d->type == OPT_BOOL && !eq) {
+            flag_vals[idx] = negated ? "false" : "true";
+        } else if (negated) {
+            sl_err_set(err, "--no-%s only applies to on/off options", d->name);
+            config_free(cfg);
+            return -1;
+        } else if (eq) {
+            flag_vals[idx] = eq + 1;
+        } else {
+            if (i + 1 >= argc) {
+                sl_err_set(err, "--%s needs a value (%s)", d->name, d->metavar ? d->metavar : "");
+                config_free(cfg);
+                return -1;
+            }
+            flag_vals[idx] = argv[++i];
+        }
+    }
+
+    /* The config file: --config, then SLUICE_CONFIG, then ./sluice.yaml if present. */
+    struct config_value *cv = find_value(cfg, "config");
+    const char *path = NULL;
+    bool required = true;
+    for (int j = 0; j < cfg->nvalues; j++) {
+        if (&cfg->values[j] == cv && flag_vals[j])
+            path = flag_vals[j];
+    }
+    if (!path)
+        path = getenv("SLUICE_CONFIG");
+    if (!path || !*path) {
+        path = "sluice.yaml";
+        required = false;
+    }
+    if (apply_file(cfg, path, required, err) != 0) {
+        config_free(cfg);
+        return -1;
+    }
+
+    for (int j = 0; j < cfg->nvalues; j++) {
+        char env[128];
+        env_name(cfg->values[j].def->name, env, sizeof(env));
+        const char *e = getenv(env);
+        if (e && *e)
+            set_raw(&cfg->values[j], e, SRC_ENV);
+        if (flag_vals[j])
+            set_raw(&cfg->values[j], flag_vals[j], SRC_FLAG);
+        if (validate(&cfg->values[j], err) != 0) {
+            config_free(cfg);
+            return -1;
+        }
+    }
+
+    enum log_level lvl;
+    const char *ls = config_str(cfg, "log-level");
+    if (ls && log_parse_level(ls, &lvl) != 0) {
+        sl_err_set(err, "--log-level: '%s' is not one of error, warn, info, debug", ls);
+        config_free(cfg);
+        return -1;
+    }
+    if (ls)
+        log_set_level(lvl);
+    *out = cfg;
+    return 0;
+
+too_many:
+    sl_err_set(err, "too many arguments (at most %d)", MAX_ARGS);
+    config_free(cfg);
+    return -1;
+}
+
+void config_free(struct config *cfg)
+{
+    if (!cfg)
+        return;
+    for (int i = 0; i < cfg->nvalues; i++)
+        free(cfg->values[i].raw);
+    for (int i = 0; i < cfg->nargs; i++)
+        free(cfg->args[i]);
+    free(cfg);
+}
+
+static void print_opts(const struct opt_def *defs, FILE *f)
+{
+    for (const struct opt_def *d = defs; d && d->name; d++) {
+        char left[96];
+        if (d->type == OPT_BOOL)
+            snprintf(left, sizeof(left), "--[no-]%s", d->name);
+        else
+            snprintf(left, sizeof(left), "--%s %s", d->name, d->metavar ? d->metavar : "VALUE");
+        char env[128];
+        env_name(d->name, env, sizeof(env));
+        fprintf(f, "  %-28s %s", left, d->help ? d->help : "");
+        if (d->def)
+            fprintf(f, " [default: %s]", d->def);
+        fprintf(f, " (env %s)\n", env);
+    }
+}
+
+void config_print_help(const struct cmd_def *cmd, FILE *f)
+{
+    fprintf(f, "%s\n\nUsage: %s\n\nOptions:\n", cmd->summary, cmd->usage);
+    print_opts(cmd->opts, f);
+    print_opts(common_opts, f);
+    fprintf(f, "  %-28s %s\n", "--help", "show this help");
+    if (cmd->details)
+        fprintf(f, "\n%s\n", cmd->details);
+    fprintf(f, "\nPrecedence: flags > SLUICE_* environment > config file (section '%s', then top "
+               "level) > defaults.\n",
+            cmd->name);
+}
+
+static struct config_value *must_find(const struct config *cfg, const char *name)
+{
+    struct config_value *v = find_value(cfg, name);
+    if (!v) {
+        log_error("config", "internal: option '%s' is not declared for '%s'", name,
+                  cfg->cmd->name);
+        abort();
+    }
+    return v;
+}
+
+const char *config_str(const struct config *cfg, const char *name)
+{
+    return must_find(cfg, name)->raw;
+}
+
+int64_t config_int(const struct config *cfg, const char *name)
+{
+    struct config_value *v = must_find(cfg, name);
+    return v->raw ? v->num : 0;
+}
+
+bool config_bool(const struct config *cfg, const char *name)
+{
+    struct config_value *v = must_find(cfg, name);
+    return v->raw ? v->flag : false;
+}
+
+int64_t config_ms(const struct config *cfg, const char *name) { return config_int(cfg, name); }
+
+int64_t config_size(const struct config *cfg, const char *name) { return config_int(cfg, name); }
+
+enum config_source config_source_of(const struct config *cfg, const char *name)
+{
+    return must_find(cfg, name)->src;
+}
+
+int config_nargs(const struct config *cfg) { return cfg->nargs; }
+
+const char *config_arg(const struct config *cfg, int i)
+{
+    return i >= 0 && i < cfg->nargs ? cfg->args[i] : NULL;
+}

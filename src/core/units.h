@@ -1,0 +1,26 @@
+/* Parsing of the units users type: durations ("30s", "5m", "1h", "250ms", "2d" or bare
+ * integer seconds), byte sizes ("512", "64KiB", "1MB", "1GiB"), rates ("500/s"), and
+ * host:port addresses. Each rejects trailing garbage and overflow. */
+#ifndef SLUICE_CORE_UNITS_H
+#define SLUICE_CORE_UNITS_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+
+/* Duration in milliseconds. A bare integer means seconds. */
+int parse_duration_ms(const char *s, int64_t *ms, struct sl_err *err);
+/* Size in bytes. A bare integer means bytes; k/K/KB/KiB = 1024 (sizes here are binary). */
+int parse_size(const char *s, int64_t *bytes, struct sl_err *err);
+/* Plain decimal integer within [min, max]. */
+int parse_int(const char *s, int64_t min, int64_t max, int64_t *out, struct sl_err *err);
+/* "HOST:PORT" (HOST may be empty, meaning 0.0.0.0, or "[v6]"). host must hold 256 bytes. */
+int parse_hostport(const char *s, char *host, int *port, struct sl_err *err);
+
+/* Wall clock in ms since the epoch, and a monotonic clock in ms. */
+int64_t now_ms(void);
+int64_t mono_ms(void);
+/* Monotonic clock in microseconds. */
+int64_t mono_us(void);
+
+#endif

@@ -1,0 +1,133 @@
+/* Unit tests for src/core: CRC-32C, units, bounded buffers, config precedence. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/crc32c.h"
+#include "core/units.h"
+
+static void test_crc32c(void)
+{
+    /* Standard check value for CRC-32C. */
+    CHECK_EQ_INT(crc32c(0, "123456789", 9), 0xe3069283u);
+    CHECK_EQ_INT(crc32c(0, "", 0), 0);
+    /* Incremental equals one-shot, over odd lengths and alignments. */
+    char data[1000];
+    for (int i = 0; i < 1000; i++)
+        data[i] = (char)(i * 31 + 7);
+    uint32_t whole = crc32c(0, data + 3, 997);
+    uint32_t part = crc32c(crc32c(0, data + 3, 13), data + 16, 984);
+    CHECK_EQ_INT(whole, part);
+}
+
+static void test_units(void)
+{
+    int64_t v;
+    CHECK(parse_duration_ms("30s", &v, NULL) == 0 && v == 30000);
+    CHECK(parse_duration_ms("5m", &v, NULL) == 0 && v == 300000);
+    CHECK(parse_duration_ms("1h", &v, NULL) == 0 && v == 3600000);
+    CHECK(parse_duration_ms("250ms", &v, NULL) == 0 && v == 250);
+    CHECK(parse_duration_ms("60", &v, NULL) == 0 && v == 60000);
+    CHECK(parse_duration_ms("5x", &v, NULL) == -1);
+    CHECK(parse_duration_ms("-5s", &v, NULL) == -1);
+    CHECK(parse_duration_ms("", &v, NULL) == -1);
+    CHECK(parse_size("1GiB", &v, NULL) == 0 && v == 1073741824);
+    CHECK(parse_size("64k", &v, NULL) == 0 && v == 65536);
+    CHECK(parse_size("100", &v, NULL) == 0 && v == 100);
+    CHECK(parse_size("1 zb", &v, NULL) == -1);
+    CHECK(parse_int("12a", 0, 100, &v, NULL) == -1);
+    CHECK(parse_int("101", 0, 100, &v, NULL) == -1);
+    char host[256];
+    int port;
+    CHECK(parse_hostport("127.0.0.1:9092", host, &port, NULL) == 0 && port == 9092);
+    CHECK_EQ_STR(host, "127.0.0.1");
+    CHECK(parse_hostport("[::1]:80", host, &port, NULL) == 0 && port == 80);
+    CHECK_EQ_STR(host, "::1");
+    CHECK(parse_hostport("nohost", host, &port, NULL) == -1);
+    CHECK(parse_hostport("h:70000", host, &port, NULL) == -1);
+}
+
+static void test_buf(void)
+{
+    struct buf b;
+    buf_init(&b, 10);
+    CHECK(buf_append(&b, "hello", 5) == 0);
+    CHECK(buf_append(&b, "world", 5) == 0);
+    CHECK(buf_append(&b, "!", 1) == -1); /* past the maximum */
+    CHECK_EQ_INT(b.len, 10);
+    buf_consume(&b, 5);
+    CHECK(b.len == 5 && memcmp(b.data, "world", 5) == 0);
+    buf_free(&b);
+}
+
+static const struct opt_def opts[] = {
+    {"listen", OPT_STRING, "127.0.0.1:9092", "HOST:PORT", "address"},
+    {"segment-bytes", OPT_SIZE, "1GiB", "SIZE", "segment size"},
+    {"auto-create", OPT_BOOL, "true", NULL, "auto-create topics"},
+    {"flush-interval", OPT_DURATION, "0", "DURATION", "flush"},
+    {NULL, 0, NULL, NULL, NULL},
+};
+static const struct cmd_def cmd = {"broker", "test", "test", opts, NULL};
+
+static void test_config(void)
+{
+    char dir[] = "/tmp/sluice-test-config-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[300];
+    snprintf(path, sizeof(path), "%s/sluice.yaml", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "listen: 1.2.3.4:1\nsegment_bytes: 1MiB\nbroker:\n  listen: 5.6.7.8:2\n");
+    fclose(f);
+
+    struct config *cfg;
+    struct sl_err err;
+    char *argv1[] = {"broker", "--config", path, NULL};
+    unsetenv("SLUICE_LISTEN");
+    CHECK(config_parse(&cmd, 3, argv1, &cfg, &err) == 0);
+    CHECK_EQ_STR(config_str(cfg, "listen"), "5.6.7.8:2"); /* section beats top level */
+    CHECK_EQ_INT(config_size(cfg, "segment-bytes"), 1048576);
+    CHECK(config_bool(cfg, "auto-create"));
+    CHECK(config_source_of(cfg, "listen") == SRC_FILE);
+    config_free(cfg);
+
+    setenv("SLUICE_LISTEN", "9.9.9.9:3", 1);
+    CHECK(config_parse(&cmd, 3, argv1, &cfg, &err) == 0);
+    CHECK_EQ_STR(config_str(cfg, "listen"), "9.9.9.9:3"); /* env beats file */
+    config_free(cfg);
+
+    char *argv2[] = {"broker", "--config", path, "--listen=0.0.0.0:4", "--no-auto-create", "pos",
+                     NULL};
+    CHECK(config_parse(&cmd, 6, argv2, &cfg, &err) == 0);
+    CHECK_EQ_STR(config_str(cfg, "listen"), "0.0.0.0:4"); /* flag beats env */
+    CHECK(!config_bool(cfg, "auto-create"));
+    CHECK_EQ_INT(config_nargs(cfg), 1);
+    CHECK_EQ_STR(config_arg(cfg, 0), "pos");
+    config_free(cfg);
+    unsetenv("SLUICE_LISTEN");
+
+    char *argv3[] = {"broker", "--segment-bytes", "lots", NULL};
+    CHECK(config_parse(&cmd, 3, argv3, &cfg, &err) == -1);
+    CHECK(strstr(err.msg, "segment-bytes") != NULL);
+    char *argv4[] = {"broker", "--bogus", NULL};
+    CHECK(config_parse(&cmd, 2, argv4, &cfg, &err) == -1);
+    CHECK(strstr(err.msg, "unknown option") != NULL);
+    setenv("SLUICE_FLUSH_INTERVAL", "soon", 1);
+    char *argv5[] = {"broker", NULL};
+    CHECK(config_parse(&cmd, 1, argv5, &cfg, &err) == -1);
+    CHECK(strstr(err.msg, "environment") != NULL);
+    unsetenv("SLUICE_FLUSH_INTERVAL");
+
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    test_crc32c();
+    test_units();
+    test_buf();
+    test_config();
+    return check_summary();
+}
