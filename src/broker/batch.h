@@ -4,6 +4,7 @@
 #ifndef SLUICE_BROKER_BATCH_H
 #define SLUICE_BROKER_BATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,10 @@ struct batch_header {
 /* Decodes the 61-byte header at p (len bytes available, at least BATCH_HEADER_SIZE).
  * Checks only that Length is sane (>= 49) and that magic is 2; not the CRC. */
 int batch_parse_header(const uint8_t *p, size_t len, struct batch_header *h, struct sl_err *err);
+
+/* True when the CRC-32C over attributes..end of the whole batch (len bytes at p) matches h->crc.
+ * Used by log recovery, which trusts nothing it reads back from disk. */
+bool batch_crc_ok(const uint8_t *p, size_t len, const struct batch_header *h);
 
 /* Full validation of one produced batch occupying exactly len bytes at p: header, magic 2,
  * Length consistent with len, CRC-32C over attributes..end, LastOffsetDelta + 1 == RecordsCount

@@ -1,0 +1,231 @@
+/* CreateTopics and DeleteTopics. One node, so replication factor is 1 (or -1 for the
+ * default); topic configs the broker honours are accepted, anything else is refused by name. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "core/log.h"
+#include "core/units.h"
+
+/* Applies one topic config; returns 0, or -1 with msg set for an unknown or bad value. */
+static int apply_config(struct topic_config *tc, const char *name, const char *value, char *msg,
+                        size_t msglen)
+{
+    int64_t v;
+    if (!value) {
+        snprintf(msg, msglen, "config %s has no value", name);
+        return -1;
+    }
+    if (strcmp(name, "retention.ms") == 0 || strcmp(name, "retention.bytes") == 0) {
+        if (parse_int(value, -1, INT64_MAX, &v, NULL) != 0)
+            goto bad;
+        if (name[10] == 'm')
+            tc->retention_ms = v;
+        else
+            tc->retention_bytes = v;
+        return 0;
+    }
+    if (strcmp(name, "segment.bytes") == 0) {
+        if (parse_int(value, 14, INT32_MAX, &v, NULL) != 0)
+            goto bad;
+        tc->segment_bytes = v;
+        return 0;
+    }
+    if (strcmp(name, "max.message.bytes") == 0) {
+        if (parse_int(value, 0, INT32_MAX, &v, NULL) != 0)
+            goto bad;
+        tc->max_message_bytes = v;
+        return 0;
+    }
+    /* Settings that hold trivially on a single node with delete retention. */
+    if ((strcmp(name, "cleanup.policy") == 0 && strcmp(value, "delete") == 0) ||
+        (strcmp(name, "min.insync.replicas") == 0 && strcmp(value, "1") == 0))
+        return 0;
+    snprintf(msg, msglen, "config %.100s=%.100s is not supported by sluice broker", name, value);
+    return -1;
+bad:
+    snprintf(msg, msglen, "config %.100s has an invalid value '%.100s'", name, value);
+    return -1;
+}
+
+enum handler_result api_create_topics(struct kreq *rq)
+{
+    struct broker *bk = rq->bk;
+    struct kreader *r = &rq->r;
+    struct kwriter *w = rq->w;
+    bool flex = rq->flex;
+    int16_t v = rq->api_version;
+    int32_t ntopics = kr_array(r, flex);
+    if (r->err || ntopics < 0)
+        return H_CLOSE;
+
+    /* The request's options come after the topic list, so parse the topics first. */
+    struct req_topic {
+        char name[256];
+        bool name_ok;
+        int32_t partitions;
+        int16_t replication;
+        bool has_assignments;
+        struct topic_config cfg;
+        char msg[300];
+        bool cfg_bad;
+    } *topics = calloc((size_t)ntopics + 1, sizeof(*topics));
+    if (!topics)
+        return H_CLOSE;
+    for (int32_t i = 0; i < ntopics; i++) {
+        struct req_topic *t = &topics[i];
+        t->name_ok = kslice_cstr(kr_str(r, flex), t->name, sizeof(t->name)) == 0;
+        t->partitions = kr_i32(r);
+        t->replication = kr_i16(r);
+        int32_t nassign = kr_array(r, flex);
+        t->has_assignments = nassign > 0;
+        for (int32_t j = 0; j < nassign && !r->err; j++) {
+            kr_i32(r);
+            int32_t nb = kr_array(r, flex);
+            kr_skip(r, (size_t)(nb > 0 ? nb : 0) * 4);
+            kr_tags(r, flex);
+        }
+        topic_config_defaults(&t->cfg, &bk->cfg);
+        int32_t ncfg = kr_array(r, flex);
+        for (int32_t j = 0; j < ncfg && !r->err; j++) {
+            char name[256], value[256];
+            struct kslice ks = kr_str(r, flex), vs = kr_str(r, flex);
+            kr_tags(r, flex);
+            if (r->err || t->cfg_bad)
+                continue;
+            if (kslice_cstr(ks, name, sizeof(name)) != 0) {
+                snprintf(t->msg, sizeof(t->msg), "bad config name");
+                t->cfg_bad = true;
+                continue;
+            }
+            bool null_value = vs.len < 0;
+            if (!null_value && kslice_cstr(vs, value, sizeof(value)) != 0) {
+                snprintf(t->msg, sizeof(t->msg), "config %.100s value too long", name);
+                t->cfg_bad = true;
+                continue;
+            }
+            if (apply_config(&t->cfg, name, null_value ? NULL : value, t->msg, sizeof(t->msg)) !=
+                0)
+                t->cfg_bad = true;
+        }
+        kr_tags(r, flex);
+    }
+    kr_i32(r); /* timeout_ms */
+    bool validate_only = v >= 1 ? kr_i8(r) != 0 : false;
+    kr_tags(r, flex);
+    if (r->err) {
+        free(topics);
+        return H_CLOSE;
+    }
+
+    if (v >= 2)
+        kw_i32(w, 0); /* throttle_time_ms */
+    kw_array(w, flex, ntopics);
+    for (int32_t i = 0; i < ntopics; i++) {
+        struct req_topic *t = &topics[i];
+        int32_t nparts = t->partitions == -1 ? bk->cfg.default_partitions : t->partitions;
+        int16_t error = KERR_NONE;
+        struct topic *created = NULL;
+        struct sl_err err = {{0}};
+        if (!t->name_ok || !topic_name_valid(t->name)) {
+            error = KERR_INVALID_TOPIC_EXCEPTION;
+            snprintf(err.msg, sizeof(err.msg), "invalid topic name");
+        } else if (t->has_assignments) {
+            error = KERR_INVALID_REQUEST;
+            snprintf(err.msg, sizeof(err.msg), "manual replica assignment is not supported");
+        } else if (t->replication != -1 && t->replication != 1) {
+            error = KERR_INVALID_REPLICATION_FACTOR;
+            snprintf(err.msg, sizeof(err.msg),
+                     "replication factor %d is larger than the 1 available broker",
+                     (int)t->replication);
+        } else if (t->cfg_bad) {
+            error = KERR_INVALID_CONFIG;
+            snprintf(err.msg, sizeof(err.msg), "%s", t->msg);
+        } else if (nparts <= 0 || nparts > 10000) {
+            error = KERR_INVALID_PARTITIONS;
+            snprintf(err.msg, sizeof(err.msg), "number of partitions must be 1-10000");
+        } else if (registry_find(&bk->reg, t->name)) {
+            error = KERR_TOPIC_ALREADY_EXISTS;
+            snprintf(err.msg, sizeof(err.msg), "topic '%s' already exists", t->name);
+        } else if (!validate_only) {
+            error = (int16_t)registry_create(&bk->reg, t->name, nparts, &t->cfg, &created, &err);
+        }
+        kw_str(w, flex, t->name_ok ? t->name : NULL);
+        if (v >= 7) {
+            static const uint8_t zero[16];
+            kw_uuid(w, created ? created->id : zero);
+        }
+        kw_i16(w, error);
+        if (v >= 1)
+            kw_str(w, flex, error ? err.msg : NULL);
+        if (v >= 5) {
+            kw_i32(w, error ? -1 : nparts);
+            kw_i16(w, error ? -1 : 1);
+            kw_array(w, flex, -1); /* configs: not returned */
+        }
+        kw_tags(w, flex);
+    }
+    kw_tags(w, flex);
+    free(topics);
+    return H_DONE;
+}
+
+enum handler_result api_delete_topics(struct kreq *rq)
+{
+    struct broker *bk = rq->bk;
+    struct kreader *r = &rq->r;
+    struct kwriter *w = rq->w;
+    bool flex = rq->flex;
+    int16_t v = rq->api_version;
+    int32_t n = kr_array(r, flex);
+    if (r->err || n < 0)
+        return H_CLOSE;
+    struct kslice *names = calloc((size_t)n + 1, sizeof(*names));
+    if (!names)
+        return H_CLOSE;
+    for (int32_t i = 0; i < n; i++) {
+        names[i] = kr_str(r, flex);
+        if (v >= 6) {
+            kr_skip(r, 16); /* topic_id: we delete by name */
+            kr_tags(r, flex);
+        }
+    }
+    kr_i32(r); /* timeout_ms */
+    kr_tags(r, flex);
+    if (r->err) {
+        free(names);
+        return H_CLOSE;
+    }
+    if (v >= 1)
+        kw_i32(w, 0); /* throttle_time_ms */
+    kw_array(w, flex, n);
+    for (int32_t i = 0; i < n; i++) {
+        char name[256];
+        struct sl_err err = {{0}};
+        int16_t error;
+        struct topic *t = NULL;
+        if (kslice_cstr(names[i], name, sizeof(name)) != 0) {
+            error = v >= 6 ? KERR_UNKNOWN_TOPIC_ID : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            snprintf(err.msg, sizeof(err.msg), "topic must be given by name");
+        } else if (!(t = registry_find(&bk->reg, name))) {
+            error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            snprintf(err.msg, sizeof(err.msg), "topic '%s' does not exist", name);
+        } else {
+            broker_forget_topic(bk, t);
+            error = (int16_t)registry_delete(&bk->reg, name, &err);
+        }
+        kw_strn(w, flex, (const char *)names[i].p, names[i].len);
+        if (v >= 6) {
+            static const uint8_t zero[16];
+            kw_uuid(w, zero);
+        }
+        kw_i16(w, error);
+        if (v >= 5)
+            kw_str(w, flex, error ? err.msg : NULL);
+        kw_tags(w, flex);
+    }
+    kw_tags(w, flex);
+    free(names);
+    return H_DONE;
+}

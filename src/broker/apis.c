@@ -1,0 +1,33 @@
+/* The dispatch table: {API key, version range, first flexible version, handler}. ApiVersions
+ * answers from this same table, so what the broker advertises is what it dispatches.
+ * Ranges are chosen so librdkafka 2.0.2 enables record batch v2, compression and idempotence
+ * (it needs Produce 0 advertised for gzip/snappy/lz4 and Produce 3 + Fetch 4 for batches v2),
+ * and so Kafka 4.x Java clients (KIP-896 minimums) find every version they need. Produce
+ * v0-v2 are advertised but refused per partition, as Apache Kafka 4.x does. */
+#include <stddef.h>
+
+#include "broker/broker.h"
+
+#define NOFLEX INT16_MAX
+
+const struct api_def api_table[] = {
+    {0, "Produce", 0, 11, 9, api_produce},
+    {1, "Fetch", 4, 12, 12, api_fetch},
+    {2, "ListOffsets", 0, 6, 6, api_list_offsets},
+    {3, "Metadata", 0, 12, 9, api_metadata},
+    {18, "ApiVersions", 0, 3, 3, api_versions},
+    {19, "CreateTopics", 0, 7, 5, api_create_topics},
+    {20, "DeleteTopics", 0, 6, 4, api_delete_topics},
+    {22, "InitProducerId", 0, 4, 2, api_init_producer_id},
+};
+
+const int api_table_len = (int)(sizeof(api_table) / sizeof(api_table[0]));
+
+const struct api_def *api_find(int16_t key)
+{
+    for (int i = 0; i < api_table_len; i++) {
+        if (api_table[i].key == key)
+            return &api_table[i];
+    }
+    return NULL;
+}

@@ -1,0 +1,294 @@
+/* The topic registry: DATA_DIR/topics/<topic>/topic.meta (key=value lines: id, partitions,
+ * topic configs) and one partition log per DATA_DIR/topics/<topic>/<partition>/. A topic exists
+ * once its topic.meta has been written durably; a directory without one is a creation that did
+ * not finish and is removed on start. Deletion renames the directory into DATA_DIR/trash first,
+ * so a crash never leaves half a topic. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "broker/broker.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/units.h"
+#include "core/uuid.h"
+
+#define META_MAX 4096
+
+bool topic_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 249 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+struct partition_config topic_partition_config(const struct topic *t)
+{
+    struct partition_config pc = {
+        .segment_bytes = t->cfg.segment_bytes,
+        .retention_bytes = t->cfg.retention_bytes,
+        .retention_ms = t->cfg.retention_ms,
+        .index_interval_bytes = 4096,
+    };
+    return pc;
+}
+
+static int write_meta(const struct registry *reg, const struct topic *t, struct sl_err *err)
+{
+    char path[PATH_MAX + 300], idtxt[37], text[META_MAX];
+    uuid_format(t->id, idtxt);
+    int n = snprintf(text, sizeof(text),
+                     "id=%s\npartitions=%d\nretention.ms=%" PRId64 "\nretention.bytes=%" PRId64
+                     "\nsegment.bytes=%" PRId64 "\nmax.message.bytes=%" PRId64 "\n",
+                     idtxt, (int)t->npartitions, t->cfg.retention_ms, t->cfg.retention_bytes,
+                     t->cfg.segment_bytes, t->cfg.max_message_bytes);
+    snprintf(path, sizeof(path), "%s/%s/topic.meta", reg->dir, t->name);
+    return fs_write_atomic(path, text, (size_t)n, err);
+}
+
+static int read_meta(const struct registry *reg, struct topic *t, struct sl_err *err)
+{
+    char path[PATH_MAX + 300];
+    snprintf(path, sizeof(path), "%s/%s/topic.meta", reg->dir, t->name);
+    char *text;
+    if (fs_read_file(path, META_MAX, &text, NULL, err) != 0)
+        return -1;
+    int rc = 0;
+    bool have_id = false;
+    t->npartitions = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *eq = strchr(line, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        const char *k = line, *v = eq + 1;
+        int64_t num = 0;
+        if (strcmp(k, "id") == 0) {
+            have_id = uuid_parse(v, t->id) == 0;
+            continue;
+        }
+        if (parse_int(v, INT64_MIN, INT64_MAX, &num, NULL) != 0)
+            continue;
+        if (strcmp(k, "partitions") == 0 && num > 0 && num <= 100000)
+            t->npartitions = (int32_t)num;
+        else if (strcmp(k, "retention.ms") == 0)
+            t->cfg.retention_ms = num;
+        else if (strcmp(k, "retention.bytes") == 0)
+            t->cfg.retention_bytes = num;
+        else if (strcmp(k, "segment.bytes") == 0 && num > 0)
+            t->cfg.segment_bytes = num;
+        else if (strcmp(k, "max.message.bytes") == 0 && num > 0)
+            t->cfg.max_message_bytes = num;
+    }
+    if (!have_id || t->npartitions <= 0)
+        rc = sl_err_set(err, "%s: missing id or partitions", path);
+    free(text);
+    return rc;
+}
+
+static void topic_free(struct topic *t)
+{
+    if (!t)
+        return;
+    for (int32_t i = 0; t->parts && i < t->npartitions; i++) {
+        if (t->parts[i].log)
+            partition_close(t->parts[i].log);
+    }
+    free(t->parts);
+    free(t);
+}
+
+static int open_partitions(struct registry *reg, struct topic *t, struct sl_err *err)
+{
+    t->parts = calloc((size_t)t->npartitions, sizeof(*t->parts));
+    if (!t->parts)
+        return sl_err_set(err, "out of memory");
+    struct partition_config pc = topic_partition_config(t);
+    for (int32_t i = 0; i < t->npartitions; i++) {
+        char dir[PATH_MAX + 300];
+        snprintf(dir, sizeof(dir), "%s/%s/%d", reg->dir, t->name, (int)i);
+        struct tpart *tp = &t->parts[i];
+        tp->topic = t;
+        tp->index = i;
+        if (partition_open(dir, &pc, &tp->log, err) != 0)
+            return -1;
+        tp->high_watermark = partition_log_end(tp->log);
+    }
+    return 0;
+}
+
+static int add_topic(struct registry *reg, struct topic *t, struct sl_err *err)
+{
+    if (reg->ntopics == reg->cap) {
+        int cap = reg->cap ? reg->cap * 2 : 16;
+        struct topic **p = realloc(reg->topics, (size_t)cap * sizeof(*p));
+        if (!p)
+            return sl_err_set(err, "out of memory");
+        reg->topics = p;
+        reg->cap = cap;
+    }
+    reg->topics[reg->ntopics++] = t;
+    return 0;
+}
+
+int registry_open(struct registry *reg, const char *data_dir, struct sl_err *err)
+{
+    memset(reg, 0, sizeof(*reg));
+    char trash[PATH_MAX + 16];
+    snprintf(reg->dir, sizeof(reg->dir), "%s/topics", data_dir);
+    snprintf(trash, sizeof(trash), "%s/trash", data_dir);
+    if (fs_remove_tree(trash, err) != 0 || fs_mkdirs(reg->dir, err) != 0)
+        return -1;
+    DIR *d = opendir(reg->dir);
+    if (!d)
+        return sl_err_errno(err, "cannot open %s", reg->dir);
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.' && (de->d_name[1] == '\0' || strcmp(de->d_name, "..") == 0))
+            continue;
+        if (!topic_name_valid(de->d_name))
+            continue;
+        struct topic *t = calloc(1, sizeof(*t));
+        if (!t) {
+            rc = sl_err_set(err, "out of memory");
+            break;
+        }
+        snprintf(t->name, sizeof(t->name), "%s", de->d_name);
+        struct sl_err e;
+        if (read_meta(reg, t, &e) != 0) {
+            char path[PATH_MAX + 300];
+            snprintf(path, sizeof(path), "%s/%s", reg->dir, t->name);
+            log_warn("broker", "removing incomplete topic directory %s (%s)", path, e.msg);
+            fs_remove_tree(path, NULL);
+            free(t);
+            continue;
+        }
+        if (open_partitions(reg, t, err) != 0 || add_topic(reg, t, err) != 0) {
+            topic_free(t);
+            rc = -1;
+            break;
+        }
+    }
+    closedir(d);
+    if (rc != 0)
+        registry_close(reg);
+    return rc;
+}
+
+void registry_close(struct registry *reg)
+{
+    for (int i = 0; i < reg->ntopics; i++)
+        topic_free(reg->topics[i]);
+    free(reg->topics);
+    reg->topics = NULL;
+    reg->ntopics = reg->cap = 0;
+}
+
+struct topic *registry_find(struct registry *reg, const char *name)
+{
+    for (int i = 0; i < reg->ntopics; i++) {
+        if (strcmp(reg->topics[i]->name, name) == 0)
+            return reg->topics[i];
+    }
+    return NULL;
+}
+
+struct tpart *registry_part(struct registry *reg, const char *name, int32_t partition)
+{
+    struct topic *t = registry_find(reg, name);
+    if (!t || partition < 0 || partition >= t->npartitions)
+        return NULL;
+    return &t->parts[partition];
+}
+
+int registry_create(struct registry *reg, const char *name, int32_t npartitions,
+                    const struct topic_config *cfg, struct topic **out, struct sl_err *err)
+{
+    if (!topic_name_valid(name)) {
+        sl_err_set(err, "topic name '%s' is not valid: 1-249 of [a-zA-Z0-9._-]", name);
+        return KERR_INVALID_TOPIC_EXCEPTION;
+    }
+    if (registry_find(reg, name)) {
+        sl_err_set(err, "topic '%s' already exists", name);
+        return KERR_TOPIC_ALREADY_EXISTS;
+    }
+    if (npartitions <= 0 || npartitions > 10000) {
+        sl_err_set(err, "number of partitions must be between 1 and 10000");
+        return KERR_INVALID_PARTITIONS;
+    }
+    struct topic *t = calloc(1, sizeof(*t));
+    if (!t) {
+        sl_err_set(err, "out of memory");
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    uuid_v4(t->id);
+    t->npartitions = npartitions;
+    t->cfg = *cfg;
+    char dir[PATH_MAX + 300];
+    snprintf(dir, sizeof(dir), "%s/%s", reg->dir, name);
+    if (fs_mkdirs(dir, err) != 0 || open_partitions(reg, t, err) != 0 ||
+        write_meta(reg, t, err) != 0 || fs_sync_dir(reg->dir, err) != 0 ||
+        add_topic(reg, t, err) != 0) {
+        topic_free(t);
+        fs_remove_tree(dir, NULL);
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    log_info("broker", "created topic %s with %d partitions", name, (int)npartitions);
+    if (out)
+        *out = t;
+    return KERR_NONE;
+}
+
+int registry_delete(struct registry *reg, const char *name, struct sl_err *err)
+{
+    int idx = -1;
+    for (int i = 0; i < reg->ntopics; i++) {
+        if (strcmp(reg->topics[i]->name, name) == 0)
+            idx = i;
+    }
+    if (idx < 0) {
+        sl_err_set(err, "topic '%s' does not exist", name);
+        return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    struct topic *t = reg->topics[idx];
+    char dir[PATH_MAX + 300], trash_dir[PATH_MAX + 16], trash[PATH_MAX + 600];
+    snprintf(dir, sizeof(dir), "%s/%s", reg->dir, name);
+    /* reg->dir is DATA_DIR/topics: its parent holds trash/ */
+    snprintf(trash_dir, sizeof(trash_dir), "%.*s/trash",
+             (int)(strlen(reg->dir) - strlen("/topics")), reg->dir);
+    snprintf(trash, sizeof(trash), "%s/%s-%" PRId64, trash_dir, name, mono_us());
+    if (fs_mkdirs(trash_dir, err) != 0)
+        return KERR_KAFKA_STORAGE_ERROR;
+    if (rename(dir, trash) != 0) {
+        sl_err_errno(err, "cannot move %s to %s", dir, trash);
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    fs_sync_dir(reg->dir, NULL);
+    reg->topics[idx] = reg->topics[--reg->ntopics];
+    topic_free(t);
+    fs_remove_tree(trash, NULL);
+    log_info("broker", "deleted topic %s", name);
+    return KERR_NONE;
+}
+
+void topic_config_defaults(struct topic_config *cfg, const struct broker_config *bc)
+{
+    cfg->retention_ms = bc->log.retention_ms;
+    cfg->retention_bytes = bc->log.retention_bytes;
+    cfg->segment_bytes = bc->log.segment_bytes;
+    cfg->max_message_bytes = bc->max_message_bytes;
+}
