@@ -1,0 +1,459 @@
+/* One partition's log: the ordered list of segments in its directory, with roll, retention,
+ * recovery on open, reads that may span segments and grouped syncs. segment.c handles the
+ * bytes inside one segment. The oldest segment's base offset is the log start, so the active
+ * segment is kept (empty if need be) even when retention has deleted everything else. */
+#include "broker/partition.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "broker/batch.h"
+#include "broker/segment.h"
+#include "core/log.h"
+
+#define LOG_MOD "log"
+#define DEFAULT_SEGMENT_BYTES (1024LL * 1024 * 1024)
+#define DEFAULT_INDEX_INTERVAL 4096
+
+struct partition {
+    char *dir;
+    struct partition_config cfg;
+    struct segment *segs; /* oldest first; the last one is active (appended to) */
+    size_t nsegs, cap;
+    int64_t size_bytes;
+    bool dirty;     /* appended since the last partition_sync */
+    bool dir_dirty; /* segment files created since the last partition_sync */
+};
+
+static struct segment *active(struct partition *p)
+{
+    return &p->segs[p->nsegs - 1];
+}
+
+static int grow_segs(struct partition *p, size_t need, struct sl_err *err)
+{
+    if (need <= p->cap)
+        return 0;
+    size_t cap = p->cap ? p->cap * 2 : 8;
+    while (cap < need)
+        cap *= 2;
+    struct segment *s = realloc(p->segs, cap * sizeof(*s));
+    if (!s)
+        return sl_err_set(err, "out of memory");
+    p->segs = s;
+    p->cap = cap;
+    return 0;
+}
+
+/* mkdir -p: the broker passes <data-dir>/<topic>-<partition>, and the data dir may be new. */
+static int mkdir_all(const char *dir, struct sl_err *err)
+{
+    char *tmp = strdup(dir);
+    int rc = -1;
+    if (!tmp)
+        return sl_err_set(err, "out of memory");
+    for (char *s = tmp + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+            sl_err_errno(err, "mkdir %s", tmp);
+            goto out;
+        }
+        *s = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+        sl_err_errno(err, "mkdir %s", tmp);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(tmp);
+    return rc;
+}
+
+/* Base offset from a segment file name "<20 digits>.log"; -1 for any other name. */
+static int64_t parse_segment_name(const char *name)
+{
+    if (strlen(name) != 24 || strcmp(name + 20, ".log") != 0)
+        return -1;
+    int64_t v = 0;
+    for (int i = 0; i < 20; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return -1;
+        if (v > (INT64_MAX - (name[i] - '0')) / 10)
+            return -1;
+        v = v * 10 + (name[i] - '0');
+    }
+    return v;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Lists the base offsets of the segment files in dir, sorted. Caller frees *bases. */
+static int list_segments(const char *dir, int64_t **bases, size_t *n, struct sl_err *err)
+{
+    DIR *d = opendir(dir);
+    size_t cap = 0;
+    *bases = NULL;
+    *n = 0;
+    if (!d)
+        return sl_err_errno(err, "open directory %s", dir);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        int64_t base = parse_segment_name(de->d_name);
+        if (base < 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            int64_t *b = realloc(*bases, cap * sizeof(**bases));
+            if (!b) {
+                closedir(d);
+                free(*bases);
+                *bases = NULL;
+                return sl_err_set(err, "out of memory");
+            }
+            *bases = b;
+        }
+        (*bases)[(*n)++] = base;
+    }
+    closedir(d);
+    if (*n > 0)
+        qsort(*bases, *n, sizeof(**bases), cmp_i64);
+    return 0;
+}
+
+static void partition_free(struct partition *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nsegs; i++)
+        segment_close(&p->segs[i]);
+    free(p->segs);
+    free(p->dir);
+    free(p);
+}
+
+int partition_open(const char *dir, const struct partition_config *cfg, struct partition **out,
+                   struct sl_err *err)
+{
+    int64_t *bases = NULL;
+    size_t nbases = 0;
+    struct partition *p = calloc(1, sizeof(*p));
+    *out = NULL;
+    if (!p || !(p->dir = strdup(dir))) {
+        free(p);
+        return sl_err_set(err, "out of memory");
+    }
+    p->cfg = *cfg;
+    if (p->cfg.segment_bytes <= 0)
+        p->cfg.segment_bytes = DEFAULT_SEGMENT_BYTES;
+    /* Index positions are u32, so a segment cannot pass 4 GiB (except by one huge batch). */
+    if (p->cfg.segment_bytes > (int64_t)UINT32_MAX)
+        p->cfg.segment_bytes = UINT32_MAX;
+    if (p->cfg.index_interval_bytes <= 0)
+        p->cfg.index_interval_bytes = DEFAULT_INDEX_INTERVAL;
+
+    if (mkdir_all(dir, err) != 0 || list_segments(dir, &bases, &nbases, err) != 0)
+        goto fail;
+    if (grow_segs(p, nbases ? nbases : 1, err) != 0)
+        goto fail;
+    if (nbases == 0) {
+        if (segment_create(&p->segs[0], dir, 0, p->cfg.index_interval_bytes, err) != 0)
+            goto fail;
+        p->nsegs = 1;
+        p->dir_dirty = true;
+    }
+    for (size_t i = 0; i < nbases; i++) {
+        struct segment *seg = &p->segs[i];
+        int64_t cut = 0;
+        if (segment_open(seg, dir, bases[i], p->cfg.index_interval_bytes, err) != 0)
+            goto fail;
+        p->nsegs++;
+        /* The active segment may have been torn by a crash: check every batch's CRC. Older
+         * segments were complete when rolled; their index and tail are checked cheaply. */
+        int rc = i + 1 == nbases ? segment_recover(seg, &cut, err) : segment_load(seg, &cut, err);
+        if (rc != 0)
+            goto fail;
+        if (i > 0) {
+            struct segment *prev = &p->segs[i - 1];
+            if (prev->end_offset > seg->base_offset) {
+                sl_err_set(err,
+                           "%s: ends at offset %" PRId64 ", past the next segment's base %" PRId64,
+                           prev->path, prev->end_offset, seg->base_offset);
+                goto fail;
+            }
+            if (prev->end_offset < seg->base_offset)
+                log_warn(LOG_MOD, "%s: offsets %" PRId64 "..%" PRId64 " are missing", dir,
+                         prev->end_offset, seg->base_offset - 1);
+        }
+        p->size_bytes += seg->size;
+    }
+    free(bases);
+    log_debug(LOG_MOD, "%s: %zu segments, offsets %" PRId64 "..%" PRId64, dir, p->nsegs,
+              partition_log_start(p), partition_log_end(p));
+    *out = p;
+    return 0;
+fail:
+    free(bases);
+    partition_free(p);
+    return -1;
+}
+
+void partition_close(struct partition *p)
+{
+    partition_free(p);
+}
+
+int partition_destroy(struct partition *p, struct sl_err *err)
+{
+    int rc = 0;
+    char *dir = strdup(p->dir);
+    partition_free(p);
+    if (!dir)
+        return sl_err_set(err, "out of memory");
+    DIR *d = opendir(dir);
+    if (!d) {
+        rc = sl_err_errno(err, "open directory %s", dir);
+        goto out;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT)
+            rc = sl_err_errno(err, "delete %s/%s", dir, de->d_name);
+    }
+    closedir(d);
+    if (rc == 0 && rmdir(dir) != 0)
+        rc = sl_err_errno(err, "remove %s", dir);
+out:
+    free(dir);
+    return rc;
+}
+
+int64_t partition_log_start(const struct partition *p)
+{
+    return p->segs[0].base_offset;
+}
+
+int64_t partition_log_end(const struct partition *p)
+{
+    return p->segs[p->nsegs - 1].end_offset;
+}
+
+int64_t partition_size_bytes(const struct partition *p)
+{
+    return p->size_bytes;
+}
+
+bool partition_dirty(const struct partition *p)
+{
+    return p->dirty;
+}
+
+/* Starts a new active segment at the log end. The old one keeps its fd (for reads and the
+ * next sync) but writes out and closes its index. */
+static int partition_roll(struct partition *p, struct sl_err *err)
+{
+    if (grow_segs(p, p->nsegs + 1, err) != 0)
+        return -1;
+    int64_t base = active(p)->end_offset;
+    segment_seal(active(p));
+    if (segment_create(&p->segs[p->nsegs], p->dir, base, p->cfg.index_interval_bytes, err) != 0)
+        return -1;
+    p->nsegs++;
+    p->dir_dirty = true;
+    log_debug(LOG_MOD, "%s: rolled to a new segment at offset %" PRId64, p->dir, base);
+    return 0;
+}
+
+int partition_append(struct partition *p, uint8_t *batch, size_t len, int64_t *base_offset,
+                     struct sl_err *err)
+{
+    struct batch_header h;
+    if (batch_parse_header(batch, len, &h, err) != 0)
+        return -1;
+    if ((size_t)h.length + BATCH_LOG_OVERHEAD != len || h.last_offset_delta < 0)
+        return sl_err_set(err, "append: batch length or LastOffsetDelta is inconsistent");
+    struct segment *seg = active(p);
+    int64_t base = seg->end_offset;
+    int64_t rel_last = base + h.last_offset_delta - seg->base_offset;
+    /* Roll when the segment is full, or when a position or relative offset would no longer
+     * fit the index's u32 fields. An empty segment takes any batch. */
+    if (seg->size > 0 &&
+        ((int64_t)len > p->cfg.segment_bytes - seg->size ||
+         (int64_t)len > (int64_t)UINT32_MAX - seg->size || rel_last > (int64_t)UINT32_MAX)) {
+        if (partition_roll(p, err) != 0)
+            return -1;
+        seg = active(p);
+    }
+    batch_set_base_offset(batch, base);
+    h.base_offset = base;
+    if (segment_append(seg, batch, len, &h, err) != 0)
+        return -1;
+    p->size_bytes += (int64_t)len;
+    p->dirty = true;
+    *base_offset = base;
+    return 0;
+}
+
+int partition_sync(struct partition *p, struct sl_err *err)
+{
+    /* Only the active segment and those rolled since the last sync can be dirty, and they
+     * sit at the end of the list: walk back until a clean, older segment. */
+    for (size_t i = p->nsegs; i-- > 0;) {
+        struct segment *seg = &p->segs[i];
+        if (!seg->dirty && i + 1 < p->nsegs)
+            break;
+        if (segment_sync(seg, err) != 0)
+            return -1;
+    }
+    if (p->dir_dirty) {
+        /* New segment files must survive a crash as directory entries, too. */
+        int fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            return sl_err_errno(err, "open directory %s", p->dir);
+        int rc = fsync(fd);
+        close(fd);
+        if (rc != 0)
+            return sl_err_errno(err, "fsync directory %s", p->dir);
+        p->dir_dirty = false;
+    }
+    p->dirty = false;
+    return 0;
+}
+
+/* Index of the segment that holds offset: the last one whose base is <= offset. */
+static size_t find_segment(const struct partition *p, int64_t offset)
+{
+    size_t lo = 0, hi = p->nsegs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->segs[mid].base_offset <= offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo ? lo - 1 : 0;
+}
+
+int partition_read(struct partition *p, int64_t offset, int64_t limit_offset, size_t max_bytes,
+                   struct buf *out, struct sl_err *err)
+{
+    if (offset < partition_log_start(p) || offset > partition_log_end(p))
+        return 1;
+    size_t total = 0;
+    for (size_t i = find_segment(p, offset); i < p->nsegs; i++) {
+        struct segment *seg = &p->segs[i];
+        int64_t pos = 0;
+        if (offset > seg->base_offset && segment_find(seg, offset, &pos, err) != 0)
+            return -1;
+        size_t added;
+        bool stopped;
+        size_t budget = max_bytes > total ? max_bytes - total : 0;
+        if (segment_read(seg, pos, limit_offset, budget, total == 0, out, &added, &stopped, err) !=
+            0)
+            return -1;
+        total += added;
+        if (stopped)
+            break;
+    }
+    return 0;
+}
+
+int partition_offset_for_timestamp(struct partition *p, int64_t ts, int64_t *offset,
+                                   int64_t *timestamp, struct sl_err *err)
+{
+    *offset = -1;
+    *timestamp = -1;
+    for (size_t i = 0; i < p->nsegs; i++) {
+        int64_t max_ts;
+        if (segment_max_timestamp(&p->segs[i], &max_ts, err) != 0)
+            return -1;
+        if (max_ts < ts || p->segs[i].size == 0)
+            continue;
+        int rc = segment_offset_for_timestamp(&p->segs[i], ts, offset, timestamp, err);
+        if (rc < 0)
+            return -1;
+        if (rc > 0)
+            return 0;
+    }
+    *offset = -1;
+    *timestamp = -1;
+    return 0;
+}
+
+/* Deletes the oldest segment (never the only one). */
+static int delete_oldest(struct partition *p, struct sl_err *err)
+{
+    struct segment *seg = &p->segs[0];
+    int64_t size = seg->size;
+    log_info(LOG_MOD, "%s: retention deletes segment %" PRId64 "..%" PRId64 " (%" PRId64 " bytes)",
+             p->dir, seg->base_offset, seg->end_offset - 1, size);
+    int rc = segment_remove(seg, err);
+    p->size_bytes -= size;
+    memmove(&p->segs[0], &p->segs[1], (p->nsegs - 1) * sizeof(*p->segs));
+    p->nsegs--;
+    return rc;
+}
+
+/* The newest record time of a segment for retention: its largest batch MaxTimestamp, or the
+ * file's modification time when its records carry no timestamps (-1), as Kafka does. */
+static int retention_time(struct segment *seg, int64_t *ts, struct sl_err *err)
+{
+    if (segment_max_timestamp(seg, ts, err) != 0)
+        return -1;
+    if (*ts < 0) {
+        struct stat st;
+        if (fstat(seg->fd, &st) != 0)
+            return sl_err_errno(err, "stat %s", seg->path);
+        *ts = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+    }
+    return 0;
+}
+
+int partition_enforce_retention(struct partition *p, int64_t now_ms, struct sl_err *err)
+{
+    int deleted = 0;
+    if (p->cfg.retention_ms >= 0) {
+        int64_t cutoff = now_ms - p->cfg.retention_ms;
+        while (p->nsegs > 0) {
+            struct segment *seg = &p->segs[0];
+            int64_t ts;
+            if (p->nsegs == 1 && seg->size == 0)
+                break;
+            if (seg->size > 0) {
+                if (retention_time(seg, &ts, err) != 0)
+                    return -1;
+                if (ts >= cutoff)
+                    break;
+            }
+            /* Everything has expired: start an empty active segment at the log end first so
+             * the log start (its name) is remembered. */
+            if (p->nsegs == 1 && partition_roll(p, err) != 0)
+                return -1;
+            if (delete_oldest(p, err) != 0)
+                return -1;
+            deleted++;
+        }
+    }
+    if (p->cfg.retention_bytes >= 0) {
+        while (p->nsegs > 1 && p->size_bytes - p->segs[0].size >= p->cfg.retention_bytes) {
+            if (delete_oldest(p, err) != 0)
+                return -1;
+            deleted++;
+        }
+    }
+    return deleted;
+}
