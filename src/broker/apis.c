@@ -18,7 +18,18 @@ const struct api_def api_table[] = {
     {18, "ApiVersions", 0, 3, 3, api_versions},
     {19, "CreateTopics", 0, 7, 5, api_create_topics},
     {20, "DeleteTopics", 0, 6, 4, api_delete_topics},
+    {8, "OffsetCommit", 0, 8, 8, api_offset_commit},
+    {9, "OffsetFetch", 0, 7, 6, api_offset_fetch},
+    {10, "FindCoordinator", 0, 4, 3, api_find_coordinator},
+    {11, "JoinGroup", 0, 8, 6, api_join_group},
+    {12, "Heartbeat", 0, 4, 4, api_heartbeat},
+    {13, "LeaveGroup", 0, 5, 4, api_leave_group},
+    {14, "SyncGroup", 0, 5, 4, api_sync_group},
+    {15, "DescribeGroups", 0, 5, 5, api_describe_groups},
+    {16, "ListGroups", 0, 4, 3, api_list_groups},
     {22, "InitProducerId", 0, 4, 2, api_init_producer_id},
+    {32, "DescribeConfigs", 0, 4, 4, api_describe_configs},
+    {60, "DescribeCluster", 0, 1, 0, api_describe_cluster},
 };
 
 const int api_table_len = (int)(sizeof(api_table) / sizeof(api_table[0]));

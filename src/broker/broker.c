@@ -88,12 +88,15 @@ int broker_open(struct broker *bk, struct sl_err *err)
     if (fs_mkdirs(bk->cfg.data_dir, err) != 0 || load_meta(bk, err) != 0 ||
         load_producer_ids(bk, err) != 0)
         return -1;
+    if (groups_open(&bk->groups, bk->cfg.data_dir, bk->cfg.group_initial_delay_ms, err) != 0)
+        return -1;
     return registry_open(&bk->reg, bk->cfg.data_dir, err);
 }
 
 void broker_close(struct broker *bk)
 {
     broker_sync(bk);
+    groups_close(&bk->groups);
     registry_close(&bk->reg);
     free(bk->dirty);
     bk->dirty = NULL;
@@ -162,6 +165,11 @@ void broker_sync(struct broker *bk)
         tp->in_dirty_list = false;
     }
     bk->ndirty = 0;
+    struct sl_err gerr;
+    if (groups_sync(&bk->groups, &gerr) != 0) {
+        log_error("broker", "%s; stopping", gerr.msg);
+        exit(1);
+    }
     bk->sync_epoch++;
 }
 

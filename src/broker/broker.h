@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker/group.h"
 #include "broker/partition.h"
 #include "broker/proto.h"
 #include "core/err.h"
@@ -55,6 +56,7 @@ struct broker_config {
     enum flush_policy flush;
     int64_t flush_interval_ms;
     int64_t retention_check_ms;
+    int64_t group_initial_delay_ms;
     struct partition_config log; /* defaults for new topics */
 };
 
@@ -159,6 +161,7 @@ struct broker {
     int ndirty, dirty_cap;
     uint64_t sync_epoch; /* number of completed group syncs */
     bool hw_advanced;    /* some high watermark moved since the server last looked */
+    struct groups groups;
     struct server *srv;
 };
 
@@ -186,6 +189,17 @@ enum handler_result api_fetch(struct kreq *rq);
 enum handler_result api_list_offsets(struct kreq *rq);
 enum handler_result api_create_topics(struct kreq *rq);
 enum handler_result api_delete_topics(struct kreq *rq);
+enum handler_result api_find_coordinator(struct kreq *rq);
+enum handler_result api_join_group(struct kreq *rq);
+enum handler_result api_sync_group(struct kreq *rq);
+enum handler_result api_heartbeat(struct kreq *rq);
+enum handler_result api_leave_group(struct kreq *rq);
+enum handler_result api_offset_commit(struct kreq *rq);
+enum handler_result api_offset_fetch(struct kreq *rq);
+enum handler_result api_describe_groups(struct kreq *rq);
+enum handler_result api_list_groups(struct kreq *rq);
+enum handler_result api_describe_configs(struct kreq *rq);
+enum handler_result api_describe_cluster(struct kreq *rq);
 
 /* Fetch long poll: a parsed Fetch request waiting for data or its deadline. */
 struct fetch_wait;

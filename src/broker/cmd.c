@@ -28,6 +28,7 @@ static const struct opt_def broker_opts[] = {
     {"max-message-bytes", OPT_SIZE, "1MiB", "SIZE", "largest record batch accepted"},
     {"max-request-bytes", OPT_SIZE, "100MiB", "SIZE", "largest request frame; larger closes the connection"},
     {"max-fetch-bytes", OPT_SIZE, "64MiB", "SIZE", "largest Fetch response"},
+    {"group-initial-delay", OPT_DURATION, "1s", "DURATION", "how long a new consumer group waits for more members before its first rebalance"},
     {"max-connections", OPT_INT, "1000", "N", "connections beyond this are refused"},
     {NULL, 0, NULL, NULL, NULL},
 };
@@ -38,7 +39,9 @@ static const struct cmd_def broker_cmd = {
     "sluice broker [--listen 127.0.0.1:9092] [--data-dir DIR] [--advertised HOST:PORT]",
     broker_opts,
     "Speaks the Kafka wire protocol: ApiVersions, Metadata, Produce, Fetch, ListOffsets,\n"
-    "CreateTopics, DeleteTopics, InitProducerId. Any Kafka client works against it; sluice's own\n"
+    "CreateTopics, DeleteTopics, InitProducerId, DescribeConfigs, DescribeCluster and the consumer\n"
+    "group APIs (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,\n"
+    "OffsetFetch, DescribeGroups, ListGroups). Any Kafka client works against it; sluice's own\n"
     "parts reach it through librdkafka, exactly as they reach Apache Kafka.\n"
     "Durability: with --flush group (default) a Produce with acks=all is answered only after\n"
     "its data is fsynced; one fsync covers every request that arrived in the same loop turn.\n"
@@ -128,6 +131,7 @@ static int load_config(struct config *cfg, struct broker_config *bc, struct sl_e
     if (mc < 1 || mc > 1000000)
         return sl_err_set(err, "--max-connections must be 1-1000000");
     bc->max_connections = (int)mc;
+    bc->group_initial_delay_ms = config_ms(cfg, "group-initial-delay");
     return 0;
 }
 

@@ -24,7 +24,7 @@
 #define READ_CHUNK 65536
 #define MAX_EVENTS 128
 
-enum resp_state { R_READY, R_WAIT_SYNC, R_WAIT_FETCH };
+enum resp_state { R_READY, R_WAIT_SYNC, R_WAIT_FETCH, R_HELD };
 
 struct resp {
     struct resp *next;
@@ -35,6 +35,9 @@ struct resp {
     struct fetch_wait *fw;
     int64_t deadline_ms;
     size_t sent;
+    bool enqueued;
+    void (*on_cancel)(void *ctx, struct resp *r); /* for R_HELD */
+    void *cancel_ctx;
 };
 
 struct conn {
@@ -48,6 +51,7 @@ struct conn {
     bool want_out;
     bool reading;
     char peer[64];
+    char host[64]; /* "/ADDRESS", as Kafka reports client hosts */
 };
 
 struct server {
@@ -68,6 +72,8 @@ struct server {
 
 static void resp_free(struct resp *r)
 {
+    if (r->state == R_HELD && r->on_cancel)
+        r->on_cancel(r->cancel_ctx, r);
     if (r->fw)
         fetch_wait_free(r->fw);
     kw_free(&r->w);
@@ -132,6 +138,7 @@ static void conn_flush(struct server *srv, struct conn *c)
 static void resp_enqueue(struct conn *c, struct resp *r)
 {
     r->next = NULL;
+    r->enqueued = true;
     if (c->tail)
         c->tail->next = r;
     else
@@ -143,6 +150,35 @@ static void resp_enqueue(struct conn *c, struct resp *r)
 static void resp_finish_frame(struct resp *r)
 {
     kw_patch_i32(&r->w, 0, (int32_t)(r->w.b.len - 4));
+}
+
+struct resp *server_hold(struct kreq *rq, void (*on_cancel)(void *ctx, struct resp *r), void *ctx)
+{
+    struct resp *r = rq->resp;
+    r->state = R_HELD;
+    r->on_cancel = on_cancel;
+    r->cancel_ctx = ctx;
+    return r;
+}
+
+struct kwriter *server_held_writer(struct resp *r) { return &r->w; }
+
+const char *server_conn_host(const struct conn *c) { return c->host; }
+
+void server_release(struct server *srv, struct resp *r)
+{
+    if (r->state != R_HELD)
+        return;
+    r->state = R_READY;
+    r->on_cancel = NULL;
+    if (r->w.err) {
+        r->conn->dead = true;
+        return;
+    }
+    resp_finish_frame(r);
+    /* A handler may release its own response before the server has queued it. */
+    if (r->enqueued)
+        conn_flush(srv, r->conn);
 }
 
 void server_defer_fetch(struct kreq *rq, struct fetch_wait *fw, int64_t deadline_ms)
@@ -243,7 +279,7 @@ static int handle_request(struct server *srv, struct conn *c, const uint8_t *fra
         break;
     case H_DEFER:
         resp_enqueue(c, r);
-        if (r->state == R_READY) /* deferral failed and was answered at once */
+        if (r->state == R_READY) /* answered at once after all */
             resp_finish_frame(r);
         break;
     case H_NORESP:
@@ -398,7 +434,10 @@ static void accept_conns(struct server *srv)
         char host[NI_MAXHOST], port[NI_MAXSERV];
         if (getnameinfo((struct sockaddr *)&sa, sl, host, sizeof(host), port, sizeof(port),
                         NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+        {
             snprintf(c->peer, sizeof(c->peer), "%.40s:%.8s", host, port);
+            snprintf(c->host, sizeof(c->host), "/%.60s", host);
+        }
         else
             snprintf(c->peer, sizeof(c->peer), "?");
         c->reading = true;
@@ -475,8 +514,10 @@ static int next_timeout(struct server *srv)
     int64_t d = t - now;
     if (d < 0)
         d = 0;
-    if (d > 1000)
-        d = 1000;
+    /* group timeouts are checked on every turn; with members about, turn often enough */
+    int64_t cap = groups_active(&srv->bk->groups) ? 100 : 1000;
+    if (d > cap)
+        d = cap;
     return (int)d;
 }
 
@@ -587,10 +628,11 @@ int server_run(struct server *srv, struct sl_err *err)
             if (evs[i].events & (EPOLLIN | EPOLLRDHUP))
                 conn_read(srv, c);
         }
-        /* Group commit: one fsync per dirty partition for everything this turn appended. */
         int64_t now = mono_ms();
+        groups_tick(bk, now);
+        /* Group commit: one fsync per dirty partition for everything this turn appended. */
         if (bk->cfg.flush == FLUSH_GROUP) {
-            if (bk->ndirty > 0 || srv->nwait_sync > 0)
+            if (bk->ndirty > 0 || srv->nwait_sync > 0 || bk->groups.dirty)
                 broker_sync(bk);
         } else if (now >= srv->next_flush_ms) {
             broker_sync(bk);

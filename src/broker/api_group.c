@@ -1,0 +1,546 @@
+/* Consumer-group APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+ * OffsetCommit, OffsetFetch, DescribeGroups, ListGroups. This file is the wire codec; the
+ * state machine is group.c. This broker coordinates every group itself. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "broker/group.h"
+#include "broker/server.h"
+#include "core/log.h"
+
+#define KERR_COORDINATOR_NOT_AVAILABLE 15
+#define KERR_GROUP_ID_NOT_FOUND 69
+#define MAX_ID 255
+
+/* Copies a slice to a heap string (NULL for null); *bad set if longer than MAX_ID. */
+static char *slice_str(struct kslice s, bool *bad)
+{
+    if (s.len < 0)
+        return NULL;
+    if (s.len > 4096) {
+        *bad = true;
+        return NULL;
+    }
+    char *p = malloc((size_t)s.len + 1);
+    if (!p) {
+        *bad = true;
+        return NULL;
+    }
+    memcpy(p, s.p, (size_t)s.len);
+    p[s.len] = '\0';
+    return p;
+}
+
+static void write_coordinator(struct kreq *rq, int16_t error)
+{
+    struct broker *bk = rq->bk;
+    kw_i32(rq->w, error ? -1 : bk->cfg.node_id);
+    kw_str(rq->w, rq->flex, error ? "" : bk->cfg.advertised_host);
+    kw_i32(rq->w, error ? -1 : bk->cfg.advertised_port);
+}
+
+enum handler_result api_find_coordinator(struct kreq *rq)
+{
+    struct kreader *r = &rq->r;
+    struct kwriter *w = rq->w;
+    bool flex = rq->flex;
+    int16_t v = rq->api_version;
+    if (v <= 3) {
+        kr_str(r, flex); /* key */
+        int8_t key_type = v >= 1 ? kr_i8(r) : 0;
+        kr_tags(r, flex);
+        if (r->err)
+            return H_CLOSE;
+        int16_t error = key_type == 0 ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
+        if (v >= 1)
+            kw_i32(w, 0);
+        kw_i16(w, error);
+        if (v >= 1)
+            kw_str(w, flex, error ? "transactions are not supported" : NULL);
+        write_coordinator(rq, error);
+        kw_tags(w, flex);
+        return H_DONE;
+    }
+    int8_t key_type = kr_i8(r);
+    int32_t n = kr_array(r, flex);
+    if (r->err || n < 0)
+        return H_CLOSE;
+    kw_i32(w, 0);
+    kw_array(w, flex, n);
+    for (int32_t i = 0; i < n; i++) {
+        struct kslice key = kr_str(r, flex);
+        if (r->err)
+            return H_CLOSE;
+        int16_t error = key_type == 0 ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
+        kw_strn(w, flex, (const char *)key.p, key.len);
+        write_coordinator(rq, error);
+        kw_i16(w, error);
+        kw_str(w, flex, error ? "transactions are not supported" : NULL);
+        kw_tags(w, flex);
+    }
+    kr_tags(r, flex);
+    kw_tags(w, flex);
+    return r->err ? H_CLOSE : H_DONE;
+}
+
+enum handler_result api_join_group(struct kreq *rq)
+{
+    struct kreader *r = &rq->r;
+    bool flex = rq->flex;
+    int16_t v = rq->api_version;
+    bool bad = false;
+    char *group = slice_str(kr_str(r, flex), &bad);
+    int32_t session = kr_i32(r);
+    int32_t rebalance = v >= 1 ? kr_i32(r) : session;
+    char *member = slice_str(kr_str(r, flex), &bad);
+    char *instance = v >= 5 ? slice_str(kr_str(r, flex), &bad) : NULL;
+    char *ptype = slice_str(kr_str(r, flex), &bad);
+    int32_t n = kr_array(r, flex);
+    struct protocol *protos = calloc((size_t)(n > 0 ? n : 0) + 1, sizeof(*protos));
+    int32_t np = 0;
+    for (int32_t i = 0; i < n && !r->err && protos; i++) {
+        struct kslice name = kr_str(r, flex);
+        struct kslice md = kr_bytes(r, flex);
+        kr_tags(r, flex);
+        protos[np].name = slice_str(name, &bad);
+        protos[np].metadata = (uint8_t *)md.p;
+        protos[np].metadata_len = md.len > 0 ? md.len : 0;
+        if (protos[np].name)
+            np++;
+    }
+    if (v >= 8)
+        kr_str(r, flex); /* reason */
+    kr_tags(r, flex);
+    enum handler_result res;
+    if (r->err || !protos || !group) {
+        res = H_CLOSE;
+    } else if (bad || strlen(group) > MAX_ID) {
+        res = H_CLOSE;
+    } else {
+        char client_id[256] = "";
+        kslice_cstr(rq->client_id, client_id, sizeof(client_id));
+        struct join_req jr = {
+            .group_id = group,
+            .member_id = member,
+            .instance_id = instance,
+            .client_id = client_id,
+            .client_host = server_conn_host(rq->conn),
+            .session_timeout_ms = session,
+            .rebalance_timeout_ms = rebalance,
+            .protocol_type = ptype,
+            .protocols = protos,
+            .nprotocols = np,
+            .require_known_member = v >= 4,
+        };
+        res = (enum handler_result)group_join(rq->bk, rq, &jr);
+    }
+    for (int32_t i = 0; protos && i < np; i++)
+        free(protos[i].name);
+    free(protos);
+    free(group);
+    free(member);
+    free(instance);
+    free(ptype);
+    return res;
+}
+
+enum handler_result api_sync_group(struct kreq *rq)
+{
+    struct kreader *r = &rq->r;
+    bool flex = rq->flex;
+    int16_t v = rq->api_version;
+    bool bad = false;
+    char *group = slice_str(kr_str(r, flex), &bad);
+    int32_t generation = kr_i32(r);
+    char *member = slice_str(kr_str(r, flex), &bad);
+    if (v >= 3)
+        kr_str(r, flex); /* group_instance_id */
+    if (v >= 5) {
+        kr_str(r, flex); /* protocol_type */
+        kr_str(r, flex); /* protocol_name */
+    }
+    int32_t n = kr_array(r, flex);
+    int32_t cnt = n > 0 ? n : 0;
+    struct kslice *ids = calloc((size_t)cnt + 1, sizeof(*ids));
+    struct kslice *data = calloc((size_t)cnt + 1, sizeof(*data));
+    for (int32_t i = 0; i < cnt && !r->err && ids && data; i++) {
+        ids[i] = kr_str(r, flex);
+        data[i] = kr_bytes(r, flex);
+        kr_tags(r, flex);
+    }
+    kr_tags(r, flex);
+    enum handler_result res = H_CLOSE;
+    if (!r->err && !bad && ids && data && group && member)
+        res = (enum handler_result)group_sync(rq->bk, rq, group, generation, member, ids, data,
+                                              cnt);
+    free(ids);
+    free(data);
+    free(group);
+    free(member);
+    return res;
+}
+
+enum handler_result api_heartbeat(struct kreq *rq)
+{
+    struct kreader *r = &rq->r;
+    bool flex = rq->flex;
+    bool bad = false;
+    char *group = slice_str(kr_str(r, flex), &bad);
+    int32_t generation = kr_i32(r);
+    char *member = slice_str(kr_str(r, flex), &bad);
+    if (rq->api_version >= 3)
+        kr_str(r, flex);
+    kr_tags(r, flex);
+    enum handler_result res = H_CLOSE;
+    if (!r->err && !bad && group && member) {
+        int16_t error = group_heartbeat(rq->bk, group, generation, member);
+        if (rq->api_version >= 1)
+            kw_i32(rq->w, 0);
+        kw_i16(rq->w, error);
+        kw_tags(rq->w, flex);
+        res = H_DONE;
+    }
+    free(group);
+    free(member);
+    return res;
+}
+
+enum handler_result api_leave_group(struct kreq *rq)
+{
+    struct kreader *r = &rq->r;
+    struct kwriter *w = rq->w;
+    bool flex = rq->flex;
+    int16_t v = rq->api_version;
+    bool bad = false;
+    char *group = slice_str(kr_str(r, flex), &bad);
+    if (r->err || bad || !group) {
+        free(group);
+        return H_CLOSE;
+    }
+    if (v <= 2) {
+        char *member = slice_str(kr_str(r, flex), &bad);
+        kr_tags(r, flex);
+        if (r->err || bad || !member) {
+            free(group);
+            free(member);
+            return H_CLOSE;
+        }
+        int16_t error = group_leave(rq->bk, group, member);
+        if (v >= 1)
+            kw_i32(w, 0);
+        kw_i16(w, error);
+        free(group);
+        free(member);
+        return H_DONE;
+    }
+    int32_t n = kr_array(r, flex);
+    if (r->err || n < 0) {
+        free(group);
+        return H_CLOSE;
+    }
+    kw_i32(w, 0);
+    kw_i16(w, KERR_NONE);
+    kw_array(w, flex, n);
+    for (int32_t i = 0; i < n; i++) {
+        struct kslice mid = kr_str(r, flex);
+        struct kslice iid = kr_str(r, flex);
+        if (v >= 5)
+            kr_str(r, flex); /* reason */
+        kr_tags(r, flex);
+        char *member = slice_str(mid, &bad);
+        if (r->err || bad) {
+            free(member);
+            free(group);
+            return H_CLOSE;
+        }
+        int16_t error = member ? group_leave(rq->bk, group, member) : 25;
+        kw_strn(w, flex, (const char *)mid.p, mid.len);
+        kw_strn(w, flex, (const char *)iid.p, iid.len);
+        kw_i16(w, error);
+        kw_tags(w, flex);
+        free(member);
+    }
+    kr_tags(r, flex);
+    kw_tags(w, flex);
+    free(group);
+    return r->err ? H_CLOSE : H_DONE;
+}
+
+enum handler_result api_offset_commit(struct kreq *rq)
+{
+    struct broker *bk = rq->bk;
+    struct kreader *r = &rq->r;
+    struct kwriter *w = rq->w;
+    bool flex = rq->flex;
+    int16_t v = rq->api_version;
+    bool bad = false;
+    char *group = slice_str(kr_str(r, flex), &bad);
+    int32_t generation = v >= 1 ? kr_i32(r) : -1;
+    char *member = v >= 1 ? slice_str(kr_str(r, flex), &bad) : NULL;
+    if (v >= 7)
+        kr_str(r, flex); /* group_instance_id */
+    if (v >= 2 && v <= 4)
+        kr_i64(r); /* retention_time_ms */
+    int32_t ntopics = kr_array(r, flex);
+    if (r->err || bad || !group || ntopics < 0) {
+        free(group);
+        free(member);
+        return H_CLOSE;
+    }
+    int16_t group_error = group_check_commit(bk, group, generation, member);
+    bool committed = false;
+    if (v >= 3)
+        kw_i32(w, 0);
+    kw_array(w, flex, ntopics);
+    for (int32_t i = 0; i < ntopics; i++) {
+        struct kslice tname = kr_str(r, flex);
+        char topic[256];
+        bool name_ok = kslice_cstr(tname, topic, sizeof(topic)) == 0;
+        int32_t nparts = kr_array(r, flex);
+        if (r->err || nparts < 0)
+            break;
+        kw_strn(w, flex, (const char *)tname.p, tname.len);
+        kw_array(w, flex, nparts);
+        for (int32_t j = 0; j < nparts; j++) {
+            int32_t partition = kr_i32(r);
+            int64_t offset = kr_i64(r);
+            int32_t epoch = v >= 6 ? kr_i32(r) : -1;
+            if (v == 1)
+                kr_i64(r); /* commit_timestamp */
+            struct kslice md = kr_str(r, flex);
+            kr_tags(r, flex);
+            if (r->err)
+                break;
+            int16_t error = group_error;
+            if (!error && (!name_ok || !registry_part(&bk->reg, topic, partition)))
+                error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            if (!error) {
+                char *meta = slice_str(md, &bad);
+                error = group_commit(bk, group, topic, partition, offset, epoch, meta);
+                free(meta);
+                committed = committed || error == KERR_NONE;
+            }
+            kw_i32(w, partition);
+            kw_i16(w, error);
+            kw_tags(w, flex);
+        }
+        kr_tags(r, flex);
+        kw_tags(w, flex);
+    }
+    kr_tags(r, flex);
+    kw_tags(w, flex);
+    free(group);
+    free(member);
+    if (r->err)
+        return H_CLOSE;
+    /* a commit is acknowledged once it is on disk */
+    if (committed && bk->cfg.flush == FLUSH_GROUP)
+        return H_WAIT_SYNC;
+    return H_DONE;
+}
+
+static void write_offset(struct kwriter *w, bool flex, int16_t v, int32_t partition,
+                         const struct committed *c, int16_t error)
+{
+    kw_i32(w, partition);
+    kw_i64(w, c ? c->offset : -1);
+    if (v >= 5)
+        kw_i32(w, c ? c->leader_epoch : -1);
+    kw_str(w, flex, c && c->metadata ? c->metadata : "");
+    kw_i16(w, error);
+    kw_tags(w, flex);
+}
+
+enum handler_result api_offset_fetch(struct kreq *rq)
+{
+    struct broker *bk = rq->bk;
+    struct kreader *r = &rq->r;
+    struct kwriter *w = rq->w;
+    bool flex = rq->flex;
+    int16_t v = rq->api_version;
+    bool bad = false;
+    char *group = slice_str(kr_str(r, flex), &bad);
+    int32_t ntopics = kr_array(r, flex);
+    if (r->err || bad || !group) {
+        free(group);
+        return H_CLOSE;
+    }
+    if (v >= 3)
+        kw_i32(w, 0);
+    struct group *g = group_find(&bk->groups, group);
+    if (ntopics < 0) {
+        /* all committed offsets of the group, grouped by topic */
+        if (v >= 7)
+            kr_i8(r); /* require_stable */
+        kr_tags(r, flex);
+        int32_t nt = 0;
+        for (int32_t i = 0; g && i < g->noffsets; i++) {
+            bool first = true;
+            for (int32_t j = 0; j < i && first; j++)
+                first = strcmp(g->offsets[j].topic, g->offsets[i].topic) != 0;
+            nt += first;
+        }
+        kw_array(w, flex, nt);
+        for (int32_t i = 0; g && i < g->noffsets; i++) {
+            bool first = true;
+            for (int32_t j = 0; j < i && first; j++)
+                first = strcmp(g->offsets[j].topic, g->offsets[i].topic) != 0;
+            if (!first)
+                continue;
+            int32_t np = 0;
+            for (int32_t j = i; j < g->noffsets; j++)
+                np += strcmp(g->offsets[j].topic, g->offsets[i].topic) == 0;
+            kw_str(w, flex, g->offsets[i].topic);
+            kw_array(w, flex, np);
+            for (int32_t j = i; j < g->noffsets; j++) {
+                if (strcmp(g->offsets[j].topic, g->offsets[i].topic) == 0)
+                    write_offset(w, flex, v, g->offsets[j].partition, &g->offsets[j], 0);
+            }
+            kw_tags(w, flex);
+        }
+    } else {
+        kw_array(w, flex, ntopics);
+        for (int32_t i = 0; i < ntopics; i++) {
+            struct kslice tname = kr_str(r, flex);
+            char topic[256];
+            bool name_ok = kslice_cstr(tname, topic, sizeof(topic)) == 0;
+            int32_t np = kr_array(r, flex);
+            if (r->err || np < 0)
+                break;
+            kw_strn(w, flex, (const char *)tname.p, tname.len);
+            kw_array(w, flex, np);
+            for (int32_t j = 0; j < np; j++) {
+                int32_t partition = kr_i32(r);
+                const struct committed *c =
+                    name_ok ? group_committed(&bk->groups, group, topic, partition) : NULL;
+                write_offset(w, flex, v, partition, c, KERR_NONE);
+            }
+            kr_tags(r, flex);
+            kw_tags(w, flex);
+        }
+        if (v >= 7)
+            kr_i8(r);
+        kr_tags(r, flex);
+    }
+    if (v >= 2)
+        kw_i16(w, KERR_NONE);
+    kw_tags(w, flex);
+    free(group);
+    return r->err ? H_CLOSE : H_DONE;
+}
+
+enum handler_result api_describe_groups(struct kreq *rq)
+{
+    struct broker *bk = rq->bk;
+    struct kreader *r = &rq->r;
+    struct kwriter *w = rq->w;
+    bool flex = rq->flex;
+    int16_t v = rq->api_version;
+    int32_t n = kr_array(r, flex);
+    if (r->err || n < 0)
+        return H_CLOSE;
+    struct kslice *ids = calloc((size_t)n + 1, sizeof(*ids));
+    if (!ids)
+        return H_CLOSE;
+    for (int32_t i = 0; i < n; i++)
+        ids[i] = kr_str(r, flex);
+    if (v >= 3)
+        kr_i8(r); /* include_authorized_operations */
+    kr_tags(r, flex);
+    if (r->err) {
+        free(ids);
+        return H_CLOSE;
+    }
+    if (v >= 1)
+        kw_i32(w, 0);
+    kw_array(w, flex, n);
+    for (int32_t i = 0; i < n; i++) {
+        char id[256];
+        struct group *g = kslice_cstr(ids[i], id, sizeof(id)) == 0 ? group_find(&bk->groups, id)
+                                                                   : NULL;
+        int16_t error = !g && v >= 6 ? KERR_GROUP_ID_NOT_FOUND : KERR_NONE;
+        kw_i16(w, error);
+        if (v >= 6)
+            kw_str(w, flex, NULL);
+        kw_strn(w, flex, (const char *)ids[i].p, ids[i].len);
+        kw_str(w, flex, group_state_name(g ? g->state : GS_DEAD));
+        kw_str(w, flex, g && g->protocol_type ? g->protocol_type : "");
+        kw_str(w, flex, g && g->protocol && g->state != GS_EMPTY ? g->protocol : "");
+        int32_t nm = g ? g->nmembers : 0;
+        kw_array(w, flex, nm);
+        for (int32_t j = 0; j < nm; j++) {
+            struct member *m = g->members[j];
+            const struct protocol *p = NULL;
+            for (int32_t k = 0; g->protocol && k < m->nprotocols; k++) {
+                if (strcmp(m->protocols[k].name, g->protocol) == 0)
+                    p = &m->protocols[k];
+            }
+            bool stable = g->state == GS_STABLE;
+            kw_str(w, flex, m->member_id);
+            if (v >= 4)
+                kw_str(w, flex, m->instance_id);
+            kw_str(w, flex, m->client_id ? m->client_id : "");
+            kw_str(w, flex, m->client_host ? m->client_host : "");
+            kw_bytes(w, flex, p ? p->metadata : NULL, p ? p->metadata_len : 0);
+            kw_bytes(w, flex, stable ? m->assignment : NULL, stable ? m->assignment_len : 0);
+            kw_tags(w, flex);
+        }
+        if (v >= 3)
+            kw_i32(w, INT32_MIN);
+        kw_tags(w, flex);
+    }
+    kw_tags(w, flex);
+    free(ids);
+    return H_DONE;
+}
+
+enum handler_result api_list_groups(struct kreq *rq)
+{
+    struct broker *bk = rq->bk;
+    struct kreader *r = &rq->r;
+    struct kwriter *w = rq->w;
+    bool flex = rq->flex;
+    int16_t v = rq->api_version;
+    struct kslice filters[16];
+    int32_t nf = 0;
+    if (v >= 4) {
+        int32_t n = kr_array(r, flex);
+        for (int32_t i = 0; i < n && !r->err; i++) {
+            struct kslice s = kr_str(r, flex);
+            if (nf < 16)
+                filters[nf++] = s;
+        }
+    }
+    kr_tags(r, flex);
+    if (r->err)
+        return H_CLOSE;
+    if (v >= 1)
+        kw_i32(w, 0);
+    kw_i16(w, KERR_NONE);
+    int32_t count = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            kw_array(w, flex, count);
+        for (int32_t i = 0; i < bk->groups.n; i++) {
+            struct group *g = bk->groups.all[i];
+            const char *state = group_state_name(g->state);
+            bool match = nf == 0;
+            for (int32_t k = 0; k < nf && !match; k++)
+                match = kslice_eq(filters[k], state);
+            if (!match)
+                continue;
+            if (pass == 0) {
+                count++;
+                continue;
+            }
+            kw_str(w, flex, g->id);
+            kw_str(w, flex, g->protocol_type ? g->protocol_type : "");
+            if (v >= 4)
+                kw_str(w, flex, state);
+            kw_tags(w, flex);
+        }
+    }
+    kw_tags(w, flex);
+    return H_DONE;
+}
