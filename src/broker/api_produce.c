@@ -53,14 +53,30 @@ static void produce_partition(struct kreq *rq, const char *topic, int32_t index,
         res->message = msg;
         return;
     }
+    int64_t base;
+    int16_t perr = KERR_NONE;
+    switch (producers_check(&tp->producers, &h, &base, &perr)) {
+    case PRODUCER_DUPLICATE:
+        /* Acknowledged with its original offset; like the original, the answer waits for the
+         * sync that makes it durable. */
+        *appended = true;
+        res->error = KERR_NONE;
+        res->base_offset = base;
+        return;
+    case PRODUCER_REFUSE:
+        res->error = perr;
+        return;
+    case PRODUCER_APPEND:
+        break;
+    }
     /* The request buffer is the connection's own input buffer: the base offset is written into
      * it in place and the batch goes to disk unchanged otherwise. */
-    int64_t base;
     if (partition_append(tp->log, (uint8_t *)records.p, (size_t)records.len, &base, &err) != 0) {
         log_error("broker", "append to %s-%d failed: %s", topic, (int)index, err.msg);
         res->error = KERR_KAFKA_STORAGE_ERROR;
         return;
     }
+    producers_record(&tp->producers, &h, base);
     broker_mark_dirty(bk, tp);
     *appended = true;
     res->error = KERR_NONE;

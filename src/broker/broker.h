@@ -9,6 +9,7 @@
 
 #include "broker/group.h"
 #include "broker/partition.h"
+#include "broker/producer.h"
 #include "broker/proto.h"
 #include "core/err.h"
 
@@ -73,6 +74,7 @@ struct tpart {
     struct partition *log;
     int64_t high_watermark; /* end of what consumers may read: synced data (or all, by policy) */
     bool in_dirty_list;
+    struct producers producers;
 };
 
 struct topic {

@@ -18,6 +18,7 @@
 #include "core/uuid.h"
 
 #define META_MAX 4096
+#define PRODUCER_REBUILD_WINDOW 100000 /* offsets scanned per partition on open */
 
 bool topic_name_valid(const char *name)
 {
@@ -105,6 +106,7 @@ static void topic_free(struct topic *t)
     for (int32_t i = 0; t->parts && i < t->npartitions; i++) {
         if (t->parts[i].log)
             partition_close(t->parts[i].log);
+        producers_free(&t->parts[i].producers);
     }
     free(t->parts);
     free(t);
@@ -123,6 +125,9 @@ static int open_partitions(struct registry *reg, struct topic *t, struct sl_err 
         tp->topic = t;
         tp->index = i;
         if (partition_open(dir, &pc, &tp->log, err) != 0)
+            return -1;
+        /* Idempotent producers' recent sequences, so their retries stay exactly-once. */
+        if (producers_rebuild(&tp->producers, tp->log, PRODUCER_REBUILD_WINDOW, err) != 0)
             return -1;
         tp->high_watermark = partition_log_end(tp->log);
     }
