@@ -49,6 +49,13 @@ static void env_name(const char *opt, char *out, size_t n)
     out[j] = '\0';
 }
 
+static void scoped_env_name(const char *cmd, const char *opt, char *out, size_t n)
+{
+    char joined[256];
+    snprintf(joined, sizeof(joined), "%s-%s", cmd, opt);
+    env_name(joined, out, n);
+}
+
 /* Compares an option name with a file key, treating '-' and '_' alike. */
 static bool key_matches(const char *opt, const char *key)
 {
@@ -310,9 +317,14 @@ int config_parse(const struct cmd_def *cmd, int argc, char **argv, struct config
     }
 
     for (int j = 0; j < cfg->nvalues; j++) {
-        char env[128];
+        /* SLUICE_<COMMAND>_<NAME> beats the shared SLUICE_<NAME>, so that e.g. the broker's
+         * and the mock API's --listen can be set apart. */
+        char env[256], scoped[256];
         env_name(cfg->values[j].def->name, env, sizeof(env));
-        const char *e = getenv(env);
+        scoped_env_name(cmd->name, cfg->values[j].def->name, scoped, sizeof(scoped));
+        const char *e = getenv(scoped);
+        if (!e || !*e)
+            e = getenv(env);
         if (e && *e)
             set_raw(&cfg->values[j], e, SRC_ENV);
         if (flag_vals[j])
@@ -352,7 +364,7 @@ void config_free(struct config *cfg)
     free(cfg);
 }
 
-static void print_opts(const struct opt_def *defs, FILE *f)
+static void print_opts(const char *cmd, const struct opt_def *defs, FILE *f)
 {
     for (const struct opt_def *d = defs; d && d->name; d++) {
         char left[96];
@@ -360,21 +372,22 @@ static void print_opts(const struct opt_def *defs, FILE *f)
             snprintf(left, sizeof(left), "--[no-]%s", d->name);
         else
             snprintf(left, sizeof(left), "--%s %s", d->name, d->metavar ? d->metavar : "VALUE");
-        char env[128];
+        char env[256], scoped[256];
         env_name(d->name, env, sizeof(env));
-        fprintf(f, "  %-28s %s", left, d->help ? d->help : "");
+        scoped_env_name(cmd, d->name, scoped, sizeof(scoped));
+        fprintf(f, "  %s\n      %s", left, d->help ? d->help : "");
         if (d->def)
             fprintf(f, " [default: %s]", d->def);
-        fprintf(f, " (env %s)\n", env);
+        fprintf(f, "\n      env: %s or %s\n", scoped, env);
     }
 }
 
 void config_print_help(const struct cmd_def *cmd, FILE *f)
 {
     fprintf(f, "%s\n\nUsage: %s\n\nOptions:\n", cmd->summary, cmd->usage);
-    print_opts(cmd->opts, f);
-    print_opts(common_opts, f);
-    fprintf(f, "  %-28s %s\n", "--help", "show this help");
+    print_opts(cmd->name, cmd->opts, f);
+    print_opts(cmd->name, common_opts, f);
+    fprintf(f, "  --help\n      show this help\n");
     if (cmd->details)
         fprintf(f, "\n%s\n", cmd->details);
     fprintf(f, "\nPrecedence: flags > SLUICE_* environment > config file (section '%s', then top "

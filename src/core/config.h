@@ -1,7 +1,8 @@
 /* Command options, declared as a table and resolved with one precedence everywhere:
  * flags > SLUICE_* environment > the config file (sluice.yaml) > built-in defaults.
  *
- * An option named "data-dir" is the flag --data-dir, the variable SLUICE_DATA_DIR and the key
+ * An option named "data-dir" is the flag --data-dir, the variable SLUICE_<COMMAND>_DATA_DIR or
+ * else SLUICE_DATA_DIR (e.g. SLUICE_BROKER_DATA_DIR beats SLUICE_DATA_DIR), and the key
  * data_dir (or data-dir) in the file, looked up first under the command's own section
  * (`broker: {data_dir: ...}`) and then at the top level. Every command also takes --config FILE
  * (SLUICE_CONFIG; default ./sluice.yaml when present), --log-level and --help. */

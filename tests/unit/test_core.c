@@ -96,6 +96,11 @@ static void test_config(void)
     CHECK(config_parse(&cmd, 3, argv1, &cfg, &err) == 0);
     CHECK_EQ_STR(config_str(cfg, "listen"), "9.9.9.9:3"); /* env beats file */
     config_free(cfg);
+    setenv("SLUICE_BROKER_LISTEN", "8.8.8.8:5", 1);
+    CHECK(config_parse(&cmd, 3, argv1, &cfg, &err) == 0);
+    CHECK_EQ_STR(config_str(cfg, "listen"), "8.8.8.8:5"); /* the command's own variable wins */
+    config_free(cfg);
+    unsetenv("SLUICE_BROKER_LISTEN");
 
     char *argv2[] = {"broker", "--config", path, "--listen=0.0.0.0:4", "--no-auto-create", "pos",
                      NULL};
