@@ -36,7 +36,7 @@ bench: build
 
 fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSLUICE_FUZZ=ON >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
 	bash tests/fuzz/run.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-60}
 
 format:
