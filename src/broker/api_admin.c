@@ -181,6 +181,7 @@ enum handler_result api_delete_topics(struct kreq *rq)
     int32_t n = kr_array(r, flex);
     if (r->err || n < 0)
         return H_CLOSE;
+    bool deleted = false;
     struct kslice *names = calloc((size_t)n + 1, sizeof(*names));
     if (!names)
         return H_CLOSE;
@@ -214,6 +215,10 @@ enum handler_result api_delete_topics(struct kreq *rq)
         } else {
             broker_forget_topic(bk, t);
             error = (int16_t)registry_delete(&bk->reg, name, &err);
+            if (error == KERR_NONE) {
+                groups_forget_topic(&bk->groups, name); /* committed offsets go with it */
+                deleted = true;
+            }
         }
         kw_strn(w, flex, (const char *)names[i].p, names[i].len);
         if (v >= 6) {
@@ -227,5 +232,6 @@ enum handler_result api_delete_topics(struct kreq *rq)
     }
     kw_tags(w, flex);
     free(names);
-    return H_DONE;
+    /* answered once the dropped offsets' tombstone is on disk */
+    return deleted && bk->cfg.flush == FLUSH_GROUP ? H_WAIT_SYNC : H_DONE;
 }

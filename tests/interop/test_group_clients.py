@@ -76,6 +76,22 @@ def main():
                                % (group, total, N))
             print("group %s: committed offsets %s" % (group, [tp.offset for tp in committed]))
         c.close()
+
+        # deleting the topic drops its committed offsets, durably (also across a kill -9)
+        from confluent_kafka.admin import AdminClient, NewTopic
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        admin.delete_topics([TOPIC])[TOPIC].result(15)
+        b.stop(__import__("signal").SIGKILL)
+        b.start()
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        admin.create_topics([NewTopic(TOPIC, 3, 1)])[TOPIC].result(15)
+        probe = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "ck-group"})
+        committed = probe.committed(parts, timeout=10)
+        probe.close()
+        left = [tp.offset for tp in committed if tp.offset >= 0]
+        if left:
+            brokerlib.fail("offsets of a deleted topic survived: %s" % left)
+        print("deleted topic: committed offsets dropped, also after kill -9")
     print("1 passed, 0 failed")
 
 
