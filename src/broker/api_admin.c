@@ -162,7 +162,7 @@ enum handler_result api_create_topics(struct kreq *rq)
         if (v >= 5) {
             kw_i32(w, error ? -1 : nparts);
             kw_i16(w, error ? -1 : 1);
-            kw_array(w, flex, -1); /* configs: not returned */
+            kw_array(w, flex, 0); /* configs: none listed (Java clients need a list) */
         }
         kw_tags(w, flex);
     }
