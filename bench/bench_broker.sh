@@ -6,6 +6,7 @@
 # (default 300000). The data directory is made under BUILD_DIR: the real disk, not tmpfs.
 set -euo pipefail
 BUILD=$(cd "${1:?usage: bench_broker.sh BUILD_DIR}" && pwd)
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SLUICE="$BUILD/sluice"
 KPROD="$BUILD/tests/kprod"
 KCONS="$BUILD/tests/kcons"
@@ -19,6 +20,7 @@ WORK=$(mktemp -d "$BUILD/bench-broker.XXXXXX")
 BROKER_PID=""
 cleanup() {
     [[ -n "$BROKER_PID" ]] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
+    [[ -f "$WORK/kafka/kafka.pid" ]] && bash "$HERE/kafka_peer.sh" stop "$WORK/kafka" >/dev/null 2>&1
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -41,43 +43,71 @@ die() {
 }
 
 IDEMP=-i
-PRODUCER_NOTE="idempotent"
 # "R M" from the summary line of kprod or kcons ("...: R msg/s, M MB/s")
 rate() { sed -n 's/.*: \([0-9.]*\) msg\/s, \([0-9.]*\) MB\/s.*/\1 \2/p' <<<"$1"; }
 
-run_case() { # label size count
-    local label=$1 size=$2 n=$3 topic="bench-$2" out rc=0
-    timeout 120 "$SLUICE" topics create "$topic" --partitions 3 --bootstrap "$BOOT" >/dev/null
-    out=$(timeout 600 "$KPROD" -b "$BOOT" -t "$topic" -n "$n" -s "$size" -a all $IDEMP -q \
+declare -A RESULT
+
+run_case() { # target bootstrap size count -> RESULT[target,size]="p_rate p_mb c_rate c_mb"
+    local target=$1 boot=$2 size=$3 n=$4 topic="bench-$3" out rc=0
+    timeout 120 "$SLUICE" topics create "$topic" --partitions 3 --bootstrap "$boot" >/dev/null
+    out=$(timeout 600 "$KPROD" -b "$boot" -t "$topic" -n "$n" -s "$size" -a all $IDEMP -q \
         -T 500 -X linger.ms=5 -X batch.size=1000000 2>"$WORK/kprod.err") || rc=$?
-    if [[ $rc -ne 0 && -n "$IDEMP" ]] && grep -qi "fatal\|idempot" "$WORK/kprod.err"; then
-        # A broker without idempotence support: measure the plain producer, and say so.
-        IDEMP=""
-        PRODUCER_NOTE="NOT idempotent (idempotent producer failed: $(grep -i -m1 'fatal' \
-            "$WORK/kprod.err"))"
-        timeout 120 "$SLUICE" topics delete "$topic" --bootstrap "$BOOT" >/dev/null || true
-        timeout 120 "$SLUICE" topics create "$topic" --partitions 3 --bootstrap "$BOOT" >/dev/null
-        rc=0
-        out=$(timeout 600 "$KPROD" -b "$BOOT" -t "$topic" -n "$n" -s "$size" -a all -q -T 500 \
-            -X linger.ms=5 -X batch.size=1000000 2>"$WORK/kprod.err") || rc=$?
-    fi
-    [[ $rc -eq 0 ]] || { echo "$out"; tail -5 "$WORK/kprod.err"; die "produce failed"; }
+    [[ $rc -eq 0 ]] || { echo "$out"; tail -5 "$WORK/kprod.err"; die "produce to $target failed"; }
     read -r p_rate p_mb < <(rate "$out")
     rc=0
-    out=$(timeout 600 "$KCONS" -b "$BOOT" -t "$topic" -c -q -T 500 2>"$WORK/kcons.err") || rc=$?
-    [[ $rc -eq 0 ]] || { echo "$out"; tail -5 "$WORK/kcons.err"; die "consume failed"; }
+    out=$(timeout 600 "$KCONS" -b "$boot" -t "$topic" -c -q -T 500 2>"$WORK/kcons.err") || rc=$?
+    [[ $rc -eq 0 ]] || { echo "$out"; tail -5 "$WORK/kcons.err"; die "consume from $target failed"; }
     read -r c_rate c_mb < <(rate "$out")
-    printf "%-8s %10d %16.0f %14.1f %16.0f %14.1f\n" "$label" "$n" "$p_rate" "$p_mb" "$c_rate" \
-        "$c_mb"
+    RESULT[$target,$size]="$p_rate $p_mb $c_rate $c_mb"
 }
 
-echo "sluice broker throughput, librdkafka $(sed -n 's/.*librdkafka \([^,]*\),.*/\1/p' \
+run_case sluice "$BOOT" 100 "$N100"
+run_case sluice "$BOOT" 1024 "$N1K"
+kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
+BROKER_PID=""
+
+# The peer: Apache Kafka from Maven jars, same client, same cases, same machine, right after.
+PEER=""
+PEER_DIR="$WORK/kafka"
+if [[ "${BENCH_NO_PEER:-0}" != 1 ]]; then
+    rc=0
+    PEER_BOOT=$(KAFKA_PEER_FSYNC=${KAFKA_PEER_FSYNC:-0} bash "$HERE/kafka_peer.sh" start "$PEER_DIR" \
+        2>"$WORK/peer.err") || rc=$?
+    if [[ $rc -eq 0 ]]; then
+        PEER="Apache Kafka"
+        run_case kafka "$PEER_BOOT" 100 "$N100"
+        run_case kafka "$PEER_BOOT" 1024 "$N1K"
+        bash "$HERE/kafka_peer.sh" stop "$PEER_DIR" >/dev/null 2>&1 || true
+    else
+        echo "peer: Apache Kafka could not be started (exit $rc): $(tail -1 "$WORK/peer.err")"
+    fi
+fi
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
+
+echo "broker throughput, librdkafka $(sed -n 's/.*librdkafka \([^,]*\),.*/\1/p' \
     < <("$SLUICE" version)) client, one producer / one consumer, 3 partitions, 127.0.0.1"
-printf "%-8s %10s %16s %14s %16s %14s\n" record records "produce rec/s" "produce MB/s" \
-    "consume rec/s" "consume MB/s"
-run_case "100 B" 100 "$N100"
-run_case "1 KiB" 1024 "$N1K"
-echo "producer: acks=all, $PRODUCER_NOTE, linger.ms=5, batch.size=1000000; MB/s counts values" \
+printf "%-8s %-7s %10s %14s %12s %14s %12s\n" record broker records "produce rec/s" "prod MB/s" \
+    "consume rec/s" "cons MB/s"
+for size in 100 1024; do
+    label="100 B"; n=$N100
+    [[ $size == 1024 ]] && { label="1 KiB"; n=$N1K; }
+    for target in sluice kafka; do
+        [[ -n "${RESULT[$target,$size]:-}" ]] || continue
+        read -r pr pm cr cm <<<"${RESULT[$target,$size]}"
+        printf "%-8s %-7s %10d %14.0f %12.1f %14.0f %12.1f\n" "$label" "$target" "$n" "$pr" "$pm" \
+            "$cr" "$cm"
+    done
+    if [[ -n "${RESULT[kafka,$size]:-}" ]]; then
+        read -r spr spm scr scm <<<"${RESULT[sluice,$size]}"
+        read -r kpr kpm kcr kcm <<<"${RESULT[kafka,$size]}"
+        echo "$label ratio sluice/kafka: produce $(ratio "$spr" "$kpr")x, consume $(ratio "$scr" "$kcr")x"
+    fi
+done
+echo "producer: acks=all, idempotent, linger.ms=5, batch.size=1000000; MB/s counts values" \
     "(10^6 bytes); consume reads from the earliest to the latest offset."
-echo "peer: Apache Kafka is not available on this machine, so no ratio is printed (sluice's" \
-    "figures only)."
+echo "sluice fsyncs every acks=all produce (group commit); Apache Kafka ran with" \
+    "$([[ "${KAFKA_PEER_FSYNC:-0}" == 1 ]] && echo "log.flush.interval.messages=1 (fsync per append)" \
+    || echo "its default flush policy (page cache, no fsync on the produce path)")."
+[[ -n "$PEER" ]] || echo "peer: no ratio printed (Apache Kafka not run)."
