@@ -19,7 +19,7 @@ build: deps
 
 # Runs the pipeline on embedded defaults (broker on 127.0.0.1:9092, data in ./sluice-data).
 run: build
-	./$(BUILD)/sluice broker
+	./$(BUILD)/sluice up
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j 2 $(CTEST_FLAGS)

@@ -12,7 +12,10 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"up", "run the whole pipeline on this machine (broker, stream job, ingest)", up_main},
     {"broker", "run the embedded Kafka-compatible broker", broker_main},
+    {"ingest", "stream users from randomuser.me (or its generator) to a topic", ingest_main},
+    {"mock-api", "serve a randomuser.me-compatible API offline", mockapi_main},
     {"topics", "list, create, describe, delete topics on any Kafka-protocol broker", topics_main},
     {"version", "print the version", version_main},
 };

@@ -7,6 +7,9 @@ int broker_main(int argc, char **argv);
 int topics_main(int argc, char **argv);
 int ingest_main(int argc, char **argv);
 int mockapi_main(int argc, char **argv);
+int process_main(int argc, char **argv);
+int query_main(int argc, char **argv);
 int version_main(int argc, char **argv);
+int up_main(int argc, char **argv);
 
 #endif

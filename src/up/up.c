@@ -1,0 +1,274 @@
+/* `sluice up`: one supervisor for the whole pipeline on one machine. It runs the parts as
+ * child processes of this same binary (broker, stream job, ingest), restarts a long-running
+ * part that dies (with backoff), and on SIGINT/SIGTERM stops them in reverse order. */
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/units.h"
+
+static const struct opt_def up_opts[] = {
+    {"data-dir", OPT_STRING, "./sluice-data", "DIR", "where every part keeps its data"},
+    {"listen", OPT_STRING, "127.0.0.1:9092", "HOST:PORT", "the embedded broker's address"},
+    {"ingest", OPT_BOOL, "true", NULL, "run the stream_data_from_api task once at start"},
+    {"ingest-duration", OPT_DURATION, "60s", "DURATION", "how long that ingest streams"},
+    {"source", OPT_STRING, "auto", "auto|generator|URL", "where ingest gets users"},
+    {"processes", OPT_INT, "1", "N", "stream-job instances (one consumer group)"},
+    {NULL, 0, NULL, NULL, NULL},
+};
+
+static const struct cmd_def up_cmd = {
+    "up",
+    "Run the whole pipeline on this machine: broker, stream job, ingest.",
+    "sluice up [--data-dir DIR] [--listen HOST:PORT] [--no-ingest]",
+    up_opts,
+    "Starts `sluice broker`, waits until it accepts connections, starts `sluice process`\n"
+    "(--processes instances in one group) and runs `sluice ingest` once for\n"
+    "--ingest-duration, as the DAG user_automation would. The broker and the stream job are\n"
+    "restarted if they die (backoff 1 s doubling to 30 s). Ctrl-C stops everything, newest\n"
+    "first. Query the result with: sluice query \"SELECT count(*) FROM created_users\"",
+};
+
+#define MAX_CHILDREN 16
+
+struct child {
+    const char *name;
+    char *argv[24];
+    int argc;
+    pid_t pid;
+    bool restart;     /* long-running: restart when it dies */
+    bool done;        /* a one-shot part that finished */
+    int64_t backoff_ms;
+    int64_t next_start_ms;
+};
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static void add_arg(struct child *c, const char *a)
+{
+    if (c->argc < 23)
+        c->argv[c->argc++] = strdup(a);
+    c->argv[c->argc] = NULL;
+}
+
+static int spawn(struct child *c, const char *self)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("up", "cannot start %s: %s", c->name, strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        signal(SIGINT, SIG_IGN); /* the supervisor decides when children stop */
+        execv(self, c->argv);
+        _exit(127);
+    }
+    c->pid = pid;
+    log_info("up", "started %s (pid %d)", c->name, (int)pid);
+    return 0;
+}
+
+static bool port_open(const char *host, int port)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *ai;
+    char p[16];
+    snprintf(p, sizeof(p), "%d", port);
+    if (getaddrinfo(host, p, &hints, &ai) != 0)
+        return false;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok = fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    return ok;
+}
+
+static void stop_child(struct child *c)
+{
+    if (c->pid <= 0)
+        return;
+    kill(c->pid, SIGTERM);
+    int64_t deadline = mono_ms() + 20000;
+    while (mono_ms() < deadline) {
+        int st;
+        pid_t r = waitpid(c->pid, &st, WNOHANG);
+        if (r == c->pid || (r < 0 && errno == ECHILD)) {
+            log_info("up", "%s stopped", c->name);
+            c->pid = 0;
+            return;
+        }
+        struct timespec ts = {0, 50 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    log_warn("up", "%s did not stop within 20 s; killing it", c->name);
+    kill(c->pid, SIGKILL);
+    waitpid(c->pid, NULL, 0);
+    c->pid = 0;
+}
+
+int up_main(int argc, char **argv)
+{
+    struct config *cfg;
+    struct sl_err err;
+    int rc = config_parse(&up_cmd, argc, argv, &cfg, &err);
+    if (rc == 1)
+        return 0;
+    if (rc != 0) {
+        fprintf(stderr, "sluice up: %s\n", err.msg);
+        return 2;
+    }
+    char host[256];
+    int port;
+    const char *listen = config_str(cfg, "listen");
+    int64_t nproc = config_int(cfg, "processes");
+    if (parse_hostport(listen, host, &port, &err) != 0 || port == 0 || nproc < 1 ||
+        nproc > 8) {
+        fprintf(stderr, "sluice up: %s\n",
+                nproc < 1 || nproc > 8 ? "--processes must be 1-8" : "--listen needs HOST:PORT");
+        config_free(cfg);
+        return 2;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0) {
+        fprintf(stderr, "sluice up: cannot find my own binary\n");
+        config_free(cfg);
+        return 1;
+    }
+    self[n] = '\0';
+    char data_dir[PATH_MAX];
+    snprintf(data_dir, sizeof(data_dir), "%s", config_str(cfg, "data-dir"));
+    char bootstrap[300], duration[32];
+    snprintf(bootstrap, sizeof(bootstrap), "%s:%d", strcmp(host, "0.0.0.0") ? host : "127.0.0.1",
+             port);
+    snprintf(duration, sizeof(duration), "%lldms", (long long)config_ms(cfg, "ingest-duration"));
+
+    struct child kids[MAX_CHILDREN];
+    int nkids = 0;
+    memset(kids, 0, sizeof(kids));
+    struct child *broker = &kids[nkids++];
+    broker->name = "broker";
+    broker->restart = true;
+    add_arg(broker, self);
+    add_arg(broker, "broker");
+    add_arg(broker, "--listen");
+    add_arg(broker, listen);
+    add_arg(broker, "--data-dir");
+    add_arg(broker, data_dir);
+    for (int64_t i = 0; i < nproc; i++) {
+        struct child *p = &kids[nkids++];
+        p->name = "process";
+        p->restart = true;
+        add_arg(p, self);
+        add_arg(p, "process");
+        add_arg(p, "--bootstrap");
+        add_arg(p, bootstrap);
+        add_arg(p, "--data-dir");
+        add_arg(p, data_dir);
+    }
+    if (config_bool(cfg, "ingest")) {
+        struct child *in = &kids[nkids++];
+        in->name = "ingest";
+        add_arg(in, self);
+        add_arg(in, "ingest");
+        add_arg(in, "--bootstrap");
+        add_arg(in, bootstrap);
+        add_arg(in, "--duration");
+        add_arg(in, duration);
+        add_arg(in, "--source");
+        add_arg(in, config_str(cfg, "source"));
+    }
+    config_free(cfg);
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    log_info("up", "starting the pipeline: broker %s, data in %s", bootstrap, data_dir);
+    rc = 0;
+    if (spawn(broker, self) != 0)
+        return 1;
+    int64_t deadline = mono_ms() + 60000;
+    while (!port_open(host, port)) {
+        int st;
+        if (waitpid(broker->pid, &st, WNOHANG) == broker->pid) {
+            log_error("up", "the broker exited during start-up; see its messages above");
+            return 1;
+        }
+        if (mono_ms() > deadline || stopping) {
+            log_error("up", "the broker did not accept connections on %s within 60 s", bootstrap);
+            stop_child(broker);
+            return 1;
+        }
+        struct timespec ts = {0, 100 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    for (int i = 1; i < nkids; i++)
+        spawn(&kids[i], self);
+
+    while (!stopping) {
+        int st;
+        pid_t pid = waitpid(-1, &st, WNOHANG);
+        int64_t now = mono_ms();
+        for (int i = 0; pid > 0 && i < nkids; i++) {
+            struct child *c = &kids[i];
+            if (c->pid != pid)
+                continue;
+            c->pid = 0;
+            int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            if (!c->restart) {
+                c->done = true;
+                if (code == 0)
+                    log_info("up", "%s finished", c->name);
+                else
+                    log_error("up", "%s failed with exit code %d", c->name, code);
+                continue;
+            }
+            c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : 1000;
+            if (c->backoff_ms > 30000)
+                c->backoff_ms = 30000;
+            c->next_start_ms = now + c->backoff_ms;
+            log_error("up", "%s exited with code %d; restarting in %lld ms", c->name, code,
+                      (long long)c->backoff_ms);
+        }
+        for (int i = 0; i < nkids; i++) {
+            struct child *c = &kids[i];
+            if (c->restart && c->pid == 0 && c->next_start_ms && now >= c->next_start_ms) {
+                c->next_start_ms = 0;
+                spawn(c, self);
+            }
+        }
+        if (pid <= 0) {
+            struct timespec ts = {0, 200 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    log_info("up", "stopping the pipeline");
+    for (int i = nkids - 1; i >= 0; i--)
+        stop_child(&kids[i]);
+    for (int i = 0; i < nkids; i++) {
+        for (int j = 0; j < kids[i].argc; j++)
+            free(kids[i].argv[j]);
+    }
+    return rc;
+}
