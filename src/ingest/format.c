@@ -13,6 +13,7 @@
 
 #include "core/units.h"
 #include "core/jsonw.h"
+#include "core/uuid.h"
 
 cJSON *fmt_parse_body(const char *body, size_t len, const cJSON **results,
                       enum fmt_body_status *status, struct sl_err *err)
@@ -44,46 +45,17 @@ cJSON *fmt_parse_body(const char *body, size_t len, const cJSON **results,
 
 bool fmt_uuid_valid(const char *s)
 {
-    if (!s || strlen(s) != FMT_UUID_LEN)
-        return false;
-    bool nonzero = false;
-    for (int i = 0; i < FMT_UUID_LEN; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-        } else if (!isxdigit((unsigned char)s[i])) {
-            return false;
-        } else if (s[i] != '0') {
-            nonzero = true;
-        }
-    }
-    return nonzero;
+    /* the nil UUID is well-formed but no user's id: replays would collide on it */
+    static const uint8_t nil[16];
+    uint8_t u[16];
+    return s && uuid_parse(s, u) == 0 && memcmp(u, nil, 16) != 0;
 }
 
 void fmt_uuid_random(char out[FMT_UUID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char b[16];
-    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
-        /* getrandom only fails before the pool is seeded at early boot; still be unique. */
-        uint64_t x = (uint64_t)mono_us() ^ ((uint64_t)getpid() << 32);
-        for (int i = 0; i < 16; i++) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            b[i] = (unsigned char)x;
-        }
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    int o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 15];
-    }
-    out[o] = '\0';
+    uint8_t u[16];
+    uuid_v4(u);
+    uuid_format(u, out);
 }
 
 /* Looks up a dotted path ("location.street.name") of object members. */
