@@ -62,6 +62,7 @@ class Member:
     def __init__(self, name, bootstrap):
         self.name = name
         self.assigned = set()
+        self.revokes = 0
         self.msgs = []
         self.lock = threading.Lock()
         self.proc = subprocess.Popen(
@@ -78,6 +79,7 @@ class Member:
                     self.assigned = set(int(x) for x in parts[1].split(",")) if len(parts) > 1 else set()
                 elif parts[0] == "REVOKE":
                     self.assigned = set()
+                    self.revokes += 1
                 elif parts[0] == "MSG":
                     self.msgs.append((int(parts[1]), int(parts[2]), parts[3]))
 
@@ -134,6 +136,25 @@ def main():
                  lambda: len(a.assignment()) == 3 and len(bm.assignment()) == 3
                  and not (a.assignment() & bm.assignment()), 60)
         print("A owns %s, B owns %s" % (sorted(a.assignment()), sorted(bm.assignment())))
+
+        # 1b. the group's metadata survives kill -9 of the broker: after the restart the same
+        # two members are Stable and keep their partitions (no rebalance needed)
+        def describe():
+            g = admin.list_groups(GROUP, timeout=10)[0]
+            return g.state, sorted(m.id for m in g.members)
+        before = describe()
+        revokes = a.revokes + bm.revokes
+        b.stop(signal.SIGKILL)
+        b.start()
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        after = describe()
+        if after != before or after[0] != "Stable":
+            brokerlib.fail("group after kill -9: %s, before: %s" % (after, before))
+        time.sleep(3)
+        if a.revokes + bm.revokes != revokes or len(a.assignment()) != 3:
+            brokerlib.fail("the broker restart caused a rebalance")
+        print("broker kill -9 with a stable group: same %d members, state %s, partitions kept"
+              % (len(after[1]), after[0]))
 
         # 2. clean handover: A leaves after committing; B takes all six and finishes the topic
         wait_for("some messages consumed by A", lambda: len(a.messages()) > 0, 30)
