@@ -235,3 +235,74 @@ enum handler_result api_delete_topics(struct kreq *rq)
     /* answered once the dropped offsets' tombstone is on disk */
     return deleted && bk->cfg.flush == FLUSH_GROUP ? H_WAIT_SYNC : H_DONE;
 }
+
+enum handler_result api_create_partitions(struct kreq *rq)
+{
+    struct broker *bk = rq->bk;
+    struct kreader *r = &rq->r;
+    struct kwriter *w = rq->w;
+    bool flex = rq->flex;
+    int32_t n = kr_array(r, flex);
+    if (r->err || n < 0)
+        return H_CLOSE;
+    struct req_part {
+        struct kslice name;
+        int32_t count;
+        bool bad_assignment;
+    } *req = calloc((size_t)n + 1, sizeof(*req));
+    if (!req)
+        return H_CLOSE;
+    for (int32_t i = 0; i < n && !r->err; i++) {
+        req[i].name = kr_str(r, flex);
+        req[i].count = kr_i32(r);
+        int32_t na = kr_array(r, flex);
+        for (int32_t j = 0; j < na && !r->err; j++) {
+            int32_t nb = kr_array(r, flex);
+            for (int32_t k = 0; k < nb && !r->err; k++)
+                req[i].bad_assignment |= kr_i32(r) != bk->cfg.node_id;
+            kr_tags(r, flex);
+        }
+        kr_tags(r, flex);
+    }
+    kr_i32(r); /* timeout_ms */
+    bool validate_only = kr_i8(r) != 0;
+    kr_tags(r, flex);
+    if (r->err) {
+        free(req);
+        return H_CLOSE;
+    }
+    kw_i32(w, 0);
+    kw_array(w, flex, n);
+    for (int32_t i = 0; i < n; i++) {
+        char name[256];
+        struct sl_err err = {{0}};
+        int16_t error = KERR_NONE;
+        struct topic *t = kslice_cstr(req[i].name, name, sizeof(name)) == 0
+                              ? registry_find(&bk->reg, name)
+                              : NULL;
+        if (!t) {
+            error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            snprintf(err.msg, sizeof(err.msg), "unknown topic");
+        } else if (req[i].bad_assignment) {
+            error = KERR_INVALID_REQUEST;
+            snprintf(err.msg, sizeof(err.msg), "replicas can only be on broker %d",
+                     (int)bk->cfg.node_id);
+        } else if (req[i].count <= t->npartitions || req[i].count > 10000) {
+            error = KERR_INVALID_PARTITIONS;
+            snprintf(err.msg, sizeof(err.msg), "topic has %d partitions; the new count must be "
+                     "larger (at most 10000)", (int)t->npartitions);
+        } else if (!validate_only) {
+            /* the partition array moves: nothing may still point into it */
+            broker_sync(bk);
+            broker_forget_topic(bk, t);
+            error = (int16_t)registry_add_partitions(&bk->reg, t, req[i].count, &err);
+        }
+        kw_strn(w, flex, (const char *)req[i].name.p, req[i].name.len);
+        kw_i16(w, error);
+        kw_str(w, flex, error ? err.msg : NULL);
+        kw_tags(w, flex);
+    }
+    kw_tags(w, flex);
+    free(req);
+    return H_DONE;
+}

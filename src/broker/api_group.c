@@ -11,6 +11,7 @@
 
 #define KERR_COORDINATOR_NOT_AVAILABLE 15
 #define KERR_GROUP_ID_NOT_FOUND 69
+#define KERR_NON_EMPTY_GROUP 68
 #define MAX_ID 255
 
 /* Copies a slice to a heap string (NULL for null); *bad set if longer than MAX_ID. */
@@ -543,4 +544,72 @@ enum handler_result api_list_groups(struct kreq *rq)
     }
     kw_tags(w, flex);
     return H_DONE;
+}
+
+enum handler_result api_delete_groups(struct kreq *rq)
+{
+    struct kreader *r = &rq->r;
+    struct kwriter *w = rq->w;
+    bool flex = rq->flex;
+    int32_t n = kr_array(r, flex);
+    if (r->err || n < 0)
+        return H_CLOSE;
+    kw_i32(w, 0);
+    kw_array(w, flex, n);
+    for (int32_t i = 0; i < n; i++) {
+        struct kslice id = kr_str(r, flex);
+        char group[256];
+        if (r->err)
+            return H_CLOSE;
+        int16_t error = kslice_cstr(id, group, sizeof(group)) == 0
+                            ? group_delete(rq->bk, group)
+                            : KERR_GROUP_ID_NOT_FOUND;
+        kw_strn(w, flex, (const char *)id.p, id.len);
+        kw_i16(w, error);
+        kw_tags(w, flex);
+    }
+    kr_tags(r, flex);
+    kw_tags(w, flex);
+    if (r->err)
+        return H_CLOSE;
+    return rq->bk->groups.dirty && rq->bk->cfg.flush == FLUSH_GROUP ? H_WAIT_SYNC : H_DONE;
+}
+
+enum handler_result api_offset_delete(struct kreq *rq)
+{
+    struct kreader *r = &rq->r;
+    struct kwriter *w = rq->w;
+    char group[256];
+    bool group_ok = kslice_cstr(kr_str(r, false), group, sizeof(group)) == 0;
+    int32_t ntopics = kr_array(r, false);
+    if (r->err || ntopics < 0)
+        return H_CLOSE;
+    struct group *g = group_ok ? group_find(&rq->bk->groups, group) : NULL;
+    kw_i16(w, g ? KERR_NONE : KERR_GROUP_ID_NOT_FOUND);
+    kw_i32(w, 0);
+    kw_array(w, false, g ? ntopics : 0);
+    for (int32_t i = 0; i < ntopics; i++) {
+        struct kslice tname = kr_str(r, false);
+        char topic[256];
+        bool name_ok = kslice_cstr(tname, topic, sizeof(topic)) == 0;
+        int32_t np = kr_array(r, false);
+        if (r->err || np < 0)
+            return H_CLOSE;
+        if (g) {
+            kw_strn(w, false, (const char *)tname.p, tname.len);
+            kw_array(w, false, np);
+        }
+        for (int32_t j = 0; j < np; j++) {
+            int32_t partition = kr_i32(r);
+            if (!g)
+                continue;
+            int16_t error = name_ok ? group_delete_offset(rq->bk, g, topic, partition)
+                                    : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            kw_i32(w, partition);
+            kw_i16(w, error);
+        }
+    }
+    if (r->err)
+        return H_CLOSE;
+    return rq->bk->groups.dirty && rq->bk->cfg.flush == FLUSH_GROUP ? H_WAIT_SYNC : H_DONE;
 }

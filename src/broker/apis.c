@@ -29,6 +29,9 @@ const struct api_def api_table[] = {
     {16, "ListGroups", 0, 4, 3, api_list_groups},
     {22, "InitProducerId", 0, 4, 2, api_init_producer_id},
     {32, "DescribeConfigs", 0, 4, 4, api_describe_configs},
+    {37, "CreatePartitions", 0, 3, 2, api_create_partitions},
+    {42, "DeleteGroups", 0, 2, 2, api_delete_groups},
+    {47, "OffsetDelete", 0, 0, NOFLEX, api_offset_delete},
     {60, "DescribeCluster", 0, 1, 0, api_describe_cluster},
 };
 

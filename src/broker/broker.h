@@ -102,6 +102,10 @@ bool topic_name_valid(const char *name);
 /* Creates a topic; returns a Kafka error code (KERR_TOPIC_ALREADY_EXISTS, ...) with msg set. */
 int registry_create(struct registry *reg, const char *name, int32_t npartitions,
                     const struct topic_config *cfg, struct topic **out, struct sl_err *err);
+/* Grows a topic to npartitions (never shrinks). The caller first syncs and drops the topic's
+ * partitions from the dirty list: the partition array moves. Returns a Kafka error code. */
+int registry_add_partitions(struct registry *reg, struct topic *t, int32_t npartitions,
+                            struct sl_err *err);
 /* Deletes a topic and its data. Returns a Kafka error code. */
 int registry_delete(struct registry *reg, const char *name, struct sl_err *err);
 /* The partition config a topic's logs run with. */
@@ -200,6 +204,9 @@ enum handler_result api_offset_commit(struct kreq *rq);
 enum handler_result api_offset_fetch(struct kreq *rq);
 enum handler_result api_describe_groups(struct kreq *rq);
 enum handler_result api_list_groups(struct kreq *rq);
+enum handler_result api_delete_groups(struct kreq *rq);
+enum handler_result api_offset_delete(struct kreq *rq);
+enum handler_result api_create_partitions(struct kreq *rq);
 enum handler_result api_describe_configs(struct kreq *rq);
 enum handler_result api_describe_cluster(struct kreq *rq);
 

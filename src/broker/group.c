@@ -23,6 +23,9 @@
 #define KERR_REBALANCE_IN_PROGRESS 27
 #define KERR_MEMBER_ID_REQUIRED 79
 #define KERR_OFFSET_METADATA_TOO_LARGE 12
+#define KERR_NON_EMPTY_GROUP 68
+#define KERR_GROUP_ID_NOT_FOUND 69
+#define KERR_GROUP_SUBSCRIBED_TO_TOPIC 86
 
 #define MIN_SESSION_TIMEOUT_MS 1000
 #define MAX_SESSION_TIMEOUT_MS 1800000
@@ -704,6 +707,60 @@ void groups_forget_topic(struct groups *gs, const char *topic)
         log_error("group", "cannot record deletion of %s's offsets: %s", topic, err.msg);
     for (int32_t i = 0; i < gs->n; i++)
         group_drop_topic_offsets(gs->all[i], topic);
+}
+
+void group_drop_offset(struct group *g, const char *topic, int32_t partition)
+{
+    struct committed *c = find_offset(g, topic, partition);
+    if (!c)
+        return;
+    free(c->topic);
+    free(c->metadata);
+    *c = g->offsets[--g->noffsets];
+}
+
+void group_remove(struct groups *gs, const char *id)
+{
+    for (int32_t i = 0; i < gs->n; i++) {
+        if (strcmp(gs->all[i]->id, id) == 0) {
+            group_free(gs->all[i]);
+            gs->all[i] = gs->all[--gs->n];
+            return;
+        }
+    }
+}
+
+int16_t group_delete(struct broker *bk, const char *group_id)
+{
+    struct group *g = group_find(&bk->groups, group_id);
+    if (!g)
+        return KERR_GROUP_ID_NOT_FOUND;
+    if (g->nmembers > 0 || g->npending > 0)
+        return KERR_NON_EMPTY_GROUP;
+    struct sl_err err;
+    if (group_store_put_group_delete(&bk->groups, group_id, &err) != 0) {
+        log_error("group", "cannot delete group %s: %s", group_id, err.msg);
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    log_info("group", "deleted group %s", group_id);
+    group_remove(&bk->groups, group_id);
+    return KERR_NONE;
+}
+
+int16_t group_delete_offset(struct broker *bk, struct group *g, const char *topic,
+                            int32_t partition)
+{
+    if (g->nmembers > 0)
+        return KERR_GROUP_SUBSCRIBED_TO_TOPIC; /* only an idle group's offsets are removed */
+    if (!find_offset(g, topic, partition))
+        return KERR_NONE;
+    struct sl_err err;
+    if (group_store_put_offset_delete(&bk->groups, g->id, topic, partition, &err) != 0) {
+        log_error("group", "cannot delete an offset of %s: %s", g->id, err.msg);
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    group_drop_offset(g, topic, partition);
+    return KERR_NONE;
 }
 
 void group_free(struct group *g)

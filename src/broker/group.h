@@ -132,6 +132,11 @@ int16_t group_commit(struct broker *bk, const char *group_id, const char *topic,
                      const char *metadata);
 const struct committed *group_committed(struct groups *gs, const char *group_id,
                                         const char *topic, int32_t partition);
+/* DeleteGroups: 0, GROUP_ID_NOT_FOUND (69) or NON_EMPTY_GROUP (68). Durable. */
+int16_t group_delete(struct broker *bk, const char *group_id);
+/* OffsetDelete for one partition of an existing group with no members. Durable. */
+int16_t group_delete_offset(struct broker *bk, struct group *g, const char *topic,
+                            int32_t partition);
 /* Drops every group's offsets for a deleted topic (durably). */
 void groups_forget_topic(struct groups *gs, const char *topic);
 

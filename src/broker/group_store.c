@@ -18,6 +18,8 @@
 #define REC_OFFSET 1
 #define REC_GROUP 2
 #define REC_TOPIC_DELETE 3
+#define REC_GROUP_DELETE 4
+#define REC_OFFSET_DELETE 5
 #define MAX_RECORD (16 << 20)
 #define COMPACT_MIN_BYTES (8 << 20)
 
@@ -146,6 +148,28 @@ static int apply(struct groups *gs, const uint8_t *p, size_t n)
         free(group);
         free(topic);
         free(metadata);
+        return rc;
+    }
+    if (type == REC_GROUP_DELETE) {
+        char *id = dup_slice(kr_str(&r, true));
+        if (r.err || !id) {
+            free(id);
+            return -1;
+        }
+        group_remove(gs, id);
+        free(id);
+        return 0;
+    }
+    if (type == REC_OFFSET_DELETE) {
+        char *id = dup_slice(kr_str(&r, true));
+        char *topic = dup_slice(kr_str(&r, true));
+        int32_t partition = kr_i32(&r);
+        int rc = r.err || !id || !topic ? -1 : 0;
+        struct group *g = rc == 0 ? group_find(gs, id) : NULL;
+        if (g)
+            group_drop_offset(g, topic, partition);
+        free(id);
+        free(topic);
         return rc;
     }
     if (type == REC_TOPIC_DELETE) {
@@ -358,6 +382,27 @@ int group_store_put_topic_delete(struct groups *gs, const char *topic, struct sl
     kw_init(&w, MAX_RECORD);
     kw_i8(&w, REC_TOPIC_DELETE);
     kw_str(&w, true, topic);
+    return put(gs, &w, err);
+}
+
+int group_store_put_group_delete(struct groups *gs, const char *group, struct sl_err *err)
+{
+    struct kwriter w;
+    kw_init(&w, MAX_RECORD);
+    kw_i8(&w, REC_GROUP_DELETE);
+    kw_str(&w, true, group);
+    return put(gs, &w, err);
+}
+
+int group_store_put_offset_delete(struct groups *gs, const char *group, const char *topic,
+                                  int32_t partition, struct sl_err *err)
+{
+    struct kwriter w;
+    kw_init(&w, MAX_RECORD);
+    kw_i8(&w, REC_OFFSET_DELETE);
+    kw_str(&w, true, group);
+    kw_str(&w, true, topic);
+    kw_i32(&w, partition);
     return put(gs, &w, err);
 }
 

@@ -112,13 +112,12 @@ static void topic_free(struct topic *t)
     free(t);
 }
 
-static int open_partitions(struct registry *reg, struct topic *t, struct sl_err *err)
+/* Opens partitions [from, t->npartitions) into t->parts, which has room for them. */
+static int open_partition_range(struct registry *reg, struct topic *t, int32_t from,
+                                struct sl_err *err)
 {
-    t->parts = calloc((size_t)t->npartitions, sizeof(*t->parts));
-    if (!t->parts)
-        return sl_err_set(err, "out of memory");
     struct partition_config pc = topic_partition_config(t);
-    for (int32_t i = 0; i < t->npartitions; i++) {
+    for (int32_t i = from; i < t->npartitions; i++) {
         char dir[PATH_MAX + 300];
         snprintf(dir, sizeof(dir), "%s/%s/%d", reg->dir, t->name, (int)i);
         struct tpart *tp = &t->parts[i];
@@ -132,6 +131,45 @@ static int open_partitions(struct registry *reg, struct topic *t, struct sl_err 
         tp->high_watermark = partition_log_end(tp->log);
     }
     return 0;
+}
+
+static int open_partitions(struct registry *reg, struct topic *t, struct sl_err *err)
+{
+    t->parts = calloc((size_t)t->npartitions, sizeof(*t->parts));
+    if (!t->parts)
+        return sl_err_set(err, "out of memory");
+    return open_partition_range(reg, t, 0, err);
+}
+
+int registry_add_partitions(struct registry *reg, struct topic *t, int32_t npartitions,
+                            struct sl_err *err)
+{
+    if (npartitions <= t->npartitions || npartitions > 10000) {
+        sl_err_set(err, "topic '%s' has %d partitions; the new count must be larger (at most "
+                   "10000)", t->name, (int)t->npartitions);
+        return KERR_INVALID_PARTITIONS;
+    }
+    struct tpart *parts = realloc(t->parts, (size_t)npartitions * sizeof(*parts));
+    if (!parts) {
+        sl_err_set(err, "out of memory");
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    memset(parts + t->npartitions, 0, (size_t)(npartitions - t->npartitions) * sizeof(*parts));
+    for (int32_t i = 0; i < t->npartitions; i++)
+        parts[i].topic = t;
+    t->parts = parts;
+    int32_t old = t->npartitions;
+    t->npartitions = npartitions;
+    if (open_partition_range(reg, t, old, err) != 0 || write_meta(reg, t, err) != 0) {
+        /* keep what opened: a partition directory without meta is harmless */
+        int32_t opened = old;
+        while (opened < npartitions && t->parts[opened].log)
+            opened++;
+        t->npartitions = opened;
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    log_info("broker", "topic %s now has %d partitions", t->name, (int)npartitions);
+    return KERR_NONE;
 }
 
 static int add_topic(struct registry *reg, struct topic *t, struct sl_err *err)

@@ -307,6 +307,37 @@ else
     bad consumer-perf "kafka-consumer-perf-test failed"
 fi
 
+# --- admin: more partitions, group offset deletion, group deletion ---------------------------
+if run alter-partitions 60 /dev/null topics --bootstrap-server "$B" --alter --topic "$PTOPIC" \
+    --partitions 4; then
+    if run describe-altered 60 /dev/null topics --bootstrap-server "$B" --describe --topic "$PTOPIC"; then
+        grep -q "PartitionCount: 4" "$WORK/describe-altered.out" ||
+            bad describe-altered "topic $PTOPIC does not show PartitionCount: 4 after --alter"
+    else
+        bad describe-altered "kafka-topics --describe after --alter failed"
+    fi
+else
+    bad alter-partitions "kafka-topics --alter --partitions 4 failed"
+fi
+if run delete-offsets 60 /dev/null consumer-groups --bootstrap-server "$B" --delete-offsets \
+    --group "$PGROUP" --topic "$PTOPIC"; then
+    n_ok=$(grep -c "Successful" "$WORK/delete-offsets.out" || true)
+    ((n_ok >= 3)) || bad delete-offsets "expected 3 partitions deleted 'Successful', got $n_ok"
+else
+    bad delete-offsets "kafka-consumer-groups --delete-offsets failed"
+fi
+if run delete-group 60 /dev/null consumer-groups --bootstrap-server "$B" --delete --group "$PGROUP"; then
+    grep -q "successful" "$WORK/delete-group.out" || bad delete-group "no success message"
+    if run list-after-delete 60 /dev/null consumer-groups --bootstrap-server "$B" --list; then
+        grep -qx "$PGROUP" "$WORK/list-after-delete.out" &&
+            bad list-after-delete "group $PGROUP is still listed after --delete"
+    else
+        bad list-after-delete "kafka-consumer-groups --list failed"
+    fi
+else
+    bad delete-group "kafka-consumer-groups --delete failed"
+fi
+
 # ---------------------------------------------------------------------------------------------
 if [[ $TARGET == sluice ]] && ! kill -0 "$BROKER_PID" 2>/dev/null; then
     bad broker "the sluice broker died during the test"
