@@ -16,6 +16,8 @@ static const struct command commands[] = {
     {"broker", "run the embedded Kafka-compatible broker", broker_main},
     {"ingest", "stream users from randomuser.me (or its generator) to a topic", ingest_main},
     {"mock-api", "serve a randomuser.me-compatible API offline", mockapi_main},
+    {"process", "run the stream job: topic -> store, exactly once, dead letters", process_main},
+    {"query", "run a query against the store (spark_streams.created_users)", query_main},
     {"topics", "list, create, describe, delete topics on any Kafka-protocol broker", topics_main},
     {"version", "print the version", version_main},
 };

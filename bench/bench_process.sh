@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The stream job's throughput and latency, topic -> SQLite store, through the real binary:
+#  1. drain: BENCH_N (default 1000000) users_created records (1% bad) already in the topic,
+#     records/s from the first record taken to the last batch committed (the job's summary);
+#  2. peer in the same invocation: the naive design, one SQLite transaction per record
+#     (`sluice process --batch-max 1` with SQLite's default checkpointing and a 2 MB cache),
+#     on the first BENCH_NAIVE_N (default 50000) records of the same topic; ratio printed.
+#     (The seed's Spark job is the real peer; running PySpark here is a later step.)
+#  3. latency: records produced at BENCH_RATE/s (default 20000) for BENCH_SECS (default 15)
+#     while the job runs: end-to-end p50/p99 = store commit time minus record timestamp.
+#  4. the SQLite sink's levers alone (bench_sink), unless BENCH_SINK=0.
+# Usage: bench/bench_process.sh BUILD_DIR. Data goes under BUILD_DIR (the real disk).
+set -euo pipefail
+BUILD=$(cd "${1:?usage: bench_process.sh BUILD_DIR}" && pwd)
+SLUICE="$BUILD/sluice"
+USERGEN="$BUILD/tests/usergen"
+SINK="$BUILD/bench/bench_sink"
+N=${BENCH_N:-1000000}
+NAIVE_N=${BENCH_NAIVE_N:-50000}
+RATE=${BENCH_RATE:-20000}
+SECS=${BENCH_SECS:-15}
+for f in "$SLUICE" "$USERGEN" "$SINK"; do
+    [[ -x "$f" ]] || { echo "bench_process: $f is not built (cmake --build $BUILD)" >&2; exit 1; }
+done
+
+WORK=$(mktemp -d "$BUILD/bench-process.XXXXXX")
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+die() {
+    echo "bench_process: $*" >&2
+    exit 1
+}
+
+PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+BOOT="127.0.0.1:$PORT"
+"$SLUICE" broker --listen "$BOOT" --data-dir "$WORK/broker" --log-level warn \
+    >"$WORK/broker.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+    sleep 0.1
+done
+
+stored_sum() {
+    [[ -f "$1/spark_streams.db" ]] || { echo 0; return; }
+    "$SLUICE" query --store "sqlite:$1" --json \
+        "SELECT coalesce(sum(next_offset), 0) AS s FROM sluice_offsets WHERE topic='$2'" \
+        2>/dev/null | tr -dc '0-9' || echo 0
+}
+
+# run_job NAME TOPIC STORE_DIR STORE_PARAMS TARGET TIMEOUT_S [extra process args]: runs the
+# job until the stored offsets reach TARGET, stops it with SIGTERM, prints its summary line.
+run_job() {
+    local name=$1 topic=$2 store=$3 params=$4 target=$5 limit=$6
+    shift 6
+    "$SLUICE" process --bootstrap "$BOOT" --topic "$topic" --group "g-$name" \
+        --store "sqlite:$store$params" --stats-interval 0 "$@" >"$WORK/$name.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    local deadline=$((SECONDS + limit))
+    while (($(stored_sum "$store" "$topic") < target && SECONDS < deadline)); do
+        sleep 0.2
+    done
+    kill -TERM "$pid"
+    wait "$pid" || die "$name exited non-zero: $(tail -3 "$WORK/$name.log")"
+    grep "summary:" "$WORK/$name.log" | tail -1 | sed 's/.*summary: //'
+}
+field() { sed -E "s/.*$1 ([0-9.]+).*/\\1/" <<<"$2"; }
+
+echo "bench_process: producing $N records (1% bad) ..."
+"$USERGEN" produce -b "$BOOT" -t bench -n "$N" -T 600 | tail -1
+echo
+echo "== 1. drain $N records: sluice process (defaults: batches of 5000 / 50 ms)"
+S=$(run_job sluice bench "$WORK/s1" "" "$N" 900)
+echo "   $S"
+SL_RATE=$(field "rate" "$S")
+
+echo "== 2. peer: one transaction per record (--batch-max 1), SQLite defaults, first $NAIVE_N"
+S=$(run_job naive bench "$WORK/s2" "?cache_mb=2&checkpoint_pages=1000&sort=0" "$NAIVE_N" \
+    900 --batch-max 1)
+echo "   $S"
+NV_RATE=$(field "rate" "$S")
+
+echo "== 3. latency: $RATE records/s for $SECS s while the job runs"
+"$SLUICE" process --bootstrap "$BOOT" --topic live --group g-live --store "sqlite:$WORK/s3" \
+    --stats-interval 0 >"$WORK/live.log" 2>&1 &
+LIVE=$!
+PIDS+=("$LIVE")
+# Warm up with 1000 records (creates the topic; the job joins and is assigned), so that the
+# latency measured is the pipeline's, not the start-up's (they are 0.3% of the records).
+"$USERGEN" produce -b "$BOOT" -t live -n 1000 -S 3 >/dev/null
+deadline=$((SECONDS + 60))
+while (($(stored_sum "$WORK/s3" live) < 1000 && SECONDS < deadline)); do sleep 0.2; done
+LN=$((RATE * SECS))
+"$USERGEN" produce -b "$BOOT" -t live -n "$LN" -k 1000 -r "$RATE" -S 3 -T 600 | tail -1
+deadline=$((SECONDS + 120))
+while (($(stored_sum "$WORK/s3" live) < LN + 1000 && SECONDS < deadline)); do sleep 0.2; done
+kill -TERM "$LIVE"
+wait "$LIVE" || die "live job failed"
+L=$(grep "summary:" "$WORK/live.log" | tail -1 | sed 's/.*summary: //')
+echo "   $L"
+
+echo
+echo "== results (1 record = 12-field user JSON, ~430 bytes; 3 partitions; same machine)"
+printf "  %-58s %10s\n" "sluice process, drain of $N records" "$SL_RATE/s"
+printf "  %-58s %10s\n" "naive peer, 1 transaction per record" "$NV_RATE/s"
+awk -v a="$SL_RATE" -v b="$NV_RATE" \
+    'BEGIN { if (b > 0) printf "  ratio sluice / naive: %.1fx\n", a / b }'
+printf "  end-to-end latency at %d/s: p50 %s ms, p99 %s ms (batch p50 %s ms, p99 %s ms)\n" \
+    "$RATE" "$(sed -E 's/.*end-to-end p50 ([0-9.]+).*/\1/' <<<"$L")" \
+    "$(sed -E 's/.*end-to-end p50 [0-9.]+ ms p99 ([0-9.]+).*/\1/' <<<"$L")" \
+    "$(sed -E 's/.*batch p50 ([0-9.]+).*/\1/' <<<"$L")" \
+    "$(sed -E 's/.*batch p50 [0-9.]+ ms p99 ([0-9.]+).*/\1/' <<<"$L")"
+
+if [[ "${BENCH_SINK:-1}" != 0 ]]; then
+    echo
+    echo "== 4. the SQLite sink alone (bench_sink: ${BENCH_SINK_N:-300000} random-UUID rows)"
+    "$SINK" -n "${BENCH_SINK_N:-300000}" -d "$WORK/sink"
+fi

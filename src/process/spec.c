@@ -1,0 +1,291 @@
+/* The users job spec as data, and the decoder that checks a value against a spec.
+ * Choices (docs/process.md): every field is required and must not be null (the producer
+ * contract says all 12 are always there); unknown extra members are ignored, so a producer
+ * that adds a field does not send the whole stream to the dead-letter topic; a member that
+ * appears twice is an error (which one would win is not defined by JSON). */
+#include "process/spec.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/uuid.h"
+
+#define SPEC_CHUNK (1u << 20)
+
+static const struct spec_field users_fields[] = {
+    {"id", SPEC_UUID, true, "id", 36},
+    {"first_name", SPEC_STRING, true, "first_name", 1024},
+    {"last_name", SPEC_STRING, true, "last_name", 1024},
+    {"gender", SPEC_STRING, true, "gender", 64},
+    {"address", SPEC_STRING, true, "address", 4096},
+    {"post_code", SPEC_STRING_OR_INT, true, "post_code", 64},
+    {"email", SPEC_STRING, true, "email", 1024},
+    {"username", SPEC_STRING, true, "username", 1024},
+    {"dob", SPEC_STRING, true, "dob", 64},
+    {"registered_date", SPEC_STRING, true, "registered_date", 64},
+    {"phone", SPEC_STRING, true, "phone", 256},
+    {"picture", SPEC_STRING, true, "picture", 4096},
+};
+#define USERS_NFIELDS ((int)(sizeof(users_fields) / sizeof(users_fields[0])))
+
+/* Column names for the store, derived once from the table above. */
+static const char *users_cols[USERS_NFIELDS];
+static pthread_once_t users_once = PTHREAD_ONCE_INIT;
+
+static struct job_spec users_spec = {
+    .name = "users_created",
+    .keyspace = "spark_streams",
+    .table = "created_users",
+    .fields = users_fields,
+    .nfields = USERS_NFIELDS,
+    .key_field = 0,
+    .max_value_bytes = 64 * 1024,
+    .layout = {"spark_streams", "created_users", USERS_NFIELDS, users_cols, 0},
+};
+
+static void users_init(void)
+{
+    for (int i = 0; i < USERS_NFIELDS; i++)
+        users_cols[i] = users_fields[i].column;
+}
+
+const struct job_spec *spec_users(void)
+{
+    pthread_once(&users_once, users_init);
+    return &users_spec;
+}
+
+struct spec_chunk {
+    struct spec_chunk *next;
+    size_t cap, used;
+    char data[];
+};
+
+void spec_arena_init(struct spec_arena *a, size_t max)
+{
+    memset(a, 0, sizeof(*a));
+    a->max = max;
+}
+
+void spec_arena_reset(struct spec_arena *a)
+{
+    if (!a->head)
+        return;
+    struct spec_chunk *c = a->head->next;
+    while (c) {
+        struct spec_chunk *n = c->next;
+        free(c);
+        c = n;
+    }
+    a->head->next = NULL;
+    a->head->used = 0;
+    a->used = 0;
+}
+
+void spec_arena_free(struct spec_arena *a)
+{
+    spec_arena_reset(a);
+    free(a->head);
+    a->head = NULL;
+}
+
+/* Copies n bytes into the arena; NULL when its maximum (or memory) is reached. */
+static const char *arena_copy(struct spec_arena *a, const char *s, size_t n)
+{
+    if (a->used + n > a->max)
+        return NULL;
+    struct spec_chunk *c = a->head;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > SPEC_CHUNK ? n : SPEC_CHUNK;
+        struct spec_chunk *nc = malloc(sizeof(*nc) + cap);
+        if (!nc)
+            return NULL;
+        nc->cap = cap;
+        nc->used = 0;
+        /* The newest chunk is the head; the first chunk kept by reset is the newest one. */
+        nc->next = c;
+        a->head = nc;
+        c = nc;
+    }
+    char *p = c->data + c->used;
+    memcpy(p, s, n);
+    c->used += n;
+    a->used += n;
+    return p;
+}
+
+size_t spec_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t need;
+        unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            if (c == 0xE0)
+                lo = 0xA0; /* overlong */
+            else if (c == 0xED)
+                hi = 0x9F; /* surrogates */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            if (c == 0xF0)
+                lo = 0x90; /* overlong */
+            else if (c == 0xF4)
+                hi = 0x8F; /* above U+10FFFF */
+        } else {
+            return i;
+        }
+        if (i + need >= n)
+            return i;
+        if (p[i + 1] < lo || p[i + 1] > hi)
+            return i;
+        for (size_t k = 2; k <= need; k++) {
+            if (p[i + k] < 0x80 || p[i + k] > 0xBF)
+                return i;
+        }
+        i += need + 1;
+    }
+    return n;
+}
+
+/* True when the JSON text escapes a NUL (\u0000): cJSON would silently cut the string there.
+ * Backslashes only occur inside strings in valid JSON, so a plain scan of escapes is exact. */
+static bool has_escaped_nul(const char *v, size_t len)
+{
+    if (!memmem(v, len, "\\u0000", 6))
+        return false;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (v[i] != '\\')
+            continue;
+        if (v[i + 1] == 'u' && i + 5 < len && memcmp(v + i + 2, "0000", 4) == 0)
+            return true;
+        i++; /* skip the escaped character */
+    }
+    return false;
+}
+
+static int bad(char *reason, size_t cap, const char *fmt, const char *name)
+{
+    snprintf(reason, cap, fmt, name);
+    return -1;
+}
+
+int spec_decode(const struct job_spec *spec, const char *value, size_t len,
+                struct spec_arena *arena, struct store_row *row, char *reason, size_t cap)
+{
+    const cJSON *seen[STORE_MAX_COLS] = {0};
+    if (!value || len == 0)
+        return bad(reason, cap, "%sempty value", "");
+    if (len > spec->max_value_bytes) {
+        snprintf(reason, cap, "value of %zu bytes is larger than %zu", len, spec->max_value_bytes);
+        return -1;
+    }
+    size_t okp = spec_utf8_valid(value, len);
+    if (okp != len) {
+        snprintf(reason, cap, "invalid UTF-8 at byte %zu", okp);
+        return -1;
+    }
+    if (has_escaped_nul(value, len))
+        return bad(reason, cap, "%sNUL character (\\u0000) in a string", "");
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithLengthOpts(value, len, &end, 0);
+    if (!doc) {
+        size_t at = end && end >= value ? (size_t)(end - value) : 0;
+        snprintf(reason, cap, "invalid JSON near byte %zu", at);
+        return -1;
+    }
+    int ret = -1;
+    for (size_t i = (size_t)(end - value); i < len; i++) {
+        if (value[i] != ' ' && value[i] != '\t' && value[i] != '\n' && value[i] != '\r') {
+            snprintf(reason, cap, "invalid JSON: trailing data at byte %zu", i);
+            goto out;
+        }
+    }
+    if (!cJSON_IsObject(doc)) {
+        bad(reason, cap, "%snot a JSON object", "");
+        goto out;
+    }
+    for (const cJSON *m = doc->child; m; m = m->next) {
+        for (int f = 0; f < spec->nfields; f++) {
+            if (m->string && strcmp(m->string, spec->fields[f].name) == 0) {
+                if (seen[f]) {
+                    bad(reason, cap, "duplicate field '%s'", m->string);
+                    goto out;
+                }
+                seen[f] = m;
+                break;
+            }
+        }
+    }
+    for (int f = 0; f < spec->nfields; f++) {
+        const struct spec_field *fd = &spec->fields[f];
+        const cJSON *m = seen[f];
+        if (!m || cJSON_IsNull(m)) {
+            if (fd->required) {
+                bad(reason, cap, m ? "field '%s' is null" : "missing field '%s'", fd->name);
+                goto out;
+            }
+            row->col[f] = "";
+            row->len[f] = 0;
+            continue;
+        }
+        char num[32];
+        const char *s;
+        size_t n;
+        if (cJSON_IsString(m)) {
+            s = m->valuestring;
+            n = strlen(s);
+        } else if (fd->type == SPEC_STRING_OR_INT && cJSON_IsNumber(m)) {
+            double d = m->valuedouble;
+            if (!isfinite(d) || d != floor(d) || fabs(d) > 9007199254740992.0) {
+                bad(reason, cap, "field '%s' is a number but not an integer", fd->name);
+                goto out;
+            }
+            snprintf(num, sizeof(num), "%.0f", d == 0 ? 0.0 : d);
+            s = num;
+            n = strlen(num);
+        } else {
+            bad(reason, cap,
+                fd->type == SPEC_STRING_OR_INT ? "field '%s' must be a string or an integer"
+                                               : "field '%s' must be a string",
+                fd->name);
+            goto out;
+        }
+        if (n > (size_t)fd->max_len) {
+            snprintf(reason, cap, "field '%s' is longer than %d bytes", fd->name, fd->max_len);
+            goto out;
+        }
+        /* cJSON turns \uXXXX escapes into bytes without checking them (lone surrogates). */
+        if (spec_utf8_valid(s, n) != n) {
+            bad(reason, cap, "field '%s' is not valid UTF-8", fd->name);
+            goto out;
+        }
+        if (fd->type == SPEC_UUID && !uuid_valid(s)) {
+            bad(reason, cap, "field '%s' is not a UUID", fd->name);
+            goto out;
+        }
+        const char *copy = arena_copy(arena, s, n);
+        if (!copy && n > 0) {
+            ret = -2;
+            goto out;
+        }
+        row->col[f] = copy ? copy : "";
+        row->len[f] = (uint32_t)n;
+    }
+    ret = 0;
+out:
+    cJSON_Delete(doc);
+    return ret;
+}

@@ -1,0 +1,269 @@
+/* The job spec decoder: good users_created values become rows (post_code numbers as decimal
+ * text, \u escapes decoded, unknown members ignored), and every kind of bad value is refused
+ * with a reason that names the problem; the arena bound is honoured. */
+#include <stdlib.h>
+
+#include "check.h"
+#include "process/spec.h"
+
+#define GOOD_ID "0b3c1c0e-8f3a-4d6e-9a7b-3c2d1e0f4a5b"
+
+static char vbuf[8192];
+
+/* A value with every field; override one member with `member` (raw JSON `"name":value`),
+ * or drop it with drop. */
+static const char *user(const char *drop, const char *member)
+{
+    static const char *const fields[12][2] = {
+        {"id", "\"" GOOD_ID "\""},
+        {"first_name", "\"Zoë\""},
+        {"last_name", "\"O'Brien\""},
+        {"gender", "\"female\""},
+        {"address", "\"1 Main St, Springfield, IL, United States\""},
+        {"post_code", "\"62704\""},
+        {"email", "\"zoe@example.com\""},
+        {"username", "\"zoe42\""},
+        {"dob", "\"1990-01-02T03:04:05.678Z\""},
+        {"registered_date", "\"2020-01-02T03:04:05.678Z\""},
+        {"phone", "\"(555) 123-4567\""},
+        {"picture", "\"https://randomuser.me/api/portraits/med/women/1.jpg\""},
+    };
+    size_t n = 0;
+    n += (size_t)snprintf(vbuf + n, sizeof(vbuf) - n, "{");
+    bool first = true;
+    const char *mname_end = member ? strchr(member + 1, '"') : NULL;
+    for (int i = 0; i < 12; i++) {
+        if (drop && strcmp(drop, fields[i][0]) == 0)
+            continue;
+        if (member && mname_end && strlen(fields[i][0]) == (size_t)(mname_end - member - 1) &&
+            strncmp(member + 1, fields[i][0], strlen(fields[i][0])) == 0)
+            continue; /* replaced below */
+        n += (size_t)snprintf(vbuf + n, sizeof(vbuf) - n, "%s\"%s\":%s", first ? "" : ",",
+                              fields[i][0], fields[i][1]);
+        first = false;
+    }
+    if (member)
+        n += (size_t)snprintf(vbuf + n, sizeof(vbuf) - n, "%s%s", first ? "" : ",", member);
+    snprintf(vbuf + n, sizeof(vbuf) - n, "}");
+    return vbuf;
+}
+
+static int decode(const char *v, size_t len, struct store_row *row, char *reason)
+{
+    struct spec_arena a;
+    spec_arena_init(&a, 1 << 20);
+    int rc = spec_decode(spec_users(), v, len, &a, row, reason, 256);
+    /* Copy out what the test looks at before the arena goes. */
+    static char keep[12][1024];
+    if (rc == 0) {
+        for (int i = 0; i < 12; i++) {
+            snprintf(keep[i], sizeof(keep[i]), "%.*s", (int)row->len[i], row->col[i]);
+            row->col[i] = keep[i];
+        }
+    }
+    spec_arena_free(&a);
+    return rc;
+}
+
+/* Expects a refusal whose reason contains want. */
+static void expect_bad(const char *v, size_t len, const char *want)
+{
+    struct store_row row;
+    char reason[256] = "";
+    int rc = decode(v, len, &row, reason);
+    CHECK_EQ_INT(rc, -1);
+    if (!strstr(reason, want)) {
+        fprintf(stderr, "reason '%s' lacks '%s' for value %.120s\n", reason, want, v);
+        CHECK(0);
+    }
+}
+
+static void expect_bad_s(const char *v, const char *want)
+{
+    expect_bad(v, strlen(v), want);
+}
+
+static void test_spec_table(void)
+{
+    const struct job_spec *s = spec_users();
+    CHECK_EQ_INT(s->nfields, 12);
+    CHECK_EQ_STR(s->keyspace, "spark_streams");
+    CHECK_EQ_STR(s->table, "created_users");
+    CHECK_EQ_INT(s->layout.ncols, 12);
+    for (int i = 0; i < s->nfields; i++)
+        CHECK_EQ_STR(s->layout.cols[i], s->fields[i].column);
+    CHECK_EQ_STR(s->layout.cols[s->layout.key_col], "id");
+    CHECK_EQ_STR(s->fields[8].name, "dob"); /* the seed schema, dob included */
+}
+
+static void test_good(void)
+{
+    struct store_row row;
+    char reason[256];
+    const char *v = user(NULL, NULL);
+    CHECK_EQ_INT(decode(v, strlen(v), &row, reason), 0);
+    CHECK_EQ_STR(row.col[0], GOOD_ID);
+    CHECK_EQ_STR(row.col[1], "Zoë");
+    CHECK_EQ_STR(row.col[2], "O'Brien");
+    CHECK_EQ_STR(row.col[5], "62704");
+    CHECK_EQ_STR(row.col[8], "1990-01-02T03:04:05.678Z");
+    CHECK_EQ_STR(row.col[11], "https://randomuser.me/api/portraits/med/women/1.jpg");
+
+    /* post_code as a JSON number is stored as its decimal text. */
+    v = user(NULL, "\"post_code\":12345");
+    CHECK_EQ_INT(decode(v, strlen(v), &row, reason), 0);
+    CHECK_EQ_STR(row.col[5], "12345");
+    v = user(NULL, "\"post_code\":0");
+    CHECK_EQ_INT(decode(v, strlen(v), &row, reason), 0);
+    CHECK_EQ_STR(row.col[5], "0");
+
+    /* Escapes decode, including a surrogate pair; unknown members are ignored. */
+    v = user(NULL, "\"first_name\":\"Jos\\u00e9 \\ud83d\\ude00 \\\"Q\\\" \\\\\"");
+    CHECK_EQ_INT(decode(v, strlen(v), &row, reason), 0);
+    CHECK_EQ_STR(row.col[1], "José 😀 \"Q\" \\");
+    v = user(NULL, "\"nat\":\"DE\",\"extra\":{\"deep\":[1,2,{\"x\":null}]}");
+    CHECK_EQ_INT(decode(v, strlen(v), &row, reason), 0);
+    /* Empty strings are strings. */
+    v = user(NULL, "\"phone\":\"\"");
+    CHECK_EQ_INT(decode(v, strlen(v), &row, reason), 0);
+    CHECK_EQ_STR(row.col[10], "");
+    /* Upper-case UUIDs are UUIDs. */
+    v = user(NULL, "\"id\":\"0B3C1C0E-8F3A-4D6E-9A7B-3C2D1E0F4A5B\"");
+    CHECK_EQ_INT(decode(v, strlen(v), &row, reason), 0);
+    /* Whitespace around the object is fine. */
+    char ws[8300];
+    snprintf(ws, sizeof(ws), " \n%s\r\n ", user(NULL, NULL));
+    CHECK_EQ_INT(decode(ws, strlen(ws), &row, reason), 0);
+}
+
+static void test_bad(void)
+{
+    expect_bad_s("", "empty value");
+    expect_bad_s("{\"id\":", "invalid JSON");
+    expect_bad_s("not json", "invalid JSON");
+    char tr[8300];
+    snprintf(tr, sizeof(tr), "%s}", user(NULL, NULL));
+    expect_bad_s(tr, "trailing data");
+    expect_bad_s("[1,2,3]", "not a JSON object");
+    expect_bad_s("\"just a string\"", "not a JSON object");
+    expect_bad_s("null", "not a JSON object");
+    expect_bad_s(user("email", NULL), "missing field 'email'");
+    expect_bad_s(user("id", NULL), "missing field 'id'");
+    expect_bad_s(user("dob", NULL), "missing field 'dob'");
+    expect_bad_s(user(NULL, "\"id\":null"), "field 'id' is null");
+    expect_bad_s(user(NULL, "\"phone\":null"), "field 'phone' is null");
+    expect_bad_s(user(NULL, "\"phone\":5551234"), "field 'phone' must be a string");
+    expect_bad_s(user(NULL, "\"gender\":true"), "field 'gender' must be a string");
+    expect_bad_s(user(NULL, "\"address\":{\"street\":\"x\"}"), "field 'address' must be a string");
+    expect_bad_s(user(NULL, "\"post_code\":12.5"), "not an integer");
+    expect_bad_s(user(NULL, "\"post_code\":[1]"), "field 'post_code' must be a string or");
+    expect_bad_s(user(NULL, "\"id\":\"not-a-uuid\""), "field 'id' is not a UUID");
+    expect_bad_s(user(NULL, "\"id\":\"0b3c1c0e-8f3a-4d6e-9a7b-3c2d1e0f4a5\""), "not a UUID");
+    expect_bad_s(user(NULL, "\"id\":12345"), "field 'id' must be a string");
+    /* Member names match exactly: "ID" is an unknown member, so id is missing. */
+    char up[8300];
+    snprintf(up, sizeof(up), "%s", user("id", "\"ID\":\"" GOOD_ID "\""));
+    expect_bad_s(up, "missing field 'id'");
+    /* Duplicates are ambiguous. */
+    char dup[8300];
+    snprintf(dup, sizeof(dup), "%s", user(NULL, NULL));
+    dup[strlen(dup) - 1] = '\0';
+    strcat(dup, ",\"email\":\"other@example.com\"}");
+    expect_bad_s(dup, "duplicate field 'email'");
+    /* Invalid UTF-8 anywhere in the value, and escapes that cJSON would pass through. */
+    expect_bad_s(user(NULL, "\"first_name\":\"Jo\xc3\x28\""), "invalid UTF-8");
+    expect_bad_s(user(NULL, "\"nat\":\"\xff\""), "invalid UTF-8");
+    expect_bad_s(user(NULL, "\"last_name\":\"\xed\xa0\x80\""), "invalid UTF-8");     /* surrogate */
+    expect_bad_s(user(NULL, "\"last_name\":\"\xc0\xaf\""), "invalid UTF-8");         /* overlong */
+    expect_bad_s(user(NULL, "\"last_name\":\"\xf4\x90\x80\x80\""), "invalid UTF-8"); /* >10FFFF */
+    expect_bad_s(user(NULL, "\"last_name\":\"abc\xe2\x82\""), "invalid UTF-8");      /* truncated */
+    {
+        struct store_row row;
+        char reason[256];
+        const char *v = user(NULL, "\"last_name\":\"\\ud800\"");
+        CHECK_EQ_INT(decode(v, strlen(v), &row, reason), -1); /* lone surrogate escape */
+        v = user(NULL, "\"last_name\":\"\\udc00x\"");
+        CHECK_EQ_INT(decode(v, strlen(v), &row, reason), -1);
+    }
+    expect_bad_s(user(NULL, "\"last_name\":\"a\\u0000b\""), "NUL character");
+    /* An escaped backslash before u0000 is just text. */
+    {
+        struct store_row row;
+        char reason[256];
+        const char *v = user(NULL, "\"last_name\":\"a\\\\u0000b\"");
+        CHECK_EQ_INT(decode(v, strlen(v), &row, reason), 0);
+        CHECK_EQ_STR(row.col[2], "a\\u0000b");
+    }
+    /* Bounds: the value and each field. */
+    char *big = malloc(70000);
+    memset(big, ' ', 69999);
+    big[0] = '{';
+    big[69998] = '}';
+    big[69999] = '\0';
+    expect_bad(big, 69999, "larger than");
+    char *longname = malloc(3000);
+    memset(longname, 'a', 2999);
+    longname[2999] = '\0';
+    char member[3100];
+    snprintf(member, sizeof(member), "\"first_name\":\"%s\"", longname);
+    expect_bad_s(user(NULL, member), "field 'first_name' is longer than");
+    free(big);
+    free(longname);
+    /* A NUL byte inside the buffer is not JSON. */
+    char nul[] = "{\"id\":\"a\0b\"}";
+    expect_bad(nul, sizeof(nul) - 1, "");
+}
+
+static void test_arena(void)
+{
+    struct spec_arena a;
+    spec_arena_init(&a, 1000); /* room for a couple of users */
+    struct store_row rows[16];
+    char reason[256];
+    const char *v = user(NULL, NULL);
+    int ok = 0, rc = 0;
+    for (int i = 0; i < 16 && rc == 0; i++) {
+        rc = spec_decode(spec_users(), v, strlen(v), &a, &rows[i], reason, sizeof(reason));
+        ok += rc == 0;
+    }
+    CHECK_EQ_INT(rc, -2); /* full: the caller flushes and retries */
+    CHECK(ok >= 1 && ok <= 4);
+    CHECK(a.used <= 1000);
+    /* Earlier rows are intact. */
+    CHECK(rows[0].len[0] == 36 && memcmp(rows[0].col[0], GOOD_ID, 36) == 0);
+    spec_arena_reset(&a);
+    CHECK_EQ_INT(spec_decode(spec_users(), v, strlen(v), &a, &rows[0], reason, 256), 0);
+    spec_arena_free(&a);
+
+    /* Many chunks: pointers stay valid while the arena grows. */
+    spec_arena_init(&a, 64 << 20);
+    static struct store_row many[20000];
+    int bad = 0;
+    for (int i = 0; i < 20000; i++)
+        bad += spec_decode(spec_users(), v, strlen(v), &a, &many[i], reason, 256) != 0;
+    for (int i = 0; i < 20000; i++)
+        bad += many[i].len[1] != strlen("Zoë") || memcmp(many[i].col[1], "Zoë", 4) != 0;
+    CHECK_EQ_INT(bad, 0);
+    spec_arena_free(&a);
+}
+
+static void test_utf8(void)
+{
+    CHECK_EQ_INT(spec_utf8_valid("abc", 3), 3);
+    CHECK_EQ_INT(spec_utf8_valid("Zoë😀", strlen("Zoë😀")), strlen("Zoë😀"));
+    CHECK_EQ_INT(spec_utf8_valid("ab\x80", 3), 2);
+    CHECK_EQ_INT(spec_utf8_valid("\xe0\x80\x80", 3), 0); /* overlong */
+    CHECK_EQ_INT(spec_utf8_valid("\xf0\x9f\x98", 3), 0); /* cut short */
+    CHECK_EQ_INT(spec_utf8_valid("\xf5\x80\x80\x80", 4), 0);
+    CHECK_EQ_INT(spec_utf8_valid("\xef\xbf\xbf", 3), 3); /* U+FFFF is allowed */
+}
+
+int main(void)
+{
+    test_spec_table();
+    test_good();
+    test_bad();
+    test_arena();
+    test_utf8();
+    return check_summary();
+}

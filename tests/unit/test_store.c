@@ -1,0 +1,311 @@
+/* The SQLite sink: rows and offsets commit together or not at all (a failing row, a stale
+ * offset, and kill -9 in the middle of transactions), loaded offsets are what was committed,
+ * upserts keep the last version of a key, and read-only queries see the table under both
+ * created_users and spark_streams.created_users. */
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/fsutil.h"
+#include "process/spec.h"
+#include "store/store.h"
+
+static char dir[] = "/tmp/sluice-test-store-XXXXXX";
+static char uri[256], dbpath[256];
+
+/* Row i of batch b: key, then 11 text columns derived from it. */
+static char cells[20000][12][48];
+
+static void make_rows(struct store_row *rows, int n, int b, int version)
+{
+    for (int i = 0; i < n; i++) {
+        snprintf(cells[i][0], 48, "%08d-0000-4000-8000-%012d", b, i);
+        for (int c = 1; c < 12; c++)
+            snprintf(cells[i][c], 48, "b%d r%d c%d v%d", b, i, c, version);
+        for (int c = 0; c < 12; c++) {
+            rows[i].col[c] = cells[i][c];
+            rows[i].len[c] = (uint32_t)strlen(cells[i][c]);
+        }
+    }
+}
+
+static long long count_rows(const char *where)
+{
+    sqlite3 *db;
+    sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM created_users %s", where ? where : "");
+    sqlite3_stmt *st;
+    long long n = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static struct store *open_rw(const char *group)
+{
+    struct store *st = NULL;
+    struct sl_err err;
+    if (store_open(uri, &spec_users()->layout, group, 0, &st, &err) != 0)
+        fprintf(stderr, "open: %s\n", err.msg);
+    return st;
+}
+
+static void test_uri(void)
+{
+    struct store *st;
+    struct sl_err err;
+    CHECK(store_open("cassandra://127.0.0.1:9042", &spec_users()->layout, "g", 0, &st, &err) == -1);
+    CHECK(strstr(err.msg, "not supported yet") != NULL);
+    CHECK(store_open("mysql://x", &spec_users()->layout, "g", 0, &st, &err) == -1);
+    CHECK(store_open("sqlite:", &spec_users()->layout, "g", 0, &st, &err) == -1);
+    char bad[300];
+    snprintf(bad, sizeof(bad), "%s?cache_mb=zero", uri);
+    CHECK(store_open(bad, &spec_users()->layout, "g", 0, &st, &err) == -1);
+    snprintf(bad, sizeof(bad), "%s?nope=1", uri);
+    CHECK(store_open(bad, &spec_users()->layout, "g", 0, &st, &err) == -1);
+    /* Read-only on a missing store says so. */
+    CHECK(store_open("sqlite:/nonexistent/dir", &spec_users()->layout, NULL, STORE_READONLY, &st,
+                     &err) == -1);
+    CHECK(strstr(err.msg, "no store") != NULL);
+    char def[256];
+    CHECK(store_default_uri("./sluice-data", def, sizeof(def)) == 0);
+    CHECK_EQ_STR(def, "sqlite:./sluice-data/store");
+}
+
+static void test_atomic(void)
+{
+    struct store *st = open_rw("g1");
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    struct sl_err err;
+    int64_t next = 7;
+    CHECK(st->ops->load_offset(st, "t", 0, &next, &err) == 0);
+    CHECK_EQ_INT(next, -1); /* nothing stored */
+
+    static struct store_row rows[100];
+    make_rows(rows, 100, 1, 1);
+    struct store_offset offs[2] = {{0, -1, 60}, {1, -1, 40}};
+    CHECK_EQ_INT(st->ops->write_batch(st, "t", rows, 100, offs, 2, &err), 0);
+    CHECK(st->ops->load_offset(st, "t", 0, &next, &err) == 0 && next == 60);
+    CHECK(st->ops->load_offset(st, "t", 1, &next, &err) == 0 && next == 40);
+    CHECK(st->ops->load_offset(st, "t", 2, &next, &err) == 0 && next == -1);
+    CHECK(st->ops->load_offset(st, "other", 0, &next, &err) == 0 && next == -1);
+    CHECK_EQ_INT(count_rows(NULL), 100);
+
+    /* A stale expectation (another instance moved the partition on): nothing is written. */
+    make_rows(rows, 100, 2, 1);
+    struct store_offset stale[2] = {{0, 60, 70}, {1, 39, 50}};
+    CHECK_EQ_INT(st->ops->write_batch(st, "t", rows, 100, stale, 2, &err), STORE_CONFLICT);
+    CHECK(strstr(err.msg, "t[1]") != NULL);
+    CHECK_EQ_INT(count_rows(NULL), 100);
+    CHECK(st->ops->load_offset(st, "t", 0, &next, &err) == 0 && next == 60);
+    /* Nor when a partition is believed new but is stored. */
+    struct store_offset fresh[1] = {{0, -1, 10}};
+    CHECK_EQ_INT(st->ops->write_batch(st, "t", rows, 100, fresh, 1, &err), STORE_CONFLICT);
+    CHECK_EQ_INT(count_rows(NULL), 100);
+
+    /* A row that fails half-way (a trigger refuses it) rolls back rows and offsets. */
+    sqlite3 *db;
+    sqlite3_open(dbpath, &db);
+    CHECK(sqlite3_exec(db,
+                       "CREATE TRIGGER boom BEFORE INSERT ON created_users WHEN "
+                       "NEW.first_name = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    make_rows(rows, 100, 3, 1);
+    static char boom[] = "boom";
+    rows[77].col[1] = boom;
+    rows[77].len[1] = 4;
+    struct store_offset ok[2] = {{0, 60, 80}, {1, 40, 50}};
+    CHECK_EQ_INT(st->ops->write_batch(st, "t", rows, 100, ok, 2, &err), -1);
+    CHECK_EQ_INT(count_rows(NULL), 100);
+    CHECK(st->ops->load_offset(st, "t", 0, &next, &err) == 0 && next == 60);
+    CHECK(st->ops->load_offset(st, "t", 1, &next, &err) == 0 && next == 40);
+    sqlite3_exec(db, "DROP TRIGGER boom", NULL, NULL, NULL);
+    /* The same batch goes through once the cause is gone. */
+    make_rows(rows, 100, 3, 1);
+    CHECK_EQ_INT(st->ops->write_batch(st, "t", rows, 100, ok, 2, &err), 0);
+    CHECK_EQ_INT(count_rows(NULL), 200);
+
+    /* A writer holding the lock past busy_timeout: the batch fails cleanly, nothing written. */
+    struct store *quick = NULL;
+    char u2[300];
+    snprintf(u2, sizeof(u2), "%s?busy_timeout_ms=50", uri);
+    CHECK(store_open(u2, &spec_users()->layout, "g1", 0, &quick, &err) == 0);
+    CHECK(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    make_rows(rows, 10, 4, 1);
+    struct store_offset o4[1] = {{0, 80, 90}};
+    CHECK_EQ_INT(quick->ops->write_batch(quick, "t", rows, 10, o4, 1, &err), -1);
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    CHECK_EQ_INT(count_rows(NULL), 200);
+    CHECK_EQ_INT(quick->ops->write_batch(quick, "t", rows, 10, o4, 1, &err), 0);
+    CHECK_EQ_INT(count_rows(NULL), 210);
+    store_close(quick);
+    sqlite3_close(db);
+
+    /* Offsets are per group. */
+    struct store *g2 = open_rw("g2");
+    CHECK(g2 && g2->ops->load_offset(g2, "t", 0, &next, &err) == 0 && next == -1);
+    store_close(g2);
+    store_close(st);
+}
+
+static void test_upsert(void)
+{
+    struct store *st = open_rw("g-upsert");
+    struct sl_err err;
+    static struct store_row rows[6];
+    make_rows(rows, 3, 9, 1);
+    /* Same keys again in the same batch with newer content: the later row wins, also when
+     * the batch is sorted by key before writing. */
+    static char v2[3][12][48];
+    for (int i = 0; i < 3; i++) {
+        rows[3 + i] = rows[i];
+        for (int c = 1; c < 12; c++) {
+            snprintf(v2[i][c], 48, "newer %d %d", i, c);
+            rows[3 + i].col[c] = v2[i][c];
+            rows[3 + i].len[c] = (uint32_t)strlen(v2[i][c]);
+        }
+    }
+    struct store_offset o[1] = {{5, -1, 6}};
+    CHECK_EQ_INT(st->ops->write_batch(st, "u", rows, 6, o, 1, &err), 0);
+    CHECK_EQ_INT(count_rows("WHERE id LIKE '00000009-%'"), 3);
+    CHECK_EQ_INT(count_rows("WHERE first_name LIKE 'newer %'"), 3);
+    /* And across batches. */
+    make_rows(rows, 3, 9, 2);
+    struct store_offset o2[1] = {{5, 6, 9}};
+    CHECK_EQ_INT(st->ops->write_batch(st, "u", rows, 3, o2, 1, &err), 0);
+    CHECK_EQ_INT(count_rows("WHERE first_name LIKE '% v2'"), 3);
+    CHECK_EQ_INT(count_rows("WHERE id LIKE '00000009-%'"), 3);
+    store_close(st);
+}
+
+struct qres {
+    int rows;
+    char first[128];
+    int ncols;
+};
+
+static int qcb(void *arg, int ncols, const char *const *names, const char *const *vals,
+               const enum store_type *types)
+{
+    struct qres *q = arg;
+    if (q->rows++ == 0 && vals[0])
+        snprintf(q->first, sizeof(q->first), "%s", vals[0]);
+    q->ncols = ncols;
+    (void)names;
+    (void)types;
+    return 0;
+}
+
+static void test_query(void)
+{
+    struct store *ro = NULL;
+    struct sl_err err;
+    CHECK(store_open(uri, &spec_users()->layout, NULL, STORE_READONLY, &ro, &err) == 0);
+    if (!ro)
+        return;
+    struct qres q = {0};
+    CHECK(ro->ops->query(ro, "SELECT count(*) FROM created_users", 5000, qcb, &q, &err) == 0);
+    CHECK_EQ_STR(q.first, "213");
+    memset(&q, 0, sizeof(q));
+    CHECK(ro->ops->query(ro, "select count(*) from spark_streams.created_users;", 5000, qcb, &q,
+                         &err) == 0);
+    CHECK_EQ_STR(q.first, "213");
+    memset(&q, 0, sizeof(q));
+    CHECK(ro->ops->query(ro, "SELECT * FROM created_users LIMIT 3", 5000, qcb, &q, &err) == 0);
+    CHECK_EQ_INT(q.rows, 3);
+    CHECK_EQ_INT(q.ncols, 12);
+    /* Read-only, one statement, errors reported. */
+    CHECK(ro->ops->query(ro, "DELETE FROM created_users", 5000, qcb, &q, &err) == -1);
+    CHECK(ro->ops->query(ro, "INSERT INTO spark_streams.created_users(id) VALUES('x')", 5000, qcb,
+                         &q, &err) == -1);
+    CHECK(ro->ops->query(ro, "SELECT 1; DELETE FROM created_users", 5000, qcb, &q, &err) == -1);
+    CHECK(strstr(err.msg, "one statement") != NULL);
+    CHECK(ro->ops->query(ro, "SELEC nonsense", 5000, qcb, &q, &err) == -1);
+    CHECK(ro->ops->query(ro, "   ", 5000, qcb, &q, &err) == -1);
+    /* A runaway query is interrupted. */
+    CHECK(ro->ops->query(ro,
+                         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) "
+                         "SELECT count(*) FROM c",
+                         200, qcb, &q, &err) == -1);
+    CHECK(strstr(err.msg, "longer than") != NULL);
+    store_close(ro);
+    CHECK_EQ_INT(count_rows(NULL), 213);
+}
+
+/* The child writes batches of 5000 rows forever, each resuming from the stored offset; the
+ * parent kills it with SIGKILL at random moments. After every kill the store must hold
+ * exactly the rows of the committed batches: count(rows) == stored next offset. */
+static void crash_child(void)
+{
+    struct store *st = open_rw("crash");
+    if (!st)
+        _exit(1);
+    struct sl_err err;
+    static struct store_row rows[5000];
+    for (;;) {
+        int64_t next;
+        if (st->ops->load_offset(st, "c", 0, &next, &err) != 0)
+            _exit(1);
+        int64_t from = next < 0 ? 0 : next;
+        int b = (int)(from / 5000);
+        make_rows(rows, 5000, 1000 + b, 1);
+        struct store_offset o[1] = {{0, next, from + 5000}};
+        if (st->ops->write_batch(st, "c", rows, 5000, o, 1, &err) != 0)
+            _exit(1);
+    }
+}
+
+static void test_kill9(void)
+{
+    srand((unsigned)time(NULL));
+    long long before = count_rows(NULL);
+    int64_t last = -1;
+    for (int round = 0; round < 6; round++) {
+        pid_t pid = fork();
+        if (pid == 0)
+            crash_child();
+        struct timespec ts = {0, (30 + rand() % 250) * 1000000L};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        struct store *st = open_rw("crash");
+        struct sl_err err;
+        int64_t next = -2;
+        CHECK(st && st->ops->load_offset(st, "c", 0, &next, &err) == 0);
+        store_close(st);
+        long long rows = count_rows(NULL) - before;
+        if (rows != (next < 0 ? 0 : next))
+            fprintf(stderr, "round %d: rows %lld, stored offset %lld\n", round, rows,
+                    (long long)next);
+        CHECK_EQ_INT(rows, next < 0 ? 0 : next);
+        CHECK(next >= last);
+        last = next;
+    }
+    printf("kill -9: 6 rounds, %lld rows committed, all consistent\n", (long long)last);
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir))
+        return 1;
+    snprintf(uri, sizeof(uri), "sqlite:%s/store", dir);
+    snprintf(dbpath, sizeof(dbpath), "%s/store/spark_streams.db", dir);
+    test_uri();
+    test_atomic();
+    test_upsert();
+    test_query();
+    test_kill9();
+    fs_remove_tree(dir, NULL);
+    return check_summary();
+}
