@@ -503,6 +503,10 @@ static void run_fetches(struct server *srv, bool data_arrived)
 
 static int next_timeout(struct server *srv)
 {
+    struct broker *bk = srv->bk;
+    /* appends or commits waiting for the group fsync: do not sleep before it */
+    if (bk->cfg.flush == FLUSH_GROUP && (bk->ndirty > 0 || srv->nwait_sync > 0 || bk->groups.dirty))
+        return 0;
     int64_t now = mono_ms();
     int64_t t = srv->next_retention_ms;
     if (srv->bk->cfg.flush == FLUSH_INTERVAL && srv->next_flush_ms < t)
@@ -639,13 +643,14 @@ int server_run(struct server *srv, struct sl_err *err)
             srv->next_flush_ms = now + bk->cfg.flush_interval_ms;
         }
         release_synced(srv);
-        /* Connections whose reading paused on the in-flight cap may go on now. */
-        for (struct conn *c = srv->conns; c; c = c->next) {
-            if (!c->dead && !c->reading && c->npending < MAX_INFLIGHT)
-                conn_process_input(srv, c);
-        }
         run_fetches(srv, bk->hw_advanced);
         bk->hw_advanced = false;
+        /* Requests already buffered behind the in-flight cap: answers sent above made room.
+         * They must be handled now, since no more socket data may ever arrive to wake us. */
+        for (struct conn *c = srv->conns; c; c = c->next) {
+            if (!c->dead && c->npending < MAX_INFLIGHT && c->in.len - c->rpos >= 4)
+                conn_process_input(srv, c);
+        }
         if (now >= srv->next_retention_ms) {
             enforce_retention(srv);
             srv->next_retention_ms = now + bk->cfg.retention_check_ms;
