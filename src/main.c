@@ -26,8 +26,9 @@ static const struct command commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "sluice %s: a single-binary real-time user-data pipeline\n\n"
-               "Usage: sluice COMMAND [options]\n       sluice help COMMAND\n\nCommands:\n",
+    fprintf(f,
+            "sluice %s: a single-binary real-time user-data pipeline\n\n"
+            "Usage: sluice COMMAND [options]\n       sluice help COMMAND\n\nCommands:\n",
             SLUICE_VERSION);
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);

@@ -105,8 +105,7 @@ enum handler_result api_create_topics(struct kreq *rq)
                 t->cfg_bad = true;
                 continue;
             }
-            if (apply_config(&t->cfg, name, null_value ? NULL : value, t->msg, sizeof(t->msg)) !=
-                0)
+            if (apply_config(&t->cfg, name, null_value ? NULL : value, t->msg, sizeof(t->msg)) != 0)
                 t->cfg_bad = true;
         }
         kr_tags(r, flex);
@@ -289,8 +288,10 @@ enum handler_result api_create_partitions(struct kreq *rq)
                      (int)bk->cfg.node_id);
         } else if (req[i].count <= t->npartitions || req[i].count > 10000) {
             error = KERR_INVALID_PARTITIONS;
-            snprintf(err.msg, sizeof(err.msg), "topic has %d partitions; the new count must be "
-                     "larger (at most 10000)", (int)t->npartitions);
+            snprintf(err.msg, sizeof(err.msg),
+                     "topic has %d partitions; the new count must be "
+                     "larger (at most 10000)",
+                     (int)t->npartitions);
         } else if (!validate_only) {
             /* the partition array moves: nothing may still point into it */
             broker_sync(bk);

@@ -33,7 +33,7 @@ static int topic_entries(const struct broker *bk, const struct topic *t, struct 
 #define ENTRY(NAME, VAL, DEFVAL, TYPE)                                                             \
     do {                                                                                           \
         e[n].name = NAME;                                                                          \
-        snprintf(e[n].value, sizeof(e[n].value), "%" PRId64, (int64_t)(VAL));                     \
+        snprintf(e[n].value, sizeof(e[n].value), "%" PRId64, (int64_t)(VAL));                      \
         e[n].source = (VAL) == (DEFVAL) ? SRC_DEFAULT : SRC_DYNAMIC_TOPIC;                         \
         e[n].type = TYPE;                                                                          \
         n++;                                                                                       \

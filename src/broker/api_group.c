@@ -173,8 +173,8 @@ enum handler_result api_sync_group(struct kreq *rq)
     kr_tags(r, flex);
     enum handler_result res = H_CLOSE;
     if (!r->err && !bad && ids && data && group && member)
-        res = (enum handler_result)group_sync(rq->bk, rq, group, generation, member, ids, data,
-                                              cnt);
+        res =
+            (enum handler_result)group_sync(rq->bk, rq, group, generation, member, ids, data, cnt);
     free(ids);
     free(data);
     free(group);
@@ -458,8 +458,8 @@ enum handler_result api_describe_groups(struct kreq *rq)
     kw_array(w, flex, n);
     for (int32_t i = 0; i < n; i++) {
         char id[256];
-        struct group *g = kslice_cstr(ids[i], id, sizeof(id)) == 0 ? group_find(&bk->groups, id)
-                                                                   : NULL;
+        struct group *g =
+            kslice_cstr(ids[i], id, sizeof(id)) == 0 ? group_find(&bk->groups, id) : NULL;
         int16_t error = !g && v >= 6 ? KERR_GROUP_ID_NOT_FOUND : KERR_NONE;
         kw_i16(w, error);
         if (v >= 6)
@@ -561,9 +561,8 @@ enum handler_result api_delete_groups(struct kreq *rq)
         char group[256];
         if (r->err)
             return H_CLOSE;
-        int16_t error = kslice_cstr(id, group, sizeof(group)) == 0
-                            ? group_delete(rq->bk, group)
-                            : KERR_GROUP_ID_NOT_FOUND;
+        int16_t error = kslice_cstr(id, group, sizeof(group)) == 0 ? group_delete(rq->bk, group)
+                                                                   : KERR_GROUP_ID_NOT_FOUND;
         kw_strn(w, flex, (const char *)id.p, id.len);
         kw_i16(w, error);
         kw_tags(w, flex);

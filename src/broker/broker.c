@@ -47,8 +47,8 @@ static int load_meta(struct broker *bk, struct sl_err *err)
     }
     bk->cluster_id[22] = '\0';
     char text2[256];
-    int n = snprintf(text2, sizeof(text2), "cluster.id=%s\nnode.id=%d\nversion=1\n",
-                     bk->cluster_id, (int)bk->cfg.node_id);
+    int n = snprintf(text2, sizeof(text2), "cluster.id=%s\nnode.id=%d\nversion=1\n", bk->cluster_id,
+                     (int)bk->cfg.node_id);
     return fs_write_atomic(path, text2, (size_t)n, err);
 }
 

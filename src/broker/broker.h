@@ -133,11 +133,11 @@ struct kreq {
 };
 
 enum handler_result {
-    H_DONE,   /* the response in w is complete */
-    H_NORESP, /* send nothing (Produce with acks=0) */
+    H_DONE,      /* the response in w is complete */
+    H_NORESP,    /* send nothing (Produce with acks=0) */
     H_WAIT_SYNC, /* complete, but hold it until the data appended so far is fsynced */
-    H_DEFER,  /* the handler registered a wait (Fetch long poll); see server_defer_fetch */
-    H_CLOSE,  /* malformed request: close the connection */
+    H_DEFER,     /* the handler registered a wait (Fetch long poll); see server_defer_fetch */
+    H_CLOSE,     /* malformed request: close the connection */
 };
 
 typedef enum handler_result (*api_handler)(struct kreq *rq);

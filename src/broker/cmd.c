@@ -13,22 +13,30 @@
 #include "core/units.h"
 
 static const struct opt_def broker_opts[] = {
-    {"listen", OPT_STRING, "127.0.0.1:9092", "HOST:PORT", "address to listen on (port 0 = any free)"},
-    {"advertised", OPT_STRING, NULL, "HOST:PORT", "address clients are told to connect to [default: the listen address]"},
+    {"listen", OPT_STRING, "127.0.0.1:9092", "HOST:PORT",
+     "address to listen on (port 0 = any free)"},
+    {"advertised", OPT_STRING, NULL, "HOST:PORT",
+     "address clients are told to connect to [default: the listen address]"},
     {"data-dir", OPT_STRING, "./sluice-data", "DIR", "where topics are stored (DIR/topics)"},
     {"node-id", OPT_INT, "1", "N", "this broker's node id"},
-    {"auto-create", OPT_BOOL, "true", NULL, "create unknown topics when clients ask for their metadata"},
+    {"auto-create", OPT_BOOL, "true", NULL,
+     "create unknown topics when clients ask for their metadata"},
     {"default-partitions", OPT_INT, "3", "N", "partitions of auto-created topics"},
-    {"flush", OPT_STRING, "group", "POLICY", "group: acks=all waits for a shared fsync; interval: fsync every --flush-interval"},
+    {"flush", OPT_STRING, "group", "POLICY",
+     "group: acks=all waits for a shared fsync; interval: fsync every --flush-interval"},
     {"flush-interval", OPT_DURATION, "1s", "DURATION", "fsync period with --flush interval"},
     {"segment-bytes", OPT_SIZE, "1GiB", "SIZE", "roll a partition's segment file at this size"},
-    {"retention", OPT_DURATION, "7d", "DURATION", "delete segments older than this (0 = keep forever)"},
-    {"retention-bytes", OPT_SIZE, "0", "SIZE", "keep each partition at most this big (0 = no limit)"},
+    {"retention", OPT_DURATION, "7d", "DURATION",
+     "delete segments older than this (0 = keep forever)"},
+    {"retention-bytes", OPT_SIZE, "0", "SIZE",
+     "keep each partition at most this big (0 = no limit)"},
     {"retention-check-interval", OPT_DURATION, "5m", "DURATION", "how often retention runs"},
     {"max-message-bytes", OPT_SIZE, "1MiB", "SIZE", "largest record batch accepted"},
-    {"max-request-bytes", OPT_SIZE, "100MiB", "SIZE", "largest request frame; larger closes the connection"},
+    {"max-request-bytes", OPT_SIZE, "100MiB", "SIZE",
+     "largest request frame; larger closes the connection"},
     {"max-fetch-bytes", OPT_SIZE, "64MiB", "SIZE", "largest Fetch response"},
-    {"group-initial-delay", OPT_DURATION, "1s", "DURATION", "how long a new consumer group waits for more members before its first rebalance"},
+    {"group-initial-delay", OPT_DURATION, "1s", "DURATION",
+     "how long a new consumer group waits for more members before its first rebalance"},
     {"max-connections", OPT_INT, "1000", "N", "connections beyond this are refused"},
     {NULL, 0, NULL, NULL, NULL},
 };
@@ -39,7 +47,8 @@ static const struct cmd_def broker_cmd = {
     "sluice broker [--listen 127.0.0.1:9092] [--data-dir DIR] [--advertised HOST:PORT]",
     broker_opts,
     "Speaks the Kafka wire protocol: ApiVersions, Metadata, Produce, Fetch, ListOffsets,\n"
-    "CreateTopics, DeleteTopics, InitProducerId, DescribeConfigs, DescribeCluster and the consumer\n"
+    "CreateTopics, DeleteTopics, InitProducerId, DescribeConfigs, DescribeCluster and the "
+    "consumer\n"
     "group APIs (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit,\n"
     "OffsetFetch, DescribeGroups, ListGroups). Any Kafka client works against it; sluice's own\n"
     "parts reach it through librdkafka, exactly as they reach Apache Kafka.\n"
@@ -178,7 +187,8 @@ int broker_main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    log_info("broker", "sluice broker %s listening on %s:%d (advertised %s:%d), data in %s, "
+    log_info("broker",
+             "sluice broker %s listening on %s:%d (advertised %s:%d), data in %s, "
              "%d topic(s) recovered in %lld ms, cluster id %s",
              SLUICE_VERSION, bk->cfg.listen_host, server_port(srv), bk->cfg.advertised_host,
              bk->cfg.advertised_port, bk->cfg.data_dir, bk->reg.ntopics,

@@ -47,7 +47,10 @@ const char *group_state_name(enum group_state s)
     }
 }
 
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
 
 static void set_str(char **dst, const char *s)
 {
@@ -143,8 +146,8 @@ static void on_cancel_sync(void *ctx, struct resp *r)
 }
 
 /* JoinGroup response body. members is only given to the leader. */
-static void write_join(struct kwriter *w, int16_t v, bool flex, int16_t error, const struct group *g,
-                       const char *member_id, bool with_members)
+static void write_join(struct kwriter *w, int16_t v, bool flex, int16_t error,
+                       const struct group *g, const char *member_id, bool with_members)
 {
     if (v >= 2)
         kw_i32(w, 0); /* throttle_time_ms */
@@ -174,8 +177,8 @@ static void write_join(struct kwriter *w, int16_t v, bool flex, int16_t error, c
     kw_tags(w, flex);
 }
 
-static void write_sync(struct kwriter *w, int16_t v, bool flex, int16_t error, const struct group *g,
-                       const uint8_t *assignment, int32_t len)
+static void write_sync(struct kwriter *w, int16_t v, bool flex, int16_t error,
+                       const struct group *g, const uint8_t *assignment, int32_t len)
 {
     if (v >= 1)
         kw_i32(w, 0); /* throttle_time_ms */
@@ -194,8 +197,8 @@ static void fail_join(struct broker *bk, struct member *m, int16_t error)
         return;
     struct resp *r = m->join.resp;
     m->join.resp = NULL;
-    write_join(server_held_writer(r), m->join.version, m->join.flex, error, m->group,
-               m->member_id, false);
+    write_join(server_held_writer(r), m->join.version, m->join.flex, error, m->group, m->member_id,
+               false);
     server_release(bk->srv, r);
 }
 
@@ -324,8 +327,8 @@ static void complete_join(struct broker *bk, struct group *g)
         m->join.resp = NULL;
         m->last_seen_ms = mono_ms();
         bool leader = strcmp(m->member_id, g->leader) == 0;
-        write_join(server_held_writer(r), m->join.version, m->join.flex, KERR_NONE, g,
-                   m->member_id, leader);
+        write_join(server_held_writer(r), m->join.version, m->join.flex, KERR_NONE, g, m->member_id,
+                   leader);
         server_release(bk->srv, r);
     }
 }
@@ -391,7 +394,7 @@ int group_join(struct broker *bk, struct kreq *rq, const struct join_req *jr)
     if (!*jr->group_id)
         error = KERR_INVALID_GROUP_ID;
     else if (jr->session_timeout_ms < MIN_SESSION_TIMEOUT_MS ||
-        jr->session_timeout_ms > MAX_SESSION_TIMEOUT_MS)
+             jr->session_timeout_ms > MAX_SESSION_TIMEOUT_MS)
         error = KERR_INVALID_SESSION_TIMEOUT;
     else if (jr->nprotocols <= 0 || !jr->protocol_type || !*jr->protocol_type ||
              (g->nmembers > 0 && g->protocol_type &&
@@ -673,9 +676,8 @@ void group_drop_topic_offsets(struct group *g, const char *topic)
     g->noffsets = j;
 }
 
-int16_t group_commit(struct broker *bk, const char *group_id, const char *topic,
-                     int32_t partition, int64_t offset, int32_t leader_epoch,
-                     const char *metadata)
+int16_t group_commit(struct broker *bk, const char *group_id, const char *topic, int32_t partition,
+                     int64_t offset, int32_t leader_epoch, const char *metadata)
 {
     if (metadata && strlen(metadata) > 4096)
         return KERR_OFFSET_METADATA_TOO_LARGE;
@@ -684,8 +686,8 @@ int16_t group_commit(struct broker *bk, const char *group_id, const char *topic,
         return KERR_KAFKA_STORAGE_ERROR;
     int64_t ts = now_ms();
     struct sl_err err;
-    if (group_store_put_offset(&bk->groups, g->id, topic, partition, offset, leader_epoch,
-                               metadata, ts, &err) != 0) {
+    if (group_store_put_offset(&bk->groups, g->id, topic, partition, offset, leader_epoch, metadata,
+                               ts, &err) != 0) {
         log_error("group", "cannot store offset for %s: %s", group_id, err.msg);
         return KERR_KAFKA_STORAGE_ERROR;
     }
@@ -694,8 +696,8 @@ int16_t group_commit(struct broker *bk, const char *group_id, const char *topic,
     return KERR_NONE;
 }
 
-const struct committed *group_committed(struct groups *gs, const char *group_id,
-                                        const char *topic, int32_t partition)
+const struct committed *group_committed(struct groups *gs, const char *group_id, const char *topic,
+                                        int32_t partition)
 {
     return find_offset(group_find(gs, group_id), topic, partition);
 }

@@ -127,11 +127,10 @@ int16_t group_leave(struct broker *bk, const char *group_id, const char *member_
 /* Offsets. Returns a Kafka error code for the whole request (membership checks). */
 int16_t group_check_commit(struct broker *bk, const char *group_id, int32_t generation,
                            const char *member_id);
-int16_t group_commit(struct broker *bk, const char *group_id, const char *topic,
-                     int32_t partition, int64_t offset, int32_t leader_epoch,
-                     const char *metadata);
-const struct committed *group_committed(struct groups *gs, const char *group_id,
-                                        const char *topic, int32_t partition);
+int16_t group_commit(struct broker *bk, const char *group_id, const char *topic, int32_t partition,
+                     int64_t offset, int32_t leader_epoch, const char *metadata);
+const struct committed *group_committed(struct groups *gs, const char *group_id, const char *topic,
+                                        int32_t partition);
 /* DeleteGroups: 0, GROUP_ID_NOT_FOUND (69) or NON_EMPTY_GROUP (68). Durable. */
 int16_t group_delete(struct broker *bk, const char *group_id);
 /* OffsetDelete for one partition of an existing group with no members. Durable. */

@@ -270,8 +270,8 @@ static int compact(struct groups *gs, struct sl_err *err)
         for (int32_t j = 0; j < g->noffsets && rc == 0; j++) {
             const struct committed *c = &g->offsets[j];
             buf_reset(&w.b);
-            enc_offset(&w, g->id, c->topic, c->partition, c->offset, c->leader_epoch,
-                       c->metadata, c->commit_ms);
+            enc_offset(&w, g->id, c->topic, c->partition, c->offset, c->leader_epoch, c->metadata,
+                       c->commit_ms);
             rc = append_record(fd, &w, &bytes, err);
         }
         kw_free(&w);

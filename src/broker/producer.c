@@ -94,8 +94,7 @@ void producers_record(struct producers *ps, const struct batch_header *h, int64_
         st->nbatches++;
 }
 
-int producers_rebuild(struct producers *ps, struct partition *p, int64_t window,
-                      struct sl_err *err)
+int producers_rebuild(struct producers *ps, struct partition *p, int64_t window, struct sl_err *err)
 {
     int64_t end = partition_log_end(p);
     int64_t offset = partition_log_start(p);

@@ -11,7 +11,10 @@ void kr_init(struct kreader *r, const uint8_t *p, size_t n)
     r->err = false;
 }
 
-size_t kr_remaining(const struct kreader *r) { return r->err ? 0 : (size_t)(r->end - r->p); }
+size_t kr_remaining(const struct kreader *r)
+{
+    return r->err ? 0 : (size_t)(r->end - r->p);
+}
 
 static bool need(struct kreader *r, size_t n)
 {
@@ -169,7 +172,10 @@ void kw_init(struct kwriter *w, size_t max)
     w->err = false;
 }
 
-void kw_free(struct kwriter *w) { buf_free(&w->b); }
+void kw_free(struct kwriter *w)
+{
+    buf_free(&w->b);
+}
 
 void kw_raw(struct kwriter *w, const void *p, size_t n)
 {
@@ -177,7 +183,10 @@ void kw_raw(struct kwriter *w, const void *p, size_t n)
         w->err = true;
 }
 
-void kw_i8(struct kwriter *w, int8_t v) { kw_raw(w, &v, 1); }
+void kw_i8(struct kwriter *w, int8_t v)
+{
+    kw_raw(w, &v, 1);
+}
 
 void kw_i16(struct kwriter *w, int16_t v)
 {
@@ -252,7 +261,10 @@ void kw_tags(struct kwriter *w, bool flex)
         kw_uvarint(w, 0);
 }
 
-void kw_uuid(struct kwriter *w, const uint8_t uuid[16]) { kw_raw(w, uuid, 16); }
+void kw_uuid(struct kwriter *w, const uint8_t uuid[16])
+{
+    kw_raw(w, uuid, 16);
+}
 
 size_t kw_mark(struct kwriter *w)
 {

@@ -30,7 +30,7 @@ int16_t kr_i16(struct kreader *r);
 int32_t kr_i32(struct kreader *r);
 int64_t kr_i64(struct kreader *r);
 uint32_t kr_uvarint(struct kreader *r);
-int32_t kr_varint(struct kreader *r); /* zigzag */
+int32_t kr_varint(struct kreader *r);                 /* zigzag */
 struct kslice kr_str(struct kreader *r, bool flex);   /* nullable string */
 struct kslice kr_bytes(struct kreader *r, bool flex); /* nullable bytes */
 /* Array length; -1 for null. A count larger than the bytes left (each element needs >= 1 byte)
@@ -67,7 +67,10 @@ size_t kw_mark(struct kwriter *w);
 void kw_patch_i32(struct kwriter *w, size_t pos, int32_t v);
 
 /* Big-endian helpers for code that handles raw bytes. */
-static inline int16_t be16(const uint8_t *p) { return (int16_t)((p[0] << 8) | p[1]); }
+static inline int16_t be16(const uint8_t *p)
+{
+    return (int16_t)((p[0] << 8) | p[1]);
+}
 static inline int32_t be32(const uint8_t *p)
 {
     return (int32_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) |

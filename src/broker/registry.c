@@ -145,8 +145,10 @@ int registry_add_partitions(struct registry *reg, struct topic *t, int32_t npart
                             struct sl_err *err)
 {
     if (npartitions <= t->npartitions || npartitions > 10000) {
-        sl_err_set(err, "topic '%s' has %d partitions; the new count must be larger (at most "
-                   "10000)", t->name, (int)t->npartitions);
+        sl_err_set(err,
+                   "topic '%s' has %d partitions; the new count must be larger (at most "
+                   "10000)",
+                   t->name, (int)t->npartitions);
         return KERR_INVALID_PARTITIONS;
     }
     struct tpart *parts = realloc(t->parts, (size_t)npartitions * sizeof(*parts));

@@ -20,7 +20,7 @@
 #include "core/log.h"
 #include "core/units.h"
 
-#define MAX_INFLIGHT 64   /* requests read ahead per connection before we stop reading */
+#define MAX_INFLIGHT 64 /* requests read ahead per connection before we stop reading */
 #define READ_CHUNK 65536
 #define MAX_EVENTS 128
 
@@ -161,9 +161,15 @@ struct resp *server_hold(struct kreq *rq, void (*on_cancel)(void *ctx, struct re
     return r;
 }
 
-struct kwriter *server_held_writer(struct resp *r) { return &r->w; }
+struct kwriter *server_held_writer(struct resp *r)
+{
+    return &r->w;
+}
 
-const char *server_conn_host(const struct conn *c) { return c->host; }
+const char *server_conn_host(const struct conn *c)
+{
+    return c->host;
+}
 
 void server_release(struct server *srv, struct resp *r)
 {
@@ -223,8 +229,8 @@ static int handle_request(struct server *srv, struct conn *c, const uint8_t *fra
     }
     bool supported = version >= api->min_version && version <= api->max_version;
     if (!supported && key != 18) {
-        log_warn("broker", "%s: %s v%d is not supported (range %d-%d); closing", c->peer,
-                 api->name, version, api->min_version, api->max_version);
+        log_warn("broker", "%s: %s v%d is not supported (range %d-%d); closing", c->peer, api->name,
+                 version, api->min_version, api->max_version);
         return -1;
     }
     bool flex = version >= api->first_flexible;
@@ -241,7 +247,8 @@ static int handle_request(struct server *srv, struct conn *c, const uint8_t *fra
         return -1;
     r->conn = c;
     r->state = R_READY;
-    kw_init(&r->w, (size_t)bk->cfg.max_fetch_bytes + (size_t)bk->cfg.max_request_bytes + (1u << 20));
+    kw_init(&r->w,
+            (size_t)bk->cfg.max_fetch_bytes + (size_t)bk->cfg.max_request_bytes + (1u << 20));
     kw_mark(&r->w); /* frame size */
     kw_i32(&r->w, corr);
     if (flex && key != 18) /* ApiVersions always answers with response header v0 */
@@ -433,12 +440,10 @@ static void accept_conns(struct server *srv)
         buf_init(&c->in, (size_t)srv->bk->cfg.max_request_bytes + 4);
         char host[NI_MAXHOST], port[NI_MAXSERV];
         if (getnameinfo((struct sockaddr *)&sa, sl, host, sizeof(host), port, sizeof(port),
-                        NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-        {
+                        NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
             snprintf(c->peer, sizeof(c->peer), "%.40s:%.8s", host, port);
             snprintf(c->host, sizeof(c->host), "/%.60s", host);
-        }
-        else
+        } else
             snprintf(c->peer, sizeof(c->peer), "?");
         c->reading = true;
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
@@ -537,8 +542,7 @@ static void enforce_retention(struct server *srv)
             if (n < 0)
                 log_error("broker", "retention on %s-%d: %s", t->name, (int)p, err.msg);
             else if (n > 0)
-                log_info("broker", "retention deleted %d segment(s) of %s-%d", n, t->name,
-                         (int)p);
+                log_info("broker", "retention deleted %d segment(s) of %s-%d", n, t->name, (int)p);
         }
     }
 }
@@ -555,7 +559,8 @@ int server_create(struct broker *bk, struct server **out, struct sl_err *err)
         sl_err_errno(err, "epoll_create1");
         goto fail;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     char port[16];
@@ -568,8 +573,7 @@ int server_create(struct broker *bk, struct server **out, struct sl_err *err)
     }
     srv->lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
-    if (srv->lfd < 0 ||
-        setsockopt(srv->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+    if (srv->lfd < 0 || setsockopt(srv->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         bind(srv->lfd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(srv->lfd, 512) != 0) {
         sl_err_errno(err, "cannot listen on %s:%d", bk->cfg.listen_host, bk->cfg.listen_port);
         freeaddrinfo(ai);
@@ -598,9 +602,15 @@ fail:
     return -1;
 }
 
-int server_port(const struct server *srv) { return srv->port; }
+int server_port(const struct server *srv)
+{
+    return srv->port;
+}
 
-void server_stop(struct server *srv) { srv->stop = 1; }
+void server_stop(struct server *srv)
+{
+    srv->stop = 1;
+}
 
 int server_run(struct server *srv, struct sl_err *err)
 {

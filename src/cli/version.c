@@ -28,7 +28,7 @@ int version_main(int argc, char **argv)
     config_free(cfg);
     printf("sluice %s\n", SLUICE_VERSION);
     printf("  librdkafka %s, libcurl %s, sqlite %s, libmicrohttpd %s, libyaml %s, cJSON %s\n",
-           rd_kafka_version_str(), curl_version_info(CURLVERSION_NOW)->version, sqlite3_libversion(),
-           MHD_get_version(), yaml_get_version_string(), cJSON_Version());
+           rd_kafka_version_str(), curl_version_info(CURLVERSION_NOW)->version,
+           sqlite3_libversion(), MHD_get_version(), yaml_get_version_string(), cJSON_Version());
     return 0;
 }

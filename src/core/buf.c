@@ -21,7 +21,10 @@ void buf_free(struct buf *b)
     b->len = b->cap = 0;
 }
 
-void buf_reset(struct buf *b) { b->len = 0; }
+void buf_reset(struct buf *b)
+{
+    b->len = 0;
+}
 
 int buf_reserve(struct buf *b, size_t n)
 {
@@ -54,7 +57,10 @@ int buf_append(struct buf *b, const void *p, size_t n)
     return 0;
 }
 
-int buf_append_str(struct buf *b, const char *s) { return buf_append(b, s, strlen(s)); }
+int buf_append_str(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
 
 int buf_printf(struct buf *b, const char *fmt, ...)
 {

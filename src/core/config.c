@@ -390,8 +390,9 @@ void config_print_help(const struct cmd_def *cmd, FILE *f)
     fprintf(f, "  --help\n      show this help\n");
     if (cmd->details)
         fprintf(f, "\n%s\n", cmd->details);
-    fprintf(f, "\nPrecedence: flags > SLUICE_* environment > config file (section '%s', then top "
-               "level) > defaults.\n",
+    fprintf(f,
+            "\nPrecedence: flags > SLUICE_* environment > config file (section '%s', then top "
+            "level) > defaults.\n",
             cmd->name);
 }
 
@@ -399,8 +400,7 @@ static struct config_value *must_find(const struct config *cfg, const char *name
 {
     struct config_value *v = find_value(cfg, name);
     if (!v) {
-        log_error("config", "internal: option '%s' is not declared for '%s'", name,
-                  cfg->cmd->name);
+        log_error("config", "internal: option '%s' is not declared for '%s'", name, cfg->cmd->name);
         abort();
     }
     return v;
@@ -423,16 +423,25 @@ bool config_bool(const struct config *cfg, const char *name)
     return v->raw ? v->flag : false;
 }
 
-int64_t config_ms(const struct config *cfg, const char *name) { return config_int(cfg, name); }
+int64_t config_ms(const struct config *cfg, const char *name)
+{
+    return config_int(cfg, name);
+}
 
-int64_t config_size(const struct config *cfg, const char *name) { return config_int(cfg, name); }
+int64_t config_size(const struct config *cfg, const char *name)
+{
+    return config_int(cfg, name);
+}
 
 enum config_source config_source_of(const struct config *cfg, const char *name)
 {
     return must_find(cfg, name)->src;
 }
 
-int config_nargs(const struct config *cfg) { return cfg->nargs; }
+int config_nargs(const struct config *cfg)
+{
+    return cfg->nargs;
+}
 
 const char *config_arg(const struct config *cfg, int i)
 {

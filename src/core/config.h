@@ -18,7 +18,7 @@
 enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_DURATION, OPT_SIZE };
 
 struct opt_def {
-    const char *name;    /* long flag name without dashes */
+    const char *name; /* long flag name without dashes */
     enum opt_type type;
     const char *def;     /* default as a user would type it; NULL = unset */
     const char *metavar; /* shown in --help, e.g. "HOST:PORT" */
@@ -26,11 +26,11 @@ struct opt_def {
 };
 
 struct cmd_def {
-    const char *name;    /* "broker"; also the config file section */
-    const char *summary; /* one line */
-    const char *usage;   /* e.g. "sluice broker [options]" */
+    const char *name;           /* "broker"; also the config file section */
+    const char *summary;        /* one line */
+    const char *usage;          /* e.g. "sluice broker [options]" */
     const struct opt_def *opts; /* terminated by an entry with name == NULL */
-    const char *details; /* extra paragraphs for --help; may be NULL */
+    const char *details;        /* extra paragraphs for --help; may be NULL */
 };
 
 enum config_source { SRC_DEFAULT = 0, SRC_FILE, SRC_ENV, SRC_FLAG };

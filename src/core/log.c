@@ -13,9 +13,15 @@
 static volatile enum log_level current_level = LOG_LVL_INFO;
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
-void log_set_level(enum log_level level) { current_level = level; }
+void log_set_level(enum log_level level)
+{
+    current_level = level;
+}
 
-enum log_level log_get_level(void) { return current_level; }
+enum log_level log_get_level(void)
+{
+    return current_level;
+}
 
 int log_parse_level(const char *s, enum log_level *out)
 {
@@ -42,8 +48,9 @@ void log_write(enum log_level level, const char *module, const char *fmt, ...)
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+    int n = snprintf(line, sizeof(line),
+                     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s: ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      ts.tv_nsec / 1000000, level_names[level], module ? module : "sluice");
     if (n < 0)
         return;

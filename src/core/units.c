@@ -48,14 +48,12 @@ int parse_duration_ms(const char *s, int64_t *ms, struct sl_err *err)
     static const struct {
         const char *unit;
         double ms;
-    } units[] = {{"", 1000},         {"ms", 1},      {"s", 1000},     {"sec", 1000},
-                 {"m", 60000},       {"min", 60000}, {"h", 3600000},  {"d", 86400000},
-                 {"w", 604800000.0}};
+    } units[] = {{"", 1000},     {"ms", 1},      {"s", 1000},     {"sec", 1000},     {"m", 60000},
+                 {"min", 60000}, {"h", 3600000}, {"d", 86400000}, {"w", 604800000.0}};
     double v;
     const char *unit;
     if (!s || split_number(s, &v, &unit) != 0)
-        return sl_err_set(err, "'%s' is not a duration (use e.g. 30s, 5m, 1h, 250ms)",
-                          s ? s : "");
+        return sl_err_set(err, "'%s' is not a duration (use e.g. 30s, 5m, 1h, 250ms)", s ? s : "");
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (strcasecmp(unit, units[i].unit) == 0) {
             double r = v * units[i].ms;
@@ -65,8 +63,7 @@ int parse_duration_ms(const char *s, int64_t *ms, struct sl_err *err)
             return 0;
         }
     }
-    return sl_err_set(err, "'%s' has an unknown duration unit '%s' (use ms, s, m, h, d)", s,
-                      unit);
+    return sl_err_set(err, "'%s' has an unknown duration unit '%s' (use ms, s, m, h, d)", s, unit);
 }
 
 int parse_size(const char *s, int64_t *bytes, struct sl_err *err)

@@ -11,8 +11,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "core/units.h"
 #include "core/jsonw.h"
+#include "core/units.h"
 #include "core/uuid.h"
 
 cJSON *fmt_parse_body(const char *body, size_t len, const cJSON **results,

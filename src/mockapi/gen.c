@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/units.h"
 #include "core/jsonw.h"
+#include "core/units.h"
 
 /* Upper bound on the JSON of one user: the longest table strings, escaped, fit well below. */
 #define USER_MAX 4096

@@ -15,9 +15,9 @@
 
 #include "cli/commands.h"
 #include "core/config.h"
+#include "core/jsonw.h"
 #include "core/log.h"
 #include "core/units.h"
-#include "core/jsonw.h"
 #include "mockapi/gen.h"
 
 #define MOD "mock-api"

@@ -47,8 +47,8 @@ struct child {
     char *argv[24];
     int argc;
     pid_t pid;
-    bool restart;     /* long-running: restart when it dies */
-    bool done;        /* a one-shot part that finished */
+    bool restart; /* long-running: restart when it dies */
+    bool done;    /* a one-shot part that finished */
     int64_t backoff_ms;
     int64_t next_start_ms;
 };
@@ -139,8 +139,7 @@ int up_main(int argc, char **argv)
     int port;
     const char *listen = config_str(cfg, "listen");
     int64_t nproc = config_int(cfg, "processes");
-    if (parse_hostport(listen, host, &port, &err) != 0 || port == 0 || nproc < 1 ||
-        nproc > 8) {
+    if (parse_hostport(listen, host, &port, &err) != 0 || port == 0 || nproc < 1 || nproc > 8) {
         fprintf(stderr, "sluice up: %s\n",
                 nproc < 1 || nproc > 8 ? "--processes must be 1-8" : "--listen needs HOST:PORT");
         config_free(cfg);

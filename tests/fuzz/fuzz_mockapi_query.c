@@ -18,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *save = NULL, *line = strtok_r(text, "\n", &save);
     for (int i = 0; i < 8 && line; i++, line = strtok_r(NULL, "\n", &save))
         fields[i] = line;
-    struct mockapi_query q = {fields[0], fields[1], fields[2], fields[3],
-                              fields[4], fields[5], fields[6], fields[7], size % 2 == 0};
+    struct mockapi_query q = {fields[0], fields[1], fields[2], fields[3],    fields[4],
+                              fields[5], fields[6], fields[7], size % 2 == 0};
     struct mockapi_req req;
     struct sl_err err;
     mockapi_req_init(&req);

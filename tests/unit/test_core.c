@@ -102,8 +102,8 @@ static void test_config(void)
     config_free(cfg);
     unsetenv("SLUICE_BROKER_LISTEN");
 
-    char *argv2[] = {"broker", "--config", path, "--listen=0.0.0.0:4", "--no-auto-create", "pos",
-                     NULL};
+    char *argv2[] = {"broker",           "--config", path, "--listen=0.0.0.0:4",
+                     "--no-auto-create", "pos",      NULL};
     CHECK(config_parse(&cmd, 6, argv2, &cfg, &err) == 0);
     CHECK_EQ_STR(config_str(cfg, "listen"), "0.0.0.0:4"); /* flag beats env */
     CHECK(!config_bool(cfg, "auto-create"));

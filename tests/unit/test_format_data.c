@@ -5,8 +5,8 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "ingest/format.h"
 #include "core/jsonw.h"
+#include "ingest/format.h"
 
 struct expect {
     const char *id, *first_name, *last_name, *gender, *address, *post_code, *email, *username, *dob,

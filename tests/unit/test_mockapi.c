@@ -5,8 +5,8 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "ingest/format.h"
 #include "core/jsonw.h"
+#include "ingest/format.h"
 #include "mockapi/gen.h"
 
 static cJSON *generate(const struct mockapi_req *req, char **text)
