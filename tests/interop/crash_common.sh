@@ -56,8 +56,7 @@ note "consume everything"
 }
 cat "$WORK/kcons.out"
 
-"$PY" - "$WORK/acked.txt" "$WORK/consumed.txt" "$IDEMPOTENT" <<'EOF' ||
-    fail "acknowledged messages were lost or written twice"
+"$PY" - "$WORK/acked.txt" "$WORK/consumed.txt" "$IDEMPOTENT" <<'EOF' || fail "acknowledged messages were lost or written twice"
 import collections, sys
 acked = [l.split() for l in open(sys.argv[1]) if l.strip()]
 at = {}
