@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -70,13 +71,20 @@ static void add_arg(struct child *c, const char *a)
 
 static int spawn(struct child *c, const char *self)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         log_error("up", "cannot start %s: %s", c->name, strerror(errno));
         return -1;
     }
     if (pid == 0) {
-        signal(SIGINT, SIG_IGN); /* the supervisor decides when children stop */
+        /* The supervisor decides when and in which order the parts stop: out of the terminal's
+         * process group, a Ctrl-C reaches only the supervisor. If the supervisor itself dies
+         * (even by SIGKILL), its parts are told to stop. */
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(1);
         execv(self, c->argv);
         _exit(127);
     }
