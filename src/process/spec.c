@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jsonw.h"
 #include "core/uuid.h"
 
 #define SPEC_CHUNK (1u << 20)
@@ -118,48 +119,6 @@ static const char *arena_copy(struct spec_arena *a, const char *s, size_t n)
     return p;
 }
 
-size_t spec_utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            if (c == 0xE0)
-                lo = 0xA0; /* overlong */
-            else if (c == 0xED)
-                hi = 0x9F; /* surrogates */
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            if (c == 0xF0)
-                lo = 0x90; /* overlong */
-            else if (c == 0xF4)
-                hi = 0x8F; /* above U+10FFFF */
-        } else {
-            return i;
-        }
-        if (i + need >= n)
-            return i;
-        if (p[i + 1] < lo || p[i + 1] > hi)
-            return i;
-        for (size_t k = 2; k <= need; k++) {
-            if (p[i + k] < 0x80 || p[i + k] > 0xBF)
-                return i;
-        }
-        i += need + 1;
-    }
-    return n;
-}
-
 /* True when the JSON text escapes a NUL (\u0000): cJSON would silently cut the string there.
  * Backslashes only occur inside strings in valid JSON, so a plain scan of escapes is exact. */
 static bool has_escaped_nul(const char *v, size_t len)
@@ -192,7 +151,7 @@ int spec_decode(const struct job_spec *spec, const char *value, size_t len,
         snprintf(reason, cap, "value of %zu bytes is larger than %zu", len, spec->max_value_bytes);
         return -1;
     }
-    size_t okp = spec_utf8_valid(value, len);
+    size_t okp = utf8_valid_prefix(value, len);
     if (okp != len) {
         snprintf(reason, cap, "invalid UTF-8 at byte %zu", okp);
         return -1;
@@ -268,7 +227,7 @@ int spec_decode(const struct job_spec *spec, const char *value, size_t len,
             goto out;
         }
         /* cJSON turns \uXXXX escapes into bytes without checking them (lone surrogates). */
-        if (spec_utf8_valid(s, n) != n) {
+        if (utf8_valid_prefix(s, n) != n) {
             bad(reason, cap, "field '%s' is not valid UTF-8", fd->name);
             goto out;
         }

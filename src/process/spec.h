@@ -56,8 +56,4 @@ void spec_arena_free(struct spec_arena *a);
 int spec_decode(const struct job_spec *spec, const char *value, size_t len,
                 struct spec_arena *arena, struct store_row *row, char *reason, size_t cap);
 
-/* Length of the longest valid UTF-8 prefix of s[0..n) (n when all valid): rejects overlong
- * forms, surrogates and code points above U+10FFFF. */
-size_t spec_utf8_valid(const char *s, size_t n);
-
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "core/jsonw.h"
 #include "process/spec.h"
 
 #define GOOD_ID "0b3c1c0e-8f3a-4d6e-9a7b-3c2d1e0f4a5b"
@@ -249,13 +250,13 @@ static void test_arena(void)
 
 static void test_utf8(void)
 {
-    CHECK_EQ_INT(spec_utf8_valid("abc", 3), 3);
-    CHECK_EQ_INT(spec_utf8_valid("Zoë😀", strlen("Zoë😀")), strlen("Zoë😀"));
-    CHECK_EQ_INT(spec_utf8_valid("ab\x80", 3), 2);
-    CHECK_EQ_INT(spec_utf8_valid("\xe0\x80\x80", 3), 0); /* overlong */
-    CHECK_EQ_INT(spec_utf8_valid("\xf0\x9f\x98", 3), 0); /* cut short */
-    CHECK_EQ_INT(spec_utf8_valid("\xf5\x80\x80\x80", 4), 0);
-    CHECK_EQ_INT(spec_utf8_valid("\xef\xbf\xbf", 3), 3); /* U+FFFF is allowed */
+    CHECK_EQ_INT(utf8_valid_prefix("abc", 3), 3);
+    CHECK_EQ_INT(utf8_valid_prefix("Zoë😀", strlen("Zoë😀")), strlen("Zoë😀"));
+    CHECK_EQ_INT(utf8_valid_prefix("ab\x80", 3), 2);
+    CHECK_EQ_INT(utf8_valid_prefix("\xe0\x80\x80", 3), 0); /* overlong */
+    CHECK_EQ_INT(utf8_valid_prefix("\xf0\x9f\x98", 3), 0); /* cut short */
+    CHECK_EQ_INT(utf8_valid_prefix("\xf5\x80\x80\x80", 4), 0);
+    CHECK_EQ_INT(utf8_valid_prefix("\xef\xbf\xbf", 3), 3); /* U+FFFF is allowed */
 }
 
 int main(void)
