@@ -58,11 +58,13 @@ static const struct cmd_def broker_cmd = {
     "checked and a torn or corrupt tail is cut off. SIGINT/SIGTERM stop cleanly.",
 };
 
-static struct server *running;
+static struct server *volatile running;
+static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
 {
     (void)sig;
+    stop_requested = 1;
     if (running)
         server_stop(running);
 }
@@ -164,7 +166,13 @@ int broker_main(int argc, char **argv)
     }
     config_free(cfg);
 
+    /* Handlers first: a SIGTERM during recovery must still mean a clean stop. */
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     int64_t t0 = mono_ms();
     if (broker_open(bk, &err) != 0) {
         log_error("broker", "cannot open data directory %s: %s", bk->cfg.data_dir, err.msg);
@@ -181,11 +189,8 @@ int broker_main(int argc, char **argv)
     if (bk->cfg.advertised_port == 0)
         bk->cfg.advertised_port = server_port(srv);
     running = srv;
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    if (stop_requested)
+        server_stop(srv); /* asked to stop while starting: run only the final sync */
 
     log_info("broker",
              "sluice broker %s listening on %s:%d (advertised %s:%d), data in %s, "

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/kafka.h"
 #include "core/log.h"
 #include "core/units.h"
 
@@ -77,14 +78,6 @@ bool producer_compression_valid(const char *c)
     return false;
 }
 
-static int set(rd_kafka_conf_t *conf, const char *k, const char *v, struct sl_err *err)
-{
-    char msg[256];
-    if (rd_kafka_conf_set(conf, k, v, msg, sizeof(msg)) != RD_KAFKA_CONF_OK)
-        return sl_err_set(err, "Kafka setting %s=%s: %s", k, v, msg);
-    return 0;
-}
-
 int producer_create(struct producer **out, const struct producer_opts *o, struct sl_err *err)
 {
     if (!producer_compression_valid(o->compression))
@@ -102,21 +95,22 @@ int producer_create(struct producer **out, const struct producer_opts *o, struct
         goto fail;
     }
     snprintf(num, sizeof(num), "%lld", (long long)o->delivery_timeout_ms);
-    if (set(conf, "bootstrap.servers", o->bootstrap, err) ||
-        set(conf, "client.id", "sluice-ingest", err) ||
-        set(conf, "enable.idempotence", o->idempotence ? "true" : "false", err) ||
-        set(conf, "acks", "all", err) || set(conf, "compression.codec", o->compression, err) ||
-        set(conf, "message.timeout.ms", num, err))
+    if (kafka_conf_set(conf, "bootstrap.servers", o->bootstrap, err) ||
+        kafka_conf_set(conf, "client.id", "sluice-ingest", err) ||
+        kafka_conf_set(conf, "enable.idempotence", o->idempotence ? "true" : "false", err) ||
+        kafka_conf_set(conf, "acks", "all", err) ||
+        kafka_conf_set(conf, "compression.codec", o->compression, err) ||
+        kafka_conf_set(conf, "message.timeout.ms", num, err))
         goto fail;
     snprintf(num, sizeof(num), "%lld", (long long)o->linger_ms);
-    if (set(conf, "linger.ms", num, err) ||
+    if (kafka_conf_set(conf, "linger.ms", num, err) ||
         /* Fail a connection attempt fast so an absent broker shows up within the check. */
-        set(conf, "socket.connection.setup.timeout.ms", "5000", err) ||
-        set(conf, "reconnect.backoff.max.ms", "1000", err) ||
+        kafka_conf_set(conf, "socket.connection.setup.timeout.ms", "5000", err) ||
+        kafka_conf_set(conf, "reconnect.backoff.max.ms", "1000", err) ||
         /* librdkafka's queue is the producer's buffer: bound it (64 MiB) well below its 1 GiB
          * default, so a stalled broker makes producer_send wait instead of growing memory. */
-        set(conf, "queue.buffering.max.kbytes", "65536", err) ||
-        set(conf, "queue.buffering.max.messages", "100000", err))
+        kafka_conf_set(conf, "queue.buffering.max.kbytes", "65536", err) ||
+        kafka_conf_set(conf, "queue.buffering.max.messages", "100000", err))
         goto fail;
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);

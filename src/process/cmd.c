@@ -106,18 +106,20 @@ int process_main(int argc, char **argv)
         config_free(cfg);
         return 2;
     }
-    struct process_job *j;
-    if (process_job_create(&j, &o, &err) != 0) {
-        fprintf(stderr, "sluice process: %s\n", err.msg);
-        config_free(cfg);
-        return strstr(err.msg, "--") ? 2 : 1;
-    }
+    /* Handlers before anything slow (store open, consumer start): a SIGTERM that arrives
+     * during start-up must still mean a clean stop, not death by the default action. */
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    struct process_job *j;
+    if (process_job_create(&j, &o, &err) != 0) {
+        fprintf(stderr, "sluice process: %s\n", err.msg);
+        config_free(cfg);
+        return strstr(err.msg, "--") ? 2 : 1;
+    }
     rc = process_job_run(j, &stop_flag, &err);
     if (rc != 0)
         log_error("process", "%s", err.msg);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/kafka.h"
 #include "core/log.h"
 #include "core/units.h"
 
@@ -43,14 +44,6 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
         log_debug("process.dlq", "librdkafka %s: %s", fac, buf);
 }
 
-static int set(rd_kafka_conf_t *conf, const char *k, const char *v, struct sl_err *err)
-{
-    char msg[256];
-    if (rd_kafka_conf_set(conf, k, v, msg, sizeof(msg)) != RD_KAFKA_CONF_OK)
-        return sl_err_set(err, "Kafka setting %s=%s: %s", k, v, msg);
-    return 0;
-}
-
 int dlq_create(struct dlq **out, const char *bootstrap, const char *topic,
                int64_t delivery_timeout_ms, struct sl_err *err)
 {
@@ -66,11 +59,12 @@ int dlq_create(struct dlq **out, const char *bootstrap, const char *topic,
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char num[32];
     snprintf(num, sizeof(num), "%" PRId64, delivery_timeout_ms);
-    if (set(conf, "bootstrap.servers", bootstrap, err) ||
-        set(conf, "client.id", "sluice-process-dlq", err) ||
-        set(conf, "enable.idempotence", "true", err) || set(conf, "acks", "all", err) ||
-        set(conf, "linger.ms", "2", err) || set(conf, "message.timeout.ms", num, err) ||
-        set(conf, "socket.connection.setup.timeout.ms", "5000", err)) {
+    if (kafka_conf_set(conf, "bootstrap.servers", bootstrap, err) ||
+        kafka_conf_set(conf, "client.id", "sluice-process-dlq", err) ||
+        kafka_conf_set(conf, "enable.idempotence", "true", err) ||
+        kafka_conf_set(conf, "acks", "all", err) || kafka_conf_set(conf, "linger.ms", "2", err) ||
+        kafka_conf_set(conf, "message.timeout.ms", num, err) ||
+        kafka_conf_set(conf, "socket.connection.setup.timeout.ms", "5000", err)) {
         rd_kafka_conf_destroy(conf);
         free(d);
         return -1;

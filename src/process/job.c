@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/kafka.h"
 #include "core/log.h"
 #include "core/units.h"
 #include "process/dlq.h"
@@ -286,14 +287,6 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     log_warn(MOD, "kafka: %s: %s", rd_kafka_err2name(err), reason);
 }
 
-static int set(rd_kafka_conf_t *conf, const char *k, const char *v, struct sl_err *err)
-{
-    char msg[256];
-    if (rd_kafka_conf_set(conf, k, v, msg, sizeof(msg)) != RD_KAFKA_CONF_OK)
-        return sl_err_set(err, "Kafka setting %s=%s: %s", k, v, msg);
-    return 0;
-}
-
 static int create_consumer(struct process_job *j, struct sl_err *err)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -302,15 +295,17 @@ static int create_consumer(struct process_job *j, struct sl_err *err)
     /* Heartbeats must come well within the session timeout. */
     snprintf(hb, sizeof(hb), "%" PRId64,
              j->o.session_timeout_ms / 3 < 3000 ? j->o.session_timeout_ms / 3 : 3000);
-    if (set(conf, "bootstrap.servers", j->o.bootstrap, err) ||
-        set(conf, "group.id", j->o.group, err) || set(conf, "client.id", "sluice-process", err) ||
-        set(conf, "enable.auto.commit", "false", err) ||
-        set(conf, "enable.auto.offset.store", "false", err) ||
-        set(conf, "auto.offset.reset", "earliest", err) ||
-        set(conf, "allow.auto.create.topics", "true", err) ||
-        set(conf, "session.timeout.ms", sess, err) || set(conf, "heartbeat.interval.ms", hb, err) ||
-        set(conf, "socket.connection.setup.timeout.ms", "5000", err) ||
-        set(conf, "reconnect.backoff.max.ms", "1000", err)) {
+    if (kafka_conf_set(conf, "bootstrap.servers", j->o.bootstrap, err) ||
+        kafka_conf_set(conf, "group.id", j->o.group, err) ||
+        kafka_conf_set(conf, "client.id", "sluice-process", err) ||
+        kafka_conf_set(conf, "enable.auto.commit", "false", err) ||
+        kafka_conf_set(conf, "enable.auto.offset.store", "false", err) ||
+        kafka_conf_set(conf, "auto.offset.reset", "earliest", err) ||
+        kafka_conf_set(conf, "allow.auto.create.topics", "true", err) ||
+        kafka_conf_set(conf, "session.timeout.ms", sess, err) ||
+        kafka_conf_set(conf, "heartbeat.interval.ms", hb, err) ||
+        kafka_conf_set(conf, "socket.connection.setup.timeout.ms", "5000", err) ||
+        kafka_conf_set(conf, "reconnect.backoff.max.ms", "1000", err)) {
         rd_kafka_conf_destroy(conf);
         return -1;
     }
