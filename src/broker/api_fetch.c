@@ -42,12 +42,15 @@ void fetch_wait_free(struct fetch_wait *fw)
     free(fw);
 }
 
+#define SLICES_PER_PARTITION 8
+
 struct part_data {
     int16_t error;
     int64_t hw;
     int64_t log_start;
-    size_t start;
     size_t len;
+    int nslices;
+    struct log_slice slices[SLICES_PER_PARTITION];
 };
 
 bool fetch_wait_try(struct broker *bk, struct fetch_wait *fw, struct kwriter *w, bool expired)
@@ -56,20 +59,19 @@ bool fetch_wait_try(struct broker *bk, struct fetch_wait *fw, struct kwriter *w,
     for (int32_t i = 0; i < fw->ntopics; i++)
         total_parts += fw->topics[i].nparts;
     struct part_data *pd = calloc((size_t)total_parts + 1, sizeof(*pd));
-    struct buf data;
-    /* room for one oversized first batch beyond max_bytes (KIP-74) */
-    buf_init(&data, (size_t)fw->max_bytes + (size_t)bk->cfg.max_request_bytes);
     if (!pd) {
         w->err = true;
         return true;
     }
+    /* Where the data is, not the data: the bytes go from the log files to the socket with
+     * sendfile when the response is written, so deciding costs no copying. */
+    size_t total = 0;
     int32_t k = 0;
     for (int32_t i = 0; i < fw->ntopics; i++) {
         struct fetch_topic *ft = &fw->topics[i];
         for (int32_t j = 0; j < ft->nparts; j++, k++) {
             struct fetch_part *fp = &ft->parts[j];
             struct part_data *d = &pd[k];
-            d->start = data.len;
             d->hw = -1;
             d->log_start = -1;
             struct tpart *tp = ft->name_ok ? registry_part(&bk->reg, ft->name, fp->index) : NULL;
@@ -83,31 +85,34 @@ bool fetch_wait_try(struct broker *bk, struct fetch_wait *fw, struct kwriter *w,
                 d->error = KERR_OFFSET_OUT_OF_RANGE;
                 continue;
             }
-            int64_t room = fw->max_bytes - (int64_t)data.len;
-            if (fp->offset == d->hw || (room <= 0 && data.len > 0) || fp->max_bytes <= 0)
+            int64_t room = fw->max_bytes - (int64_t)total;
+            if (fp->offset == d->hw || (room <= 0 && total > 0) || fp->max_bytes <= 0)
                 continue;
-            size_t max = (size_t)(room < fp->max_bytes ? room : fp->max_bytes);
+            /* only the first partition with data may overshoot max_bytes (KIP-74) */
+            size_t max = total == 0 ? (size_t)fp->max_bytes
+                                    : (size_t)(room < fp->max_bytes ? room : fp->max_bytes);
+            if (total == 0 && (int64_t)max > fw->max_bytes)
+                max = (size_t)fw->max_bytes;
             struct sl_err err;
-            int rc = partition_read(tp->log, fp->offset, d->hw, max, &data, &err);
+            int rc = partition_slices(tp->log, fp->offset, d->hw, max, d->slices,
+                                      SLICES_PER_PARTITION, &d->nslices, &d->len, &err);
             if (rc < 0) {
                 log_error("broker", "read %s-%d at %lld: %s", ft->name, (int)fp->index,
                           (long long)fp->offset, err.msg);
-                data.len = d->start;
                 d->error = KERR_KAFKA_STORAGE_ERROR;
+                d->nslices = 0;
+                d->len = 0;
                 continue;
             }
             if (rc == 1) {
                 d->error = KERR_OFFSET_OUT_OF_RANGE;
                 continue;
             }
-            if (d->start > 0 && (int64_t)data.len > fw->max_bytes)
-                data.len = d->start; /* only the first partition may overshoot (KIP-74) */
-            d->len = data.len - d->start;
+            total += d->len;
         }
     }
-    if (!expired && (int64_t)data.len < fw->min_bytes) {
+    if (!expired && (int64_t)total < fw->min_bytes) {
         free(pd);
-        buf_free(&data);
         return false;
     }
 
@@ -135,14 +140,19 @@ bool fetch_wait_try(struct broker *bk, struct fetch_wait *fw, struct kwriter *w,
             kw_array(w, flex, 0); /* aborted_transactions */
             if (v >= 11)
                 kw_i32(w, -1); /* preferred_read_replica */
-            kw_bytes(w, flex, data.data ? data.data + d->start : NULL, (int32_t)d->len);
+            /* records: the length here, the bytes themselves as file chunks */
+            if (flex)
+                kw_uvarint(w, (uint32_t)d->len + 1);
+            else
+                kw_i32(w, (int32_t)d->len);
+            for (int s = 0; s < d->nslices; s++)
+                kw_file(w, d->slices[s].fd, d->slices[s].pos, d->slices[s].len);
             kw_tags(w, flex);
         }
         kw_tags(w, flex);
     }
     kw_tags(w, flex);
     free(pd);
-    buf_free(&data);
     return true;
 }
 

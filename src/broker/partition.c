@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "broker/batch.h"
+#include "broker/proto.h"
 #include "broker/segment.h"
 #include "core/log.h"
 
@@ -368,6 +369,50 @@ int partition_read(struct partition *p, int64_t offset, int64_t limit_offset, si
         total += added;
         if (stopped)
             break;
+    }
+    return 0;
+}
+
+int partition_slices(struct partition *p, int64_t offset, int64_t limit_offset, size_t max_bytes,
+                     struct log_slice *out, int max_slices, int *nslices, size_t *total,
+                     struct sl_err *err)
+{
+    *nslices = 0;
+    *total = 0;
+    if (offset < partition_log_start(p) || offset > partition_log_end(p))
+        return 1;
+    for (size_t i = find_segment(p, offset); i < p->nsegs && *nslices < max_slices; i++) {
+        struct segment *seg = &p->segs[i];
+        int64_t pos = 0, end = seg->size;
+        if (offset > seg->base_offset && segment_find(seg, offset, &pos, err) != 0)
+            return -1;
+        bool last = limit_offset < seg->end_offset;
+        if (last && segment_find(seg, limit_offset, &end, err) != 0)
+            return -1; /* the batch holding limit_offset is the first one not to send */
+        if (pos >= end)
+            break;
+        size_t len = (size_t)(end - pos);
+        size_t budget = max_bytes > *total ? max_bytes - *total : 0;
+        if (len > budget) {
+            uint8_t head[BATCH_LOG_OVERHEAD];
+            if (pread(seg->fd, head, sizeof(head), pos) != (ssize_t)sizeof(head))
+                return sl_err_errno(err, "read %s", seg->path);
+            size_t first = (size_t)be32(head + 8) + BATCH_LOG_OVERHEAD;
+            if (*total == 0 && first > budget)
+                budget = first; /* the first batch goes whole, however large (KIP-74) */
+            else if (first > budget)
+                budget = 0; /* never a partial batch alone: the consumer gets it next time */
+            if (budget < len)
+                len = budget;
+            last = true;
+        }
+        if (len == 0)
+            break;
+        out[(*nslices)++] = (struct log_slice){seg->fd, pos, len};
+        *total += len;
+        if (last)
+            break;
+        offset = seg->end_offset; /* continue at the start of the next segment */
     }
     return 0;
 }

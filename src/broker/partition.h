@@ -60,6 +60,24 @@ bool partition_dirty(const struct partition *p);
 int partition_read(struct partition *p, int64_t offset, int64_t limit_offset, size_t max_bytes,
                    struct buf *out, struct sl_err *err);
 
+/* A byte range of one segment file, for sending without copying. fd stays owned by the
+ * partition: callers that keep it beyond the current loop turn must dup it. */
+struct log_slice {
+    int fd;
+    int64_t pos;
+    size_t len;
+};
+
+/* Like partition_read, but returns where the bytes are instead of copying them: at most
+ * max_slices ranges starting at the batch that contains `offset`, ending before the batch that
+ * holds limit_offset, about max_bytes in all. The first batch is always whole; the last range
+ * may end inside a batch when max_bytes runs out (consumers drop a partial trailing batch and
+ * fetch it again, as Apache Kafka's zero-copy reads also make them do). *total is the sum of
+ * the lengths. Returns 1 for an offset out of range, 0 ok, -1 on I/O error. */
+int partition_slices(struct partition *p, int64_t offset, int64_t limit_offset, size_t max_bytes,
+                     struct log_slice *out, int max_slices, int *nslices, size_t *total,
+                     struct sl_err *err);
+
 /* Earliest offset whose record timestamp is >= ts, and that record's timestamp; *offset = -1
  * when no record qualifies. Uses batch MaxTimestamp to find the batch, then the records for
  * uncompressed batches (the batch's base offset for compressed ones). */

@@ -2,7 +2,10 @@
  * read sets `err` and every later read returns zero, so handlers check once at the end. */
 #include "broker/proto.h"
 
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void kr_init(struct kreader *r, const uint8_t *p, size_t n)
 {
@@ -170,11 +173,44 @@ void kw_init(struct kwriter *w, size_t max)
 {
     buf_init(&w->b, max);
     w->err = false;
+    w->chunks = NULL;
+    w->nchunks = 0;
+    w->chunk_bytes = 0;
 }
 
 void kw_free(struct kwriter *w)
 {
     buf_free(&w->b);
+    for (int i = 0; i < w->nchunks; i++)
+        close(w->chunks[i].fd);
+    free(w->chunks);
+    w->chunks = NULL;
+    w->nchunks = 0;
+    w->chunk_bytes = 0;
+}
+
+void kw_file(struct kwriter *w, int fd, int64_t pos, size_t len)
+{
+    if (w->err || len == 0)
+        return;
+    struct kchunk *c = realloc(w->chunks, (size_t)(w->nchunks + 1) * sizeof(*c));
+    if (!c) {
+        w->err = true;
+        return;
+    }
+    w->chunks = c;
+    int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dfd < 0) {
+        w->err = true;
+        return;
+    }
+    c[w->nchunks++] = (struct kchunk){w->b.len, dfd, pos, len};
+    w->chunk_bytes += len;
+}
+
+size_t kw_size(const struct kwriter *w)
+{
+    return w->b.len + w->chunk_bytes;
 }
 
 void kw_raw(struct kwriter *w, const void *p, size_t n)

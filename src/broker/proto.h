@@ -43,9 +43,21 @@ void kr_skip(struct kreader *r, size_t n);
 int kslice_cstr(struct kslice s, char *out, size_t cap);
 bool kslice_eq(struct kslice s, const char *c);
 
+/* A range of a file that belongs in the output at byte `at` of the writer's buffer: record
+ * data a Fetch response sends straight from the log with sendfile instead of copying it. */
+struct kchunk {
+    size_t at;
+    int fd; /* a dup the writer owns, so the range outlives a segment deleted meanwhile */
+    int64_t pos;
+    size_t len;
+};
+
 struct kwriter {
     struct buf b;
     bool err; /* set when the buffer's maximum was hit; the response is then not sent */
+    struct kchunk *chunks;
+    int nchunks;
+    size_t chunk_bytes; /* total of the chunks' lengths */
 };
 
 void kw_init(struct kwriter *w, size_t max);
@@ -62,6 +74,10 @@ void kw_bytes(struct kwriter *w, bool flex, const void *p, int32_t len); /* len 
 void kw_array(struct kwriter *w, bool flex, int32_t n);
 void kw_tags(struct kwriter *w, bool flex); /* an empty tagged-field section */
 void kw_uuid(struct kwriter *w, const uint8_t uuid[16]);
+/* Places len bytes of file fd from pos here in the output (fd is duplicated). */
+void kw_file(struct kwriter *w, int fd, int64_t pos, size_t len);
+/* Bytes of output so far, file chunks included. */
+size_t kw_size(const struct kwriter *w);
 /* Reserves 4 bytes for a length/int filled in later with kw_patch_i32. Returns its position. */
 size_t kw_mark(struct kwriter *w);
 void kw_patch_i32(struct kwriter *w, size_t pos, int32_t v);

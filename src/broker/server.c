@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -34,7 +35,9 @@ struct resp {
     uint64_t wait_epoch;
     struct fetch_wait *fw;
     int64_t deadline_ms;
-    size_t sent;
+    size_t sent;       /* bytes of w.b written */
+    int chunk;         /* next file chunk of w to send */
+    size_t chunk_sent; /* bytes of that chunk sent */
     bool enqueued;
     void (*on_cancel)(void *ctx, struct resp *r); /* for R_HELD */
     void *cancel_ctx;
@@ -90,13 +93,77 @@ static void conn_update_events(struct server *srv, struct conn *c)
     c->reading = reading;
 }
 
+/* Sends a response that has file chunks: buffer bytes with write, file ranges with sendfile,
+ * in order. Returns 1 when all is sent, 0 when the socket is full, -1 on error. */
+static int resp_send_chunked(struct conn *c, struct resp *r)
+{
+    struct kwriter *w = &r->w;
+    for (;;) {
+        size_t upto = r->chunk < w->nchunks ? w->chunks[r->chunk].at : w->b.len;
+        if (r->sent < upto) {
+            ssize_t n = write(c->fd, w->b.data + r->sent, upto - r->sent);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+            }
+            r->sent += (size_t)n;
+            continue;
+        }
+        if (r->chunk >= w->nchunks)
+            return 1;
+        struct kchunk *ch = &w->chunks[r->chunk];
+        off_t off = (off_t)(ch->pos + (int64_t)r->chunk_sent);
+        ssize_t n = sendfile(c->fd, ch->fd, &off, ch->len - r->chunk_sent);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+        }
+        if (n == 0) {
+            /* the file is shorter than the log said: the frame can no longer be completed */
+            log_error("broker", "%s: log file ended early while sending a fetch", c->peer);
+            return -1;
+        }
+        r->chunk_sent += (size_t)n;
+        if (r->chunk_sent == ch->len) {
+            r->chunk++;
+            r->chunk_sent = 0;
+        }
+    }
+}
+
+static void resp_pop(struct conn *c)
+{
+    struct resp *r = c->head;
+    c->head = r->next;
+    if (!c->head)
+        c->tail = NULL;
+    c->npending--;
+    resp_free(r);
+}
+
 /* Writes as many ready responses from the head of the queue as the socket takes. */
 static void conn_flush(struct server *srv, struct conn *c)
 {
     while (!c->dead && c->head && c->head->state == R_READY) {
+        if (c->head->w.nchunks > 0) {
+            int rc = resp_send_chunked(c, c->head);
+            if (rc < 0) {
+                log_debug("broker", "write to %s failed: %s", c->peer, strerror(errno));
+                c->dead = true;
+                return;
+            }
+            if (rc == 0)
+                break;
+            resp_pop(c);
+            continue;
+        }
+        /* plain responses: as many as are ready, in one writev */
         struct iovec iov[32];
         int n = 0;
-        for (struct resp *r = c->head; r && r->state == R_READY && n < 32; r = r->next) {
+        for (struct resp *r = c->head; r && r->state == R_READY && r->w.nchunks == 0 && n < 32;
+             r = r->next) {
             iov[n].iov_base = r->w.b.data + r->sent;
             iov[n].iov_len = r->w.b.len - r->sent;
             n++;
@@ -121,11 +188,7 @@ static void conn_flush(struct server *srv, struct conn *c)
                 break;
             }
             left -= rem;
-            c->head = r->next;
-            if (!c->head)
-                c->tail = NULL;
-            c->npending--;
-            resp_free(r);
+            resp_pop(c);
         }
     }
     bool want_out = c->head && c->head->state == R_READY;
@@ -149,7 +212,7 @@ static void resp_enqueue(struct conn *c, struct resp *r)
 
 static void resp_finish_frame(struct resp *r)
 {
-    kw_patch_i32(&r->w, 0, (int32_t)(r->w.b.len - 4));
+    kw_patch_i32(&r->w, 0, (int32_t)(kw_size(&r->w) - 4));
 }
 
 struct resp *server_hold(struct kreq *rq, void (*on_cancel)(void *ctx, struct resp *r), void *ctx)

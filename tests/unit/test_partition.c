@@ -576,8 +576,70 @@ static void test_big_batch(void)
     rm_rf(tmp);
 }
 
+/* partition_slices: byte ranges for zero-copy fetches, checked against partition_read. */
+static void test_slices(void)
+{
+    char tmp[64], dir[128];
+    make_dirs(tmp, dir);
+    struct partition_config cfg = config(4096); /* small segments: reads cross files */
+    struct partition *p = open_part(dir, &cfg);
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    append_batches(p, 40, 5, 1000, 100); /* 40 batches of 5 records: offsets 0..199 */
+    struct log_slice sl[8];
+    int n;
+    size_t total;
+    struct sl_err err;
+    uint8_t b[65536];
+    size_t batch_len = build_batch(b, 5, 0, 100);
+
+    /* everything up to the end, generous budget: whole segments, exactly what read returns */
+    struct buf whole;
+    buf_init(&whole, 1 << 20);
+    CHECK_EQ_INT(partition_read(p, 0, 200, 1 << 20, &whole, &err), 0);
+    CHECK_EQ_INT(partition_slices(p, 0, 200, 1 << 20, sl, 8, &n, &total, &err), 0);
+    CHECK(n > 1);                   /* crosses segment files */
+    CHECK_EQ_INT(total, whole.len); /* 7 segment files, within the 8 slices */
+    /* the slices' bytes, read back, are the log's bytes in order */
+    struct buf got;
+    buf_init(&got, 1 << 20);
+    for (int i = 0; i < n; i++) {
+        buf_reserve(&got, sl[i].len);
+        CHECK_EQ_INT(pread(sl[i].fd, got.data + got.len, sl[i].len, sl[i].pos), sl[i].len);
+        got.len += sl[i].len;
+    }
+    CHECK(got.len <= whole.len && memcmp(got.data, whole.data, got.len) == 0);
+
+    /* a budget smaller than one batch still gives the whole first batch */
+    CHECK_EQ_INT(partition_slices(p, 7, 200, 10, sl, 8, &n, &total, &err), 0);
+    CHECK_EQ_INT(n, 1);
+    CHECK_EQ_INT(total, batch_len);
+    CHECK_EQ_INT(sl[0].pos % (int64_t)batch_len, 0); /* starts at the batch holding offset 7 */
+
+    /* a budget of 2.5 batches: two whole ones and part of the third (clients drop it) */
+    CHECK_EQ_INT(partition_slices(p, 0, 200, batch_len * 5 / 2, sl, 8, &n, &total, &err), 0);
+    CHECK_EQ_INT(total, batch_len * 5 / 2);
+
+    /* the limit (high watermark) ends the data at a batch boundary */
+    CHECK_EQ_INT(partition_slices(p, 0, 15, 1 << 20, sl, 8, &n, &total, &err), 0);
+    CHECK_EQ_INT(total, 3 * batch_len); /* batches 0-4, 5-9, 10-14 */
+    CHECK_EQ_INT(partition_slices(p, 0, 12, 1 << 20, sl, 8, &n, &total, &err), 0);
+    CHECK_EQ_INT(total, 2 * batch_len); /* the batch holding the limit is not sent */
+    CHECK_EQ_INT(partition_slices(p, 15, 15, 1 << 20, sl, 8, &n, &total, &err), 0);
+    CHECK_EQ_INT(total, 0);
+
+    /* out of range */
+    CHECK_EQ_INT(partition_slices(p, 201, 201, 100, sl, 8, &n, &total, &err), 1);
+    buf_free(&whole);
+    buf_free(&got);
+    partition_close(p);
+    rm_rf(tmp);
+}
+
 int main(void)
 {
+    test_slices();
     test_empty_and_append_read();
     test_roll_reopen_index();
     test_recovery();
