@@ -4,12 +4,14 @@
 #   seed-replica  the seed's stream_data loop (one HTTP GET per user, format_data, kafka-python
 #                 producer.send per record; its uuid bug fixed so it sends at all)
 #   ingest -b1    sluice ingest asking one user per request, one fetcher, linger 0
-# Usage: bench/bench_ingest.sh [SECONDS per run, default 15]   (SLUICE_BIN overrides the binary)
+# Usage: bench/bench_ingest.sh [BUILD_DIR [SECONDS per run, default 15]]  (as `make bench` calls
+# every bench script; SLUICE_BIN overrides the binary, BENCH_SECS the seconds)
 set -euo pipefail
 
-SECS=${1:-15}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SLUICE=${SLUICE_BIN:-$ROOT/build/sluice}
+BUILD=$(cd "${1:-$ROOT/build}" && pwd)
+SECS=${BENCH_SECS:-${2:-15}}
+SLUICE=${SLUICE_BIN:-$BUILD/sluice}
 PY=/usr/bin/python3
 [ -x "$SLUICE" ] || { echo "bench_ingest: no sluice binary at $SLUICE (build first)" >&2; exit 1; }
 
