@@ -58,7 +58,7 @@ BUILD=$(mktemp -d "$DIR/.build.XXXXXX")
 trap 'rm -rf "$BUILD"' EXIT
 cat >"$BUILD/pom.xml" <<POM
 <?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
+<project>
   <modelVersion>4.0.0</modelVersion>
   <groupId>sluice.tests</groupId>
   <artifactId>kafka-jars</artifactId>
