@@ -16,7 +16,6 @@
 #define TYPE_STRING 2
 #define TYPE_INT 3
 #define TYPE_LONG 5
-#define KERR_INVALID_REQUEST_LOCAL 42
 
 struct config_entry {
     const char *name;
@@ -169,7 +168,7 @@ enum handler_result api_describe_configs(struct kreq *rq)
         } else if (res[i].type == RES_BROKER) {
             ne = broker_entries(bk, e);
         } else {
-            error = KERR_INVALID_REQUEST_LOCAL;
+            error = KERR_INVALID_REQUEST;
             msg = "only topic and broker configs are described";
         }
         int32_t count = 0;
@@ -219,7 +218,7 @@ enum handler_result api_describe_cluster(struct kreq *rq)
         return H_CLOSE;
     kw_i32(w, 0);
     bool ok = endpoint_type == 1; /* brokers; controllers are not exposed */
-    kw_i16(w, ok ? KERR_NONE : 35);
+    kw_i16(w, ok ? KERR_NONE : KERR_UNSUPPORTED_VERSION);
     kw_str(w, true, ok ? NULL : "only broker endpoints are described");
     if (v >= 1)
         kw_i8(w, endpoint_type);

@@ -9,9 +9,6 @@
 #include "broker/server.h"
 #include "core/log.h"
 
-#define KERR_COORDINATOR_NOT_AVAILABLE 15
-#define KERR_GROUP_ID_NOT_FOUND 69
-#define KERR_NON_EMPTY_GROUP 68
 #define MAX_ID 255
 
 /* Copies a slice to a heap string (NULL for null); *bad set if longer than MAX_ID. */
@@ -255,7 +252,7 @@ enum handler_result api_leave_group(struct kreq *rq)
             free(group);
             return H_CLOSE;
         }
-        int16_t error = member ? group_leave(rq->bk, group, member) : 25;
+        int16_t error = member ? group_leave(rq->bk, group, member) : KERR_UNKNOWN_MEMBER_ID;
         kw_strn(w, flex, (const char *)mid.p, mid.len);
         kw_strn(w, flex, (const char *)iid.p, iid.len);
         kw_i16(w, error);

@@ -4,10 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/broker.h"
 #include "broker/proto.h"
-
-#define KERR_OUT_OF_ORDER_SEQUENCE_NUMBER 45
-#define KERR_INVALID_PRODUCER_EPOCH 47
 
 static struct producer_state *find(const struct producers *ps, int64_t pid)
 {
