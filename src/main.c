@@ -19,6 +19,8 @@ static const struct command commands[] = {
     {"process", "run the stream job: topic -> store, exactly once, dead letters", process_main},
     {"query", "run a query against the store (spark_streams.created_users)", query_main},
     {"topics", "list, create, describe, delete topics on any Kafka-protocol broker", topics_main},
+    {"dags", "list, trigger, pause, unpause DAGs; list runs (scheduler API)", dags_main},
+    {"tasks", "read a task's log (scheduler API)", tasks_main},
     {"version", "print the version", version_main},
 };
 
