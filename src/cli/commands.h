@@ -13,5 +13,6 @@ int version_main(int argc, char **argv);
 int up_main(int argc, char **argv);
 int dags_main(int argc, char **argv);
 int tasks_main(int argc, char **argv);
+int scheduler_main(int argc, char **argv);
 
 #endif
