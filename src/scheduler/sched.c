@@ -71,6 +71,7 @@ struct sched {
     int64_t last_heartbeat_us;
     bool recovered;
     bool folder_warned;
+    bool again; /* a run finished: turn again at once (the next one may start) */
 };
 
 struct run_info {
@@ -1033,6 +1034,7 @@ static void evaluate_run(struct sched *s, struct dag_ent *e, const char *run_id,
             "state='running'",
             "ssss", final, ts(now, stamp), d->dag_id, run_id);
         log_info(MOD, "run %s of %s: %s", run_id, d->dag_id, final);
+        s->again = true;
     }
 }
 
@@ -1326,7 +1328,9 @@ void sched_run(struct sched *s, volatile sig_atomic_t *stop)
         sched_tick(s);
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         /* a turn at least every 250 ms: retries and schedules come due, rows change */
-        if (poll(&pfd, 1, 250) > 0) {
+        int timeout = s->again ? 0 : 250;
+        s->again = false;
+        if (poll(&pfd, 1, timeout) > 0) {
             uint64_t v;
             ssize_t r = read(fd, &v, sizeof(v));
             (void)r;
