@@ -6,7 +6,8 @@ with HTTP Basic). Starts a broker and the scheduler on free loopback ports with 
 data dir and DAGs folder (a bash DAG, the user_automation DAG pointed at the test broker, and
 a broken file), then with each client: lists DAGs, unpauses, triggers, polls the run to
 success, lists task instances, reads the log, lists import errors, reads health; checks that
-unauthenticated calls get 401, and the generated admin password (printed once, file 0600).
+unauthenticated calls get 401, the generated admin password (printed once, file 0600), and
+`sluice dags`/`sluice tasks logs --follow` over the same API.
 The clients reject any response missing a field their models require. Skips (77) when PyPI
 cannot be reached."""
 import json
@@ -347,6 +348,29 @@ def main():
                             "--url", host, "--data-dir", data], capture_output=True, timeout=60)
         check(r.returncode == 0 and '"who":"client3"' in r.stdout.decode(),
               "sluice tasks logs: rc %d %r" % (r.returncode, r.stdout.decode()[-300:]))
+        def sl(*args):
+            r = subprocess.run([sluice] + list(args) + ["--url", host, "--data-dir", data],
+                               capture_output=True, timeout=120)
+            return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode()
+
+        rc, out, err = sl("dags", "pause", "bash_demo")
+        check(rc == 0 and "paused" in out, "sluice dags pause: %d %s" % (rc, err))
+        rc, out, err = sl("dags", "trigger", "bash_demo", "--run-id", "cli_run", "--conf",
+                          '{"who":"cli"}')
+        check(rc == 0 and "cli_run" in out, "sluice dags trigger (paused): %d %s" % (rc, err))
+        rc, out, err = sl("dags", "unpause", "bash_demo")
+        check(rc == 0 and "unpaused" in out, "sluice dags unpause: %d %s" % (rc, err))
+        # --follow returns once the task is finished, with the whole log
+        rc, out, err = sl("tasks", "logs", "bash_demo", "cli_run", "hello", "--follow")
+        check(rc == 0 and 'hello from {"who":"cli"}' in out,
+              "sluice tasks logs --follow: %d %r %s" % (rc, out[-300:], err))
+        rc, out, err = sl("dags", "runs", "bash_demo", "--json")
+        runs = {r["dag_run_id"]: r for r in json.loads(out)["dag_runs"]} if rc == 0 else {}
+        check(runs.get("cli_run", {}).get("triggered_by") == "cli" and
+              runs["cli_run"]["state"] == "success", "sluice dags runs --json: %r" % runs.keys())
+        rc, out, err = sl("dags", "trigger", "bash_demo", "--run-id", "cli_run")
+        check(rc == 1 and "409" in err, "duplicate trigger from the CLI: %d %s" % (rc, err))
+
         with open(logs["scheduler"], "rb") as f:
             slog = f.read().decode("utf-8", "replace")
         check(slog.count(pw) == 1, "the password appears only in the start-up line")
