@@ -80,7 +80,8 @@ def venv(build, name, requirement, probe):
 CLIENT3 = r'''
 import json, os, sys, time, urllib.request, urllib.error
 from airflow_client.client import (ApiClient, Configuration, DAGApi, DagRunApi, TaskInstanceApi,
-                                   MonitorApi, ImportErrorApi, DAGPatchBody, TriggerDAGRunPostBody)
+                                   MonitorApi, ImportErrorApi, TaskApi, DAGPatchBody,
+                                   TriggerDAGRunPostBody)
 from airflow_client.client.exceptions import ApiException
 import airflow_client.client as pkg
 host = os.environ["HOST"]
@@ -172,6 +173,9 @@ with ApiClient(Configuration(host=host, access_token=tok)) as c:
             assert expect in text, text
         print("run %s.%s: %s, %d task(s), log %d lines" % (dag, run_id, done.state.value,
                                                            tis.total_entries, len(lines)))
+    tasks = TaskApi(c).get_tasks("user_automation")
+    assert [t.task_id for t in tasks.tasks] == ["stream_data_from_api"], tasks
+    assert TaskApi(c).get_task("bash_demo", "hello").retries == 0
     errs = ImportErrorApi(c).get_import_errors()
     assert errs.total_entries >= 1 and any(e.filename.endswith("broken.yaml")
                                            for e in errs.import_errors), errs
@@ -230,6 +234,9 @@ with client.ApiClient(cfg) as c:
                                                        ti.try_number)
     assert 'hello from {"who":"client2"}' in log.content, log.content
     print("run bash_demo.client2_run: success, log %d bytes" % len(log.content))
+    tasks = dags.get_tasks("user_automation")
+    assert [t.task_id for t in tasks.tasks] == ["stream_data_from_api"], tasks
+    assert dags.get_task("bash_demo", "hello").class_ref.class_name == "BashOperator"
     errs = import_error_api.ImportErrorApi(c).get_import_errors()
     assert any(e.filename.endswith("broken.yaml") for e in errs.import_errors), errs
     h = monitoring_api.MonitoringApi(c).get_health()
