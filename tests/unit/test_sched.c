@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "core/fsutil.h"
+#include "core/log.h"
 #include "scheduler/cron.h"
 #include "scheduler/meta.h"
 #include "scheduler/sched.h"
@@ -317,6 +318,7 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
+    log_set_level(LOG_LVL_ERROR);
     test_interval_catchup();
     test_interval_no_catchup();
     test_trigger_timetable();
