@@ -303,6 +303,12 @@ static void test_reload_and_import_error(void)
     settle(&e);
     CHECK_EQ_STR(rows(&e, "SELECT count(*) FROM import_error"), "0");
     CHECK_EQ_STR(rows(&e, "SELECT version, has_import_errors, is_stale FROM dag"), "2|0|0");
+    /* dag-factory's defaults.yml is no DAG file; a change to it re-reads every file */
+    write_dag(&e, "defaults.yml", "default_args: {owner: ops}\n");
+    fake_now_us += 1000000;
+    settle(&e);
+    CHECK_EQ_STR(rows(&e, "SELECT count(*) FROM import_error"), "0");
+    CHECK_EQ_STR(rows(&e, "SELECT owners, version FROM dag"), "[\"ops\"]|3");
     char path[700];
     snprintf(path, sizeof(path), "%s/r.yaml", e.dags);
     unlink(path);
