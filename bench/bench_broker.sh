@@ -208,6 +208,7 @@ run_broker() { # name boot pid
 
 # ---- sluice broker --------------------------------------------------------------------------
 T0=$SECONDS
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])')
 BOOT="127.0.0.1:$PORT"
@@ -231,10 +232,18 @@ if [[ $JAVA == 1 ]]; then
         name=kafka
         [[ $flush == 1 ]] && name=kafka-flush
         PEER_DIR="$WORK/$name"
-        rc=0
-        PEER_BOOT=$(KAFKA_PEER_FSYNC=$flush bash "$HERE/kafka_peer.sh" start "$PEER_DIR" 2>"$WORK/peer.err") || rc=$?
+        # On a shared machine a start can fail (e.g. a port taken meanwhile): try twice.
+        for attempt in 1 2; do
+            rc=0
+            PEER_BOOT=$(KAFKA_PEER_FSYNC=$flush bash "$HERE/kafka_peer.sh" start "$PEER_DIR" 2>"$WORK/peer.err") || rc=$?
+            [[ $rc -ne 0 ]] || break
+            echo "peer: $name did not start (attempt $attempt, exit $rc):" \
+                "$(grep -E 'kafka-server:|ERROR|Exception' "$WORK/peer.err" | head -n 3)" >&2
+            bash "$HERE/kafka_peer.sh" stop "$PEER_DIR" >/dev/null 2>&1 || true
+            rm -rf "$PEER_DIR"
+        done
         if [[ $rc -ne 0 ]]; then
-            echo "peer: $name could not be started (exit $rc): $(tail -1 "$WORK/peer.err")"
+            echo "peer: $name could not be started; its figures are missing"
             continue
         fi
         run_broker "$name" "$PEER_BOOT" "$(bash "$HERE/kafka_peer.sh" pid "$PEER_DIR")"
@@ -251,6 +260,7 @@ sz() { [[ $1 == 100 ]] && echo "100 B" || echo "1 KiB"; }
 echo "broker benchmark: $MATRIX matrix, $(nproc) cores, 127.0.0.1; librdkafka $(sed -n 's/.*librdkafka \([^,]*\),.*/\1/p' \
     < <("$SLUICE" version)) (kprod/kcons)${KAFKA_VERSION_SEEN:+, Apache Kafka $KAFKA_VERSION_SEEN (broker and ProducerPerformance/ConsumerPerformance)}"
 echo "records per case: $N100 x 100 B, $N1K x 1 KiB (split between producers); total $((SECONDS - T0)) s"
+echo "load average (1/5/15 min) at start: $LOAD0, at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows here)"
 echo "brokers: sluice (fsync before acks=all ack, group commit); kafka = Apache Kafka defaults (no fsync on the produce path);"
 echo "         kafka-flush = Apache Kafka with log.flush.interval.messages=1 (fsync every append)"
 echo
