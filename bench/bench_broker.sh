@@ -22,6 +22,8 @@
 #   flush.messages=1 Kafka. Without java, the Kafka peer and the Java tools are skipped with a
 #   notice. Data directories are under BUILD_DIR (the real disk, not tmpfs).
 # Producers: linger.ms=5, batch.size=1000000 for both clients; idempotent when acks=all.
+# Latency at a fixed rate: kprod paced at half of Kafka's (defaults) peak of the matching
+# case (acks=all, 3 partitions, 1 producer), on every broker (sluice restarted fresh for it).
 set -euo pipefail
 BUILD=$(cd "${1:?usage: bench_broker.sh BUILD_DIR}" && pwd)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -206,24 +208,52 @@ run_broker() { # name boot pid
     RSS[$b]=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
 }
 
+# Produce latency at a fixed rate: half of Kafka's (defaults) peak in the kprod case of the same
+# size with acks=all, 3 partitions, 1 producer, so that latency is not queueing behind a
+# saturated broker. Half the case's records, paced by kprod -r.
+declare -A LRATE # size -> records/s
+declare -A LAT   # "broker|size" -> "achieved-rate p50 p99 p99.9"
+latency_cases() { # broker boot
+    local b=$1 boot=$2 size n out rc
+    for size in 100 1024; do
+        [[ -n "${LRATE[$size]:-}" ]] || continue
+        n=$(($(count_for "$size") / 2))
+        create_topic "$boot" "r-$size" 3
+        rc=0
+        out=$(timeout 900 "$KPROD" -b "$boot" -t "r-$size" -n "$n" -s "$size" -a all -i -q -T 600 \
+            -r "${LRATE[$size]}" -X linger.ms=5 -X batch.size=1000000 2>"$WORK/kprod.err") || rc=$?
+        [[ $rc -eq 0 ]] || { echo "$out"; tail -5 "$WORK/kprod.err"; die "paced kprod to $b failed"; }
+        LAT["$b|$size"]="$(sed -n 's/.*: \([0-9.]*\) msg\/s,.*/\1/p' <<<"$out") $(sed -n 's/^kprod: latency ms p50 \([0-9.]*\) p99 \([0-9.]*\) p99.9 \([0-9.]*\).*/\1 \2 \3/p' <<<"$out")"
+        echo "  paced kprod $b ${size}B at ${LRATE[$size]}/s: ${LAT["$b|$size"]}" >&2
+    done
+}
+
 # ---- sluice broker --------------------------------------------------------------------------
+start_sluice() { # -> BOOT, BROKER_PID
+    local port
+    port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+    BOOT="127.0.0.1:$port"
+    rm -rf "$WORK/data"
+    "$SLUICE" broker --listen "$BOOT" --data-dir "$WORK/data" --log-level warn \
+        >"$WORK/broker.log" 2>&1 &
+    BROKER_PID=$!
+    for _ in $(seq 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        kill -0 "$BROKER_PID" 2>/dev/null || { cat "$WORK/broker.log" >&2; exit 1; }
+        sleep 0.1
+    done
+}
+stop_sluice() {
+    kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null || true
+    BROKER_PID=""
+    rm -rf "$WORK/data"
+}
 T0=$SECONDS
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
-BOOT="127.0.0.1:$PORT"
-"$SLUICE" broker --listen "$BOOT" --data-dir "$WORK/data" --log-level warn \
-    >"$WORK/broker.log" 2>&1 &
-BROKER_PID=$!
-for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-    kill -0 "$BROKER_PID" 2>/dev/null || { cat "$WORK/broker.log" >&2; exit 1; }
-    sleep 0.1
-done
+start_sluice
 run_broker sluice "$BOOT" "$BROKER_PID"
-kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null || true
-BROKER_PID=""
-rm -rf "$WORK/data"
+stop_sluice
 
 # ---- Apache Kafka: defaults, then flush.messages=1 --------------------------------------------
 if [[ $JAVA == 1 ]]; then
@@ -247,10 +277,24 @@ if [[ $JAVA == 1 ]]; then
             continue
         fi
         run_broker "$name" "$PEER_BOOT" "$(bash "$HERE/kafka_peer.sh" pid "$PEER_DIR")"
+        if [[ $name == kafka ]]; then
+            for size in 100 1024; do
+                r=${RES["kprod|kafka|$size|all|3|1"]%% *}
+                [[ -n "$r" ]] && LRATE[$size]=$((r / 2))
+            done
+        fi
+        latency_cases "$name" "$PEER_BOOT"
         bash "$HERE/kafka_peer.sh" stop "$PEER_DIR" >/dev/null 2>&1 || true
         rm -rf "$PEER_DIR"
         PEER_DIR=""
     done
+fi
+
+# sluice again, fresh, for the paced cases (their rate is known only now).
+if [[ ${#LRATE[@]} -gt 0 ]]; then
+    start_sluice
+    latency_cases sluice "$BOOT"
+    stop_sluice
 fi
 
 # ---- report ---------------------------------------------------------------------------------
@@ -317,6 +361,20 @@ for client in kcons cp; do
     done
 done
 echo
+if [[ ${#LAT[@]} -gt 0 ]]; then
+    echo "produce latency at a fixed rate, 50% of Kafka's peak (kprod, acks=all, 3 partitions, 1 producer; ms)"
+    printf "%-6s %-12s %10s %10s %8s %8s %8s %14s\n" record broker "target/s" "achieved/s" p50 p99 p99.9 "p99 sluice/this"
+    for size in 100 1024; do
+        for b in "${BROKERS[@]}"; do
+            v=${LAT["$b|$size"]:-}
+            [[ -n "$v" ]] || continue
+            read -r ar p50 p99 p999 <<<"$v"
+            read -r _ _ sp99 _ <<<"${LAT["sluice|$size"]:-0 0 0 0}"
+            printf "%-6s %-12s %10s %10s %8s %8s %8s %14s\n" "$(sz "$size")" "$b" "${LRATE[$size]}" "$ar" "$p50" "$p99" "$p999" "$(ratio "$sp99" "$p99")"
+        done
+    done
+    echo
+fi
 echo "broker peak RSS (VmHWM over the whole run):"
 for b in "${BROKERS[@]}"; do
     printf "  %-12s %8.1f MiB   sluice/this %s\n" "$b" "$(awk -v k="${RSS[$b]}" 'BEGIN { print k / 1024 }')" \
