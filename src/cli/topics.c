@@ -74,8 +74,12 @@ static int ctx_open(struct topics_ctx *c, struct sl_err *err)
 {
     char tmo[32];
     snprintf(tmo, sizeof(tmo), "%d", c->timeout_ms < 1000 ? 1000 : c->timeout_ms);
-    const char *defaults[] = {/* A metadata request must never create the topic it asks about. */
-                              "allow.auto.create.topics", "false", "socket.timeout.ms", tmo, NULL};
+    const char *defaults[][2] = {
+        /* A metadata request must never create the topic it asks about. */
+        {"allow.auto.create.topics", "false"},
+        {"socket.timeout.ms", tmo},
+        {NULL, NULL},
+    };
     struct kafka_conf_opts ko = {c->bootstrap, "sluice-topics", defaults, c->props};
     rd_kafka_conf_t *conf = kafka_conf_create(&ko, err);
     if (!conf)

@@ -299,8 +299,8 @@ rd_kafka_conf_t *kafka_conf_create(const struct kafka_conf_opts *o, struct sl_er
     if ((o->bootstrap && kafka_conf_set(conf, "bootstrap.servers", o->bootstrap, err) != 0) ||
         (o->client_id && kafka_conf_set(conf, "client.id", o->client_id, err) != 0))
         goto fail;
-    for (const char *const *d = o->defaults; d && d[0]; d += 2) {
-        if (kafka_conf_set(conf, d[0], d[1], err) != 0)
+    for (const char *const(*d)[2] = o->defaults; d && (*d)[0]; d++) {
+        if (kafka_conf_set(conf, (*d)[0], (*d)[1], err) != 0)
             goto fail;
     }
     for (size_t i = 0; o->props && i < o->props->n; i++) {

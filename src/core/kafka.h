@@ -49,12 +49,12 @@ int kafka_props_add(struct kafka_props *p, const char *key, const char *value, c
 int kafka_props_validate(const struct kafka_props *p, int kinds, struct sl_err *err);
 void kafka_props_free(struct kafka_props *p);
 
-/* What one client needs. defaults: NULL-terminated list of KEY, VALUE, KEY, VALUE, ... that
- * sluice sets for this client; user props come after and win. */
+/* What one client needs. defaults: the {KEY, VALUE} pairs sluice sets for this client, ended by
+ * {NULL, NULL}; the user's properties come after and win. */
 struct kafka_conf_opts {
     const char *bootstrap; /* bootstrap.servers */
     const char *client_id; /* client.id unless the user gives one */
-    const char *const *defaults;
+    const char *const (*defaults)[2];
     const struct kafka_props *props; /* may be NULL */
 };
 

@@ -97,14 +97,21 @@ int producer_create(struct producer **out, const struct producer_opts *o, struct
     char tmo[32], linger[32];
     snprintf(tmo, sizeof(tmo), "%lld", (long long)o->delivery_timeout_ms);
     snprintf(linger, sizeof(linger), "%lld", (long long)o->linger_ms);
-    const char *defaults[] = {
-        "enable.idempotence", o->idempotence ? "true" : "false", "acks", "all", "compression.codec",
-        o->compression, "message.timeout.ms", tmo, "linger.ms", linger,
+    const char *defaults[][2] = {
+        {"enable.idempotence", o->idempotence ? "true" : "false"},
+        {"acks", "all"},
+        {"compression.codec", o->compression},
+        {"message.timeout.ms", tmo},
+        {"linger.ms", linger},
         /* Fail a connection attempt fast so an absent broker shows up within the check. */
-        "socket.connection.setup.timeout.ms", "5000", "reconnect.backoff.max.ms", "1000",
+        {"socket.connection.setup.timeout.ms", "5000"},
+        {"reconnect.backoff.max.ms", "1000"},
         /* librdkafka's queue is the producer's buffer: bound it (64 MiB) well below its 1 GiB
          * default, so a stalled broker makes producer_send wait instead of growing memory. */
-        "queue.buffering.max.kbytes", "65536", "queue.buffering.max.messages", "100000", NULL};
+        {"queue.buffering.max.kbytes", "65536"},
+        {"queue.buffering.max.messages", "100000"},
+        {NULL, NULL},
+    };
     struct kafka_conf_opts ko = {o->bootstrap, "sluice-ingest", defaults, o->kafka};
     rd_kafka_conf_t *conf = kafka_conf_create(&ko, err);
     if (!conf)

@@ -47,17 +47,14 @@ int dlq_create(struct dlq **out, const char *bootstrap, const char *topic,
     d->timeout_ms = delivery_timeout_ms;
     char num[32];
     snprintf(num, sizeof(num), "%" PRId64, delivery_timeout_ms);
-    const char *defaults[] = {"enable.idempotence",
-                              "true",
-                              "acks",
-                              "all",
-                              "linger.ms",
-                              "2",
-                              "message.timeout.ms",
-                              num,
-                              "socket.connection.setup.timeout.ms",
-                              "5000",
-                              NULL};
+    const char *defaults[][2] = {
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "2"},
+        {"message.timeout.ms", num},
+        {"socket.connection.setup.timeout.ms", "5000"},
+        {NULL, NULL},
+    };
     struct kafka_conf_opts ko = {bootstrap, "sluice-process-dlq", defaults, props};
     rd_kafka_conf_t *conf = kafka_conf_create(&ko, err);
     if (!conf) {

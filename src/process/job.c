@@ -286,25 +286,18 @@ static int create_consumer(struct process_job *j, struct sl_err *err)
     /* Heartbeats must come well within the session timeout. */
     snprintf(hb, sizeof(hb), "%" PRId64,
              j->o.session_timeout_ms / 3 < 3000 ? j->o.session_timeout_ms / 3 : 3000);
-    const char *defaults[] = {"group.id",
-                              j->o.group,
-                              "enable.auto.commit",
-                              "false",
-                              "enable.auto.offset.store",
-                              "false",
-                              "auto.offset.reset",
-                              "earliest",
-                              "allow.auto.create.topics",
-                              "true",
-                              "session.timeout.ms",
-                              sess,
-                              "heartbeat.interval.ms",
-                              hb,
-                              "socket.connection.setup.timeout.ms",
-                              "5000",
-                              "reconnect.backoff.max.ms",
-                              "1000",
-                              NULL};
+    const char *defaults[][2] = {
+        {"group.id", j->o.group},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"allow.auto.create.topics", "true"},
+        {"session.timeout.ms", sess},
+        {"heartbeat.interval.ms", hb},
+        {"socket.connection.setup.timeout.ms", "5000"},
+        {"reconnect.backoff.max.ms", "1000"},
+        {NULL, NULL},
+    };
     struct kafka_conf_opts ko = {j->o.bootstrap, "sluice-process", defaults, j->o.kafka};
     rd_kafka_conf_t *conf = kafka_conf_create(&ko, err);
     if (!conf)

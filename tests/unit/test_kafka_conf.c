@@ -243,7 +243,7 @@ static void test_constructor(void)
     struct kafka_props *p = calloc(1, sizeof(*p));
     CHECK(kafka_props_add(p, "client.id", "user-client", "flag", &err) == 0);
     CHECK(kafka_props_add(p, "linger.ms", "42", "config file", &err) == 0);
-    const char *defaults[] = {"linger.ms", "5", "acks", "all", NULL};
+    const char *defaults[][2] = {{"linger.ms", "5"}, {"acks", "all"}, {NULL, NULL}};
     struct kafka_conf_opts o = {"127.0.0.1:1", "sluice-test", defaults, p};
     rd_kafka_conf_t *conf = kafka_conf_create(&o, &err);
     CHECK(conf != NULL);
@@ -275,7 +275,7 @@ static void test_constructor(void)
         rd_kafka_conf_destroy(conf);
     }
     /* A refused default is an error naming it. */
-    const char *bad[] = {"acks", "most", NULL};
+    const char *bad[][2] = {{"acks", "most"}, {NULL, NULL}};
     o.defaults = bad;
     CHECK(kafka_conf_create(&o, &err) == NULL);
     CHECK(strstr(err.msg, "acks") != NULL);
@@ -300,7 +300,7 @@ static void test_log_policy(void)
     log_set_level(LOG_LVL_INFO);
 
     kafka_secret_register("consumer");
-    const char *defaults[] = {"group.id", "g", NULL};
+    const char *defaults[][2] = {{"group.id", "g"}, {NULL, NULL}};
     struct kafka_conf_opts o = {NULL, "sluice-logtest", defaults, NULL};
     rd_kafka_conf_t *conf = kafka_conf_create(&o, &err);
     rd_kafka_t *rk = conf ? kafka_new(RD_KAFKA_PRODUCER, conf, "a test producer", &err) : NULL;
