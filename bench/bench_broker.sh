@@ -291,7 +291,7 @@ if [[ $JAVA == 1 ]]; then
 fi
 
 # sluice again, fresh, for the paced cases (their rate is known only now).
-if [[ ${#LRATE[@]} -gt 0 ]]; then
+if [[ -n "${LRATE[100]:-}${LRATE[1024]:-}" ]]; then
     start_sluice
     latency_cases sluice "$BOOT"
     stop_sluice
@@ -361,7 +361,7 @@ for client in kcons cp; do
     done
 done
 echo
-if [[ ${#LAT[@]} -gt 0 ]]; then
+if [[ -n "${LAT[sluice|100]:-}${LAT[sluice|1024]:-}" ]]; then
     echo "produce latency at a fixed rate, 50% of Kafka's peak (kprod, acks=all, 3 partitions, 1 producer; ms)"
     printf "%-6s %-12s %10s %10s %8s %8s %8s %14s\n" record broker "target/s" "achieved/s" p50 p99 p99.9 "p99 sluice/this"
     for size in 100 1024; do
