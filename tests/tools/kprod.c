@@ -178,8 +178,9 @@ int main(int argc, char **argv)
         perror(ackpath);
         return 1;
     }
-    st.caplat = count;
-    st.lat_us = malloc((size_t)(count > 0 ? count : 1) * sizeof(*st.lat_us));
+    /* Latencies of the first 16M records at most (64 MiB); the rest are not sampled. */
+    st.caplat = count < 16 * 1024 * 1024 ? count : 16 * 1024 * 1024;
+    st.lat_us = malloc((size_t)(st.caplat > 0 ? st.caplat : 1) * sizeof(*st.lat_us));
     if (!st.lat_us) {
         fprintf(stderr, "kprod: out of memory\n");
         return 1;
