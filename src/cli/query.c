@@ -248,7 +248,7 @@ int query_main(int argc, char **argv)
         fprintf(stderr, "sluice query: %s\n", err.msg);
         goto out;
     }
-    if (st->ops->query(st, config_arg(cfg, 0), config_ms(cfg, "timeout"), collect, &r, &err) != 0) {
+    if (store_query(st, config_arg(cfg, 0), config_ms(cfg, "timeout"), collect, &r, &err) != 0) {
         fprintf(stderr, "sluice query: %s\n", err.msg);
         goto out;
     }
