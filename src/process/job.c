@@ -477,11 +477,13 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
     rd_kafka_topic_partition_list_destroy(sub);
     if (se)
         return sl_err_set(err, "subscribe to %s: %s", j->o.topic, rd_kafka_err2str(se));
+    char shown[512];
+    store_uri_redact(j->o.store_uri, shown, sizeof(shown)); /* no password in logs */
     log_info(MOD,
              "consuming %s as group %s from %s into %s (batches of up to %" PRId64
              " records or %" PRId64 " ms; dead letters to %s)",
-             j->o.topic, j->o.group, j->o.bootstrap, j->o.store_uri, j->o.batch_max,
-             j->o.batch_linger_ms, j->o.dlq_topic);
+             j->o.topic, j->o.group, j->o.bootstrap, shown, j->o.batch_max, j->o.batch_linger_ms,
+             j->o.dlq_topic);
     struct process_stats_snapshot prev;
     process_stats_snapshot(&j->stats, &prev);
     int64_t last_stats = mono_ms();

@@ -119,6 +119,21 @@ unsigned store_caps(const struct store *st)
     return st && st->sink ? st->sink->caps : 0;
 }
 
+void store_uri_redact(const char *uri, char *out, size_t cap)
+{
+    const char *scheme_end = strstr(uri, "://");
+    const char *at = scheme_end ? strchr(scheme_end + 3, '@') : NULL;
+    const char *slash = scheme_end ? strchr(scheme_end + 3, '/') : NULL;
+    if (slash && at && at > slash)
+        at = NULL;
+    const char *colon = at ? memchr(scheme_end + 3, ':', (size_t)(at - scheme_end - 3)) : NULL;
+    if (!colon) {
+        snprintf(out, cap, "%s", uri);
+        return;
+    }
+    snprintf(out, cap, "%.*s:***%s", (int)(colon - uri), uri, at);
+}
+
 int store_default_uri(const char *data_dir, char *out, size_t cap)
 {
     int n = snprintf(out, cap, "sqlite:%s/store", data_dir);

@@ -137,6 +137,9 @@ void store_close(struct store *st);
 /* The capabilities of st's sink (STORE_CAP_*). */
 unsigned store_caps(const struct store *st);
 
+/* Copies uri into out with any password ("USER:PASS@") replaced by "***", for logs. */
+void store_uri_redact(const char *uri, char *out, size_t cap);
+
 /* The default store URI for a data directory: "sqlite:DATA_DIR/store". */
 int store_default_uri(const char *data_dir, char *out, size_t cap);
 
