@@ -27,6 +27,13 @@
 #include "store/store.h"
 
 #define MOD "cassandra"
+
+/* sl_err_set with err's current message appended as the last %s argument (formatting a message
+ * into itself would be undefined). */
+static _Thread_local char cass_errbuf[512];
+#define ERR_WRAP(err, ...)                                                                         \
+    (snprintf(cass_errbuf, sizeof(cass_errbuf), "%s", (err)->msg),                                 \
+     sl_err_set(err, __VA_ARGS__, cass_errbuf))
 #define CASS_MAX_PART 65536
 #define Q_MAX 4096
 
@@ -210,7 +217,7 @@ static void cass_close(struct store *st)
 static int ddl(struct cass_store *s, const char *q, struct sl_err *err)
 {
     if (cql_cluster_query(s->cl, q, NULL, 0, s->consistency, -1, 0, NULL, NULL, err) != 0)
-        return sl_err_set(err, "cassandra: %.200s: %s", q, err->msg);
+        return ERR_WRAP(err, "cassandra: %.200s: %s", q);
     return 0;
 }
 
@@ -218,7 +225,7 @@ static int prepare(struct cass_store *s, const char *q, struct cql_prepared **ou
                    struct sl_err *err)
 {
     if (cql_cluster_prepare(s->cl, q, out, err) != 0)
-        return sl_err_set(err, "cassandra: prepare %.200s: %s", q, err->msg);
+        return ERR_WRAP(err, "cassandra: prepare %.200s: %s", q);
     return 0;
 }
 
@@ -258,7 +265,7 @@ static int create_schema(struct cass_store *s, const struct cass_params *p, stru
     if (ddl(s, q, err) != 0)
         return -1;
     if (cql_cluster_schema_agreement(s->cl, 30000, err) != 0)
-        return sl_err_set(err, "cassandra: after creating the schema: %s", err->msg);
+        return ERR_WRAP(err, "cassandra: after creating the schema: %s");
     /* Prepared statements. */
     n = (size_t)snprintf(q, sizeof(q), "INSERT INTO %s.%s (", s->ks, t->table);
     for (int i = 0; i < t->ncols && n < sizeof(q); i++)
@@ -344,15 +351,15 @@ static int cass_open(struct store **out, const char *location, const struct stor
     int rc = cql_cluster_open(&s->cl, &co, err);
     memset(p.password, 0, sizeof(p.password));
     if (rc != 0) {
-        sl_err_set(err, "cassandra: %s", err->msg);
+        ERR_WRAP(err, "cassandra: %s");
         goto fail;
     }
     if (ro) {
         if (cql_cluster_use(s->cl, s->ks, err) != 0) {
-            sl_err_set(err,
-                       "cassandra: no keyspace %s (has sluice process run with this "
-                       "--store?): %s",
-                       s->ks, err->msg);
+            ERR_WRAP(err,
+                     "cassandra: no keyspace %s (has sluice process run with this "
+                     "--store?): %s",
+                     s->ks);
             goto fail;
         }
     } else if (create_schema(s, &p, err) != 0) {
@@ -427,8 +434,7 @@ static int read_offset(struct cass_store *s, const char *topic, int32_t partitio
     *next = -1;
     *vb = INT64_MIN;
     if (cql_cluster_execute(s->cl, s->get_off, v, (uint16_t)s->serial, -1, &res, err) != 0)
-        return sl_err_set(err, "cassandra: reading the offset of %s[%d]: %s", topic, (int)partition,
-                          err->msg);
+        return ERR_WRAP(err, "cassandra: reading the offset of %s[%d]: %s", topic, (int)partition);
     int ret = 0;
     if (res.r.kind == CQL_RESULT_ROWS && res.r.nrows > 0 && res.r.meta.ncols == 2) {
         if (cql_get_bigint(&res.r.cells[0], next) != 0)
@@ -513,8 +519,8 @@ static int put_offset(struct cass_store *s, const char *topic, const struct stor
         rc = cql_cluster_execute(s->cl, s->put_off, v, s->consistency, s->serial, &res, err);
     }
     if (rc != 0)
-        return sl_err_set(err, "cassandra: writing the offset of %s[%d]: %s", topic,
-                          (int)o->partition, err->msg);
+        return ERR_WRAP(err, "cassandra: writing the offset of %s[%d]: %s", topic,
+                        (int)o->partition);
     bool applied = false;
     int64_t found = -1;
     rc = lwt_outcome(&res, &applied, &found);
@@ -592,7 +598,7 @@ static int cass_write_batch(struct store *st, const char *topic, const struct st
         v[t->ncols] = (struct cql_value){s->tss[i], 8};
     }
     if (cql_cluster_execute_many(s->cl, s->insert, s->vals, nrows, s->consistency, err) != 0)
-        return sl_err_set(err, "cassandra: writing %zu row(s): %s", nrows, err->msg);
+        return ERR_WRAP(err, "cassandra: writing %zu row(s): %s", nrows);
     /* Every row is acknowledged: now the progress, one fenced write per partition. */
     for (size_t k = 0; k < noffs; k++) {
         int rc = put_offset(s, topic, &offs[k], s->vbase[offs[k].partition], err);
@@ -731,7 +737,7 @@ static int cass_query(struct store *st, const char *q, int64_t timeout_ms, store
         }
         if (cql_cluster_query(s->cl, q, NULL, 0, s->consistency, -1, 5000,
                               paging.len >= 0 ? &paging : NULL, &res, err) != 0) {
-            ret = sl_err_set(err, "cassandra: %s", err->msg);
+            ret = ERR_WRAP(err, "cassandra: %s");
             break;
         }
         cql_result_free(&prev);
