@@ -498,45 +498,71 @@ static int lwt_outcome(const struct cql_result *res, bool *applied, int64_t *fou
     return 0;
 }
 
-/* Moves one partition's stored offset from o->prev_next to o->next_offset, fenced. */
-static int put_offset(struct cass_store *s, const char *topic, const struct store_offset *o,
-                      int64_t vbase, struct sl_err *err)
-{
+/* The bound values of one partition's fenced offset write. */
+struct off_write {
     uint8_t pb[4], nb[8], prevb[8], vbb[8];
-    be32(pb, o->partition);
-    be64(nb, o->next_offset);
-    be64(prevb, o->prev_next);
-    be64(vbb, vbase);
+    struct cql_value v[5];
+};
+
+/* Moves every partition's stored offset from prev_next to next_offset, all at once, each by a
+ * lightweight transaction; STORE_CONFLICT when one was moved by someone else. */
+static int put_offsets(struct cass_store *s, const char *topic, const struct store_offset *offs,
+                       size_t noffs, struct sl_err *err)
+{
+    struct off_write *w = calloc(noffs, sizeof(*w));
+    struct cql_call *calls = calloc(noffs, sizeof(*calls));
+    int ret = 0;
+    if (!w || !calls) {
+        ret = sl_err_set(err, "out of memory");
+        goto out;
+    }
     struct cql_value g = {s->group, (int32_t)strlen(s->group)};
     struct cql_value tp = {topic, (int32_t)strlen(topic)};
-    struct cql_result res = {0};
-    int rc;
-    if (o->prev_next < 0) {
-        struct cql_value v[5] = {g, tp, {pb, 4}, {nb, 8}, {vbb, 8}};
-        rc = cql_cluster_execute(s->cl, s->put_off_first, v, s->consistency, s->serial, &res, err);
-    } else {
-        struct cql_value v[5] = {{nb, 8}, g, tp, {pb, 4}, {prevb, 8}};
-        rc = cql_cluster_execute(s->cl, s->put_off, v, s->consistency, s->serial, &res, err);
+    for (size_t k = 0; k < noffs; k++) {
+        const struct store_offset *o = &offs[k];
+        be32(w[k].pb, o->partition);
+        be64(w[k].nb, o->next_offset);
+        be64(w[k].prevb, o->prev_next);
+        be64(w[k].vbb, s->vbase[o->partition]);
+        if (o->prev_next < 0) {
+            struct cql_value v[5] = {g, tp, {w[k].pb, 4}, {w[k].nb, 8}, {w[k].vbb, 8}};
+            memcpy(w[k].v, v, sizeof(v));
+            calls[k].p = s->put_off_first;
+        } else {
+            struct cql_value v[5] = {{w[k].nb, 8}, g, tp, {w[k].pb, 4}, {w[k].prevb, 8}};
+            memcpy(w[k].v, v, sizeof(v));
+            calls[k].p = s->put_off;
+        }
+        calls[k].values = w[k].v;
+        calls[k].consistency = s->consistency;
+        calls[k].serial = s->serial;
     }
-    if (rc != 0)
-        return ERR_WRAP(err, "cassandra: writing the offset of %s[%d]: %s", topic,
-                        (int)o->partition);
-    bool applied = false;
-    int64_t found = -1;
-    rc = lwt_outcome(&res, &applied, &found);
-    cql_result_free(&res);
-    if (rc != 0)
-        return sl_err_set(err, "cassandra: unexpected answer to the offset write of %s[%d]", topic,
-                          (int)o->partition);
-    /* Not applied but already at our value: an earlier attempt of this very write succeeded
-     * (its answer was lost to a timeout) and was retried. */
-    if (applied || found == o->next_offset)
-        return 0;
-    sl_err_set(err,
-               "cassandra: offset of %s[%d] refused: stored %" PRId64 ", this instance "
-               "expected %" PRId64 " (another instance owns the partition now)",
-               topic, (int)o->partition, found, o->prev_next);
-    return STORE_CONFLICT;
+    if (cql_cluster_execute_calls(s->cl, calls, noffs, err) != 0) {
+        ret = ERR_WRAP(err, "cassandra: writing the offsets of %s: %s", topic);
+        goto out;
+    }
+    for (size_t k = 0; k < noffs && ret == 0; k++) {
+        bool applied = false;
+        int64_t found = -1;
+        if (lwt_outcome(&calls[k].res, &applied, &found) != 0) {
+            ret = sl_err_set(err, "cassandra: unexpected answer to the offset write of %s[%d]",
+                             topic, (int)offs[k].partition);
+        } else if (!applied && found != offs[k].next_offset) {
+            /* (Not applied but already at our value: an earlier attempt of this very write
+             * succeeded, its answer lost to a timeout, and was retried.) */
+            sl_err_set(err,
+                       "cassandra: offset of %s[%d] refused: stored %" PRId64 ", this instance "
+                       "expected %" PRId64 " (another instance owns the partition now)",
+                       topic, (int)offs[k].partition, found, offs[k].prev_next);
+            ret = STORE_CONFLICT;
+        }
+    }
+out:
+    for (size_t k = 0; calls && k < noffs; k++)
+        cql_result_free(&calls[k].res);
+    free(calls);
+    free(w);
+    return ret;
 }
 
 static int cass_write_batch(struct store *st, const char *topic, const struct store_row *rows,
@@ -600,12 +626,7 @@ static int cass_write_batch(struct store *st, const char *topic, const struct st
     if (cql_cluster_execute_many(s->cl, s->insert, s->vals, nrows, s->consistency, err) != 0)
         return ERR_WRAP(err, "cassandra: writing %zu row(s): %s", nrows);
     /* Every row is acknowledged: now the progress, one fenced write per partition. */
-    for (size_t k = 0; k < noffs; k++) {
-        int rc = put_offset(s, topic, &offs[k], s->vbase[offs[k].partition], err);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    return put_offsets(s, topic, offs, noffs, err);
 }
 
 /* ---- queries ----------------------------------------------------------------------------- */

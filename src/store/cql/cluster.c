@@ -615,6 +615,34 @@ int cql_cluster_execute_many(struct cql_cluster *cl, const struct cql_prepared *
     return rc;
 }
 
+int cql_cluster_execute_calls(struct cql_cluster *cl, struct cql_call *calls, size_t n,
+                              struct sl_err *err)
+{
+    if (n == 0)
+        return 0;
+    struct op *ops = malloc(n * sizeof(*ops));
+    if (!ops)
+        return sl_err_set(err, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        op_init(&ops[i]);
+        ops[i].prep = calls[i].p;
+        ops[i].values = calls[i].values;
+        ops[i].nv = calls[i].p->nbind;
+        ops[i].cl = calls[i].consistency;
+        ops[i].serial = calls[i].serial;
+        ops[i].has_token = routing_token(calls[i].p, calls[i].values, &ops[i].token);
+        memset(&calls[i].res, 0, sizeof(calls[i].res));
+    }
+    int rc = run_ops(cl, ops, n, true, err);
+    for (size_t i = 0; i < n; i++) {
+        calls[i].res = ops[i].res;
+        memset(&ops[i].res, 0, sizeof(ops[i].res));
+        op_clear(&ops[i]);
+    }
+    free(ops);
+    return rc;
+}
+
 /* ---- discovery, schema, keyspace --------------------------------------------------------- */
 
 static int use_on(struct cql_cluster *cl, int i, struct sl_err *err)

@@ -71,6 +71,17 @@ int cql_cluster_execute(struct cql_cluster *cl, const struct cql_prepared *p,
 int cql_cluster_execute_many(struct cql_cluster *cl, const struct cql_prepared *p,
                              const struct cql_value *values, size_t n, uint16_t consistency,
                              struct sl_err *err);
+/* Several executions (of any prepared statements) at once, each routed and retried on its own;
+ * calls[i].res gets each RESULT (free each with cql_result_free, also after a failure). */
+struct cql_call {
+    const struct cql_prepared *p;
+    const struct cql_value *values;
+    uint16_t consistency;
+    int serial;
+    struct cql_result res;
+};
+int cql_cluster_execute_calls(struct cql_cluster *cl, struct cql_call *calls, size_t n,
+                              struct sl_err *err);
 /* Waits until every reachable node reports the same schema version (after DDL). */
 int cql_cluster_schema_agreement(struct cql_cluster *cl, int64_t timeout_ms, struct sl_err *err);
 /* "USE ks" on every connection, now and on reconnects. */
