@@ -2,7 +2,8 @@
 # The stream job into a real Apache Cassandra 5.0 node (from Maven jars, PasswordAuthenticator
 # on), checked through the DataStax Python driver and the topic itself, never through sluice:
 #  0. logins: a wrong password and missing credentials fail fast with a clear message (and the
-#     password is never printed);
+#     password is never printed); TLS (the node offers it, optional): trusted with the node's
+#     certificate, refused without it, accepted with tls_verify=0;
 #  1. `sluice ingest` of N (200,000) generated users plus usergen updates of earlier ids, while
 #     `sluice process` is killed -9 five times and restarted: every id holds its last version,
 #     field by field, nothing lost, offsets at the topic's end; sluice's Murmur3 tokens equal
@@ -64,8 +65,9 @@ BOOT="127.0.0.1:$(free_port)"
 CPORT=$(free_port)
 "$SLUICE_BIN" broker --listen "$BOOT" --data-dir "$WORK/broker" >"$WORK/broker.log" 2>&1 &
 PIDS+=($!)
-note "starting Cassandra (PasswordAuthenticator) on 127.0.0.1:$CPORT"
-CASSANDRA_AUTH=1 "$HERE/cassandra-server.sh" start "$CDIR" "$CPORT" >/dev/null
+note "starting Cassandra (PasswordAuthenticator, optional TLS) on 127.0.0.1:$CPORT"
+export CASSANDRA_AUTH=1 CASSANDRA_TLS=1
+"$HERE/cassandra-server.sh" start "$CDIR" "$CPORT" >/dev/null
 for _ in $(seq 100); do grep -q "listening" "$WORK/broker.log" && break; sleep 0.1; done
 grep -q "listening" "$WORK/broker.log" || fail "broker did not start"
 # The default superuser appears shortly after the node serves.
@@ -143,6 +145,16 @@ out=$(SLUICE_CASSANDRA_PASSWORD= timeout 60 "$SLUICE_BIN" query \
     --store "cassandra://127.0.0.1:$CPORT/spark_streams" "SELECT * FROM x" 2>&1) &&
     fail "no credentials were accepted"
 echo "$out" | grep -q "requires a login" || fail "no clear message without credentials: $out"
+tlsq() { "$SLUICE_BIN" query --store "$1" "SELECT release_version FROM local"; }
+out=$(tlsq "cassandra://cassandra:cassandra@127.0.0.1:$CPORT/system?tls=1&tls_ca=$CDIR/tls/node.pem" 2>&1) ||
+    fail "TLS with the node's certificate: $out"
+echo "$out" | grep -q "^5\.0" || fail "TLS query printed: $out"
+out=$(tlsq "cassandra://cassandra:cassandra@127.0.0.1:$CPORT/system?tls=1" 2>&1) &&
+    fail "TLS accepted an untrusted certificate"
+echo "$out" | grep -q "certificate verify failed" || fail "no clear TLS error: $out"
+echo "$out" | cut -c1-200
+tlsq "cassandra://cassandra:cassandra@127.0.0.1:$CPORT/system?tls=1&tls_verify=0" \
+    >/dev/null 2>&1 || fail "TLS with tls_verify=0 failed"
 
 # ---- 1. ingest + kill -9 ---------------------------------------------------------------------
 U=$((N / 10))
@@ -238,7 +250,7 @@ until grep -q "waiting for Cassandra" "$WORK/job4.log" || ((SECONDS > deadline))
 grep -m1 "waiting for Cassandra" "$WORK/job4.log" | cut -c1-300 || fail "the job did not say what it waits for"
 sleep 3
 kill -0 "$JOB_PID" || fail "the job died while Cassandra was down"
-CASSANDRA_AUTH=1 "$HERE/cassandra-server.sh" start "$CDIR" "$CPORT" >/dev/null
+"$HERE/cassandra-server.sh" start "$CDIR" "$CPORT" >/dev/null
 note "Cassandra started again"
 wait "$UG" || fail "usergen failed"
 wait_drained t4 g4 "$N4" 240

@@ -92,9 +92,11 @@ static int64_t backoff_next(int64_t cur)
     return cur <= 0 ? 200 : (cur * 2 > 5000 ? 5000 : cur * 2);
 }
 
-static void node_down(struct cql_cluster *cl, int i, const char *why)
+static void node_down(struct cql_cluster *cl, int i, const char *reason)
 {
     struct node *n = &cl->nodes[i];
+    char why[256]; /* reason may live in the connection freed below */
+    snprintf(why, sizeof(why), "%s", reason);
     if (n->conn) {
         log_warn(MOD, "lost the connection to %s:%d: %s; reconnecting with backoff", n->host,
                  n->port, why);

@@ -4,6 +4,7 @@
  * never taken for another request's. */
 #include "store/cql/conn.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -411,10 +412,17 @@ static int tls_start(struct cql_conn *c, const char *host, const struct cql_conn
     if (!c->ssl)
         return sl_err_set(err, "%s: cannot create a TLS session", c->name);
     SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    SSL_set_tlsext_host_name(c->ssl, host);
+    /* An address literal is checked against the certificate's IP entries and gets no SNI. */
+    unsigned char ip[16];
+    bool is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+    if (!is_ip)
+        SSL_set_tlsext_host_name(c->ssl, host);
     if (o->tls_verify) {
         X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
-        X509_VERIFY_PARAM_set1_host(vp, host, 0);
+        if (is_ip)
+            X509_VERIFY_PARAM_set1_ip_asc(vp, host);
+        else
+            X509_VERIFY_PARAM_set1_host(vp, host, 0);
     }
     SSL_set_fd(c->ssl, c->fd);
     for (;;) {
