@@ -7,7 +7,8 @@
 # Prints both rates, the CPU each client used, and the ratio.
 #   BENCH_CASSANDRA_N      rows per measured run (default 300000)
 #   BENCH_CASSANDRA_WARM   warm-up rows written by the Java driver first (default 300000)
-#   BENCH_CASSANDRA_ROUNDS measured rounds, alternating sluice and Java (default 1)
+#   BENCH_CASSANDRA_ROUNDS measured rounds (default 2; odd rounds run sluice first, even rounds
+#                          the Java driver first, since the node keeps warming up)
 # Usage: bench/bench_cassandra.sh BUILD_DIR. Skips (exit 0, with a notice) without java/mvn.
 set -euo pipefail
 BUILD=$(cd "${1:?usage: bench_cassandra.sh BUILD_DIR}" && pwd)
@@ -17,8 +18,9 @@ SLUICE="$BUILD/sluice"
 PY=/usr/bin/python3
 N=${BENCH_CASSANDRA_N:-300000}
 WARM=${BENCH_CASSANDRA_WARM:-300000}
-ROUNDS=${BENCH_CASSANDRA_ROUNDS:-1}
+ROUNDS=${BENCH_CASSANDRA_ROUNDS:-2}
 INFLIGHT=1000
+SLUICE_ARGS=${BENCH_CASSANDRA_SLUICE_ARGS:-} # e.g. "--batch-max 20000"
 [[ -x "$SLUICE" ]] || { echo "bench_cassandra: $SLUICE is not built" >&2; exit 1; }
 if ! command -v javac >/dev/null; then
     echo "bench_cassandra: skipped (no javac)"
@@ -63,7 +65,7 @@ peer ks_warm "$WARM" | sed 's/^/  warm-up /'
 
 sluice_run() { # ROUND: drains the topic into keyspace ks_sluice_ROUND; prints rate and cpu
     local ks="ks_sluice_$1" log="$WORK/process-$1.log"
-    "$SLUICE" process --bootstrap "$BOOT" --topic bench --group "bench$1" \
+    "$SLUICE" process --bootstrap "$BOOT" --topic bench --group "bench$1" $SLUICE_ARGS \
         --store "cassandra://127.0.0.1:$CPORT/$ks?consistency=ONE" --stats-interval 0 \
         >"$log" 2>&1 &
     local pid=$!
@@ -89,10 +91,17 @@ except Exception: print(0)') || s=0
 }
 
 for r in $(seq "$ROUNDS"); do
+    # The node keeps warming up: odd rounds run sluice first, even rounds the Java driver.
+    if ((r % 2 == 0)); then
+        jline=$(peer "ks_java_$r" "$N")
+        echo "round $r: $jline"
+    fi
     read -r srate scpu < <(sluice_run "$r")
     echo "round $r: sluice process: $N rows at $srate rows/s (client cpu ${scpu} s)"
-    jline=$(peer "ks_java_$r" "$N")
-    echo "round $r: $jline"
+    if ((r % 2 == 1)); then
+        jline=$(peer "ks_java_$r" "$N")
+        echo "round $r: $jline"
+    fi
     jrate=$(echo "$jline" | sed -E 's/.*= ([0-9]+) rows\/s.*/\1/')
     jcpu=$(echo "$jline" | sed -E 's/.*cpu ([0-9.]+) s.*/\1/')
     "$PY" -c "import sys; s, j, sc, jc = map(float, sys.argv[1:]); print(f'round {sys.argv[0] if False else \"$r\"}: ratio sluice/java-driver {s/j:.2f} (rows/s); client CPU per 100k rows: sluice {sc*1e5/$N:.2f} s, java-driver {jc*1e5/$N:.2f} s')" \

@@ -312,6 +312,7 @@ static int run_ops(struct cql_cluster *cl, struct op *ops, size_t n, bool keep, 
     size_t left = n, inflight = 0, first_open = 0;
     int64_t unreachable_since = 0;
     int ret = 0;
+    struct op *failed = NULL;
     for (size_t i = 0; i < n; i++) {
         ops[i].state = OP_WAITING;
         ops[i].req.stream = -1;
@@ -345,6 +346,8 @@ static int run_ops(struct cql_cluster *cl, struct op *ops, size_t n, bool keep, 
                 snprintf(op->err, sizeof(op->err), "request too large to send");
                 op->state = OP_FAILED;
                 left--;
+                if (!failed)
+                    failed = op;
                 continue;
             }
             cql_conn_commit(c, &op->req);
@@ -403,16 +406,16 @@ static int run_ops(struct cql_cluster *cl, struct op *ops, size_t n, bool keep, 
             op_collect(cl, op, keep);
             if (op->state == OP_DONE || op->state == OP_FAILED)
                 left--;
+            if (op->state == OP_FAILED && !failed)
+                failed = op;
         }
         check_broken(cl);
         if (!any_up(cl))
             reconnect_due(cl);
         /* Stop early on a request that gave up: the caller fails the whole batch. */
-        for (size_t i = 0; i < n; i++) {
-            if (ops[i].state == OP_FAILED) {
-                ret = sl_err_set(err, "%s", ops[i].err);
-                goto drain;
-            }
+        if (failed) {
+            ret = sl_err_set(err, "%s", failed->err);
+            goto drain;
         }
     }
     if (ret != 0)
