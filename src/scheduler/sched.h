@@ -39,9 +39,4 @@ void sched_close(struct sched *s);
 /* Tries running now (for tests). */
 int sched_running(const struct sched *s);
 
-/* The wake-up file descriptor (an eventfd) behind scheduler_wake(). */
-int scheduler_wake_fd(void);
-/* scheduler_wake() for signal handlers (after scheduler_wake_fd() was called once). */
-void scheduler_wake_from_signal(void);
-
 #endif
