@@ -291,6 +291,14 @@ static int ckpt_start(struct sqlite_store *s, const char *path, int64_t pages, s
         return -1;
     }
     sqlite3_busy_timeout(c->db, 1000);
+    /* A connection learns that the file is in WAL mode only when it first reads it; until
+     * then sqlite3_wal_checkpoint_v2 silently does nothing (log and ckpt counts -1). */
+    if (sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK) {
+        sl_err_set(err, "sqlite: checkpointer: %s", sqlite3_errmsg(c->db));
+        sqlite3_close_v2(c->db);
+        free(c);
+        return -1;
+    }
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cond, NULL);
     if (pthread_create(&c->thread, NULL, ckpt_main, c) != 0) {
