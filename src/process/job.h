@@ -26,6 +26,10 @@ struct process_opts {
     int64_t stats_interval_ms; /* 0 = no periodic log line */
     int64_t session_timeout_ms;
     int64_t dlq_timeout_ms; /* delivery bound for dead-letter records */
+    /* NULL, or "earliest", "latest" or a time (reset_time_ms): where each partition starts on
+     * its first assignment, whatever is stored. */
+    const char *reset_offsets;
+    int64_t reset_time_ms;
 };
 
 struct process_job;
