@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/fsutil.h"
@@ -141,8 +142,12 @@ static int grow(long n, long step, long batch, const char *dir, const char *para
             next_step += step;
         }
     }
-    printf("total %ld rows in %.1f s: %.0f rows/s\n", n, (mono_us() - t0) / 1e6,
-           n * 1e6 / (double)(mono_us() - t0));
+    struct timespec cpu;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+    printf("total %ld rows in %.1f s: %.0f rows/s, CPU %.1f s (%.1f us per row)\n", n,
+           (mono_us() - t0) / 1e6, n * 1e6 / (double)(mono_us() - t0),
+           (double)cpu.tv_sec + cpu.tv_nsec / 1e9,
+           ((double)cpu.tv_sec * 1e6 + cpu.tv_nsec / 1e3) / (double)n);
     store_close(st);
     free(u);
     free(rows);

@@ -23,6 +23,7 @@ static const struct opt_def process_opts_def[] = {
     {"batch-max", OPT_INT, "5000", "N", "commit a batch at this many records"},
     {"batch-linger", OPT_DURATION, "50ms", "DURATION", "commit a batch at least this often"},
     {"batch-max-bytes", OPT_SIZE, "64MiB", "SIZE", "commit a batch at this many decoded bytes"},
+    {"fetch-queue", OPT_SIZE, "8MiB", "SIZE", "records prefetched from the broker, at most"},
     {"stats-interval", OPT_DURATION, "10s", "DURATION", "log a stats line this often (0 = never)"},
     {"session-timeout", OPT_DURATION, "10s", "DURATION", "group session timeout"},
     {"dlq-timeout", OPT_DURATION, "30s", "DURATION",
@@ -47,7 +48,7 @@ static const struct cmd_def process_cmd = {
     "Rows and consumed offsets are committed in one SQLite transaction per batch, and the job\n"
     "resumes from the offsets in the store, so every record is stored exactly once even\n"
     "across kill -9. The default store is the file DATA_DIR/store/spark_streams.db; SQLite\n"
-    "parameters: sqlite:DIR?synchronous=normal|full&cache_mb=64&busy_timeout_ms=10000.\n"
+    "parameters: sqlite:DIR?synchronous=normal|full&cache_mb=16&busy_timeout_ms=10000.\n"
     "A stored offset beyond the log's end (topic re-created, broker data wiped) is reported\n"
     "and the partition read again from its start; records deleted by retention before they\n"
     "were read are reported with their count. --reset-offsets moves every partition once.\n"
@@ -153,6 +154,7 @@ int process_main(int argc, char **argv)
         .stats_interval_ms = config_ms(cfg, "stats-interval"),
         .session_timeout_ms = config_ms(cfg, "session-timeout"),
         .dlq_timeout_ms = config_ms(cfg, "dlq-timeout"),
+        .fetch_queue_bytes = config_size(cfg, "fetch-queue"),
         .reset_offsets = config_str(cfg, "reset-offsets"),
     };
     if (o.reset_offsets && strcmp(o.reset_offsets, "earliest") != 0 &&

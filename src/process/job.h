@@ -25,7 +25,8 @@ struct process_opts {
     int64_t batch_max_bytes;   /* decoded bytes per batch */
     int64_t stats_interval_ms; /* 0 = no periodic log line */
     int64_t session_timeout_ms;
-    int64_t dlq_timeout_ms; /* delivery bound for dead-letter records */
+    int64_t dlq_timeout_ms;    /* delivery bound for dead-letter records */
+    int64_t fetch_queue_bytes; /* librdkafka's prefetch queue (queued.max.messages.kbytes) */
     /* NULL, or "earliest", "latest" or a time (reset_time_ms): where each partition starts on
      * its first assignment, whatever is stored. */
     const char *reset_offsets;
