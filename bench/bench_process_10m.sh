@@ -75,6 +75,10 @@ run_job() {
         sleep 1
     done
     awk '/VmHWM/ {print $2}' "/proc/$pid/status" >"$WORK/$name.hwm"
+    # CPU seconds per thread (clock ticks / 100): loop (decode), checkpointer, writer, ...
+    for t in /proc/"$pid"/task/*; do
+        printf "%s:%.1fs " "$(cat "$t/comm")" "$(awk '{print ($14 + $15) / 100}' "$t/stat")"
+    done >"$WORK/$name.cpu" 2>/dev/null || true
     kill -TERM "$pid"
     wait "$pid" || die "$name exited non-zero: $(tail -3 "$WORK/$name.log")"
 }
@@ -85,16 +89,21 @@ echo "== 1. sluice process drains $N records into an empty SQLite store (default
 T0=$(date +%s)
 run_job grow "$WORK/store" "" "$N" 7200
 echo "   drained in $(($(date +%s) - T0)) s; $(grep 'summary:' "$WORK/grow.log" | sed 's/.*summary: //')"
+echo "   CPU by thread (the first three: loop/decode, checkpointer, writer): $(cat "$WORK/grow.cpu")"
 
 echo "== 2. steady $RATE records/s for $SECS s on the full table"
-"$USERGEN" produce -b "$BOOT" -t users -n 1000 -k "$N" -B 0 -U 0 -S 3 >/dev/null
 LN=$((RATE * SECS))
-# The same group: it resumes where the drain stopped; the 1000 records above warm it up.
+# The same group: it resumes where the drain stopped. Once it has its partitions, 1000
+# records warm it up (so its cumulative latencies are the pipeline's, not its start-up's).
 "$SLUICE" process --bootstrap "$BOOT" --topic users --group g-grow --store "sqlite:$WORK/store" \
     --stats-interval 1s >"$WORK/steady.log" 2>&1 &
 SPID=$!
 PIDS+=("$SPID")
 deadline=$((SECONDS + 60))
+while ! grep -q "assigned users\[2\]" "$WORK/steady.log" && ((SECONDS < deadline)); do
+    sleep 0.2
+done
+"$USERGEN" produce -b "$BOOT" -t users -n 1000 -k "$N" -B 0 -U 0 -S 3 >/dev/null
 while (($(stored_sum "$WORK/store" users) < N + 1000 && SECONDS < deadline)); do sleep 0.2; done
 # The stats lines from here on are the steady phase's.
 MARK=$(wc -l <"$WORK/steady.log")
@@ -108,6 +117,7 @@ STEADY_HWM=$(awk '/VmHWM/ {print $2}' "/proc/$SPID/status")
 kill -TERM "$SPID"
 wait "$SPID" 2>/dev/null || true
 tail -n +"$((MARK + 1))" "$WORK/steady.log" >"$WORK/steady.part"
+echo "   steady job: $(grep 'summary:' "$WORK/steady.log" | sed 's/.*summary: //')"
 
 echo "== 3. naive peer: one transaction per record, SQLite defaults, first $NAIVE_N records"
 run_job naive "$WORK/naive" "?cache_mb=2&checkpoint=inline&checkpoint_pages=1000&sort=0" \
