@@ -208,9 +208,16 @@ static int64_t resume_at(struct process_job *j, int32_t pid, int64_t stored)
 {
     struct part *p = &j->parts[pid];
     const char *t = j->o.topic;
+    bool reset = j->o.reset_offsets && !p->reset_done;
+    if (stored < 0 && !reset) {
+        p->next = -1;
+        return RD_KAFKA_OFFSET_BEGINNING;
+    }
+    /* One round trip per partition, on (re)assignment only. If it fails, take() still sees a
+     * reset when records arrive below the expected offset with the log's end below it. */
     int64_t lo = -1, hi = -1;
-    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(j->rk, t, pid, &lo, &hi, 10000);
-    if (j->o.reset_offsets && !p->reset_done) {
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(j->rk, t, pid, &lo, &hi, 5000);
+    if (reset) {
         p->reset_done = true;
         int64_t to = -1;
         if (strcmp(j->o.reset_offsets, "earliest") == 0) {
@@ -241,10 +248,6 @@ static int64_t resume_at(struct process_job *j, int32_t pid, int64_t stored)
                      j->o.reset_offsets, t, (int)pid, stored, to);
         p->next = to >= 0 ? to : (to == RD_KAFKA_OFFSET_BEGINNING || e ? -1 : hi);
         return to;
-    }
-    if (stored < 0) {
-        p->next = -1;
-        return RD_KAFKA_OFFSET_BEGINNING;
     }
     if (e) {
         log_warn(MOD,
@@ -786,8 +789,10 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
             int64_t left = j->o.batch_linger_ms - (mono_us() - b->start_us) / 1000;
             timeout = left < 0 ? 0 : (left < 100 ? (int)left : 100);
         }
-        if (j->flying && timeout > 5)
-            timeout = 5; /* look at the writer's result soon */
+        /* With a batch in flight, look at the writer's result soon, but do not spin while a
+         * due batch waits for it (the writer needs the CPU). */
+        if (j->flying)
+            timeout = timeout > 5 ? 5 : (timeout < 1 ? 1 : timeout);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(j->rk, timeout);
         if (m) {
             if (!m->err)
