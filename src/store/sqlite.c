@@ -65,6 +65,7 @@ struct sqlite_params {
     bool sort;
     int64_t checkpoint_pages;
     int64_t page_size; /* 0: SQLite's default; applies to a new file only */
+    int64_t mmap_mb;   /* PRAGMA mmap_size: 0 = reads by pread into the page cache */
     bool ckpt_background;
     char dir[PATH_MAX];
 };
@@ -139,6 +140,9 @@ static int parse_params(const char *loc, struct sqlite_params *p, struct sl_err 
         } else if (strcmp(kv, "checkpoint_pages") == 0) {
             if (parse_int(v, 0, 10000000, &p->checkpoint_pages, err) != 0)
                 return sl_err_set(err, "sqlite: checkpoint_pages: %s", err->msg);
+        } else if (strcmp(kv, "mmap_mb") == 0) {
+            if (parse_int(v, 0, 1 << 20, &p->mmap_mb, err) != 0)
+                return sl_err_set(err, "sqlite: mmap_mb: %s", err->msg);
         } else if (strcmp(kv, "page_size") == 0) {
             if (parse_int(v, 512, 65536, &p->page_size, err) != 0 ||
                 (p->page_size & (p->page_size - 1)) != 0)
@@ -157,7 +161,7 @@ static int parse_params(const char *loc, struct sqlite_params *p, struct sl_err 
             return sl_err_set(err,
                               "sqlite: unknown parameter %s=%s (known: synchronous=normal|"
                               "full, cache_mb=N, busy_timeout_ms=N, checkpoint_pages=N, "
-                              "checkpoint=background|inline, page_size=N, "
+                              "checkpoint=background|inline, page_size=N, mmap_mb=N, "
                               "layout=rowid|without_rowid, sort=1|0)",
                               kv, v);
         q = end;
@@ -383,6 +387,11 @@ static int sqlite_store_open(struct store **out, const char *loc, const struct s
     snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%lld", (long long)p.cache_mb * 1024);
     if (exec(s->db, sql, err) != 0)
         goto fail;
+    if (p.mmap_mb > 0) {
+        snprintf(sql, sizeof(sql), "PRAGMA mmap_size=%lld", (long long)p.mmap_mb << 20);
+        if (exec(s->db, sql, err) != 0)
+            goto fail;
+    }
     if (ro) {
         /* Also proves the file is a database with our table; ATTACH gives the keyspace name
          * so that both created_users and spark_streams.created_users resolve. */
