@@ -33,7 +33,7 @@ static const struct variant variants[] = {
      "sort=0&cache_mb=2&checkpoint=inline&checkpoint_pages=1000", 1, 0.05},
     {"batch, rowid table, unsorted, 2 MB cache", "layout=rowid&sort=0&cache_mb=2", 0, 1},
     {"batch, rowid table, sorted, 2 MB cache", "layout=rowid&sort=1&cache_mb=2", 0, 1},
-    {"default: batch, rowid, sorted, 64 MB, background ckpt 10000",
+    {"batch, rowid, sorted, 64 MB, background ckpt 10000 (default before issue 12)",
      "layout=rowid&sort=1&cache_mb=64", 0, 1},
     {"batch, rowid table, sorted, 256 MB cache", "layout=rowid&sort=1&cache_mb=256", 0, 1},
     {"inline checkpoint every 1000 pages (SQLite default)",
