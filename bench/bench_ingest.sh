@@ -53,7 +53,7 @@ ingest_rate() {
     shift
     local out
     out=$(timeout $((SECS + 60)) "$SLUICE" ingest --source "$API" --bootstrap "$BOOT" \
-        --duration "${SECS}s" --topic "$topic" "$@" 2>"$WORK/$topic.err") || {
+        --duration "${SECS}s" --topic "$topic" --rate 0 "$@" 2>"$WORK/$topic.err") || {
         echo "bench_ingest: ingest $* failed:" >&2
         cat "$WORK/$topic.err" >&2
         exit 1

@@ -2,6 +2,7 @@
 # The stream job's throughput and latency, topic -> SQLite store, through the real binary:
 #  1. drain: BENCH_N (default 1000000) users_created records (1% bad) already in the topic,
 #     records/s from the first record taken to the last batch committed (the job's summary);
+#     and the job's CPU seconds (all threads) and peak RSS;
 #  2. peer in the same invocation: the naive design, one SQLite transaction per record
 #     (`sluice process --batch-max 1` with SQLite's default checkpointing and a 2 MB cache),
 #     on the first BENCH_NAIVE_N (default 50000) records of the same topic; ratio printed.
@@ -69,9 +70,15 @@ run_job() {
     while (($(stored_sum "$store" "$topic") < target && SECONDS < deadline)); do
         sleep 0.2
     done
+    # CPU seconds (user + system, all threads) and peak RSS: less at the mercy of other
+    # load on the machine than the rate.
+    local cpu hwm
+    cpu=$(awk '{print ($14 + $15) / 100}' "/proc/$pid/stat")
+    hwm=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$pid/status")
     kill -TERM "$pid"
     wait "$pid" || die "$name exited non-zero: $(tail -3 "$WORK/$name.log")"
-    grep "summary:" "$WORK/$name.log" | tail -1 | sed 's/.*summary: //'
+    echo "$(grep "summary:" "$WORK/$name.log" | tail -1 | sed 's/.*summary: //') | CPU $cpu s \
+peak RSS $hwm MB"
 }
 field() { sed -E "s/.*$1 ([0-9.]+).*/\\1/" <<<"$2"; }
 
@@ -82,9 +89,11 @@ echo "== 1. drain $N records: sluice process (defaults: batches of 5000 / 50 ms)
 S=$(run_job sluice bench "$WORK/s1" "" "$N" 900)
 echo "   $S"
 SL_RATE=$(field "rate" "$S")
+SL_CPU=$(sed -E 's/.*CPU ([0-9.]+) s.*/\1/' <<<"$S")
+SL_RSS=$(sed -E 's/.*peak RSS ([0-9]+) MB.*/\1/' <<<"$S")
 
 echo "== 2. peer: one transaction per record (--batch-max 1), SQLite defaults, first $NAIVE_N"
-S=$(run_job naive bench "$WORK/s2" "?cache_mb=2&checkpoint_pages=1000&sort=0" "$NAIVE_N" \
+S=$(run_job naive bench "$WORK/s2" "?cache_mb=2&checkpoint=inline&checkpoint_pages=1000&sort=0" "$NAIVE_N" \
     900 --batch-max 1)
 echo "   $S"
 NV_RATE=$(field "rate" "$S")
@@ -114,6 +123,8 @@ printf "  %-58s %10s\n" "sluice process, drain of $N records" "$SL_RATE/s"
 printf "  %-58s %10s\n" "naive peer, 1 transaction per record" "$NV_RATE/s"
 awk -v a="$SL_RATE" -v b="$NV_RATE" \
     'BEGIN { if (b > 0) printf "  ratio sluice / naive: %.1fx\n", a / b }'
+awk -v c="$SL_CPU" -v n="$N" -v r="$SL_RSS" \
+    'BEGIN { printf "  sluice CPU per record (all threads): %.1f us; peak RSS %d MB\n", c * 1e6 / n, r }'
 printf "  end-to-end latency at %d/s: p50 %s ms, p99 %s ms (batch p50 %s ms, p99 %s ms)\n" \
     "$RATE" "$(sed -E 's/.*end-to-end p50 ([0-9.]+).*/\1/' <<<"$L")" \
     "$(sed -E 's/.*end-to-end p50 [0-9.]+ ms p99 ([0-9.]+).*/\1/' <<<"$L")" \

@@ -2,10 +2,16 @@
  * 12-column user rows keyed by random UUIDs (the case DESIGN.md calls the bottleneck):
  * transaction size, table layout (rowid vs WITHOUT ROWID), sorting a batch by key, page cache
  * size, synchronous=NORMAL vs FULL. Each variant writes into a fresh database.
- *   bench_sink [-n ROWS] [-b BATCH] [-d DIR] [-v VARIANT]   (prints one line per variant) */
+ *   bench_sink [-n ROWS] [-b BATCH] [-d DIR] [-v VARIANT]   (prints one line per variant)
+ * Growth mode: one store (location parameters PARAMS, "" for the defaults) grows from empty to
+ * ROWS rows, 1% of them updates of earlier ids, rows made on the fly; prints rows/s and batch
+ * p99 per STEP rows:
+ *   bench_sink -g -n ROWS [-s STEP] [-b BATCH] [-p PARAMS] [-d DIR] */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/fsutil.h"
@@ -27,7 +33,7 @@ static const struct variant variants[] = {
      "sort=0&cache_mb=2&checkpoint=inline&checkpoint_pages=1000", 1, 0.05},
     {"batch, rowid table, unsorted, 2 MB cache", "layout=rowid&sort=0&cache_mb=2", 0, 1},
     {"batch, rowid table, sorted, 2 MB cache", "layout=rowid&sort=1&cache_mb=2", 0, 1},
-    {"default: batch, rowid, sorted, 64 MB, background ckpt 10000",
+    {"batch, rowid, sorted, 64 MB, background ckpt 10000 (default before issue 12)",
      "layout=rowid&sort=1&cache_mb=64", 0, 1},
     {"batch, rowid table, sorted, 256 MB cache", "layout=rowid&sort=1&cache_mb=256", 0, 1},
     {"inline checkpoint every 1000 pages (SQLite default)",
@@ -67,12 +73,96 @@ static void fill(struct urow *u, long i)
     snprintf(u->c[11], 96, "https://randomuser.me/api/portraits/med/women/%ld.jpg", i % 100);
 }
 
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* Row i of the growth mode: a deterministic random-looking UUID per id index. */
+static void fill_id(struct urow *u, long i, long idx)
+{
+    fill(u, i);
+    uint64_t a = mix64((uint64_t)idx), b = mix64(a);
+    snprintf(u->c[0], 96, "%08x-%04x-4%03x-%x%03x-%012llx", (unsigned)(a >> 32),
+             (unsigned)(a >> 16) & 0xffff, (unsigned)(a >> 4) & 0xfff, 8 + (unsigned)(b & 3),
+             (unsigned)(b >> 8) & 0xfff, (unsigned long long)(b >> 16) & 0xffffffffffffull);
+}
+
+static int grow(long n, long step, long batch, const char *dir, const char *params)
+{
+    char uri[4400];
+    snprintf(uri, sizeof(uri), "sqlite:%s/grow%s%s", dir, *params ? "?" : "", params);
+    struct store *st;
+    struct sl_err err;
+    if (store_open(uri, &spec_users()->layout, "bench", 0, &st, &err) != 0) {
+        fprintf(stderr, "bench_sink: %s\n", err.msg);
+        return 1;
+    }
+    struct urow *u = malloc((size_t)batch * sizeof(*u));
+    struct store_row *rows = malloc((size_t)batch * sizeof(*rows));
+    if (!u || !rows)
+        return 1;
+    printf("%12s %10s %12s %12s\n", "rows", "rows/s", "batch p50 ms", "batch p99 ms");
+    int64_t off = -1, t0 = mono_us(), step_t0 = t0;
+    long next_step = step;
+    struct hist lat = {0};
+    for (long i = 0; i < n; i += batch) {
+        long k = n - i < batch ? n - i : batch;
+        for (long r = 0; r < k; r++) {
+            long at = i + r;
+            /* 1% updates of one of the last 1000 ids */
+            long idx = (mix64((uint64_t)at * 7 + 1) % 100 == 0 && at > 1000)
+                           ? at - 1 - (long)(mix64((uint64_t)at) % 1000)
+                           : at;
+            fill_id(&u[r], at, idx);
+            for (int col = 0; col < 12; col++) {
+                rows[r].col[col] = u[r].c[col];
+                rows[r].len[col] = (uint32_t)strlen(u[r].c[col]);
+            }
+        }
+        struct store_offset o = {0, off, i + k};
+        int64_t b0 = mono_us();
+        if (st->ops->write_batch(st, "bench", rows, (size_t)k, &o, 1, &err) != 0) {
+            fprintf(stderr, "bench_sink: %s\n", err.msg);
+            return 1;
+        }
+        off = i + k;
+        hist_add(&lat, (uint64_t)(mono_us() - b0));
+        if (i + k >= next_step || i + k == n) {
+            int64_t now = mono_us();
+            printf("%12ld %10.0f %12.1f %12.1f\n", i + k,
+                   (double)(i + k - (next_step - step)) * 1e6 / (double)(now - step_t0),
+                   hist_quantile(&lat, 0.5) / 1000.0, hist_quantile(&lat, 0.99) / 1000.0);
+            fflush(stdout);
+            memset(&lat, 0, sizeof(lat));
+            step_t0 = now;
+            next_step += step;
+        }
+    }
+    struct timespec cpu;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+    printf("total %ld rows in %.1f s: %.0f rows/s, CPU %.1f s (%.1f us per row)\n", n,
+           (mono_us() - t0) / 1e6, n * 1e6 / (double)(mono_us() - t0),
+           (double)cpu.tv_sec + cpu.tv_nsec / 1e9,
+           ((double)cpu.tv_sec * 1e6 + cpu.tv_nsec / 1e3) / (double)n);
+    store_close(st);
+    free(u);
+    free(rows);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    bool growth = false;
+    long step = 1000000;
+    const char *params = "";
     long n = 300000, batch = 5000;
     const char *dir = NULL;
     int only = -1, c;
-    while ((c = getopt(argc, argv, "n:b:d:v:")) != -1) {
+    while ((c = getopt(argc, argv, "n:b:d:v:gs:p:")) != -1) {
         switch (c) {
         case 'n':
             n = atol(optarg);
@@ -86,6 +176,15 @@ int main(int argc, char **argv)
         case 'v':
             only = atoi(optarg);
             break;
+        case 'g':
+            growth = true;
+            break;
+        case 's':
+            step = atol(optarg);
+            break;
+        case 'p':
+            params = optarg;
+            break;
         default:
             fprintf(stderr, "usage: bench_sink [-n ROWS] [-b BATCH] [-d DIR] [-v VARIANT]\n");
             return 2;
@@ -96,6 +195,12 @@ int main(int argc, char **argv)
     char tmp[] = "/tmp/sluice-bench-sink-XXXXXX";
     if (!dir && !(dir = mkdtemp(tmp)))
         return 1;
+    if (growth) {
+        int rc = step > 0 ? grow(n, step, batch, dir, params) : 2;
+        if (dir == tmp)
+            fs_remove_tree(tmp, NULL);
+        return rc;
+    }
     struct urow *u = malloc((size_t)n * sizeof(*u));
     struct store_row *rows = malloc((size_t)batch * sizeof(*rows));
     if (!u || !rows)

@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/commands.h"
 #include "core/config.h"
@@ -22,10 +24,14 @@ static const struct opt_def process_opts_def[] = {
     {"batch-max", OPT_INT, "5000", "N", "commit a batch at this many records"},
     {"batch-linger", OPT_DURATION, "50ms", "DURATION", "commit a batch at least this often"},
     {"batch-max-bytes", OPT_SIZE, "64MiB", "SIZE", "commit a batch at this many decoded bytes"},
+    {"fetch-queue", OPT_SIZE, "8MiB", "SIZE", "records prefetched from the broker, at most"},
     {"stats-interval", OPT_DURATION, "10s", "DURATION", "log a stats line this often (0 = never)"},
     {"session-timeout", OPT_DURATION, "10s", "DURATION", "group session timeout"},
     {"dlq-timeout", OPT_DURATION, "30s", "DURATION",
      "longest wait for dead letters to be acknowledged"},
+    {"reset-offsets", OPT_STRING, NULL, "earliest|latest|TIME",
+     "start each partition there on its first assignment instead of at the stored offset "
+     "(TIME: ISO 8601, e.g. 2026-11-29T18:00:00Z, or ms since the epoch)"},
     {"data-dir", OPT_STRING, "./sluice-data", "DIR",
      "data directory (the default store lives in DIR/store)"},
     {"kafka-property", OPT_MAP, NULL, "KEY=VALUE", KAFKA_PROPERTY_HELP},
@@ -44,11 +50,65 @@ static const struct cmd_def process_cmd = {
     "Rows and consumed offsets are committed in one SQLite transaction per batch, and the job\n"
     "resumes from the offsets in the store, so every record is stored exactly once even\n"
     "across kill -9. The default store is the file DATA_DIR/store/spark_streams.db; SQLite\n"
-    "parameters: sqlite:DIR?synchronous=normal|full&cache_mb=64&busy_timeout_ms=10000.\n"
+    "parameters: sqlite:DIR?synchronous=normal|full&cache_mb=16&busy_timeout_ms=10000.\n"
+    "A stored offset beyond the log's end (topic re-created, broker data wiped) is reported\n"
+    "and the partition read again from its start; records deleted by retention before they\n"
+    "were read are reported with their count. --reset-offsets moves every partition once.\n"
     "SIGINT/SIGTERM commit the batch in flight, leave the group and exit 0.",
 };
 
 static atomic_bool stop_flag;
+
+/* "YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]" (a space for T is fine, no zone = UTC) or
+ * milliseconds since the epoch; -1 when s is neither. */
+static int64_t parse_time_ms(const char *s)
+{
+    char *end;
+    if (*s >= '0' && *s <= '9' && !strchr(s, '-') && !strchr(s, ':')) {
+        long long v = strtoll(s, &end, 10);
+        return *end == '\0' && v >= 0 ? v : -1;
+    }
+    struct tm tm = {0};
+    int ms = 0;
+    const char *p = strptime(s, "%Y-%m-%d", &tm);
+    if (!p || (*p != 'T' && *p != ' '))
+        return -1;
+    p = strptime(p + 1, "%H:%M", &tm);
+    if (!p)
+        return -1;
+    if (*p == ':') {
+        p = strptime(p + 1, "%S", &tm);
+        if (!p)
+            return -1;
+        if (*p == '.') {
+            int digits = 0;
+            for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+                if (digits < 3)
+                    ms = ms * 10 + (*p - '0');
+            }
+            if (digits == 0)
+                return -1;
+            for (; digits < 3; digits++)
+                ms *= 10;
+        }
+    }
+    long off_s = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1, hh, mm;
+        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || strlen(p) != 6)
+            return -1;
+        off_s = sign * (hh * 3600L + mm * 60L);
+        p += 6;
+    }
+    if (*p != '\0')
+        return -1;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1 || t - off_s < 0)
+        return -1;
+    return ((int64_t)t - off_s) * 1000 + ms;
+}
 
 static void on_signal(int sig)
 {
@@ -107,7 +167,19 @@ int process_main(int argc, char **argv)
         .session_timeout_ms = config_ms(cfg, "session-timeout"),
         .dlq_timeout_ms = config_ms(cfg, "dlq-timeout"),
         .kafka = kprops,
+        .fetch_queue_bytes = config_size(cfg, "fetch-queue"),
+        .reset_offsets = config_str(cfg, "reset-offsets"),
     };
+    if (o.reset_offsets && strcmp(o.reset_offsets, "earliest") != 0 &&
+        strcmp(o.reset_offsets, "latest") != 0 &&
+        (o.reset_time_ms = parse_time_ms(o.reset_offsets)) < 0) {
+        fprintf(stderr,
+                "sluice process: --reset-offsets: expected earliest, latest, an ISO 8601 "
+                "time (2026-11-29T18:00:00Z) or ms since the epoch, got '%s'\n",
+                o.reset_offsets);
+        config_free(cfg);
+        return 2;
+    }
     if (strcmp(o.dlq_topic, o.topic) == 0) {
         fprintf(stderr, "sluice process: --dlq-topic must differ from --topic\n");
         kafka_props_free(kprops);

@@ -2,11 +2,19 @@
  * a batch's rows and its partitions' next offsets are written in one store transaction;
  * every (re)assignment seeks to the offsets read back from the store; and each transaction
  * checks that the stored offsets are still the ones this instance started the batch from, so
- * an instance that lost a partition without noticing cannot write it again. */
+ * an instance that lost a partition without noticing cannot write it again.
+ *
+ * Decoding and committing overlap: the loop thread polls and decodes into the open batch
+ * while a writer thread commits the previous one (one batch in flight at most). A batch is
+ * handed to the writer once it is due (full or older than --batch-linger) and the writer is
+ * free, so under load batches grow on their own (up to --batch-max) as long as the writer is
+ * busy. The store is touched by one thread at a time: the loop thread reads offsets only
+ * after waiting for the writer to be idle. */
 #include "process/job.h"
 
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +35,43 @@
 struct part {
     bool assigned;
     bool in_batch;       /* the open batch holds records of this partition */
-    int64_t stored_next; /* next offset stored in the store (-1: none) */
+    int64_t stored_next; /* next offset stored in the store (-1: none): the fencing value */
+    int64_t next;        /* records below are skipped (-1: none); = stored_next unless the
+                            log was reset or --reset-offsets moved it */
+    bool reset_done;     /* --reset-offsets applied to it */
     int64_t batch_next;  /* next offset after the batch's last record of it */
+};
+
+/* A batch: the open one (filled by the loop thread) or the one in flight (the writer's). */
+struct batch {
+    /* rows point into arena; ts are the records' timestamps (ms, -1 none). */
+    struct store_row *rows;
+    int64_t *ts;
+    size_t nrows, cap;
+    size_t nin;    /* records taken, good and bad */
+    size_t nbad;   /* of which dead-lettered */
+    bool poisoned; /* a dead-letter send failed: the batch must be retried */
+    int64_t start_us;
+    struct spec_arena arena;
+    struct store_offset *offs; /* progress, filled when the batch is handed over */
+    size_t noffs, cap_offs;
+    uint64_t dead_lettered; /* acknowledged dead letters, known at hand-over */
+    /* The writer's result. */
+    int rc;
+    struct sl_err err;
+    int64_t commit_ms, commit_us;
+    struct hist e2e;
+};
+
+/* The writer thread and its one slot. */
+struct writer {
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    struct batch *todo; /* handed over, not yet written */
+    struct batch *done; /* written (rc set), not yet collected */
+    bool stop;
 };
 
 struct process_job {
@@ -41,16 +84,10 @@ struct process_job {
     struct part *parts; /* indexed by partition id */
     int nparts;
 
-    /* The open batch. rows point into arena; ts are the records' timestamps (ms, -1 none). */
-    struct store_row *rows;
-    int64_t *ts;
-    size_t nrows;
-    size_t nin;    /* records taken, good and bad */
-    size_t nbad;   /* of which dead-lettered */
-    bool poisoned; /* a dead-letter send failed: the batch must be retried */
-    int64_t batch_start_us;
-    struct spec_arena arena;
-    struct store_offset *offs;
+    struct batch bufs[2];
+    struct batch *cur;    /* the open batch */
+    struct batch *flying; /* handed to the writer and not collected yet, or NULL */
+    struct writer w;
 
     int failures; /* consecutive failed batches */
     bool fatal;
@@ -80,36 +117,196 @@ static struct part *part_get(struct process_job *j, int32_t p)
         if (!np)
             return NULL;
         for (int i = j->nparts; i < n; i++)
-            np[i] = (struct part){false, false, -1, -1};
+            np[i] = (struct part){.stored_next = -1, .next = -1, .batch_next = -1};
         j->parts = np;
         j->nparts = n;
     }
     return &j->parts[p];
 }
 
+static void batch_clear(struct batch *b)
+{
+    b->nrows = b->nin = b->nbad = 0;
+    b->noffs = 0;
+    b->dead_lettered = 0;
+    b->poisoned = false;
+    spec_arena_reset(&b->arena);
+}
+
 static void batch_reset(struct process_job *j)
 {
-    j->nrows = j->nin = j->nbad = 0;
-    j->poisoned = false;
-    spec_arena_reset(&j->arena);
+    batch_clear(j->cur);
     for (int i = 0; i < j->nparts; i++)
         j->parts[i].in_batch = false;
 }
 
-/* Seeks every partition of the failed batch back to what the store holds, so its records are
- * read again; the store is the only authority on where to resume. */
-static void batch_fail(struct process_job *j, const char *why)
+/* Room for one more row in the open batch (rows grow on demand up to --batch-max). */
+static bool batch_room(struct process_job *j)
 {
-    j->failures++;
-    process_stats_failure(&j->stats);
-    log_warn(MOD,
-             "batch of %zu record(s) not committed (%s); re-reading from the stored "
-             "offsets (failure %d in a row)",
-             j->nin, why, j->failures);
+    struct batch *b = j->cur;
+    if (b->nrows < b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap * 2 : 1024;
+    if (cap > (size_t)j->o.batch_max)
+        cap = (size_t)j->o.batch_max;
+    if (cap <= b->cap)
+        return false;
+    struct store_row *r = realloc(b->rows, cap * sizeof(*r));
+    if (!r)
+        return false;
+    b->rows = r;
+    int64_t *ts = realloc(b->ts, cap * sizeof(*ts));
+    if (!ts)
+        return false;
+    b->ts = ts;
+    b->cap = cap;
+    return true;
+}
+
+static void *writer_main(void *arg)
+{
+    struct process_job *j = arg;
+    struct writer *w = &j->w;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->todo && !w->stop)
+            pthread_cond_wait(&w->cond, &w->mu);
+        if (!w->todo)
+            break;
+        struct batch *b = w->todo;
+        pthread_mutex_unlock(&w->mu);
+        b->rc =
+            store_write_batch(j->store, j->o.topic, b->rows, b->nrows, b->offs, b->noffs, &b->err);
+        b->commit_ms = now_ms();
+        b->commit_us = mono_us();
+        memset(&b->e2e, 0, sizeof(b->e2e));
+        if (b->rc == 0) {
+            for (size_t i = 0; i < b->nrows; i++) {
+                if (b->ts[i] >= 0)
+                    hist_add(&b->e2e,
+                             (uint64_t)(b->commit_ms > b->ts[i] ? b->commit_ms - b->ts[i] : 0) *
+                                 1000);
+            }
+        }
+        pthread_mutex_lock(&w->mu);
+        w->todo = NULL;
+        w->done = b;
+        pthread_cond_broadcast(&w->cond);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Where partition `pid` resumes, given its stored next offset (-1: none), after checking it
+ * against the log: a stored offset beyond the log end means the topic was deleted and
+ * re-created (or the broker's data wiped) and the log starts over, below it; one before the
+ * log start means retention deleted records nobody read. Both are said loudly. Kafka's
+ * own topic ids would tell a re-created topic apart directly, but librdkafka 2.0 does not
+ * expose them. --reset-offsets applies once per partition, at its first assignment. Returns
+ * the offset to assign (RD_KAFKA_OFFSET_BEGINNING when everything is to be read). */
+static int64_t resume_at(struct process_job *j, int32_t pid, int64_t stored)
+{
+    struct part *p = &j->parts[pid];
+    const char *t = j->o.topic;
+    bool reset = j->o.reset_offsets && !p->reset_done;
+    if (stored < 0 && !reset) {
+        p->next = -1;
+        return RD_KAFKA_OFFSET_BEGINNING;
+    }
+    /* One round trip per partition, on (re)assignment only. If it fails, take() still sees a
+     * reset when records arrive below the expected offset with the log's end below it. */
+    int64_t lo = -1, hi = -1;
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(j->rk, t, pid, &lo, &hi, 5000);
+    if (reset) {
+        p->reset_done = true;
+        int64_t to = -1;
+        if (strcmp(j->o.reset_offsets, "earliest") == 0) {
+            to = e ? RD_KAFKA_OFFSET_BEGINNING : lo;
+        } else if (strcmp(j->o.reset_offsets, "latest") == 0) {
+            to = e ? RD_KAFKA_OFFSET_END : hi;
+        } else {
+            rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(l, t, pid)->offset = j->o.reset_time_ms;
+            rd_kafka_resp_err_t fe = rd_kafka_offsets_for_times(j->rk, l, 10000);
+            to = fe ? RD_KAFKA_OFFSET_END : l->elems[0].offset;
+            if (fe)
+                log_warn(MOD, "--reset-offsets: offsets for time of %s[%d]: %s; using the log end",
+                         t, (int)pid, rd_kafka_err2str(fe));
+            if (to < 0)
+                to = e ? RD_KAFKA_OFFSET_END : hi; /* no record at or after that time */
+            rd_kafka_topic_partition_list_destroy(l);
+        }
+        if (to >= 0 && stored >= 0 && to > stored)
+            log_warn(MOD,
+                     "--reset-offsets %s: %s[%d] moves from stored offset %" PRId64 " to %" PRId64
+                     ": %" PRId64 " record(s) skipped",
+                     j->o.reset_offsets, t, (int)pid, stored, to, to - stored);
+        else
+            log_warn(MOD,
+                     "--reset-offsets %s: %s[%d] moves from stored offset %" PRId64 " to %" PRId64
+                     " (-2: the log start, -1: the log end)",
+                     j->o.reset_offsets, t, (int)pid, stored, to);
+        p->next = to >= 0 ? to : (to == RD_KAFKA_OFFSET_BEGINNING || e ? -1 : hi);
+        return to;
+    }
+    if (e) {
+        log_warn(MOD,
+                 "%s[%d]: cannot read the log's watermarks (%s); resuming at stored offset %" PRId64
+                 " unchecked",
+                 t, (int)pid, rd_kafka_err2str(e), stored);
+        p->next = stored;
+        return stored;
+    }
+    if (stored > hi) {
+        log_error(MOD,
+                  "%s[%d]: THE LOG WAS RESET: the stored offset %" PRId64
+                  " is beyond the log end %" PRId64
+                  " (the topic was deleted and re-created, or the broker lost its data). Reading "
+                  "it again from its start (%" PRId64 "); rows already stored stay, rows are "
+                  "upserted by id. Use --reset-offsets to start elsewhere.",
+                  t, (int)pid, stored, hi, lo);
+        p->next = lo;
+        return lo;
+    }
+    if (stored < lo) {
+        log_warn(MOD,
+                 "%s[%d]: offsets %" PRId64 "..%" PRId64
+                 " were deleted (retention) before this job "
+                 "read them: %" PRId64 " record(s) skipped; resuming at the log start %" PRId64,
+                 t, (int)pid, stored, lo - 1, lo - stored, lo);
+        p->next = lo;
+        return lo;
+    }
+    p->next = stored;
+    return stored;
+}
+
+/* Records a moved start (a detected reset, --reset-offsets) in the store at once, so that it
+ * holds even if no record follows before a restart. The writer must be idle. */
+static void persist_move(struct process_job *j, int32_t pid)
+{
+    struct part *p = &j->parts[pid];
+    if (p->next < 0 || p->next == p->stored_next)
+        return;
+    struct store_offset o = {pid, p->stored_next, p->next};
+    struct sl_err err;
+    if (store_write_batch(j->store, j->o.topic, NULL, 0, &o, 1, &err) != 0) {
+        log_warn(MOD, "%s[%d]: cannot store the new start offset %" PRId64 ": %s", j->o.topic,
+                 (int)pid, p->next, err.msg);
+        return;
+    }
+    p->stored_next = p->next;
+}
+
+/* Re-reads every assigned partition's offset from the store and seeks it there, so the
+ * records of failed or discarded batches are read again; the store is the only authority on
+ * where to resume. The writer must be idle. */
+static void reseek_all(struct process_job *j)
+{
     rd_kafka_topic_partition_list_t *seek = rd_kafka_topic_partition_list_new(8);
     for (int i = 0; i < j->nparts; i++) {
         struct part *p = &j->parts[i];
-        if (!p->in_batch || !p->assigned)
+        if (!p->assigned)
             continue;
         struct sl_err err;
         int64_t next;
@@ -118,10 +315,9 @@ static void batch_fail(struct process_job *j, const char *why)
             break;
         }
         p->stored_next = next;
-        rd_kafka_topic_partition_list_add(seek, j->o.topic, i)->offset =
-            next >= 0 ? next : RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_topic_partition_list_add(seek, j->o.topic, i)->offset = resume_at(j, i, next);
+        persist_move(j, i);
     }
-    batch_reset(j);
     if (seek->cnt > 0) {
         rd_kafka_error_t *e = rd_kafka_seek_partitions(j->rk, seek, 10000);
         if (e) {
@@ -131,6 +327,21 @@ static void batch_fail(struct process_job *j, const char *why)
         }
     }
     rd_kafka_topic_partition_list_destroy(seek);
+}
+
+/* A batch was not committed (b: the failed one, records counted for the message): the open
+ * batch, whose records follow it, is dropped too, and every partition goes back to the
+ * store's offsets. The writer must be idle. */
+static void batch_fail(struct process_job *j, size_t nin, const char *why)
+{
+    j->failures++;
+    process_stats_failure(&j->stats);
+    log_warn(MOD,
+             "batch of %zu record(s) not committed (%s); re-reading from the stored "
+             "offsets (failure %d in a row)",
+             nin, why, j->failures);
+    batch_reset(j);
+    reseek_all(j);
     if (j->failures >= MAX_CONSECUTIVE_FAILURES)
         job_fatal(j, "too many failed batches in a row; giving up (see the warnings above)");
     /* Back off a little so a store that is down is not hammered. */
@@ -139,56 +350,100 @@ static void batch_fail(struct process_job *j, const char *why)
     nanosleep(&ts, NULL);
 }
 
-/* Commits the open batch: dead letters delivered first, then rows and offsets in one store
- * transaction, then (best effort) the offsets to Kafka. Returns 0 when committed or empty. */
-static int batch_flush(struct process_job *j)
+/* Takes the writer's result for the batch in flight, waiting for it when `wait`. Returns 0
+ * when nothing was in flight or it committed, 1 when it is still running (no wait), -1 when
+ * it failed (the open batch is then dropped and the partitions sought back). */
+static int collect(struct process_job *j, bool wait)
 {
-    if (j->nin == 0)
+    if (!j->flying)
         return 0;
+    pthread_mutex_lock(&j->w.mu);
+    while (wait && !j->w.done)
+        pthread_cond_wait(&j->w.cond, &j->w.mu);
+    struct batch *b = j->w.done;
+    j->w.done = NULL;
+    pthread_mutex_unlock(&j->w.mu);
+    if (!b)
+        return 1;
+    j->flying = NULL;
+    if (b->rc != 0) {
+        batch_fail(j, b->nin, b->err.msg);
+        batch_clear(b);
+        return -1;
+    }
+    /* Kafka's committed offsets only show progress (kafka-consumer-groups --describe). */
+    rd_kafka_topic_partition_list_t *kc = rd_kafka_topic_partition_list_new((int)b->noffs);
+    for (size_t i = 0; i < b->noffs; i++)
+        rd_kafka_topic_partition_list_add(kc, j->o.topic, b->offs[i].partition)->offset =
+            b->offs[i].next_offset;
+    rd_kafka_resp_err_t ke = kc->cnt > 0 ? rd_kafka_commit(j->rk, kc, 1) : 0;
+    if (ke)
+        log_debug(MOD, "offset commit to Kafka: %s", rd_kafka_err2str(ke));
+    rd_kafka_topic_partition_list_destroy(kc);
+    process_stats_batch(&j->stats, b->nin, b->nrows, b->dead_lettered,
+                        (uint64_t)(b->commit_us - b->start_us), &b->e2e);
+    j->failures = 0;
+    batch_clear(b);
+    return 0;
+}
+
+/* Hands the open batch to the writer (waiting for the batch in flight first): dead letters
+ * delivered, progress of each partition in the batch attached. The open batch becomes the
+ * other buffer. Returns -1 when the batch failed before it could be handed over. */
+static int handoff(struct process_job *j)
+{
+    struct batch *b = j->cur;
+    if (b->nin == 0)
+        return 0;
+    if (collect(j, true) < 0)
+        return -1; /* the open batch was dropped with the failed one */
     struct sl_err err;
-    if (j->poisoned) {
-        batch_fail(j, "a dead-letter record could not be queued");
+    if (b->poisoned) {
+        batch_fail(j, b->nin, "a dead-letter record could not be queued");
         return -1;
     }
-    uint64_t dl = 0;
-    if (dlq_pending(j->dlq) > 0 && dlq_flush(j->dlq, j->o.dlq_timeout_ms, &dl, &err) != 0) {
-        batch_fail(j, err.msg);
+    b->dead_lettered = 0;
+    if (dlq_pending(j->dlq) > 0 &&
+        dlq_flush(j->dlq, j->o.dlq_timeout_ms, &b->dead_lettered, &err) != 0) {
+        batch_fail(j, b->nin, err.msg);
         return -1;
     }
-    size_t noffs = 0;
-    rd_kafka_topic_partition_list_t *kc = rd_kafka_topic_partition_list_new(8);
+    if (b->cap_offs < (size_t)j->nparts) {
+        struct store_offset *o = realloc(b->offs, (size_t)j->nparts * sizeof(*o));
+        if (!o) {
+            batch_fail(j, b->nin, "out of memory");
+            return -1;
+        }
+        b->offs = o;
+        b->cap_offs = (size_t)j->nparts;
+    }
+    b->noffs = 0;
     for (int i = 0; i < j->nparts; i++) {
         struct part *p = &j->parts[i];
         if (!p->in_batch)
             continue;
-        j->offs[noffs++] = (struct store_offset){i, p->stored_next, p->batch_next};
-        rd_kafka_topic_partition_list_add(kc, j->o.topic, i)->offset = p->batch_next;
+        b->offs[b->noffs++] = (struct store_offset){i, p->stored_next, p->batch_next};
+        /* What the store holds once this batch commits; the next batch is fenced on it. If
+         * it fails, every partition is read back from the store. */
+        p->stored_next = p->next = p->batch_next;
+        p->in_batch = false;
     }
-    int rc = store_write_batch(j->store, j->o.topic, j->rows, j->nrows, j->offs, noffs, &err);
-    if (rc != 0) {
-        rd_kafka_topic_partition_list_destroy(kc);
-        batch_fail(j, err.msg);
-        return -1;
-    }
-    int64_t commit_ms = now_ms();
-    uint64_t batch_us = (uint64_t)(mono_us() - j->batch_start_us);
-    struct hist e2e;
-    memset(&e2e, 0, sizeof(e2e));
-    for (size_t i = 0; i < j->nrows; i++) {
-        if (j->ts[i] >= 0)
-            hist_add(&e2e, (uint64_t)(commit_ms > j->ts[i] ? commit_ms - j->ts[i] : 0) * 1000);
-    }
-    for (size_t i = 0; i < noffs; i++)
-        j->parts[j->offs[i].partition].stored_next = j->offs[i].next_offset;
-    /* Kafka's committed offsets only show progress (kafka-consumer-groups --describe). */
-    rd_kafka_resp_err_t ke = rd_kafka_commit(j->rk, kc, 1);
-    if (ke)
-        log_debug(MOD, "offset commit to Kafka: %s", rd_kafka_err2str(ke));
-    rd_kafka_topic_partition_list_destroy(kc);
-    process_stats_batch(&j->stats, j->nin, j->nrows, dl, batch_us, &e2e);
-    j->failures = 0;
-    batch_reset(j);
+    pthread_mutex_lock(&j->w.mu);
+    j->w.todo = b;
+    pthread_cond_broadcast(&j->w.cond);
+    pthread_mutex_unlock(&j->w.mu);
+    j->flying = b;
+    j->cur = b == &j->bufs[0] ? &j->bufs[1] : &j->bufs[0];
+    batch_clear(j->cur);
     return 0;
+}
+
+/* Commits everything taken so far and waits for it. Returns 0 when all of it committed. */
+static int batch_flush(struct process_job *j)
+{
+    if (handoff(j) != 0)
+        return -1;
+    return collect(j, true) < 0 ? -1 : 0;
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -198,6 +453,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_error_t *e = NULL;
     rd_kafka_resp_err_t re = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        /* The store is read below: the batch in flight must be done first. */
+        collect(j, true);
         for (int i = 0; i < parts->cnt; i++) {
             rd_kafka_topic_partition_t *tp = &parts->elems[i];
             struct part *p = part_get(j, tp->partition);
@@ -214,13 +471,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             p->assigned = true;
             p->in_batch = false;
             p->stored_next = next;
-            tp->offset = next >= 0 ? next : RD_KAFKA_OFFSET_BEGINNING;
+            tp->offset = resume_at(j, tp->partition, next);
+            persist_move(j, tp->partition);
             if (next >= 0)
-                log_info(MOD, "assigned %s[%d], resuming at stored offset %" PRId64, tp->topic,
-                         (int)tp->partition, next);
+                log_info(MOD, "assigned %s[%d], stored offset %" PRId64 ", resuming at %" PRId64,
+                         tp->topic, (int)tp->partition, next, tp->offset);
             else
-                log_info(MOD, "assigned %s[%d], nothing stored: starting at the beginning",
-                         tp->topic, (int)tp->partition);
+                log_info(MOD, "assigned %s[%d], nothing stored: starting at %s", tp->topic,
+                         (int)tp->partition,
+                         tp->offset == RD_KAFKA_OFFSET_BEGINNING ? "the beginning" : "an offset");
         }
         if (j->fatal) {
             /* Without the stored offsets nothing can be consumed safely. */
@@ -237,10 +496,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                           "only if the store still agrees");
         /* Commit the batch in flight before the partitions go: the next owner resumes from
          * the store, so nothing is written twice and nothing is skipped. */
-        if (j->fatal)
-            batch_reset(j); /* the store is not trusted any more: write nothing */
-        else
+        if (j->fatal) {
+            collect(j, true);
+            batch_reset(j); /* the store is not trusted any more: write nothing more */
+        } else {
             batch_flush(j);
+        }
         for (int i = 0; i < parts->cnt; i++) {
             struct part *p = part_get(j, parts->elems[i].partition);
             if (p)
@@ -279,7 +540,11 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 
 static int create_consumer(struct process_job *j, struct sl_err *err)
 {
-    char sess[32], hb[32];
+    char sess[32], hb[32], qkb[32];
+    /* librdkafka prefetches up to this much per consumer (default 64 MiB): the job's largest
+     * memory user after the page cache, for no gain on a local broker. */
+    snprintf(qkb, sizeof(qkb), "%" PRId64,
+             j->o.fetch_queue_bytes / 1024 > 1 ? j->o.fetch_queue_bytes / 1024 : 1);
     snprintf(sess, sizeof(sess), "%" PRId64, j->o.session_timeout_ms);
     /* Heartbeats must come well within the session timeout. */
     snprintf(hb, sizeof(hb), "%" PRId64,
@@ -294,6 +559,7 @@ static int create_consumer(struct process_job *j, struct sl_err *err)
         {"heartbeat.interval.ms", hb},
         {"socket.connection.setup.timeout.ms", "5000"},
         {"reconnect.backoff.max.ms", "1000"},
+        {"queued.max.messages.kbytes", qkb},
         {NULL, NULL},
     };
     struct kafka_conf_opts ko = {j->o.bootstrap, "sluice-process", defaults, j->o.kafka};
@@ -324,16 +590,18 @@ int process_job_create(struct process_job **out, const struct process_opts *o, s
     j->o = *o;
     j->spec = spec_users();
     process_stats_init(&j->stats);
-    spec_arena_init(&j->arena, (size_t)o->batch_max_bytes);
-    j->rows = calloc((size_t)o->batch_max, sizeof(*j->rows));
-    j->ts = calloc((size_t)o->batch_max, sizeof(*j->ts));
-    j->offs = calloc(MAX_PARTITIONS, sizeof(*j->offs));
-    if (!j->rows || !j->ts || !j->offs) {
-        sl_err_set(err, "out of memory");
-        goto fail;
-    }
+    for (int i = 0; i < 2; i++)
+        spec_arena_init(&j->bufs[i].arena, (size_t)o->batch_max_bytes);
+    j->cur = &j->bufs[0];
+    pthread_mutex_init(&j->w.mu, NULL);
+    pthread_cond_init(&j->w.cond, NULL);
     if (store_open(o->store_uri, &j->spec->layout, o->group, 0, &j->store, err) != 0)
         goto fail;
+    if (pthread_create(&j->w.thread, NULL, writer_main, j) != 0) {
+        sl_err_set(err, "cannot start the writer thread");
+        goto fail;
+    }
+    j->w.started = true;
     if (dlq_create(&j->dlq, o->bootstrap, o->dlq_topic, o->dlq_timeout_ms, o->kafka, err) != 0)
         goto fail;
     if (create_consumer(j, err) != 0)
@@ -353,7 +621,7 @@ static void seek_one(struct process_job *j, int32_t partition, int64_t offset)
     if (e) {
         log_warn(MOD, "seek: %s", rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
-        job_fatal(j, "cannot seek back after a failed batch");
+        job_fatal(j, "cannot seek");
     }
     rd_kafka_topic_partition_list_destroy(l);
 }
@@ -364,28 +632,59 @@ static void take(struct process_job *j, const rd_kafka_message_t *m)
     struct part *p = m->partition < j->nparts ? &j->parts[m->partition] : NULL;
     if (!p || !p->assigned)
         return; /* fetched before a revoke; its new owner reads it */
-    int64_t expect = p->in_batch ? p->batch_next : p->stored_next;
+    int64_t expect = p->in_batch ? p->batch_next : p->next;
     if (expect >= 0 && m->offset < expect) {
-        j->skipped++;
-        return; /* already in the store or the batch */
-    }
-    if (j->nin == 0)
-        j->batch_start_us = mono_us();
-    char reason[256];
-    struct store_row *row = &j->rows[j->nrows];
-    int rc = spec_decode(j->spec, m->payload, m->len, &j->arena, row, reason, sizeof(reason));
-    if (rc == -2) {
-        /* The batch's byte bound is reached: commit it and decode into an empty arena. */
-        bool was_in = p->in_batch;
-        if (batch_flush(j) != 0) {
-            /* Partitions of the batch were sought back; make sure this record comes again
-             * even when its partition was not part of the batch. */
-            if (!was_in)
-                seek_one(j, m->partition, m->offset);
+        /* Already in the store or the batch (a stale prefetch) -- unless the log was reset
+         * under the running job (topic re-created): then its end is below what we expect. */
+        int64_t lo = -1, hi = -1;
+        if (rd_kafka_get_watermark_offsets(j->rk, j->o.topic, m->partition, &lo, &hi) == 0 &&
+            hi >= 0 && hi < expect) {
+            log_error(MOD,
+                      "%s[%d]: THE LOG WAS RESET while the job ran: it ends at %" PRId64
+                      " but the job was at %" PRId64
+                      " (topic deleted and re-created, or the broker lost its data). Reading it "
+                      "again from its start.",
+                      j->o.topic, (int)m->partition, hi, expect);
+            if (batch_flush(j) != 0)
+                return; /* everything sought back to the store, which checks again */
+            p->next = lo >= 0 ? lo : 0;
+            seek_one(j, m->partition, p->next);
             return;
         }
-        j->batch_start_us = mono_us();
-        rc = spec_decode(j->spec, m->payload, m->len, &j->arena, row, reason, sizeof(reason));
+        j->skipped++;
+        return;
+    }
+    if (expect >= 0 && m->offset > expect)
+        log_warn(MOD,
+                 "%s[%d]: offsets %" PRId64 "..%" PRId64 " are gone (deleted by retention before "
+                 "they were read?): %" PRId64 " record(s) skipped",
+                 j->o.topic, (int)m->partition, expect, m->offset - 1, m->offset - expect);
+    /* A failed hand-over sought every partition back to the store's offsets: this record
+     * comes again. */
+    if (!batch_room(j)) {
+        if (handoff(j) != 0)
+            return;
+        if (!batch_room(j)) {
+            job_fatal(j, "out of memory");
+            return;
+        }
+    }
+    if (j->cur->nin == 0)
+        j->cur->start_us = mono_us();
+    char reason[256];
+    struct store_row *row = &j->cur->rows[j->cur->nrows];
+    int rc = spec_decode(j->spec, m->payload, m->len, &j->cur->arena, row, reason, sizeof(reason));
+    if (rc == -2) {
+        /* The batch's byte bound is reached: hand it over and decode into the other arena. */
+        if (handoff(j) != 0)
+            return; /* sought back: this record comes again */
+        j->cur->start_us = mono_us();
+        if (!batch_room(j)) {
+            job_fatal(j, "out of memory");
+            return;
+        }
+        row = &j->cur->rows[j->cur->nrows];
+        rc = spec_decode(j->spec, m->payload, m->len, &j->cur->arena, row, reason, sizeof(reason));
         if (rc == -2) {
             snprintf(reason, sizeof(reason), "value too large for --batch-max-bytes");
             rc = -1;
@@ -393,23 +692,24 @@ static void take(struct process_job *j, const rd_kafka_message_t *m)
     }
     if (rc == 0) {
         rd_kafka_timestamp_type_t tt;
-        j->ts[j->nrows] = rd_kafka_message_timestamp(m, &tt);
+        int64_t ts = rd_kafka_message_timestamp(m, &tt);
         row->partition = m->partition;
         row->offset = m->offset;
-        row->ts_ms = j->ts[j->nrows++];
+        row->ts_ms = ts;
+        j->cur->ts[j->cur->nrows++] = ts;
     } else {
         struct sl_err err;
         log_debug(MOD, "dead letter %s[%d]@%" PRId64 ": %s", rd_kafka_topic_name(m->rkt),
                   (int)m->partition, m->offset, reason);
         if (dlq_send(j->dlq, m, reason, &err) != 0) {
             log_warn(MOD, "%s", err.msg);
-            j->poisoned = true;
+            j->cur->poisoned = true;
         }
-        j->nbad++;
+        j->cur->nbad++;
     }
     p->in_batch = true;
     p->batch_next = m->offset + 1;
-    j->nin++;
+    j->cur->nin++;
 }
 
 /* Consumer lag from the high watermarks librdkafka caches from fetch responses (no request). */
@@ -478,10 +778,15 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
     int64_t last_stats = mono_ms();
     while (!atomic_load(stop) && !j->fatal) {
         int timeout = 100;
-        if (j->nin > 0) {
-            int64_t left = j->o.batch_linger_ms - (mono_us() - j->batch_start_us) / 1000;
+        struct batch *b = j->cur;
+        if (b->nin > 0) {
+            int64_t left = j->o.batch_linger_ms - (mono_us() - b->start_us) / 1000;
             timeout = left < 0 ? 0 : (left < 100 ? (int)left : 100);
         }
+        /* With a batch in flight, look at the writer's result soon, but do not spin while a
+         * due batch waits for it (the writer needs the CPU). */
+        if (j->flying)
+            timeout = timeout > 5 ? 5 : (timeout < 1 ? 1 : timeout);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(j->rk, timeout);
         if (m) {
             if (!m->err)
@@ -490,9 +795,16 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
                 log_warn(MOD, "consume: %s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
         }
-        if (j->nin >= (size_t)j->o.batch_max ||
-            (j->nin > 0 && mono_us() - j->batch_start_us >= j->o.batch_linger_ms * 1000))
-            batch_flush(j);
+        b = j->cur;
+        if (collect(j, false) == 0 && b == j->cur &&
+            (b->nin >= (size_t)j->o.batch_max ||
+             (b->nin > 0 && mono_us() - b->start_us >= j->o.batch_linger_ms * 1000))) {
+            /* Due and the writer is free (a batch still in flight when this one is due only
+             * lets it grow, up to --batch-max, where handoff waits for the writer). */
+            handoff(j);
+        } else if (b == j->cur && b->nin >= (size_t)j->o.batch_max) {
+            handoff(j);
+        }
         dlq_poll(j->dlq);
         int64_t now = mono_ms();
         if (j->o.stats_interval_ms > 0 && now - last_stats >= j->o.stats_interval_ms) {
@@ -505,6 +817,8 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
      * close and finds nothing left to commit). */
     if (!j->fatal)
         batch_flush(j);
+    else
+        collect(j, true);
     log_info(MOD, "leaving group %s", j->o.group);
     rd_kafka_resp_err_t ce = rd_kafka_consumer_close(j->rk);
     if (ce)
@@ -540,12 +854,23 @@ void process_job_destroy(struct process_job *j)
         return;
     if (j->rk)
         rd_kafka_destroy(j->rk);
+    if (j->w.started) {
+        pthread_mutex_lock(&j->w.mu);
+        j->w.stop = true;
+        pthread_cond_broadcast(&j->w.cond);
+        pthread_mutex_unlock(&j->w.mu);
+        pthread_join(j->w.thread, NULL);
+    }
+    pthread_mutex_destroy(&j->w.mu);
+    pthread_cond_destroy(&j->w.cond);
     dlq_destroy(j->dlq);
     store_close(j->store);
-    spec_arena_free(&j->arena);
-    free(j->rows);
-    free(j->ts);
-    free(j->offs);
+    for (int i = 0; i < 2; i++) {
+        spec_arena_free(&j->bufs[i].arena);
+        free(j->bufs[i].rows);
+        free(j->bufs[i].ts);
+        free(j->bufs[i].offs);
+    }
     free(j->parts);
     process_stats_destroy(&j->stats);
     free(j);

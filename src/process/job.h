@@ -27,6 +27,11 @@ struct process_opts {
     int64_t session_timeout_ms;
     int64_t dlq_timeout_ms;          /* delivery bound for dead-letter records */
     const struct kafka_props *kafka; /* user client properties (core/kafka.h); may be NULL */
+    int64_t fetch_queue_bytes;       /* librdkafka's prefetch queue (queued.max.messages.kbytes) */
+    /* NULL, or "earliest", "latest" or a time (reset_time_ms): where each partition starts on
+     * its first assignment, whatever is stored. */
+    const char *reset_offsets;
+    int64_t reset_time_ms;
 };
 
 struct process_job;

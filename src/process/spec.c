@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,22 @@ static bool has_escaped_nul(const char *v, size_t len)
     return false;
 }
 
+/* Length of the valid UTF-8 prefix of s[0..n): pure ASCII, the common case, is checked 8
+ * bytes at a time, and the full check runs from the first byte above 0x7f. */
+static size_t utf8_ok_prefix(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ull)
+            break;
+    }
+    while (i < n && (unsigned char)s[i] < 0x80)
+        i++;
+    return i == n ? n : i + utf8_valid_prefix(s + i, n - i);
+}
+
 static int bad(char *reason, size_t cap, const char *fmt, const char *name)
 {
     snprintf(reason, cap, fmt, name);
@@ -151,13 +168,15 @@ int spec_decode(const struct job_spec *spec, const char *value, size_t len,
         snprintf(reason, cap, "value of %zu bytes is larger than %zu", len, spec->max_value_bytes);
         return -1;
     }
-    size_t okp = utf8_valid_prefix(value, len);
+    size_t okp = utf8_ok_prefix(value, len);
     if (okp != len) {
         snprintf(reason, cap, "invalid UTF-8 at byte %zu", okp);
         return -1;
     }
     if (has_escaped_nul(value, len))
         return bad(reason, cap, "%sNUL character (\\u0000) in a string", "");
+    /* Without a \u escape the decoded strings are pieces of the (valid) text itself. */
+    bool escapes = memmem(value, len, "\\u", 2) != NULL;
     const char *end = NULL;
     cJSON *doc = cJSON_ParseWithLengthOpts(value, len, &end, 0);
     if (!doc) {
@@ -227,7 +246,7 @@ int spec_decode(const struct job_spec *spec, const char *value, size_t len,
             goto out;
         }
         /* cJSON turns \uXXXX escapes into bytes without checking them (lone surrogates). */
-        if (utf8_valid_prefix(s, n) != n) {
+        if (escapes && utf8_ok_prefix(s, n) != n) {
             bad(reason, cap, "field '%s' is not valid UTF-8", fd->name);
             goto out;
         }
