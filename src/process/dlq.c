@@ -144,8 +144,10 @@ void dlq_destroy(struct dlq *d)
 {
     if (!d)
         return;
+    /* Anything still queued belongs to a batch that did not commit: it is dead-lettered again
+     * after a restart, so a short bound is enough (the broker may be gone). */
     if (rd_kafka_outq_len(d->rk) > 0)
-        rd_kafka_flush(d->rk, (int)d->timeout_ms);
+        rd_kafka_flush(d->rk, d->timeout_ms < 5000 ? (int)d->timeout_ms : 5000);
     rd_kafka_destroy(d->rk);
     free(d);
 }

@@ -81,6 +81,7 @@ struct process_job {
     struct dlq *dlq;
     rd_kafka_t *rk;
     bool cooperative;
+    bool closed;        /* the consumer left its group (consumer_close_bounded) */
     struct part *parts; /* indexed by partition id */
     int nparts;
 
@@ -758,6 +759,51 @@ static void log_stats(struct process_job *j, struct process_stats_snapshot *prev
     *prev = s;
 }
 
+/* How long leaving the group may take at shutdown. */
+#define CLOSE_TIMEOUT_MS 10000
+
+/* Leaves the group like rd_kafka_consumer_close, but gives up after timeout_ms: when the broker
+ * goes away at the same moment (`sluice up` stopping every part), librdkafka would wait for it
+ * for a long time. Giving up loses nothing: rows and offsets are already in the store, and the
+ * group notices the missing member after its session timeout. Returns true when closed. */
+static bool consumer_close_bounded(struct process_job *j, int64_t timeout_ms)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(j->rk);
+    rd_kafka_error_t *e = rd_kafka_consumer_close_queue(j->rk, q);
+    if (e) {
+        log_warn(MOD, "consumer close: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        rd_kafka_queue_destroy(q);
+        return false;
+    }
+    int64_t deadline = mono_ms() + timeout_ms;
+    while (!rd_kafka_consumer_closed(j->rk) && mono_ms() < deadline) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+        if (!ev)
+            continue;
+        /* The partitions are handed back; the batch was flushed before closing. */
+        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) {
+            if (j->cooperative) {
+                rd_kafka_error_t *ue =
+                    rd_kafka_incremental_unassign(j->rk, rd_kafka_event_topic_partition_list(ev));
+                if (ue)
+                    rd_kafka_error_destroy(ue);
+            } else {
+                rd_kafka_assign(j->rk, NULL);
+            }
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    bool closed = rd_kafka_consumer_closed(j->rk);
+    if (!closed)
+        log_warn(MOD,
+                 "could not leave group %s within %d s (is the broker gone?); stopping anyway, "
+                 "nothing is lost: rows and offsets are in the store",
+                 j->o.group, (int)(timeout_ms / 1000));
+    rd_kafka_queue_destroy(q);
+    return closed;
+}
+
 int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_err *err)
 {
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
@@ -820,9 +866,7 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
     else
         collect(j, true);
     log_info(MOD, "leaving group %s", j->o.group);
-    rd_kafka_resp_err_t ce = rd_kafka_consumer_close(j->rk);
-    if (ce)
-        log_warn(MOD, "consumer close: %s", rd_kafka_err2str(ce));
+    j->closed = consumer_close_bounded(j, CLOSE_TIMEOUT_MS);
     update_lag(j);
     log_stats(j, &prev, mono_ms() - last_stats);
     struct process_stats_snapshot s;
@@ -853,7 +897,7 @@ void process_job_destroy(struct process_job *j)
     if (!j)
         return;
     if (j->rk)
-        rd_kafka_destroy(j->rk);
+        rd_kafka_destroy_flags(j->rk, j->closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     if (j->w.started) {
         pthread_mutex_lock(&j->w.mu);
         j->w.stop = true;
