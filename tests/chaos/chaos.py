@@ -9,7 +9,10 @@ from the outside:
     missing and extra rows are counted; duplicated = rows beyond one per id);
   - every bad record in the log is in the dead-letter topic with its reason and source
     headers, and nothing else is (at least once: a record may be dead-lettered twice);
-  - the broker's segment files verify (tests/tools/logcheck: CRC-32C, offsets contiguous).
+  - the broker's segment files verify (tests/tools/logcheck: CRC-32C, offsets contiguous);
+  - the scheduler, killed like the rest while runs of a 3-task DAG are triggered every ~2 s,
+    leaves its runs consistent: every accepted trigger has its run, every run ends success
+    with each task succeeded once (tries may repeat, as retries), none both running and done.
 
 The random choices come from --seed, printed in the summary line so a failure can be replayed:
   chaos: seed=S minutes=M kills=K (...) records=R acked=A lost=0 duplicated=0 stale=0 ...
@@ -171,6 +174,121 @@ class Producer:
             self.part.kill9()
 
 
+CHAOS_DAG = """\
+chaos_dag:
+  default_args:
+    owner: chaos
+    start_date: 2024-01-01
+    retries: 8
+    retry_delay: 1s
+  schedule: null
+  catchup: false
+  max_active_runs: 4
+  tasks:
+    - task_id: a
+      operator: bash
+      bash_command: "sleep 0.3; echo a"
+    - task_id: b
+      operator: bash
+      bash_command: "sleep 0.2; echo b"
+      dependencies: [a]
+    - task_id: c
+      operator: bash
+      bash_command: "echo c"
+      dependencies: [a]
+"""
+TASKS = {"a", "b", "c"}
+
+
+class Sched:
+    """The scheduler with a 3-task DAG, triggered through the CLI (REST API) every ~2 s."""
+
+    def __init__(self, a, work):
+        self.a = a
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.data = os.path.join(work, "sched")
+        dags = os.path.join(work, "dags")
+        os.makedirs(dags, exist_ok=True)
+        with open(os.path.join(dags, "chaos.yaml"), "w") as f:
+            f.write(CHAOS_DAG)
+        os.environ["SLUICE_SCHEDULER_ADMIN_PASSWORD"] = "chaos-admin"
+        self.part = Part("scheduler", [a.sluice, "scheduler", "--listen", "127.0.0.1:%d" %
+                                       self.port, "--data-dir", self.data, "--dags-folder", dags,
+                                       "--no-dags-paused-at-creation", "--no-builtin-dags"],
+                         os.path.join(work, "scheduler.log"))
+        self.accepted = []
+        self.next_trigger = 0
+        self.seq = 0
+
+    def _cli(self, *args):
+        return subprocess.run([self.a.sluice, "dags"] + list(args) +
+                              ["--url", self.url, "--password", "chaos-admin"],
+                              capture_output=True, text=True, timeout=20)
+
+    def tick(self, now):
+        if now < self.next_trigger or not self.part.alive():
+            return
+        self.next_trigger = now + 2
+        self.seq += 1
+        run_id = "chaos_%05d" % self.seq
+        try:
+            r = self._cli("trigger", "chaos_dag", "--run-id", run_id)
+        except subprocess.TimeoutExpired:
+            return
+        if r.returncode == 0:
+            self.accepted.append(run_id)
+
+    def check(self):
+        """Waits for every run to end, then checks the metadata DB; returns (line, ok)."""
+        import sqlite3
+        db = os.path.join(self.data, "scheduler", "scheduler.db")
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            try:
+                con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
+                open_runs = con.execute("SELECT count(*) FROM dag_run WHERE dag_id='chaos_dag' "
+                                        "AND state IN ('queued','running')").fetchone()[0]
+                con.close()
+                if open_runs == 0:
+                    break
+            except sqlite3.Error:
+                pass
+            time.sleep(1)
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
+        runs = {r[0]: r[1:] for r in con.execute(
+            "SELECT run_id, state, start_date, end_date FROM dag_run WHERE dag_id='chaos_dag'")}
+        tis = {}
+        for run_id, task_id, state, tries in con.execute(
+                "SELECT run_id, task_id, state, try_number FROM task_instance "
+                "WHERE dag_id='chaos_dag'"):
+            tis.setdefault(run_id, {})[task_id] = (state, tries)
+        con.close()
+        lost_runs = [r for r in self.accepted if r not in runs]
+        not_done = [r for r, v in runs.items() if v[0] not in ("success", "failed")]
+        failed = [r for r, v in runs.items() if v[0] == "failed"]
+        inconsistent = []
+        retried = 0
+        for r, v in runs.items():
+            t = tis.get(r, {})
+            if v[0] == "success" and (set(t) != TASKS or
+                                      any(st != "success" for st, _ in t.values())):
+                inconsistent.append(r)
+            if v[0] in ("success", "failed") and (v[2] is None or
+                                                  any(st in ("running", "queued", "scheduled")
+                                                      for st, _ in t.values())):
+                inconsistent.append(r)
+            retried += sum(1 for _, n in t.values() if n > 1)
+        for r in (lost_runs + not_done + failed + inconsistent)[:5]:
+            print("SCHEDULER: run %s: %s, tasks %s" % (r, runs.get(r), tis.get(r)))
+        ok = not lost_runs and not not_done and not failed and not inconsistent and runs
+        line = ("scheduler: triggered %d, runs %d, lost %d, unfinished %d, failed %d, "
+                "inconsistent %d, task tries repeated %d" %
+                (len(self.accepted), len(runs), len(lost_runs), len(not_done), len(failed),
+                 len(inconsistent), retried))
+        return line, bool(ok)
+
+
 def read_topic(boot, topic, with_headers=True):
     """Every record of topic: list of (partition, offset, key, value, headers dict)."""
     from confluent_kafka import Consumer, TopicPartition
@@ -266,6 +384,7 @@ def main():
     ap.add_argument("--topic", default="users_created")
     ap.add_argument("--processes", type=int, default=1, help="stream-job instances")
     ap.add_argument("--no-ingest", action="store_true", help="no `sluice ingest` beside usergen")
+    ap.add_argument("--no-scheduler", action="store_true", help="no scheduler in the mix")
     ap.add_argument("--work", help="work directory (default: a new temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
@@ -314,7 +433,8 @@ def main():
                 "--seed", "chaos-%d-%d" % (a.seed, ingest_seed[0])]
 
     ingest = Part("ingest", ingest_argv(), os.path.join(work, "ingest.log"))
-    kills = {"broker": 0, "process": 0, "producer": 0, "ingest": 0}
+    sched = Sched(a, work) if not a.no_scheduler else None
+    kills = {"broker": 0, "process": 0, "producer": 0, "ingest": 0, "scheduler": 0}
     rc = 1
     try:
         # Topic first, so the first records do not race auto-creation.
@@ -327,6 +447,8 @@ def main():
         producer.tick(False)
         if not a.no_ingest:
             ingest.start()
+        if sched:
+            sched.part.start()
         end = time.time() + a.minutes * 60
         next_kill = time.time() + rng.expovariate(1.0 / a.kill_every)
         restarts = []  # (when, part) pending restarts
@@ -349,8 +471,14 @@ def main():
                     not any(r[1] is ingest for r in restarts):
                 ingest.argv = ingest_argv()
                 ingest.start()
+            if sched:
+                if not sched.part.alive() and not any(r[1] is sched.part for r in restarts):
+                    log("scheduler exited by itself (rc %s)" % sched.part.proc.returncode)
+                    sched.part.start()
+                sched.tick(now)
             if now >= next_kill:
                 choices = ["broker", "process", "producer"] + ([] if a.no_ingest else ["ingest"])
+                choices += ["scheduler"] if sched else []
                 victim = rng.choice(choices)
                 delay = rng.uniform(0.05, 1.5)
                 if victim == "broker" and broker.kill9():
@@ -363,6 +491,9 @@ def main():
                         restarts.append((now + delay, j))
                 elif victim == "producer" and producer.kill9():
                     kills["producer"] += 1
+                elif victim == "scheduler" and sched.part.kill9():
+                    kills["scheduler"] += 1
+                    restarts.append((now + delay, sched.part))
                 elif victim == "ingest" and ingest.kill9():
                     kills["ingest"] += 1
                     ingest.argv = ingest_argv()
@@ -380,6 +511,8 @@ def main():
         for j in jobs:
             if not j.alive():
                 j.start()
+        if sched and not sched.part.alive():
+            sched.part.start()
         log("load stops; waiting for the last usergen chunk and for the job to drain")
         producer.finish(180)
         producer.tick(True)
@@ -458,6 +591,10 @@ def main():
                     print("STALE: row %s differs from the last version in the log" % rid)
         missing = sum(1 for k in expected if k not in seen)
 
+        sched_line, sched_ok = "scheduler: not run", True
+        if sched:
+            sched_line, sched_ok = sched.check()
+            sched.part.stop()
         broker.stop()
         lc = subprocess.run([logcheck, os.path.join(work, "broker"), a.topic],
                             capture_output=True, text=True)
@@ -466,23 +603,26 @@ def main():
             print(lc.stdout[-3000:], lc.stderr[-3000:])
         total_kills = sum(kills.values())
         ok = (lost == 0 and duplicated == 0 and stale == 0 and missing == 0 and extra == 0 and
-              missing_dlq == 0 and wrong_dlq == 0 and lc.returncode == 0 and acked > 0)
-        print("chaos: seed=%d minutes=%g kills=%d (broker %d, process %d, producer %d, ingest %d)"
-              " records=%d acked=%d lost=%d duplicated=%d stale=%d missing=%d extra=%d rows=%d"
-              " bad=%d dlq_missing=%d dlq_wrong=%d %s -> %s" %
+              missing_dlq == 0 and wrong_dlq == 0 and lc.returncode == 0 and acked > 0 and
+              sched_ok)
+        print("chaos: seed=%d minutes=%g kills=%d (broker %d, process %d, producer %d, ingest %d,"
+              " scheduler %d) records=%d acked=%d lost=%d duplicated=%d stale=%d missing=%d"
+              " extra=%d rows=%d bad=%d dlq_missing=%d dlq_wrong=%d; %s; %s -> %s" %
               (a.seed, a.minutes, total_kills, kills["broker"], kills["process"],
-               kills["producer"], kills["ingest"], len(recs), acked, lost, duplicated, stale,
-               missing, extra, len(seen), len(bad), missing_dlq, wrong_dlq, lc_line,
-               "PASS" if ok else "FAIL"))
+               kills["producer"], kills["ingest"], kills["scheduler"], len(recs), acked, lost,
+               duplicated, stale, missing, extra, len(seen), len(bad), missing_dlq, wrong_dlq,
+               sched_line, lc_line, "PASS" if ok else "FAIL"))
         rc = 0 if ok else 1
     finally:
         producer.finish(0)
         ingest.kill9()
+        if sched:
+            sched.part.kill9()
         for j in jobs:
             j.kill9()
         broker.kill9()
         if rc != 0:
-            for name in ["broker", "process0", "producer", "ingest"]:
+            for name in ["broker", "process0", "producer", "ingest", "scheduler"]:
                 pth = os.path.join(work, name + ".log")
                 if os.path.exists(pth):
                     with open(pth, errors="replace") as f:
