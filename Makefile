@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 CTEST_FLAGS ?=
 
-.PHONY: all deps build run test test-asan bench fuzz format format-check clean
+.PHONY: all deps build run test test-asan bench fuzz chaos format format-check clean
 
 all: build
 
@@ -38,6 +38,11 @@ fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSLUICE_FUZZ=ON >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
 	bash tests/fuzz/run.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-60}
+
+# The chaos test for MINUTES (default 10) with a kill every ~5 s; CHAOS_SEED=S replays a run.
+chaos: build
+	/usr/bin/python3 tests/chaos/chaos.py --sluice $(BUILD)/sluice --tools $(BUILD)/tests \
+	  --minutes $${MINUTES:-10} $${CHAOS_SEED:+--seed $$CHAOS_SEED}
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -12,7 +12,7 @@ for bin in "$build"/tests/fuzz/fuzz_*; do
   work=$(mktemp -d)
   [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null || true
   echo "fuzz: $name for ${secs}s"
-  if ! "$bin" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
+  if ! "$bin" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
       "$work" >"$work.log" 2>&1; then
     echo "fuzz: $name FAILED; last lines:"
     tail -n 40 "$work.log"

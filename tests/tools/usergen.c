@@ -5,7 +5,7 @@
  * with new content (the row must hold the last version), some carry \u escapes, surrogate
  * pairs, numeric post codes and unknown extra members.
  *   usergen produce -b HOST:PORT -t TOPIC -n N [-S SEED] [-k FIRST] [-B BAD_PERMILLE]
- *                   [-U UPDATE_PERMILLE] [-r RATE] [-T TIMEOUT_S]
+ *                   [-U UPDATE_PERMILLE] [-r RATE] [-T TIMEOUT_S] [-o ACKFILE]
  *   usergen verify  -b HOST:PORT -t TOPIC -n N [-S SEED] [-B ..] [-U ..] -d DB [-g GROUP]
  *                   [-D DLQ_TOPIC]
  * Exit 0 ok, 1 failure (or mismatch), 2 usage. */
@@ -24,7 +24,7 @@
 #define NBADKINDS 8
 
 struct opts {
-    const char *bootstrap, *topic, *db, *group, *dlq;
+    const char *bootstrap, *topic, *db, *group, *dlq, *ackfile;
     long long n, first, rate, timeout_s;
     unsigned long long seed;
     int bad_pm, update_pm;
@@ -242,6 +242,7 @@ static int set(rd_kafka_conf_t *c, const char *k, const char *v)
 }
 
 static long long delivered, failed;
+static FILE *ackf; /* -o: one "key partition offset index" line per acknowledged record */
 
 static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op)
 {
@@ -252,6 +253,9 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op)
             fprintf(stderr, "usergen: delivery: %s\n", rd_kafka_err2str(m->err));
     } else {
         delivered++;
+        if (ackf)
+            fprintf(ackf, "%.*s %d %lld %lld\n", (int)m->key_len, (const char *)m->key,
+                    (int)m->partition, (long long)m->offset, (long long)(intptr_t)m->_private);
     }
 }
 
@@ -263,6 +267,15 @@ static int produce(const struct opts *o)
         set(c, "batch.size", "1000000") || set(c, "message.timeout.ms", "60000"))
         return 1;
     rd_kafka_conf_set_dr_msg_cb(c, on_dr);
+    if (o->ackfile) {
+        ackf = fopen(o->ackfile, "a");
+        if (!ackf) {
+            fprintf(stderr, "usergen: %s: cannot open\n", o->ackfile);
+            rd_kafka_conf_destroy(c);
+            return 1;
+        }
+        setvbuf(ackf, NULL, _IOLBF, 0); /* a kill -9 loses at most the line being written */
+    }
     char e[256];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, e, sizeof(e));
     if (!rk) {
@@ -286,10 +299,14 @@ static int produce(const struct opts *o)
         long long t = target_of(o, i);
         if (t != i)
             id_of(o, t, key); /* updates are keyed by the id they update: same partition */
+        char ix[24];
+        int ixl = snprintf(ix, sizeof(ix), "%lld", i); /* lets checkers map a record back to i */
         for (;;) {
             rd_kafka_resp_err_t err = rd_kafka_producev(
                 rk, RD_KAFKA_V_TOPIC(o->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_KEY(key, 36), RD_KAFKA_V_VALUE(val, vl), RD_KAFKA_V_END);
+                RD_KAFKA_V_KEY(key, 36), RD_KAFKA_V_VALUE(val, vl),
+                RD_KAFKA_V_HEADER("usergen-index", ix, ixl), RD_KAFKA_V_OPAQUE((void *)(intptr_t)i),
+                RD_KAFKA_V_END);
             if (!err)
                 break;
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || mono_ms() > deadline) {
@@ -312,6 +329,8 @@ static int produce(const struct opts *o)
            "(%.0f/s)\n",
            o->n, bad, upd, delivered, failed, secs, delivered / (secs > 0 ? secs : 1));
     rd_kafka_destroy(rk);
+    if (ackf)
+        fclose(ackf);
     return delivered == o->n ? 0 : 1;
 }
 
@@ -572,7 +591,7 @@ int main(int argc, char **argv)
     const char *mode = argv[1];
     int c;
     optind = 2;
-    while ((c = getopt(argc, argv, "b:t:n:S:k:B:U:r:T:d:g:D:")) != -1) {
+    while ((c = getopt(argc, argv, "b:t:n:S:k:B:U:r:T:d:g:D:o:")) != -1) {
         switch (c) {
         case 'b':
             o.bootstrap = optarg;
@@ -609,6 +628,9 @@ int main(int argc, char **argv)
             break;
         case 'D':
             o.dlq = optarg;
+            break;
+        case 'o':
+            o.ackfile = optarg;
             break;
         default:
             return 2;
