@@ -91,6 +91,8 @@ struct process_job {
     struct writer w;
 
     int failures; /* consecutive failed batches */
+    int retries;  /* consecutive batches refused with STORE_RETRY (a pause, not a failure) */
+    int64_t paused_since_ms, paused_said_ms; /* store paused (STORE_RETRY) since, last said */
     bool fatal;
     struct sl_err fatal_err;
     struct process_stats stats;
@@ -333,20 +335,38 @@ static void reseek_all(struct process_job *j)
 /* A batch was not committed (b: the failed one, records counted for the message): the open
  * batch, whose records follow it, is dropped too, and every partition goes back to the
  * store's offsets. The writer must be idle. */
-static void batch_fail(struct process_job *j, size_t nin, const char *why)
+static void batch_fail(struct process_job *j, size_t nin, int rc, const char *why)
 {
-    j->failures++;
     process_stats_failure(&j->stats);
-    log_warn(MOD,
-             "batch of %zu record(s) not committed (%s); re-reading from the stored "
-             "offsets (failure %d in a row)",
-             nin, why, j->failures);
+    int64_t ms;
+    if (rc == STORE_RETRY) {
+        /* The store cannot take writes for now (e.g. its disk is full): pause, say so now and
+         * then, and retry the same records without giving up. */
+        int64_t now = mono_ms();
+        if (!j->paused_since_ms) {
+            j->paused_since_ms = now;
+            j->paused_said_ms = now;
+            log_warn(MOD, "the store cannot take writes (%s); paused, retrying until it can", why);
+        } else if (now - j->paused_said_ms >= 30000) {
+            j->paused_said_ms = now;
+            log_warn(MOD, "still paused for %lld s: the store cannot take writes (%s)",
+                     (long long)((now - j->paused_since_ms) / 1000), why);
+        }
+        j->retries++;
+        ms = 100LL << (j->retries < 5 ? j->retries : 5); /* up to 3.2 s */
+    } else {
+        j->failures++;
+        log_warn(MOD,
+                 "batch of %zu record(s) not committed (%s); re-reading from the stored "
+                 "offsets (failure %d in a row)",
+                 nin, why, j->failures);
+        ms = 50LL << (j->failures < 6 ? j->failures : 6);
+    }
     batch_reset(j);
     reseek_all(j);
     if (j->failures >= MAX_CONSECUTIVE_FAILURES)
         job_fatal(j, "too many failed batches in a row; giving up (see the warnings above)");
-    /* Back off a little so a store that is down is not hammered. */
-    int64_t ms = 50LL << (j->failures < 6 ? j->failures : 6);
+    /* Back off so a store that is down is not hammered. */
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
@@ -368,7 +388,7 @@ static int collect(struct process_job *j, bool wait)
         return 1;
     j->flying = NULL;
     if (b->rc != 0) {
-        batch_fail(j, b->nin, b->err.msg);
+        batch_fail(j, b->nin, b->rc, b->err.msg);
         batch_clear(b);
         return -1;
     }
@@ -384,6 +404,12 @@ static int collect(struct process_job *j, bool wait)
     process_stats_batch(&j->stats, b->nin, b->nrows, b->dead_lettered,
                         (uint64_t)(b->commit_us - b->start_us), &b->e2e);
     j->failures = 0;
+    j->retries = 0;
+    if (j->paused_since_ms) {
+        log_info(MOD, "the store takes writes again after %lld s; resumed",
+                 (long long)((mono_ms() - j->paused_since_ms) / 1000));
+        j->paused_since_ms = 0;
+    }
     batch_clear(b);
     return 0;
 }
@@ -400,19 +426,19 @@ static int handoff(struct process_job *j)
         return -1; /* the open batch was dropped with the failed one */
     struct sl_err err;
     if (b->poisoned) {
-        batch_fail(j, b->nin, "a dead-letter record could not be queued");
+        batch_fail(j, b->nin, -1, "a dead-letter record could not be queued");
         return -1;
     }
     b->dead_lettered = 0;
     if (dlq_pending(j->dlq) > 0 &&
         dlq_flush(j->dlq, j->o.dlq_timeout_ms, &b->dead_lettered, &err) != 0) {
-        batch_fail(j, b->nin, err.msg);
+        batch_fail(j, b->nin, -1, err.msg);
         return -1;
     }
     if (b->cap_offs < (size_t)j->nparts) {
         struct store_offset *o = realloc(b->offs, (size_t)j->nparts * sizeof(*o));
         if (!o) {
-            batch_fail(j, b->nin, "out of memory");
+            batch_fail(j, b->nin, -1, "out of memory");
             return -1;
         }
         b->offs = o;

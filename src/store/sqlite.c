@@ -561,6 +561,12 @@ static int sqlite_store_write_batch(struct store *st, const char *topic,
     sqlite3_clear_bindings(s->upsert);
     return 0;
 rollback:
+    if (ret == -1) {
+        /* Conditions that pass (space freed, a reader's lock released): the job waits. */
+        int ec = sqlite3_errcode(s->db);
+        if (ec == SQLITE_FULL || ec == SQLITE_BUSY || ec == SQLITE_LOCKED || ec == SQLITE_IOERR)
+            ret = STORE_RETRY;
+    }
     /* Fails harmlessly when SQLite already rolled back on its own (e.g. SQLITE_FULL). */
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_clear_bindings(s->upsert);

@@ -48,6 +48,10 @@ struct store_offset {
 
 /* Result codes besides 0 and -1. */
 #define STORE_CONFLICT 1
+/* The store cannot take writes for now (disk full, database locked, node unreachable): nothing
+ * was written; the same batch may succeed later, so the caller waits and retries instead of
+ * giving up. */
+#define STORE_RETRY 2
 
 /* Open flags. */
 #define STORE_READONLY 1u
@@ -70,7 +74,8 @@ struct store_ops {
     int (*load_offset)(struct store *st, const char *topic, int32_t partition, int64_t *next,
                        struct sl_err *err);
     /* Upserts rows (later rows win over earlier ones with the same key) and records offs,
-     * all or nothing. Returns 0, STORE_CONFLICT (nothing written, err names the partition)
+     * all or nothing. Returns 0, STORE_CONFLICT (nothing written, err names the partition),
+     * STORE_RETRY (nothing written, a passing condition such as a full disk)
      * or -1 (nothing written). */
     int (*write_batch)(struct store *st, const char *topic, const struct store_row *rows,
                        size_t nrows, const struct store_offset *offs, size_t noffs,

@@ -1,5 +1,5 @@
-"""The stream job on a disk that fills up: its SQLite store on an 8 MiB tmpfs this test mounts
-(root needed; skipped otherwise), the broker elsewhere. When the store's disk is full the job
+"""The stream job on a disk that fills up: its SQLite store on a small tmpfs this test mounts
+(16 MiB, 13 of them taken by a filler file; root needed, skipped otherwise), the broker elsewhere. When the store's disk is full the job
 must pause with a clear message naming the cause, keep running (no exit, no records skipped),
 and resume by itself once space is freed; in the end every record is stored exactly once."""
 import os
@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import brokerlib  # noqa: E402
 from brokerlib import fail, skip  # noqa: E402
 
-N = 60000
+N = 12000
 
 
 def count_rows(sluice, store):
@@ -29,7 +29,7 @@ def count_rows(sluice, store):
 def main():
     usergen = brokerlib.tool("usergen")
     mnt = tempfile.mkdtemp(prefix="sluice-smallfs.")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt],
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mnt],
                        capture_output=True, text=True)
     if r.returncode != 0:
         os.rmdir(mnt)
@@ -39,7 +39,7 @@ def main():
         try:
             filler = os.path.join(mnt, "filler")
             with open(filler, "wb") as f:
-                f.write(b"\0" * (5 << 20))
+                f.write(b"\0" * (13 << 20))
             store = "sqlite:" + os.path.join(mnt, "store")
             brokerlib.run([usergen, "produce", "-b", b.bootstrap, "-t", "users_created", "-n",
                            str(N), "-S", "7", "-B", "0", "-U", "0"], 180)
@@ -79,7 +79,7 @@ def main():
                     fail("the job exited (status %d) after space was freed" % job.returncode)
             if n != N:
                 fail("after freeing space the store holds %d rows, expected %d" % (n, N))
-            print("after freeing 5 MiB the job resumed by itself: %d rows" % n)
+            print("after freeing 13 MiB the job resumed by itself: %d rows" % n)
             job.terminate()
             job.wait(30)
             v = brokerlib.run([usergen, "verify", "-b", b.bootstrap, "-t", "users_created",
