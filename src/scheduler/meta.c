@@ -9,7 +9,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-
 int meta_open(const char *path, sqlite3 **out, struct sl_err *err)
 {
     sqlite3 *db = NULL;
