@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/metrics.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/units.h"
@@ -150,7 +151,10 @@ void broker_sync(struct broker *bk)
     for (int i = 0; i < bk->ndirty; i++) {
         struct tpart *tp = bk->dirty[i];
         struct sl_err err;
-        if (partition_sync(tp->log, &err) != 0) {
+        int64_t t0 = mono_us();
+        int src = partition_sync(tp->log, &err);
+        broker_metrics_fsync(mono_us() - t0);
+        if (src != 0) {
             /* The data may not be on disk and we cannot say which: acknowledging anything
              * more would be a lie, so stop like Kafka does on a log-directory failure. */
             log_error("broker", "fsync of %s-%d failed: %s; stopping", tp->topic->name,

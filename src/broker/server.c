@@ -18,6 +18,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "broker/metrics.h"
 #include "core/log.h"
 #include "core/units.h"
 
@@ -108,6 +109,7 @@ static int resp_send_chunked(struct conn *c, struct resp *r)
                 return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
             }
             r->sent += (size_t)n;
+            broker_metrics_bytes_out((size_t)n);
             continue;
         }
         if (r->chunk >= w->nchunks)
@@ -126,6 +128,7 @@ static int resp_send_chunked(struct conn *c, struct resp *r)
             return -1;
         }
         r->chunk_sent += (size_t)n;
+        broker_metrics_bytes_out((size_t)n);
         if (r->chunk_sent == ch->len) {
             r->chunk++;
             r->chunk_sent = 0;
@@ -179,6 +182,7 @@ static void conn_flush(struct server *srv, struct conn *c)
             return;
         }
         size_t left = (size_t)w;
+        broker_metrics_bytes_out(left);
         while (left > 0 && c->head) {
             struct resp *r = c->head;
             size_t rem = r->w.b.len - r->sent;
@@ -290,6 +294,7 @@ static int handle_request(struct server *srv, struct conn *c, const uint8_t *fra
         log_warn("broker", "%s: unknown API key %d; closing", c->peer, key);
         return -1;
     }
+    broker_metrics_request(key, api->name);
     bool supported = version >= api->min_version && version <= api->max_version;
     if (!supported && key != 18) {
         log_warn("broker", "%s: %s v%d is not supported (range %d-%d); closing", c->peer, api->name,
@@ -422,6 +427,7 @@ static void conn_read(struct server *srv, struct conn *c)
             break;
         }
         c->in.len += (size_t)n;
+        broker_metrics_bytes_in((size_t)n);
         conn_process_input(srv, c);
         if ((size_t)n < want)
             break;
@@ -706,6 +712,7 @@ int server_run(struct server *srv, struct sl_err *err)
                 conn_read(srv, c);
         }
         int64_t now = mono_ms();
+        broker_metrics_turn(bk, srv->nconns, now);
         groups_tick(bk, now);
         /* Group commit: one fsync per dirty partition for everything this turn appended. */
         if (bk->cfg.flush == FLUSH_GROUP) {

@@ -335,6 +335,12 @@ void metric_add(struct metric *s, uint64_t n)
         atomic_fetch_add_explicit(&s->count, n, memory_order_relaxed);
 }
 
+void metric_counter_set(struct metric *s, uint64_t v)
+{
+    if (s)
+        atomic_store_explicit(&s->count, v, memory_order_relaxed);
+}
+
 void metric_set(struct metric *s, double v)
 {
     if (s)
@@ -355,17 +361,22 @@ void metric_gauge_add(struct metric *s, double d)
         add_double(&s->bits, d);
 }
 
-void metric_observe(struct metric *s, double v)
+void metric_observe_n(struct metric *s, double v, uint64_t n)
 {
-    if (!s || !s->bucket)
+    if (!s || !s->bucket || n == 0)
         return;
     const struct metric_family *f = s->fam;
     size_t i = 0;
     while (i < f->nbounds && v > f->bounds[i])
         i++;
-    atomic_fetch_add_explicit(&s->bucket[i], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
-    add_double(&s->bits, v);
+    atomic_fetch_add_explicit(&s->bucket[i], n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->count, n, memory_order_relaxed);
+    add_double(&s->bits, v * (double)n);
+}
+
+void metric_observe(struct metric *s, double v)
+{
+    metric_observe_n(s, v, 1);
 }
 
 double metric_value(const struct metric *s)

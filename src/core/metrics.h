@@ -52,11 +52,15 @@ struct metric *metric_getv(struct metric_family *f, const char *const *values);
 /* Counters: add only. */
 void metric_inc(struct metric *s);
 void metric_add(struct metric *s, uint64_t n);
+/* For a counter that mirrors a monotonic count kept elsewhere (set from its owner's thread). */
+void metric_counter_set(struct metric *s, uint64_t v);
 /* Gauges. */
 void metric_set(struct metric *s, double v);
 void metric_gauge_add(struct metric *s, double d);
 /* Histograms. */
 void metric_observe(struct metric *s, double v);
+/* n observations of the value v (folding in another histogram's bucket). */
+void metric_observe_n(struct metric *s, double v, uint64_t n);
 
 /* Reading (tests, the UI): a counter's or gauge's value; a histogram's count and sum. */
 double metric_value(const struct metric *s);

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/units.h"
 #include "ingest/format.h"
+#include "ingest/metrics.h"
 #include "ingest/producer.h"
 #include "ingest/source.h"
 #include "mockapi/gen.h"
@@ -367,6 +368,7 @@ static void progress_show(struct progress *pg, struct ingest *in, struct produce
                           uint64_t produced, bool force)
 {
     int64_t now = mono_ms();
+    ingest_metrics_update(&in->stats, produced, producer_delivered(p), producer_failed(p));
     if (!pg->tty || (!force && now - pg->last_ms < 1000))
         return;
     uint64_t d = producer_delivered(p);

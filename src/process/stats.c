@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/units.h"
+#include "process/metrics.h"
 
 static int bucket_of(uint64_t v)
 {
@@ -70,6 +71,13 @@ uint64_t hist_quantile(const struct hist *h, double q)
     return 0;
 }
 
+uint64_t hist_bucket_value(int i)
+{
+    uint64_t lo, hi;
+    bucket_range(i, &lo, &hi);
+    return lo + (hi - 1 - lo) / 2;
+}
+
 void process_stats_init(struct process_stats *st)
 {
     memset(st, 0, sizeof(*st));
@@ -98,6 +106,7 @@ void process_stats_batch(struct process_stats *st, uint64_t in, uint64_t stored,
     if (e2e)
         hist_merge(&st->s.e2e_us, e2e);
     pthread_mutex_unlock(&st->mu);
+    process_metrics_batch(in, stored, dead_lettered, batch_us, e2e);
 }
 
 void process_stats_failure(struct process_stats *st)
@@ -105,6 +114,7 @@ void process_stats_failure(struct process_stats *st)
     pthread_mutex_lock(&st->mu);
     st->s.batch_failures++;
     pthread_mutex_unlock(&st->mu);
+    process_metrics_failure();
 }
 
 void process_stats_set_lag(struct process_stats *st, int64_t lag, int32_t assigned)
@@ -113,6 +123,7 @@ void process_stats_set_lag(struct process_stats *st, int64_t lag, int32_t assign
     st->s.lag = lag;
     st->s.assigned = assigned;
     pthread_mutex_unlock(&st->mu);
+    process_metrics_assigned(assigned);
 }
 
 void process_stats_snapshot(struct process_stats *st, struct process_stats_snapshot *out)

@@ -23,6 +23,8 @@ void hist_merge(struct hist *dst, const struct hist *src);
 void hist_diff(const struct hist *a, const struct hist *b, struct hist *out);
 /* The q-quantile (0 < q <= 1) in microseconds (middle of its bucket); 0 when empty. */
 uint64_t hist_quantile(const struct hist *h, double q);
+/* The middle value of bucket i in microseconds (to fold a hist into another histogram). */
+uint64_t hist_bucket_value(int i);
 
 struct process_stats_snapshot {
     uint64_t records_in;     /* records consumed and accepted into a batch */
