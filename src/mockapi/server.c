@@ -1,20 +1,18 @@
 /* `sluice mock-api`: a randomuser.me-compatible HTTP API on libmicrohttpd, so the pipeline and
- * its tests run offline. One thread per connection: a deliberately slow answer (--slow-rate)
- * then stalls only its own client. Fault options make the ingest's retry paths testable. */
-#include <arpa/inet.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
+ * its tests run offline, served by core/http. One thread per connection: a deliberately slow answer
+ * (--slow-rate) then stalls only its own client. Fault options make the ingest's retry paths
+ * testable. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "cli/commands.h"
 #include "core/config.h"
+#include "core/http.h"
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "core/units.h"
@@ -59,41 +57,18 @@ static double server_dice(struct mockapi_server *srv)
     return (double)(z >> 11) / 9007199254740992.0;
 }
 
-/* Queues a response; takes ownership of body (malloc'ed) when must_free is set. */
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, char *body, size_t len,
-                             bool must_free)
+/* Answers with the randomuser content type; takes ownership of body (malloc'ed). */
+static void reply(struct http_req *req, unsigned status, char *body, size_t len)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        len, body, must_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (!resp) {
-        if (must_free)
-            free(body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
-    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
-    enum MHD_Result rc = MHD_queue_response(conn, status, resp);
-    MHD_destroy_response(resp);
-    return rc;
+    http_add_header(req, "Access-Control-Allow-Origin", "*");
+    http_reply_take(req, status, "application/json; charset=utf-8", body, len);
 }
 
 /* Answers {"error": msg} with the given status. */
-static enum MHD_Result reply_error(struct MHD_Connection *conn, unsigned status, const char *msg)
+static void reply_error(struct http_req *req, unsigned status, const char *msg)
 {
-    struct buf b;
-    buf_init(&b, 4096);
-    if (jsonw_raw(&b, "{\"error\":") != 0 || jsonw_cstr(&b, msg) != 0 || jsonw_raw(&b, "}") != 0) {
-        buf_free(&b);
-        return MHD_NO;
-    }
-    size_t len;
-    char *body = (char *)buf_detach(&b, &len);
-    return reply(conn, status, body, len, true);
-}
-
-static const char *arg(struct MHD_Connection *conn, const char *key)
-{
-    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+    http_add_header(req, "Access-Control-Allow-Origin", "*");
+    http_reply_error(req, status, "%s", msg);
 }
 
 /* Sleeps ms in short slices so shutdown is not held up by a slow answer for long. */
@@ -107,37 +82,38 @@ static void slow_sleep(struct mockapi_server *srv, int64_t ms)
     }
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
-                              const char *method, const char *version, const char *upload_data,
-                              size_t *upload_data_size, void **con_cls)
+static void handle(struct http_req *hreq, void *ctx)
 {
-    struct mockapi_server *srv = cls;
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return reply_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET is supported");
+    struct mockapi_server *srv = ctx;
+    const char *method = http_method(hreq), *url = http_path(hreq);
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        reply_error(hreq, 405, "only GET is supported");
+        return;
+    }
     if (strcmp(url, "/api/") != 0 && strcmp(url, "/api") != 0 && strcmp(url, "/api/1.4/") != 0 &&
-        strcmp(url, "/api/1.4") != 0)
-        return reply_error(conn, MHD_HTTP_NOT_FOUND, "not found: use /api/ or /api/1.4/");
+        strcmp(url, "/api/1.4") != 0) {
+        reply_error(hreq, 404, "not found: use /api/ or /api/1.4/");
+        return;
+    }
     atomic_fetch_add(&srv->requests, 1);
 
     struct mockapi_query q = {
-        .results = arg(conn, "results"),
-        .seed = arg(conn, "seed"),
-        .page = arg(conn, "page"),
-        .nat = arg(conn, "nat"),
-        .inc = arg(conn, "inc"),
-        .exc = arg(conn, "exc"),
-        .gender = arg(conn, "gender"),
-        .format = arg(conn, "format"),
+        .results = http_query(hreq, "results"),
+        .seed = http_query(hreq, "seed"),
+        .page = http_query(hreq, "page"),
+        .nat = http_query(hreq, "nat"),
+        .inc = http_query(hreq, "inc"),
+        .exc = http_query(hreq, "exc"),
+        .gender = http_query(hreq, "gender"),
+        .format = http_query(hreq, "format"),
     };
-    const char *v;
-    size_t vlen;
-    q.noinfo = MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, "noinfo", 6, &v, &vlen) ==
-               MHD_YES;
+    q.noinfo = http_query(hreq, "noinfo") != NULL;
     struct mockapi_req req;
     struct sl_err err;
     if (mockapi_req_parse(&q, &req, &err) != 0) {
         atomic_fetch_add(&srv->rejected, 1);
-        return reply_error(conn, MHD_HTTP_BAD_REQUEST, err.msg);
+        reply_error(hreq, 400, err.msg);
+        return;
     }
     if (!req.seed[0])
         mockapi_random_seed(req.seed);
@@ -148,7 +124,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     }
     if (srv->error_rate > 0 && server_dice(srv) < srv->error_rate) {
         atomic_fetch_add(&srv->errors, 1);
-        return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, RANDOMUSER_ERROR);
+        reply_error(hreq, 500, RANDOMUSER_ERROR);
+        return;
     }
 
     struct buf b;
@@ -156,7 +133,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     if (mockapi_generate(&req, &b, &err) != 0) {
         buf_free(&b);
         log_error(MOD, "%s", err.msg);
-        return reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, err.msg);
+        reply_error(hreq, 500, err.msg);
+        return;
     }
     atomic_fetch_add(&srv->users, (uint_fast64_t)req.results);
     size_t len;
@@ -165,7 +143,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         atomic_fetch_add(&srv->malformed, 1);
         len = len / 2; /* cut mid-document: the client must detect it and retry */
     }
-    return reply(conn, MHD_HTTP_OK, body, len, true);
+    reply(hreq, 200, body, len);
 }
 
 static int parse_rate(const struct config *cfg, const char *name, double *out, struct sl_err *err)
@@ -179,38 +157,16 @@ static int parse_rate(const struct config *cfg, const char *name, double *out, s
     return 0;
 }
 
-static int bind_address(const char *listen, struct sockaddr_storage *ss, bool *v6,
-                        struct sl_err *err)
-{
-    char host[256];
-    int port;
-    if (parse_hostport(listen, host, &port, err) != 0)
-        return -1;
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-    if (strcmp(host, "localhost") == 0)
-        strcpy(host, "127.0.0.1");
-    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)port);
-        *v6 = false;
-        return 0;
-    }
-    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t)port);
-        *v6 = true;
-        return 0;
-    }
-    return sl_err_set(err, "--listen: '%s' is not a numeric IPv4 or IPv6 address", host);
-}
+static const struct http_route mockapi_routes[] = {
+    {"*", "/*", handle, HTTP_PUBLIC}, /* the handler answers 404/405 in randomuser's words */
+    {NULL, NULL, NULL, 0},
+};
 
 int mockapi_main(int argc, char **argv)
 {
     struct config *cfg = NULL;
     struct sl_err err;
-    struct MHD_Daemon *d = NULL;
+    struct http_server *hs = NULL;
     int ret = 1;
     int rc = config_parse(&mockapi_cmd, argc, argv, &cfg, &err);
     if (rc == 1)
@@ -220,15 +176,16 @@ int mockapi_main(int argc, char **argv)
         return 2;
     }
 
-    static struct mockapi_server srv; /* outlives the daemon's threads; one per process */
+    static struct mockapi_server srv; /* outlives the server's threads; one per process */
     memset(&srv, 0, sizeof(srv));
-    struct sockaddr_storage ss;
-    bool v6 = false;
+    const char *listen = config_str(cfg, "listen");
+    char host[256];
+    int port;
     int64_t maxconn = config_int(cfg, "max-connections");
     if (parse_rate(cfg, "error-rate", &srv.error_rate, &err) != 0 ||
         parse_rate(cfg, "slow-rate", &srv.slow_rate, &err) != 0 ||
         parse_rate(cfg, "malformed-rate", &srv.malformed_rate, &err) != 0 ||
-        bind_address(config_str(cfg, "listen"), &ss, &v6, &err) != 0) {
+        http_parse_listen(listen, host, sizeof(host), &port, &err) != 0) {
         fprintf(stderr, "sluice mock-api: %s\n", err.msg);
         ret = 2;
         goto out;
@@ -241,8 +198,8 @@ int mockapi_main(int argc, char **argv)
     srv.slow_delay_ms = config_ms(cfg, "slow-delay");
     atomic_store(&srv.dice, (uint_fast64_t)mono_us());
 
-    /* Block the stop signals before MHD starts its threads, so they inherit the mask and the
-     * main thread alone receives them through sigwait. */
+    /* Block the stop signals before the server starts its threads, so they inherit the mask
+     * and the main thread alone receives them through sigwait. */
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
@@ -250,26 +207,24 @@ int mockapi_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-    d = MHD_start_daemon(flags, 0, NULL, NULL, handle, &srv, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)maxconn,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)256, MHD_OPTION_END);
-    if (!d) {
-        log_error(MOD, "cannot listen on %s (address in use or not permitted?)",
-                  config_str(cfg, "listen"));
+    struct http_config hc = {
+        .name = MOD,
+        .listen = listen,
+        .max_connections = (unsigned)maxconn,
+        .timeout_s = 60,
+        .thread_per_connection = true,
+        .error_style = HTTP_ERR_ERROR,
+    };
+    if (http_server_start(&hc, mockapi_routes, &srv, &hs, &err) != 0) {
+        log_error(MOD, "%s", err.msg);
         goto out;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    char host[256];
-    int port;
-    parse_hostport(config_str(cfg, "listen"), host, &port, NULL);
+    bool v6 = strchr(host, ':') != NULL;
     log_info(MOD,
-             "serving a randomuser-compatible API on http://%s%s%s:%u/api/ (errors %.0f%%, "
+             "serving a randomuser-compatible API on http://%s%s%s:%d/api/ (errors %.0f%%, "
              "slow %.0f%%, malformed %.0f%%)",
-             v6 ? "[" : "", host, v6 ? "]" : "", info ? (unsigned)info->port : (unsigned)port,
-             srv.error_rate * 100, srv.slow_rate * 100, srv.malformed_rate * 100);
+             v6 ? "[" : "", host, v6 ? "]" : "", http_server_port(hs), srv.error_rate * 100,
+             srv.slow_rate * 100, srv.malformed_rate * 100);
 
     int sig = 0;
     sigwait(&stop, &sig);
@@ -277,8 +232,7 @@ int mockapi_main(int argc, char **argv)
     atomic_store(&srv.stopping, true);
     ret = 0;
 out:
-    if (d)
-        MHD_stop_daemon(d);
+    http_server_stop(hs);
     if (ret == 0)
         log_info(MOD,
                  "served %llu requests, %llu users; injected %llu errors, %llu slow, %llu "
