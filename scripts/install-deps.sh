@@ -13,6 +13,8 @@ pkgs=(
   kcat python3-kafka python3-confluent-kafka python3-pytest
   # tools used by tests and benches
   procps curl
+  # promtool (checks /metrics), chromium (browser tests of the web UI)
+  prometheus chromium
 )
 
 missing=()

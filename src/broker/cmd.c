@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics_http.h"
 #include "core/units.h"
 
 static const struct opt_def broker_opts[] = {
@@ -38,6 +39,7 @@ static const struct opt_def broker_opts[] = {
     {"group-initial-delay", OPT_DURATION, "1s", "DURATION",
      "how long a new consumer group waits for more members before its first rebalance"},
     {"max-connections", OPT_INT, "1000", "N", "connections beyond this are refused"},
+    METRICS_LISTEN_OPT,
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -158,9 +160,12 @@ int broker_main(int argc, char **argv)
         return 2;
     }
     struct broker *bk = calloc(1, sizeof(*bk));
+    char *metrics_addr =
+        config_str(cfg, "metrics-listen") ? strdup(config_str(cfg, "metrics-listen")) : NULL;
     if (!bk || load_config(cfg, &bk->cfg, &err) != 0) {
         fprintf(stderr, "sluice broker: %s\n", bk ? err.msg : "out of memory");
         config_free(cfg);
+        free(metrics_addr);
         free(bk);
         return 2;
     }
@@ -176,16 +181,21 @@ int broker_main(int argc, char **argv)
     int64_t t0 = mono_ms();
     if (broker_open(bk, &err) != 0) {
         log_error("broker", "cannot open data directory %s: %s", bk->cfg.data_dir, err.msg);
+        free(metrics_addr);
         free(bk);
         return 1;
     }
     struct server *srv;
-    if (server_create(bk, &srv, &err) != 0) {
+    struct http_server *metrics_srv = NULL;
+    if (server_create(bk, &srv, &err) != 0 ||
+        metrics_listen("broker", metrics_addr, &metrics_srv, &err) != 0) {
         log_error("broker", "%s", err.msg);
         broker_close(bk);
+        free(metrics_addr);
         free(bk);
         return 1;
     }
+    free(metrics_addr);
     if (bk->cfg.advertised_port == 0)
         bk->cfg.advertised_port = server_port(srv);
     running = srv;
@@ -202,6 +212,7 @@ int broker_main(int argc, char **argv)
     if (rc != 0)
         log_error("broker", "%s", err.msg);
     running = NULL;
+    http_server_stop(metrics_srv);
     server_destroy(srv);
     broker_close(bk);
     free(bk);

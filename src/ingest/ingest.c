@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics_http.h"
 #include "core/units.h"
 #include "ingest/format.h"
 #include "ingest/metrics.h"
@@ -97,6 +98,7 @@ static const struct opt_def ingest_opts[] = {
     {"http-timeout", OPT_DURATION, "30s", "DURATION", "HTTP request timeout"},
     {"fetchers", OPT_INT, "2", "N", "concurrent requests (fetch+format threads), 1..8"},
     {"retry-max", OPT_DURATION, "10s", "DURATION", "cap of the fetch retry backoff"},
+    METRICS_LISTEN_OPT,
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -615,6 +617,7 @@ int ingest_main(int argc, char **argv)
 {
     struct config *cfg = NULL;
     struct producer *p = NULL;
+    struct http_server *metrics_srv = NULL;
     struct sl_err err;
     struct ingest in;
     struct run r;
@@ -685,6 +688,9 @@ int ingest_main(int argc, char **argv)
         mockapi_random_seed(genseed);
         in.gen_seed = genseed;
     }
+    /* A task's metrics are a convenience: runs may overlap, so a busy port only warns. */
+    if (metrics_listen(MOD, config_str(cfg, "metrics-listen"), &metrics_srv, &err) != 0)
+        log_warn(MOD, "no metrics: %s", err.msg);
     r.start = mono_ms();
     r.deadline = duration > 0 ? r.start + duration : INT64_MAX;
     if (is_auto && auto_probe(&in, &err) != 0) {
@@ -707,6 +713,7 @@ int ingest_main(int argc, char **argv)
     produce_loop(&in, p, &r);
     ret = report(&in, p, &r, po.topic, po.bootstrap);
 out:
+    http_server_stop(metrics_srv);
     free_batches(in.head);
     free_batches(in.spare);
     for (int i = 0; i < MAX_FETCHERS; i++)

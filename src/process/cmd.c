@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics_http.h"
 #include "process/job.h"
 #include "store/store.h"
 
@@ -27,6 +28,7 @@ static const struct opt_def process_opts_def[] = {
      "longest wait for dead letters to be acknowledged"},
     {"data-dir", OPT_STRING, "./sluice-data", "DIR",
      "data directory (the default store lives in DIR/store)"},
+    METRICS_LISTEN_OPT,
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -120,9 +122,17 @@ int process_main(int argc, char **argv)
         config_free(cfg);
         return strstr(err.msg, "--") ? 2 : 1;
     }
+    struct http_server *metrics_srv = NULL;
+    if (metrics_listen("process", config_str(cfg, "metrics-listen"), &metrics_srv, &err) != 0) {
+        log_error("process", "%s", err.msg);
+        process_job_destroy(j);
+        config_free(cfg);
+        return 1;
+    }
     rc = process_job_run(j, &stop_flag, &err);
     if (rc != 0)
         log_error("process", "%s", err.msg);
+    http_server_stop(metrics_srv);
     process_job_destroy(j);
     config_free(cfg);
     log_info("process", "stopped");

@@ -485,7 +485,7 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
              j->o.batch_linger_ms, j->o.dlq_topic);
     struct process_stats_snapshot prev;
     process_stats_snapshot(&j->stats, &prev);
-    int64_t last_stats = mono_ms();
+    int64_t last_stats = mono_ms(), last_lag = last_stats;
     while (!atomic_load(stop) && !j->fatal) {
         int timeout = 100;
         if (j->nin > 0) {
@@ -505,6 +505,10 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
             batch_flush(j);
         dlq_poll(j->dlq);
         int64_t now = mono_ms();
+        if (now - last_lag >= 1000) { /* cached watermarks: no request; /metrics shows it */
+            update_lag(j);
+            last_lag = now;
+        }
         if (j->o.stats_interval_ms > 0 && now - last_stats >= j->o.stats_interval_ms) {
             update_lag(j);
             log_stats(j, &prev, now - last_stats);
