@@ -20,7 +20,7 @@ struct auth_opts {
     const char *data_dir;    /* DATA_DIR; files go under DATA_DIR/scheduler/ */
     const char *config_path; /* sluice.yaml to read users from; NULL or missing: admin only */
     bool enabled;            /* false: every request passes as "admin" (loopback only, warned) */
-    int64_t token_ttl_s;     /* 0: 86400 */
+    int64_t token_ttl_s;     /* 0: 86400 (negative: already expired, for tests) */
 };
 
 /* Loads or creates the users and the signing secret; prints the generated admin password
@@ -38,7 +38,8 @@ int auth_http_hook(struct http_req *req, void *auth);
 int auth_login(struct auth *a, const char *user, const char *password, char *out, size_t cap,
                struct sl_err *err);
 
-/* Verifies a token; on success copies the user name into user. */
+/* Verifies a token; on success copies the user name into user and returns 0; -1 for an
+ * invalid token, -2 for an expired one (beyond a 10 s leeway). */
 int auth_verify(struct auth *a, const char *token, char *user, size_t cap);
 
 #endif
