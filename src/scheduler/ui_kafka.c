@@ -19,9 +19,18 @@
 #define MAX_VALUE_SHOWN 4096
 #define MAX_MESSAGES 200
 
+/* The UI keeps trying while Kafka is down; that is worth a debug line, not an error each second. */
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    (void)level;
+    log_debug(MOD, "kafka: %s: %s", fac, buf);
+}
+
 static rd_kafka_conf_t *base_conf(struct ui *ui)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, on_log);
     struct sl_err err;
     if (kafka_conf_set(conf, "bootstrap.servers", ui->bootstrap, &err) != 0 ||
         kafka_conf_set(conf, "log_level", "3", &err) != 0 ||
