@@ -18,6 +18,8 @@ static const struct command commands[] = {
     {"mock-api", "serve a randomuser.me-compatible API offline", mockapi_main},
     {"process", "run the stream job: topic -> store, exactly once, dead letters", process_main},
     {"query", "run a query against the store (spark_streams.created_users)", query_main},
+    {"scheduler", "run DAGs on schedules, with retries, logs and Airflow's REST API",
+     scheduler_main},
     {"topics", "list, create, describe, delete topics on any Kafka-protocol broker", topics_main},
     {"version", "print the version", version_main},
 };

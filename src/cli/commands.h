@@ -11,5 +11,6 @@ int process_main(int argc, char **argv);
 int query_main(int argc, char **argv);
 int version_main(int argc, char **argv);
 int up_main(int argc, char **argv);
+int scheduler_main(int argc, char **argv);
 
 #endif

@@ -1,22 +1,20 @@
 /* `sluice up`: one supervisor for the whole pipeline on one machine. It runs the parts as
  * child processes of this same binary (broker, stream job, ingest), restarts a long-running
  * part that dies (with backoff), and on SIGINT/SIGTERM stops them in reverse order. */
-#include <errno.h>
 #include <limits.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/proc.h"
 #include "core/units.h"
 
 static const struct opt_def up_opts[] = {
@@ -47,7 +45,8 @@ struct child {
     const char *name;
     char *argv[24];
     int argc;
-    pid_t pid;
+    pid_t pid; /* 0 when not running */
+    struct proc proc;
     bool restart; /* long-running: restart when it dies */
     bool done;    /* a one-shot part that finished */
     int64_t backoff_ms;
@@ -71,25 +70,19 @@ static void add_arg(struct child *c, const char *a)
 
 static int spawn(struct child *c, const char *self)
 {
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        log_error("up", "cannot start %s: %s", c->name, strerror(errno));
+    (void)self;
+    /* The supervisor decides when and in which order the parts stop: out of the terminal's
+     * process group, a Ctrl-C reaches only the supervisor. If the supervisor itself dies (even
+     * by SIGKILL), its parts are told to stop. */
+    struct proc_spec spec = {
+        .argv = (const char *const *)c->argv, .own_group = true, .die_with_parent = true};
+    struct sl_err err;
+    if (proc_spawn(&spec, &c->proc, &err) != 0) {
+        log_error("up", "cannot start %s: %s", c->name, err.msg);
         return -1;
     }
-    if (pid == 0) {
-        /* The supervisor decides when and in which order the parts stop: out of the terminal's
-         * process group, a Ctrl-C reaches only the supervisor. If the supervisor itself dies
-         * (even by SIGKILL), its parts are told to stop. */
-        setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-            _exit(1);
-        execv(self, c->argv);
-        _exit(127);
-    }
-    c->pid = pid;
-    log_info("up", "started %s (pid %d)", c->name, (int)pid);
+    c->pid = c->proc.pid;
+    log_info("up", "started %s (pid %d)", c->name, (int)c->pid);
     return 0;
 }
 
@@ -113,22 +106,10 @@ static void stop_child(struct child *c)
 {
     if (c->pid <= 0)
         return;
-    kill(c->pid, SIGTERM);
-    int64_t deadline = mono_ms() + 20000;
-    while (mono_ms() < deadline) {
-        int st;
-        pid_t r = waitpid(c->pid, &st, WNOHANG);
-        if (r == c->pid || (r < 0 && errno == ECHILD)) {
-            log_info("up", "%s stopped", c->name);
-            c->pid = 0;
-            return;
-        }
-        struct timespec ts = {0, 50 * 1000000};
-        nanosleep(&ts, NULL);
-    }
-    log_warn("up", "%s did not stop within 20 s; killing it", c->name);
-    kill(c->pid, SIGKILL);
-    waitpid(c->pid, NULL, 0);
+    if (proc_stop(&c->proc, 20000) == 1)
+        log_warn("up", "%s did not stop within 20 s; killed it", c->name);
+    else
+        log_info("up", "%s stopped", c->name);
     c->pid = 0;
 }
 
@@ -217,8 +198,7 @@ int up_main(int argc, char **argv)
         return 1;
     int64_t deadline = mono_ms() + 60000;
     while (!port_open(host, port)) {
-        int st;
-        if (waitpid(broker->pid, &st, WNOHANG) == broker->pid) {
+        if (proc_poll(&broker->proc) == 1) {
             log_error("up", "the broker exited during start-up; see its messages above");
             return 1;
         }
@@ -234,15 +214,15 @@ int up_main(int argc, char **argv)
         spawn(&kids[i], self);
 
     while (!stopping) {
-        int st;
-        pid_t pid = waitpid(-1, &st, WNOHANG);
         int64_t now = mono_ms();
-        for (int i = 0; pid > 0 && i < nkids; i++) {
+        bool reaped = false;
+        for (int i = 0; i < nkids; i++) {
             struct child *c = &kids[i];
-            if (c->pid != pid)
+            if (c->pid <= 0 || proc_poll(&c->proc) != 1)
                 continue;
+            reaped = true;
             c->pid = 0;
-            int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            int code = proc_exit_code(&c->proc);
             if (!c->restart) {
                 c->done = true;
                 if (code == 0)
@@ -265,7 +245,7 @@ int up_main(int argc, char **argv)
                 spawn(c, self);
             }
         }
-        if (pid <= 0) {
+        if (!reaped) {
             struct timespec ts = {0, 200 * 1000000};
             nanosleep(&ts, NULL);
         }

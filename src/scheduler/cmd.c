@@ -1,0 +1,176 @@
+/* `sluice scheduler`: the scheduling loop on the main thread and, when built with the REST API
+ * (scheduler/api.c, scheduler/auth.c, core/http.c), Airflow's REST API on libmicrohttpd's
+ * threads, both over one metadata DB. */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "scheduler/sched.h"
+
+#if __has_include("scheduler/api.c") && __has_include("scheduler/auth.c") &&                       \
+                                                      __has_include("core/http.c")
+#define SCHED_HTTP 1
+#include "core/http.h"
+#include "scheduler/api.h"
+#include "scheduler/auth.h"
+#else
+#define SCHED_HTTP 0
+#endif
+
+static const struct opt_def sched_opts[] = {
+    {"dags-folder", OPT_STRING, "dags", "DIR", "where the DAG files (*.yaml, *.yml) are"},
+    {"listen", OPT_STRING, "127.0.0.1:8080", "HOST:PORT", "the REST API's address"},
+    {"data-dir", OPT_STRING, "./sluice-data", "DIR",
+     "metadata in DIR/scheduler/scheduler.db, task logs in DIR/scheduler/logs"},
+    {"parallelism", OPT_INT, "32", "N", "task tries running at once"},
+    {"dags-paused-at-creation", OPT_BOOL, "true", NULL, "new DAGs start paused (as Airflow's)"},
+    {"auth", OPT_BOOL, "true", NULL,
+     "require a token (POST /auth/token); off is allowed only on loopback"},
+    {"cron-data-intervals", OPT_BOOL, "true", NULL,
+     "cron schedules get data intervals (the interval timetable); off: Airflow 3's "
+     "CronTriggerTimetable (logical date = fire time)"},
+    {"builtin-dags", OPT_BOOL, "true", NULL,
+     "add the built-in user_automation DAG when no file defines it"},
+    {NULL, 0, NULL, NULL, NULL},
+};
+
+static const struct cmd_def sched_cmd = {
+    "scheduler",
+    "Run DAGs: schedules, runs, retries, logs, and Airflow's REST API.",
+    "sluice scheduler [--dags-folder DIR] [--listen HOST:PORT] [--data-dir DIR]",
+    sched_opts,
+    "Reads DAG files in dag-factory 1.x's YAML format or Airflow 3.4's YAML Dag documents\n"
+    "from --dags-folder (re-read when they change), creates runs per their schedules and\n"
+    "runs their tasks as child processes. New DAGs start paused: unpause them with\n"
+    "`sluice dags unpause DAG` or PATCH /api/v2/dags/DAG. See docs/scheduler.md.",
+};
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+int scheduler_main(int argc, char **argv)
+{
+    struct config *cfg;
+    struct sl_err err = {{0}};
+    int rc = config_parse(&sched_cmd, argc, argv, &cfg, &err);
+    if (rc == 1)
+        return 0;
+    if (rc != 0) {
+        fprintf(stderr, "sluice scheduler: %s\n", err.msg);
+        return 2;
+    }
+    if (config_nargs(cfg) > 0) {
+        fprintf(stderr,
+                "sluice scheduler: unexpected argument '%s' (on/off options take --opt=false "
+                "or --no-opt)\n",
+                config_arg(cfg, 0));
+        config_free(cfg);
+        return 2;
+    }
+    const char *listen = config_str(cfg, "listen");
+    bool auth_on = config_bool(cfg, "auth");
+    int64_t par = config_int(cfg, "parallelism");
+    if (par < 1 || par > 1024) {
+        fprintf(stderr, "sluice scheduler: --parallelism must be 1-1024\n");
+        config_free(cfg);
+        return 2;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    self[n > 0 ? n : 0] = '\0';
+
+    struct sched_opts o = {
+        .dags_folder = config_str(cfg, "dags-folder"),
+        .data_dir = config_str(cfg, "data-dir"),
+        .parallelism = (int)par,
+        .paused_at_creation = config_bool(cfg, "dags-paused-at-creation"),
+        .cron_data_intervals = config_bool(cfg, "cron-data-intervals"),
+        .builtin_dags = config_bool(cfg, "builtin-dags"),
+        .self_exe = self,
+    };
+
+#if SCHED_HTTP
+    if (!auth_on && !http_listen_is_loopback(listen)) {
+        fprintf(stderr,
+                "sluice scheduler: refusing to serve %s without authentication: --no-auth is "
+                "allowed only on a loopback address\n",
+                listen);
+        config_free(cfg);
+        return 2;
+    }
+#else
+    (void)listen;
+    (void)auth_on;
+#endif
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct sched *s = NULL;
+    if (sched_open(&o, &s, &err) != 0) {
+        log_error("scheduler", "%s", err.msg);
+        config_free(cfg);
+        return 1;
+    }
+    rc = 0;
+#if SCHED_HTTP
+    struct auth *auth = NULL;
+    struct http_server *srv = NULL;
+    char db_path[PATH_MAX], logs_dir[PATH_MAX];
+    snprintf(db_path, sizeof(db_path), "%s/scheduler/scheduler.db", o.data_dir);
+    snprintf(logs_dir, sizeof(logs_dir), "%s/scheduler/logs", o.data_dir);
+    struct api_ctx actx = {.db_path = db_path, .logs_dir = logs_dir, .dags_folder = o.dags_folder};
+    struct auth_opts ao = {.data_dir = o.data_dir, .enabled = auth_on};
+    if (!auth_on)
+        log_warn("scheduler",
+                 "AUTHENTICATION IS OFF: anyone who can reach %s can pause, trigger and read "
+                 "every DAG (loopback only)",
+                 listen);
+    if (auth_open(&ao, &auth, &err) != 0) {
+        log_error("scheduler", "%s", err.msg);
+        rc = 1;
+        goto out;
+    }
+    actx.auth = auth;
+    struct http_config hc = {.name = "scheduler",
+                             .listen = listen,
+                             .thread_per_connection = true,
+                             .error_style = HTTP_ERR_DETAIL,
+                             .auth = auth_http_hook,
+                             .auth_ctx = auth};
+    if (http_server_start(&hc, api_routes(), &actx, &srv, &err) != 0) {
+        log_error("scheduler", "cannot serve the REST API on %s: %s", listen, err.msg);
+        rc = 1;
+        goto out;
+    }
+    log_info("scheduler", "REST API on http://%s (Airflow /api/v2 and /api/v1)", listen);
+#else
+    log_warn("scheduler", "built without the REST API: running the scheduling loop only");
+#endif
+    log_info("scheduler", "DAGs from %s, metadata in %s/scheduler/scheduler.db", o.dags_folder,
+             o.data_dir);
+    sched_run(s, &stopping);
+    log_info("scheduler", "stopping");
+#if SCHED_HTTP
+out:
+    http_server_stop(srv);
+    auth_close(auth);
+#endif
+    sched_close(s);
+    config_free(cfg);
+    return rc;
+}

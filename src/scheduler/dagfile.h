@@ -1,0 +1,36 @@
+/* DAG files in YAML: dag-factory 1.x (top-level keys are DAG ids, a `default` block,
+ * default_args, tasks as a list or a mapping, `$VAR` expanded from the environment first) and
+ * Airflow 3.4's native YAML Dag documents (dag_id, schedule, start_date, tasks of
+ * id/uses/with/needs). A file is read whole or not at all: any error leaves it with no DAGs
+ * and one import error whose lines read "FILE:LINE: message". */
+#ifndef SLUICE_SCHEDULER_DAGFILE_H
+#define SLUICE_SCHEDULER_DAGFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scheduler/dag.h"
+
+struct dagfile {
+    struct dag **dags; /* validated */
+    int ndags;
+    char *error; /* NULL, or "FILE:LINE: message" */
+};
+
+/* Reads the file at path. now_s resolves relative start dates ("5 days" = five days before
+ * today's midnight UTC). Always fills out; free it with dagfile_free. */
+void dagfile_load(const char *path, int64_t now_s, struct dagfile *out);
+/* The same from text; fileloc names it in errors. */
+void dagfile_parse(const char *fileloc, const char *text, size_t len, int64_t now_s,
+                   struct dagfile *out);
+void dagfile_free(struct dagfile *f);
+
+/* The shipped DAG (dags/user_automation.yaml), built in: used when the DAGs folder has no DAG
+ * with its id. */
+extern const char dagfile_builtin_yaml[];
+#define DAGFILE_BUILTIN_LOC "<builtin>"
+
+/* Operator names accepted for bash tasks. */
+bool dagfile_is_bash_operator(const char *name);
+
+#endif
