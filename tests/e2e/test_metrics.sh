@@ -1,5 +1,6 @@
 # /metrics of each long-running part, through the real binary: a private broker, a stream job
-# and an ingest run, each with --metrics-listen on a free loopback port, move 2000 users; then
+# and an ingest run, each with --metrics-listen on a free loopback port, move 2000 users, and a
+# scheduler serves its own /metrics beside its API; then
 #  - every part's /metrics passes Prometheus's own parser (`promtool check metrics`),
 #  - the numbers are the ones that happened: ingest delivered 2000, the job stored 2000, the
 #    broker counted Produce and Fetch requests, bytes both ways and fsyncs,
@@ -59,6 +60,7 @@ BOOT="127.0.0.1:$(free_port)"
 BM="127.0.0.1:$(free_port)"
 PM="127.0.0.1:$(free_port)"
 IM="127.0.0.1:$(free_port)"
+SP="127.0.0.1:$(free_port)"
 
 if "$SLUICE_BIN" broker --listen "127.0.0.1:0" --data-dir "$WORK/x" --metrics-listen 0.0.0.0:0 \
     >"$WORK/refused.log" 2>&1; then
@@ -84,6 +86,22 @@ wait_log "$WORK/ingest.log" "metrics at"
 curl -fsS "http://$IM/metrics" >"$WORK/ingest-1.txt" || fail "ingest /metrics"
 wait "$INGEST" || fail "ingest failed"
 
+mkdir -p "$WORK/dags"
+SLUICE_SCHEDULER_ADMIN_PASSWORD=pw "$SLUICE_BIN" scheduler --listen "$SP" --data-dir "$WORK/sched" \
+    --dags-folder "$WORK/dags" --bootstrap "$BOOT" --metrics-targets "process=$PM" \
+    >"$WORK/scheduler.log" 2>&1 &
+PIDS+=($!)
+wait_log "$WORK/scheduler.log" "web UI on"
+for _ in $(seq 100); do # the built-in DAG is registered by the loop's first turn
+    curl -fsS "http://$SP/metrics" >"$WORK/scheduler.txt" || fail "scheduler /metrics"
+    grep -q '^sluice_scheduler_dags{state="paused"} 1' "$WORK/scheduler.txt" && break
+    sleep 0.1
+done
+grep -q '^sluice_scheduler_dags{state="paused"} 1' "$WORK/scheduler.txt" ||
+    fail "the scheduler's metrics do not count the built-in DAG"
+grep -q '^sluice_scheduler_dag_runs{dag_id="user_automation",state="success"} 0' \
+    "$WORK/scheduler.txt" || fail "no runs by state"
+
 # Wait until the job has stored everything (its own counter says so).
 for _ in $(seq 300); do
     curl -fsS "http://$PM/metrics" >"$WORK/process.txt" || fail "process /metrics"
@@ -92,7 +110,7 @@ for _ in $(seq 300); do
 done
 curl -fsS "http://$BM/metrics" >"$WORK/broker.txt" || fail "broker /metrics"
 
-for part in ingest-1 process broker; do
+for part in ingest-1 process broker scheduler; do
     "$PROMTOOL" check metrics <"$WORK/$part.txt" >"$WORK/promtool-$part.log" 2>&1 ||
         fail "promtool rejects $part's metrics: $(cat "$WORK/promtool-$part.log")"
     echo "promtool: $part ok ($(grep -c '^# TYPE' "$WORK/$part.txt") families)"
@@ -119,4 +137,4 @@ grep -q '^sluice_ingest_records_fetched_total ' "$I" || fail "ingest fetched cou
 grep -q '^sluice_ingest_fetch_errors_total{kind="timeout"} 0' "$I" || fail "ingest errors by kind"
 # The run's own summary agrees with what the job stored.
 grep -q "delivered=2000" "$WORK/ingest.log" || fail "ingest did not deliver 2000"
-echo "OK: broker, process and ingest /metrics parse with promtool and count 2000 users"
+echo "OK: broker, process, ingest and scheduler /metrics parse with promtool; 2000 users counted"
