@@ -137,4 +137,30 @@ grep -q '^sluice_ingest_records_fetched_total ' "$I" || fail "ingest fetched cou
 grep -q '^sluice_ingest_fetch_errors_total{kind="timeout"} 0' "$I" || fail "ingest errors by kind"
 # The run's own summary agrees with what the job stored.
 grep -q "delivered=2000" "$WORK/ingest.log" || fail "ingest did not deliver 2000"
+
+# docs/grafana-dashboard.json: every query parses (as recording rules, by promtool) and every
+# metric it names is one the parts really expose.
+if [[ -n "${SRC_DIR:-}" && -f "$SRC_DIR/docs/grafana-dashboard.json" ]]; then
+    "$PY" - "$SRC_DIR/docs/grafana-dashboard.json" "$WORK" <<'PYEOF' || fail "dashboard check"
+import json, re, sys
+dash = json.load(open(sys.argv[1]))
+work = sys.argv[2]
+exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+with open(work + "/dashboard-rules.yml", "w") as f:
+    f.write("groups:\n- name: dashboard\n  rules:\n")
+    for i, e in enumerate(exprs):
+        f.write("  - record: dashboard:q%d\n    expr: %s\n" % (i, json.dumps(e)))
+exposed = set()
+for part in ("ingest-1", "process", "broker", "scheduler"):
+    for line in open("%s/%s.txt" % (work, part)):
+        if line and not line.startswith("#"):
+            exposed.add(re.split(r"[{ ]", line, 1)[0])
+missing = sorted({n for e in exprs for n in re.findall(r"\bsluice_[a-z_]+", e)} - exposed)
+if missing:
+    sys.exit("dashboard names metrics nobody exposes: %s" % missing)
+print("dashboard: %d queries, every metric exposed" % len(exprs))
+PYEOF
+    "$PROMTOOL" check rules "$WORK/dashboard-rules.yml" >"$WORK/promtool-rules.log" 2>&1 ||
+        fail "a dashboard query does not parse: $(cat "$WORK/promtool-rules.log")"
+fi
 echo "OK: broker, process, ingest and scheduler /metrics parse with promtool; 2000 users counted"
