@@ -40,7 +40,7 @@ static const struct opt_def sched_opts[] = {
      "add the built-in user_automation DAG when no file defines it"},
     {"ui", OPT_BOOL, "true", NULL, "serve the web UI (/ui) and /metrics on the same address"},
     {"bootstrap", OPT_STRING, "127.0.0.1:9092", "HOST:PORT",
-     "Kafka, for the UI's Topics and Pipeline pages"},
+     "Kafka, for the UI's Topics and Pipeline pages and the default of sluice.ingest tasks"},
     {"topic", OPT_STRING, "users_created", "TOPIC", "the pipeline's topic (Pipeline page)"},
     {"store-db", OPT_STRING, NULL, "FILE",
      "the store's SQLite file (Pipeline page) [default: DATA_DIR/store/spark_streams.db]"},
@@ -142,6 +142,8 @@ int scheduler_main(int argc, char **argv)
         snprintf(addr, sizeof addr, "%.*s", (int)strcspn(ing + 7, ","), ing + 7);
         setenv("SLUICE_INGEST_METRICS_LISTEN", addr, 0);
     }
+    /* ... and produce to the Kafka the UI watches, unless told otherwise. */
+    setenv("SLUICE_INGEST_BOOTSTRAP", config_str(cfg, "bootstrap"), 0);
 #endif
     struct sched *s = NULL;
     if (sched_open(&o, &s, &err) != 0) {

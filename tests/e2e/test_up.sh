@@ -22,7 +22,7 @@ cd "$WORK"
 
 start_up() {
     "$SLUICE_BIN" up --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" --source generator \
-        --ingest-duration "$1" >>"$WORK/up.log" 2>&1 &
+        --ingest-duration "$1" --no-scheduler >>"$WORK/up.log" 2>&1 &
     UP_PID=$!
 }
 count_rows() {
