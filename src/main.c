@@ -21,6 +21,8 @@ static const struct command commands[] = {
     {"scheduler", "run DAGs on schedules, with retries, logs and Airflow's REST API",
      scheduler_main},
     {"topics", "list, create, describe, delete topics on any Kafka-protocol broker", topics_main},
+    {"dags", "list, trigger, pause, unpause DAGs; list runs (scheduler API)", dags_main},
+    {"tasks", "read a task's log (scheduler API)", tasks_main},
     {"version", "print the version", version_main},
 };
 

@@ -11,6 +11,8 @@ int process_main(int argc, char **argv);
 int query_main(int argc, char **argv);
 int version_main(int argc, char **argv);
 int up_main(int argc, char **argv);
+int dags_main(int argc, char **argv);
+int tasks_main(int argc, char **argv);
 int scheduler_main(int argc, char **argv);
 
 #endif

@@ -23,7 +23,6 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "core/buf.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/units.h"
@@ -31,587 +30,7 @@
 #include "scheduler/dagfile.h"
 #include "scheduler/executor.h"
 #include "scheduler/meta.h"
-
-#define MOD "scheduler"
-#define BUILTIN_DAG_ID "user_automation"
-#define MAX_RUNS_PER_TURN 100
-
-struct dag_ent {
-    struct dag *dag;
-    char *file; /* the file that defines it, or DAGFILE_BUILTIN_LOC */
-    bool paused;
-    bool import_error;
-    /* the latest scheduled run, loaded once from the DB then kept up to date */
-    bool last_loaded;
-    bool has_last;
-    int64_t last_logical, last_start, last_end;
-    char next_written[32]; /* the next_dagrun_run_after last written, to skip rewrites */
-};
-
-struct file_ent {
-    char *path;
-    int64_t mtime_ns;
-    int64_t size;
-    bool seen;
-};
-
-struct sched {
-    struct sched_opts o;
-    char *dags_folder, *data_dir, *self_exe;
-    char db_path[PATH_MAX];
-    char logs_dir[PATH_MAX];
-    char hostname[256];
-    sqlite3 *db;
-    struct executor ex;
-    struct dag_ent *dags;
-    int ndags;
-    struct file_ent *files;
-    int nfiles;
-    int64_t last_parse_us;
-    int64_t last_heartbeat_us;
-    bool recovered;
-    bool folder_warned;
-};
-
-struct run_info {
-    int64_t logical, start, end, run_after; /* seconds */
-};
-
-/* --- small helpers --------------------------------------------------------------------- */
-
-static int64_t now_us(struct sched *s)
-{
-    if (s->o.clock_us)
-        return s->o.clock_us(s->o.clock_arg);
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-}
-
-static char *xstrdup(const char *p)
-{
-    char *r = strdup(p ? p : "");
-    if (!r)
-        abort();
-    return r;
-}
-
-/* Binds args described by fmt: s text (NULL = null), i int64, d double, n null. */
-static void bindv(sqlite3_stmt *st, const char *fmt, va_list ap)
-{
-    for (int i = 0; fmt && fmt[i]; i++) {
-        switch (fmt[i]) {
-        case 's': {
-            const char *v = va_arg(ap, const char *);
-            if (v)
-                sqlite3_bind_text(st, i + 1, v, -1, SQLITE_TRANSIENT);
-            else
-                sqlite3_bind_null(st, i + 1);
-            break;
-        }
-        case 'i':
-            sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
-            break;
-        case 'd':
-            sqlite3_bind_double(st, i + 1, va_arg(ap, double));
-            break;
-        default:
-            sqlite3_bind_null(st, i + 1);
-            break;
-        }
-    }
-}
-
-/* Runs one statement; returns the number of changed rows, or -1. */
-static int sql(struct sched *s, const char *q, const char *fmt, ...)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK) {
-        log_error(MOD, "SQL error: %s in: %s", sqlite3_errmsg(s->db), q);
-        return -1;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    bindv(st, fmt, ap);
-    va_end(ap);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        log_error(MOD, "SQL error: %s in: %s", sqlite3_errmsg(s->db), q);
-        return -1;
-    }
-    return sqlite3_changes(s->db);
-}
-
-static sqlite3_stmt *query(struct sched *s, const char *q, const char *fmt, ...)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK) {
-        log_error(MOD, "SQL error: %s in: %s", sqlite3_errmsg(s->db), q);
-        return NULL;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    bindv(st, fmt, ap);
-    va_end(ap);
-    return st;
-}
-
-static const char *col(sqlite3_stmt *st, int i)
-{
-    return (const char *)sqlite3_column_text(st, i);
-}
-
-static char *ts(int64_t us, char out[32])
-{
-    return ts_format_us(us, out);
-}
-
-static char *ts_s(int64_t sec, char out[32])
-{
-    return ts_format_us(sec * 1000000, out);
-}
-
-static int64_t parse_ts(const char *text)
-{
-    int64_t us = 0;
-    if (!text || ts_parse_us(text, &us) != 0)
-        return INT64_MIN;
-    return us;
-}
-
-static void begin(struct sched *s)
-{
-    sql(s, "BEGIN IMMEDIATE", NULL);
-}
-
-static void commit(struct sched *s)
-{
-    sql(s, "COMMIT", NULL);
-}
-
-static struct dag_ent *find_dag(struct sched *s, const char *dag_id)
-{
-    for (int i = 0; i < s->ndags; i++) {
-        if (strcmp(s->dags[i].dag->dag_id, dag_id) == 0)
-            return &s->dags[i];
-    }
-    return NULL;
-}
-
-/* Path components of the log layout may not hold '/'. */
-static void path_part(char *out, size_t cap, const char *in)
-{
-    snprintf(out, cap, "%s", in);
-    for (char *p = out; *p; p++) {
-        if (*p == '/')
-            *p = '_';
-    }
-}
-
-static void log_path(struct sched *s, const char *dag_id, const char *run_id, const char *task_id,
-                     int try_number, char *out, size_t cap)
-{
-    char d[256], r[256], t[256];
-    path_part(d, sizeof(d), dag_id);
-    path_part(r, sizeof(r), run_id);
-    path_part(t, sizeof(t), task_id);
-    if (snprintf(out, cap, "%s/dag_id=%s/run_id=%s/task_id=%s/attempt=%d.log", s->logs_dir, d, r, t,
-                 try_number) >= (int)cap)
-        out[0] = '\0';
-}
-
-/* Appends one line in Airflow's log style to a try's log. */
-static void try_log(struct sched *s, const char *path, const char *level, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void try_log(struct sched *s, const char *path, const char *level, const char *fmt, ...)
-{
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) {
-        *slash = '\0';
-        fs_mkdirs(dir, NULL);
-    }
-    char msg[2048], stamp[32], line[2200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    int n = snprintf(line, sizeof(line), "[%s] {scheduler} %s - %s\n", ts(now_us(s), stamp), level,
-                     msg);
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return;
-    ssize_t w = write(fd, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : strlen(line));
-    (void)w;
-    close(fd);
-}
-
-/* --- timetables ------------------------------------------------------------------------ */
-
-static int64_t align_next(const struct cron *c, int64_t t)
-{
-    return cron_matches(c, t) ? t : cron_next(c, t);
-}
-
-static int64_t latest_fire(const struct cron *c, int64_t now)
-{
-    int64_t m = now - (now % 60 + 60) % 60;
-    return cron_matches(c, m) ? m : cron_prev(c, m);
-}
-
-/* The next scheduled run after the last one (if any). Cron schedules with data intervals:
- * the interval [start, end) between two fire times, logical date = start, due at end (the
- * interval timetable). Without (Airflow 3's CronTriggerTimetable): logical date = interval
- * start = end = the fire time. @once: one run at start_date. Returns 0 when there is none. */
-static int next_run(const struct sched *s, const struct dag_ent *e, int64_t now,
-                    struct run_info *ri)
-{
-    const struct dag *d = e->dag;
-    const struct schedule *sc = &d->schedule;
-    bool has_start = d->start_date != INT64_MIN;
-    memset(ri, 0, sizeof(*ri));
-    if (sc->kind == SCHEDULE_NONE)
-        return 0;
-    if (sc->kind == SCHEDULE_ONCE) {
-        if (e->has_last)
-            return 0;
-        int64_t t = has_start ? d->start_date : now - now % 60;
-        *ri = (struct run_info){t, t, t, t};
-        return 1;
-    }
-    const struct cron *c = &sc->cron;
-    int64_t start;
-    if (s->o.cron_data_intervals) {
-        if (e->has_last)
-            start = align_next(c, e->last_end);
-        else if (has_start)
-            start = align_next(c, d->start_date);
-        else
-            start = cron_prev(c, latest_fire(c, now));
-        if (!d->catchup) {
-            /* skip to the latest interval that has ended (not before start_date) */
-            int64_t latest = cron_prev(c, latest_fire(c, now));
-            if (has_start && latest < align_next(c, d->start_date))
-                latest = align_next(c, d->start_date);
-            if (latest > start)
-                start = latest;
-        }
-        if (start < 0)
-            return 0;
-        int64_t end = cron_next(c, start);
-        if (end < 0)
-            return 0;
-        *ri = (struct run_info){start, start, end, end};
-    } else {
-        if (e->has_last)
-            start = cron_next(c, e->last_logical);
-        else if (has_start)
-            start = align_next(c, d->start_date);
-        else
-            start = latest_fire(c, now);
-        if (!d->catchup) {
-            int64_t latest = latest_fire(c, now);
-            if (has_start && latest < align_next(c, d->start_date))
-                latest = align_next(c, d->start_date);
-            if (latest > start)
-                start = latest;
-        }
-        if (start < 0)
-            return 0;
-        *ri = (struct run_info){start, start, start, start};
-    }
-    if (d->end_date != INT64_MIN && ri->start > d->end_date)
-        return 0;
-    return 1;
-}
-
-/* --- DAG files -------------------------------------------------------------------------- */
-
-static char *json_strv(char **v, int n)
-{
-    cJSON *a = cJSON_CreateArray();
-    for (int i = 0; i < n; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
-    char *out = cJSON_PrintUnformatted(a);
-    cJSON_Delete(a);
-    if (!out)
-        abort();
-    return out;
-}
-
-static void load_last_run(struct sched *s, struct dag_ent *e)
-{
-    if (e->last_loaded)
-        return;
-    e->last_loaded = true;
-    e->has_last = false;
-    sqlite3_stmt *st = query(s,
-                             "SELECT logical_date, data_interval_start, data_interval_end FROM "
-                             "dag_run WHERE dag_id=? AND run_type='scheduled' AND logical_date "
-                             "IS NOT NULL ORDER BY logical_date DESC LIMIT 1",
-                             "s", e->dag->dag_id);
-    if (st && sqlite3_step(st) == SQLITE_ROW) {
-        int64_t l = parse_ts(col(st, 0)), a = parse_ts(col(st, 1)), b = parse_ts(col(st, 2));
-        if (l != INT64_MIN) {
-            e->has_last = true;
-            e->last_logical = l / 1000000;
-            e->last_start = a != INT64_MIN ? a / 1000000 : e->last_logical;
-            e->last_end = b != INT64_MIN ? b / 1000000 : e->last_logical;
-        }
-    }
-    sqlite3_finalize(st);
-}
-
-static void write_next_dagrun(struct sched *s, struct dag_ent *e, int64_t now)
-{
-    struct run_info ri;
-    load_last_run(s, e);
-    char a[32], b[32], c[32], d[32];
-    if (next_run(s, e, now, &ri)) {
-        ts_s(ri.run_after, d);
-        if (strcmp(d, e->next_written) == 0)
-            return;
-        sql(s,
-            "UPDATE dag SET next_dagrun_logical_date=?, next_dagrun_data_interval_start=?, "
-            "next_dagrun_data_interval_end=?, next_dagrun_run_after=? WHERE dag_id=?",
-            "sssss", ts_s(ri.logical, a), ts_s(ri.start, b), ts_s(ri.end, c), d, e->dag->dag_id);
-        snprintf(e->next_written, sizeof(e->next_written), "%s", d);
-    } else if (strcmp(e->next_written, "none") != 0) {
-        sql(s,
-            "UPDATE dag SET next_dagrun_logical_date=NULL, next_dagrun_data_interval_start=NULL, "
-            "next_dagrun_data_interval_end=NULL, next_dagrun_run_after=NULL WHERE dag_id=?",
-            "s", e->dag->dag_id);
-        snprintf(e->next_written, sizeof(e->next_written), "none");
-    }
-}
-
-/* Takes ownership of d. */
-static void register_dag(struct sched *s, struct dag *d, const char *file, int64_t now)
-{
-    struct dag_ent *e = find_dag(s, d->dag_id);
-    if (!e) {
-        struct dag_ent *nv = realloc(s->dags, (size_t)(s->ndags + 1) * sizeof(*nv));
-        if (!nv)
-            abort();
-        s->dags = nv;
-        e = &s->dags[s->ndags++];
-        memset(e, 0, sizeof(*e));
-    } else {
-        dag_free(e->dag);
-        free(e->file);
-    }
-    e->dag = d;
-    e->file = xstrdup(file);
-    e->import_error = false;
-    e->next_written[0] = '\0';
-
-    char stamp[32], sd[32], uuid_txt[37];
-    uint8_t u[16];
-    ts(now, stamp);
-    char *owners = json_strv(d->owners, d->nowners);
-    char *tags = json_strv(d->tags, d->ntags);
-    const char *schedule = d->schedule.kind == SCHEDULE_NONE ? NULL : d->schedule.expr;
-    const char *summary = d->schedule.kind == SCHEDULE_NONE ? NULL : d->schedule.summary;
-    const char *start = d->start_date != INT64_MIN ? ts_s(d->start_date, sd) : NULL;
-    sqlite3_stmt *st =
-        query(s, "SELECT version, definition, is_paused FROM dag WHERE dag_id=?", "s", d->dag_id);
-    int exists = st && sqlite3_step(st) == SQLITE_ROW;
-    int64_t version = exists ? sqlite3_column_int64(st, 0) : 0;
-    bool changed = !exists || !col(st, 1) || strcmp(col(st, 1), d->definition) != 0;
-    e->paused = exists ? sqlite3_column_int(st, 2) != 0 : s->o.paused_at_creation;
-    sqlite3_finalize(st);
-    uuid_v4(u);
-    uuid_format(u, uuid_txt);
-    if (!exists) {
-        sql(s,
-            "INSERT INTO dag (dag_id, is_paused, is_stale, fileloc, description, owners, tags, "
-            "schedule, timetable_summary, timetable_description, catchup, max_active_runs, "
-            "max_active_tasks, start_date, last_parsed_time, has_import_errors, version, "
-            "version_id, version_created_at, definition) VALUES "
-            "(?,?,0,?,?,?,?,?,?,?,?,?,?,?,?,0,1,?,?,?)",
-            "sisssssssiiisssss", d->dag_id, (int64_t)s->o.paused_at_creation, file, d->description,
-            owners, tags, schedule, summary, d->schedule.description, (int64_t)d->catchup,
-            (int64_t)d->max_active_runs, (int64_t)d->max_active_tasks, start, stamp, uuid_txt,
-            stamp, d->definition);
-        log_info(MOD, "new DAG %s from %s (%s)", d->dag_id, file,
-                 s->o.paused_at_creation ? "paused" : "active");
-    } else {
-        sql(s,
-            "UPDATE dag SET is_stale=0, fileloc=?, description=?, owners=?, tags=?, schedule=?, "
-            "timetable_summary=?, timetable_description=?, catchup=?, max_active_runs=?, "
-            "max_active_tasks=?, start_date=?, last_parsed_time=?, has_import_errors=0 WHERE "
-            "dag_id=?",
-            "sssssssiiisss", file, d->description, owners, tags, schedule, summary,
-            d->schedule.description, (int64_t)d->catchup, (int64_t)d->max_active_runs,
-            (int64_t)d->max_active_tasks, start, stamp, d->dag_id);
-        if (changed) {
-            sql(s,
-                "UPDATE dag SET version=?, version_id=?, version_created_at=?, definition=? "
-                "WHERE dag_id=?",
-                "issss", version + 1, uuid_txt, stamp, d->definition, d->dag_id);
-            log_info(MOD, "DAG %s changed: version %lld", d->dag_id, (long long)version + 1);
-        }
-    }
-    free(owners);
-    free(tags);
-    write_next_dagrun(s, e, now / 1000000);
-}
-
-static void drop_dag(struct sched *s, struct dag_ent *e)
-{
-    log_info(MOD, "DAG %s is gone from %s", e->dag->dag_id, e->file);
-    sql(s, "UPDATE dag SET is_stale=1 WHERE dag_id=?", "s", e->dag->dag_id);
-    dag_free(e->dag);
-    free(e->file);
-    *e = s->dags[--s->ndags];
-}
-
-static void set_import_error(struct sched *s, const char *file, const char *msg, int64_t now)
-{
-    char stamp[32];
-    sql(s,
-        "INSERT INTO import_error (filename, timestamp, stack_trace) VALUES (?,?,?) ON "
-        "CONFLICT(filename) DO UPDATE SET timestamp=excluded.timestamp, "
-        "stack_trace=excluded.stack_trace",
-        "sss", file, ts(now, stamp), msg);
-}
-
-static void load_file(struct sched *s, const char *path, int64_t now)
-{
-    struct dagfile f;
-    dagfile_load(path, now / 1000000, &f);
-    if (f.error) {
-        log_error(MOD, "import error: %s", f.error);
-        set_import_error(s, path, f.error, now);
-        /* its DAGs keep their last good definition, as Airflow keeps the last parsed one */
-        for (int i = 0; i < s->ndags; i++) {
-            if (strcmp(s->dags[i].file, path) == 0) {
-                s->dags[i].import_error = true;
-                sql(s, "UPDATE dag SET has_import_errors=1 WHERE dag_id=?", "s",
-                    s->dags[i].dag->dag_id);
-            }
-        }
-        dagfile_free(&f);
-        return;
-    }
-    char dup[1024] = "";
-    bool *keep = calloc((size_t)s->ndags + 1, sizeof(bool));
-    if (!keep)
-        abort();
-    for (int i = 0; i < f.ndags; i++) {
-        struct dag *d = f.dags[i];
-        struct dag_ent *e = find_dag(s, d->dag_id);
-        if (e && strcmp(e->file, path) != 0 && strcmp(e->file, DAGFILE_BUILTIN_LOC) != 0) {
-            if (snprintf(dup, sizeof(dup), "%s:%d: DAG id '%s' is already defined in %s", path,
-                         d->line, d->dag_id, e->file) >= (int)sizeof(dup))
-                dup[sizeof(dup) - 1] = '\0';
-            dag_free(d);
-            f.dags[i] = NULL;
-            continue;
-        }
-        if (e)
-            keep[e - s->dags] = true;
-    }
-    /* DAGs this file defined before and no longer does */
-    for (int i = s->ndags - 1; i >= 0; i--) {
-        if (strcmp(s->dags[i].file, path) == 0 && !keep[i]) {
-            bool still = false;
-            for (int k = 0; k < f.ndags; k++)
-                still |= f.dags[k] && strcmp(f.dags[k]->dag_id, s->dags[i].dag->dag_id) == 0;
-            if (!still)
-                drop_dag(s, &s->dags[i]);
-        }
-    }
-    free(keep);
-    for (int i = 0; i < f.ndags; i++) {
-        if (f.dags[i])
-            register_dag(s, f.dags[i], path, now);
-        f.dags[i] = NULL;
-    }
-    if (dup[0]) {
-        log_error(MOD, "import error: %s", dup);
-        set_import_error(s, path, dup, now);
-    } else {
-        sql(s, "DELETE FROM import_error WHERE filename=?", "s", path);
-    }
-    dagfile_free(&f);
-}
-
-static bool is_dag_file(const char *name)
-{
-    size_t n = strlen(name);
-    return name[0] != '.' && ((n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
-                              (n > 4 && strcmp(name + n - 4, ".yml") == 0));
-}
-
-static void refresh_dags(struct sched *s, int64_t now)
-{
-    for (int i = 0; i < s->nfiles; i++)
-        s->files[i].seen = false;
-    DIR *dir = opendir(s->dags_folder);
-    if (!dir && !s->folder_warned) {
-        log_warn(MOD, "DAGs folder %s: %s", s->dags_folder, strerror(errno));
-        s->folder_warned = true;
-    }
-    struct dirent *de;
-    while (dir && (de = readdir(dir)) != NULL) {
-        if (!is_dag_file(de->d_name))
-            continue;
-        char path[PATH_MAX];
-        snprintf(path, sizeof(path), "%s/%s", s->dags_folder, de->d_name);
-        struct stat sb;
-        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
-            continue;
-        int64_t mt = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
-        struct file_ent *fe = NULL;
-        for (int i = 0; i < s->nfiles && !fe; i++) {
-            if (strcmp(s->files[i].path, path) == 0)
-                fe = &s->files[i];
-        }
-        if (!fe) {
-            struct file_ent *nv = realloc(s->files, (size_t)(s->nfiles + 1) * sizeof(*nv));
-            if (!nv)
-                abort();
-            s->files = nv;
-            fe = &s->files[s->nfiles++];
-            fe->path = xstrdup(path);
-            fe->mtime_ns = -1;
-            fe->size = -1;
-        }
-        fe->seen = true;
-        if (fe->mtime_ns != mt || fe->size != (int64_t)sb.st_size) {
-            fe->mtime_ns = mt;
-            fe->size = (int64_t)sb.st_size;
-            load_file(s, path, now);
-        }
-    }
-    if (dir)
-        closedir(dir);
-    for (int i = s->nfiles - 1; i >= 0; i--) {
-        if (s->files[i].seen)
-            continue;
-        for (int k = s->ndags - 1; k >= 0; k--) {
-            if (strcmp(s->dags[k].file, s->files[i].path) == 0)
-                drop_dag(s, &s->dags[k]);
-        }
-        sql(s, "DELETE FROM import_error WHERE filename=?", "s", s->files[i].path);
-        free(s->files[i].path);
-        s->files[i] = s->files[--s->nfiles];
-    }
-    if (s->o.builtin_dags && !find_dag(s, BUILTIN_DAG_ID)) {
-        struct dagfile f;
-        dagfile_parse(DAGFILE_BUILTIN_LOC, dagfile_builtin_yaml, strlen(dagfile_builtin_yaml),
-                      now / 1000000, &f);
-        if (f.ndags == 1) {
-            register_dag(s, f.dags[0], DAGFILE_BUILTIN_LOC, now);
-            f.dags[0] = NULL;
-        }
-        dagfile_free(&f);
-    }
-}
+#include "scheduler/sched_int.h"
 
 /* --- task instances ---------------------------------------------------------------------- */
 
@@ -629,22 +48,22 @@ static void ti_from_row(sqlite3_stmt *st, struct ti *t)
     /* columns: id, dag_id, run_id, task_id, state, try_number, max_tries, start_date,
      * next_try_at */
     memset(t, 0, sizeof(*t));
-    snprintf(t->id, sizeof(t->id), "%s", col(st, 0) ? col(st, 0) : "");
-    snprintf(t->dag_id, sizeof(t->dag_id), "%s", col(st, 1) ? col(st, 1) : "");
-    snprintf(t->run_id, sizeof(t->run_id), "%s", col(st, 2) ? col(st, 2) : "");
-    snprintf(t->task_id, sizeof(t->task_id), "%s", col(st, 3) ? col(st, 3) : "");
-    snprintf(t->state, sizeof(t->state), "%s", col(st, 4) ? col(st, 4) : "");
+    snprintf(t->id, sizeof(t->id), "%s", sdb_col(st, 0) ? sdb_col(st, 0) : "");
+    snprintf(t->dag_id, sizeof(t->dag_id), "%s", sdb_col(st, 1) ? sdb_col(st, 1) : "");
+    snprintf(t->run_id, sizeof(t->run_id), "%s", sdb_col(st, 2) ? sdb_col(st, 2) : "");
+    snprintf(t->task_id, sizeof(t->task_id), "%s", sdb_col(st, 3) ? sdb_col(st, 3) : "");
+    snprintf(t->state, sizeof(t->state), "%s", sdb_col(st, 4) ? sdb_col(st, 4) : "");
     t->try_number = sqlite3_column_int(st, 5);
     t->max_tries = sqlite3_column_int(st, 6);
-    t->start_us = parse_ts(col(st, 7));
-    t->next_try_us = parse_ts(col(st, 8));
+    t->start_us = sdb_parse_ts(sdb_col(st, 7));
+    t->next_try_us = sdb_parse_ts(sdb_col(st, 8));
 }
 
 #define TI_COLS "id, dag_id, run_id, task_id, state, try_number, max_tries, start_date, next_try_at"
 
 static const struct task *task_of(struct sched *s, const char *dag_id, const char *task_id)
 {
-    struct dag_ent *e = find_dag(s, dag_id);
+    struct dag_ent *e = sched_find_dag(s, dag_id);
     return e ? dag_find_task(e->dag, task_id) : NULL;
 }
 
@@ -672,35 +91,37 @@ static void fail_try(struct sched *s, const struct ti *t, const char *logp, int6
     if (t->try_number <= t->max_tries) {
         const struct task *task = task_of(s, t->dag_id, t->task_id);
         int64_t delay = retry_delay_s(task, t->try_number);
-        sql(s,
-            "UPDATE task_instance SET state='up_for_retry', end_date=?, duration=?, "
-            "next_try_at=?, pid=NULL WHERE id=?",
-            "sdss", ts(now, end), dur, ts(now + delay * 1000000, next), t->id);
+        sdb_exec(s,
+                 "UPDATE task_instance SET state='up_for_retry', end_date=?, duration=?, "
+                 "next_try_at=?, pid=NULL WHERE id=?",
+                 "sdss", sdb_ts(now, end), dur, sdb_ts(now + delay * 1000000, next), t->id);
         if (logp)
-            try_log(s, logp, "INFO",
-                    "Marking task as UP_FOR_RETRY. dag_id=%s, task_id=%s, run_id=%s, try %d of "
-                    "%d; next try in %lld s",
-                    t->dag_id, t->task_id, t->run_id, t->try_number, t->max_tries + 1,
-                    (long long)delay);
-        log_info(MOD, "%s.%s (%s) try %d failed; retrying in %lld s", t->dag_id, t->task_id,
+            sched_try_log(
+                s, logp, "INFO",
+                "Marking task as UP_FOR_RETRY. dag_id=%s, task_id=%s, run_id=%s, try %d of "
+                "%d; next try in %lld s",
+                t->dag_id, t->task_id, t->run_id, t->try_number, t->max_tries + 1,
+                (long long)delay);
+        log_info(SCHED_MOD, "%s.%s (%s) try %d failed; retrying in %lld s", t->dag_id, t->task_id,
                  t->run_id, t->try_number, (long long)delay);
     } else {
-        sql(s,
+        sdb_exec(
+            s,
             "UPDATE task_instance SET state='failed', end_date=?, duration=?, next_try_at=NULL, "
             "pid=NULL WHERE id=?",
-            "sds", ts(now, end), dur, t->id);
+            "sds", sdb_ts(now, end), dur, t->id);
         if (logp)
-            try_log(s, logp, "ERROR",
-                    "Marking task as FAILED. dag_id=%s, task_id=%s, run_id=%s, try %d of %d",
-                    t->dag_id, t->task_id, t->run_id, t->try_number, t->max_tries + 1);
-        log_warn(MOD, "%s.%s (%s) failed after try %d", t->dag_id, t->task_id, t->run_id,
+            sched_try_log(s, logp, "ERROR",
+                          "Marking task as FAILED. dag_id=%s, task_id=%s, run_id=%s, try %d of %d",
+                          t->dag_id, t->task_id, t->run_id, t->try_number, t->max_tries + 1);
+        log_warn(SCHED_MOD, "%s.%s (%s) failed after try %d", t->dag_id, t->task_id, t->run_id,
                  t->try_number);
     }
 }
 
 static bool load_ti(struct sched *s, const char *id, struct ti *t)
 {
-    sqlite3_stmt *st = query(s, "SELECT " TI_COLS " FROM task_instance WHERE id=?", "s", id);
+    sqlite3_stmt *st = sdb_query(s, "SELECT " TI_COLS " FROM task_instance WHERE id=?", "s", id);
     bool ok = st && sqlite3_step(st) == SQLITE_ROW;
     if (ok)
         ti_from_row(st, t);
@@ -755,10 +176,10 @@ static int kill_orphan_group(int pgid, const char *ti_id)
 /* First turn: tries a dead scheduler left queued or running. */
 static void recover(struct sched *s, int64_t now)
 {
-    sqlite3_stmt *st = query(s,
-                             "SELECT " TI_COLS ", pid FROM task_instance WHERE state IN "
-                             "('queued','running')",
-                             NULL);
+    sqlite3_stmt *st = sdb_query(s,
+                                 "SELECT " TI_COLS ", pid FROM task_instance WHERE state IN "
+                                 "('queued','running')",
+                                 NULL);
     struct ti *list = NULL;
     int *pids = NULL, n = 0;
     while (st && sqlite3_step(st) == SQLITE_ROW) {
@@ -777,16 +198,17 @@ static void recover(struct sched *s, int64_t now)
         struct ti *t = &list[i];
         int killed = pids[i] > 0 ? kill_orphan_group(pids[i], t->id) : 0;
         char lp[PATH_MAX];
-        log_path(s, t->dag_id, t->run_id, t->task_id, t->try_number > 0 ? t->try_number : 1, lp,
-                 sizeof(lp));
-        log_warn(MOD,
+        sched_log_path(s, t->dag_id, t->run_id, t->task_id, t->try_number > 0 ? t->try_number : 1,
+                       lp, sizeof(lp));
+        log_warn(SCHED_MOD,
                  "%s.%s (%s) try %d was %s when the scheduler stopped; %d leftover process(es) "
                  "killed",
                  t->dag_id, t->task_id, t->run_id, t->try_number, t->state, killed);
-        try_log(s, lp, "ERROR",
-                "The scheduler stopped while this try was %s (pid %d); %d leftover process(es) "
-                "of its group killed. The try counts as failed.",
-                t->state, pids[i], killed);
+        sched_try_log(
+            s, lp, "ERROR",
+            "The scheduler stopped while this try was %s (pid %d); %d leftover process(es) "
+            "of its group killed. The try counts as failed.",
+            t->state, pids[i], killed);
         if (t->try_number < 1)
             t->try_number = 1;
         fail_try(s, t, lp, now);
@@ -801,7 +223,7 @@ static int count_runs(struct sched *s, const char *dag_id, const char *states)
 {
     char q[256];
     snprintf(q, sizeof(q), "SELECT count(*) FROM dag_run WHERE dag_id=? AND state IN (%s)", states);
-    sqlite3_stmt *st = query(s, q, "s", dag_id);
+    sqlite3_stmt *st = sdb_query(s, q, "s", dag_id);
     int n = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
     sqlite3_finalize(st);
     return n;
@@ -812,12 +234,12 @@ static void create_runs(struct sched *s, struct dag_ent *e, int64_t now)
     const struct dag *d = e->dag;
     if (e->paused || d->schedule.kind == SCHEDULE_NONE)
         return;
-    load_last_run(s, e);
+    dagbag_load_last_run(s, e);
     int active = -1;
     int64_t now_s = now / 1000000;
     for (int k = 0; k < MAX_RUNS_PER_TURN; k++) {
         struct run_info ri;
-        if (!next_run(s, e, now_s, &ri) || ri.run_after > now_s)
+        if (!sched_next_run(s, e, now_s, &ri) || ri.run_after > now_s)
             break;
         if (active < 0)
             active = count_runs(s, d->dag_id, "'queued','running'");
@@ -825,22 +247,24 @@ static void create_runs(struct sched *s, struct dag_ent *e, int64_t now)
             break;
         char run_id[64], lt[32], a[32], b[32], ra[32], q[32], rid[32];
         snprintf(run_id, sizeof(run_id), "scheduled__%s", ts_format_runid(ri.logical, rid));
-        sqlite3_stmt *vs = query(s, "SELECT version FROM dag WHERE dag_id=?", "s", d->dag_id);
+        sqlite3_stmt *vs = sdb_query(s, "SELECT version FROM dag WHERE dag_id=?", "s", d->dag_id);
         int64_t version = vs && sqlite3_step(vs) == SQLITE_ROW ? sqlite3_column_int64(vs, 0) : 1;
         sqlite3_finalize(vs);
-        int ch = sql(s,
+        int ch =
+            sdb_exec(s,
                      "INSERT OR IGNORE INTO dag_run (dag_id, run_id, run_type, triggered_by, "
                      "state, logical_date, data_interval_start, data_interval_end, run_after, "
                      "queued_at, conf, dag_version) VALUES "
                      "(?,?,'scheduled','timetable','queued',?,?,?,?,?,'{}',?)",
-                     "sssssssi", d->dag_id, run_id, ts_s(ri.logical, lt), ts_s(ri.start, a),
-                     ts_s(ri.end, b), ts_s(ri.run_after, ra), ts(now, q), version);
+                     "sssssssi", d->dag_id, run_id, sdb_ts_s(ri.logical, lt), sdb_ts_s(ri.start, a),
+                     sdb_ts_s(ri.end, b), sdb_ts_s(ri.run_after, ra), sdb_ts(now, q), version);
         if (ch > 0) {
             active++;
-            log_info(MOD, "created run %s of %s (data interval %s .. %s)", run_id, d->dag_id, a, b);
+            log_info(SCHED_MOD, "created run %s of %s (data interval %s .. %s)", run_id, d->dag_id,
+                     a, b);
         } else if (ch == 0) {
-            log_warn(MOD, "run %s of %s not created: a run with that logical date exists", run_id,
-                     d->dag_id);
+            log_warn(SCHED_MOD, "run %s of %s not created: a run with that logical date exists",
+                     run_id, d->dag_id);
         }
         e->has_last = true;
         e->last_logical = ri.logical;
@@ -849,12 +273,12 @@ static void create_runs(struct sched *s, struct dag_ent *e, int64_t now)
         if (ch < 0)
             break;
     }
-    write_next_dagrun(s, e, now_s);
+    dagbag_write_next(s, e, now_s);
 }
 
 static void start_queued_runs(struct sched *s, int64_t now)
 {
-    sqlite3_stmt *st = query(
+    sqlite3_stmt *st = sdb_query(
         s, "SELECT dag_id, run_id FROM dag_run WHERE state='queued' ORDER BY run_after, id", NULL);
     char(*ids)[2][256] = NULL;
     int n = 0;
@@ -863,47 +287,48 @@ static void start_queued_runs(struct sched *s, int64_t now)
         if (!nv)
             abort();
         ids = nv;
-        snprintf(ids[n][0], 256, "%s", col(st, 0));
-        snprintf(ids[n][1], 256, "%s", col(st, 1));
+        snprintf(ids[n][0], 256, "%s", sdb_col(st, 0));
+        snprintf(ids[n][1], 256, "%s", sdb_col(st, 1));
         n++;
     }
     sqlite3_finalize(st);
     for (int i = 0; i < n; i++) {
-        struct dag_ent *e = find_dag(s, ids[i][0]);
+        struct dag_ent *e = sched_find_dag(s, ids[i][0]);
         if (!e || e->paused)
             continue;
         const struct dag *d = e->dag;
         if (count_runs(s, d->dag_id, "'running'") >= d->max_active_runs)
             continue;
         char stamp[32];
-        ts(now, stamp);
-        begin(s);
-        int ch = sql(s,
-                     "UPDATE dag_run SET state='running', start_date=COALESCE(start_date, ?), "
-                     "end_date=NULL WHERE dag_id=? AND run_id=? AND state='queued'",
-                     "sss", stamp, d->dag_id, ids[i][1]);
+        sdb_ts(now, stamp);
+        sdb_begin(s);
+        int ch = sdb_exec(s,
+                          "UPDATE dag_run SET state='running', start_date=COALESCE(start_date, ?), "
+                          "end_date=NULL WHERE dag_id=? AND run_id=? AND state='queued'",
+                          "sss", stamp, d->dag_id, ids[i][1]);
         for (int k = 0; ch > 0 && k < d->ntasks; k++) {
             const struct task *t = &d->tasks[k];
             uint8_t u[16];
             char uid[37];
             uuid_v4(u);
             uuid_format(u, uid);
-            if (sql(s,
-                    "INSERT OR IGNORE INTO task_instance (id, dag_id, run_id, task_id, state, "
-                    "try_number, max_tries, operator) VALUES (?,?,?,?,NULL,0,?,?)",
-                    "ssssis", uid, d->dag_id, ids[i][1], t->task_id, (int64_t)t->retries,
-                    t->operator_name) == 0) {
+            if (sdb_exec(s,
+                         "INSERT OR IGNORE INTO task_instance (id, dag_id, run_id, task_id, state, "
+                         "try_number, max_tries, operator) VALUES (?,?,?,?,NULL,0,?,?)",
+                         "ssssis", uid, d->dag_id, ids[i][1], t->task_id, (int64_t)t->retries,
+                         t->operator_name) == 0) {
                 /* the run was re-queued (cleared): its tasks start over */
-                sql(s,
+                sdb_exec(
+                    s,
                     "UPDATE task_instance SET state=NULL, max_tries=try_number+?, "
                     "next_try_at=NULL, pid=NULL, end_date=NULL WHERE dag_id=? AND run_id=? AND "
                     "task_id=?",
                     "isss", (int64_t)t->retries, d->dag_id, ids[i][1], t->task_id);
             }
         }
-        commit(s);
+        sdb_commit(s);
         if (ch > 0)
-            log_info(MOD, "run %s of %s is running", ids[i][1], d->dag_id);
+            log_info(SCHED_MOD, "run %s of %s is running", ids[i][1], d->dag_id);
     }
     free(ids);
 }
@@ -913,14 +338,15 @@ static void start_queued_runs(struct sched *s, int64_t now)
  * skipped). */
 static void apply_marked_runs(struct sched *s, int64_t now)
 {
-    sqlite3_stmt *st = query(s,
-                             "SELECT ti.id, r.state, ti.state FROM task_instance ti JOIN dag_run "
-                             "r ON r.dag_id=ti.dag_id AND r.run_id=ti.run_id WHERE (ti.state IS "
-                             "NULL OR ti.state IN ('scheduled','queued','running','up_for_retry'"
-                             ")) AND r.state IN ('success','failed')",
-                             NULL);
+    sqlite3_stmt *st =
+        sdb_query(s,
+                  "SELECT ti.id, r.state, ti.state FROM task_instance ti JOIN dag_run "
+                  "r ON r.dag_id=ti.dag_id AND r.run_id=ti.run_id WHERE (ti.state IS "
+                  "NULL OR ti.state IN ('scheduled','queued','running','up_for_retry'"
+                  ")) AND r.state IN ('success','failed')",
+                  NULL);
     while (st && sqlite3_step(st) == SQLITE_ROW) {
-        const char *id = col(st, 0), *rs = col(st, 1), *ts_ = col(st, 2);
+        const char *id = sdb_col(st, 0), *rs = sdb_col(st, 1), *ts_ = sdb_col(st, 2);
         struct exec_slot *slot = executor_find(&s->ex, id);
         if (slot)
             executor_cancel(slot, 2000);
@@ -928,8 +354,8 @@ static void apply_marked_runs(struct sched *s, int64_t now)
                          : ts_ && strcmp(ts_, "running") == 0 ? "failed"
                                                               : "skipped";
         char stamp[32];
-        sql(s, "UPDATE task_instance SET state=?, end_date=?, pid=NULL WHERE id=?", "sss", to,
-            ts(now, stamp), id);
+        sdb_exec(s, "UPDATE task_instance SET state=?, end_date=?, pid=NULL WHERE id=?", "sss", to,
+                 sdb_ts(now, stamp), id);
     }
     sqlite3_finalize(st);
 }
@@ -955,8 +381,9 @@ static void evaluate_run(struct sched *s, struct dag_ent *e, const char *run_id,
     bool *have = calloc((size_t)d->ntasks + 1, sizeof(bool));
     if (!tis || !have)
         abort();
-    sqlite3_stmt *st = query(s, "SELECT " TI_COLS " FROM task_instance WHERE dag_id=? AND run_id=?",
-                             "ss", d->dag_id, run_id);
+    sqlite3_stmt *st =
+        sdb_query(s, "SELECT " TI_COLS " FROM task_instance WHERE dag_id=? AND run_id=?", "ss",
+                  d->dag_id, run_id);
     while (st && sqlite3_step(st) == SQLITE_ROW) {
         struct ti t;
         ti_from_row(st, &t);
@@ -1003,10 +430,10 @@ static void evaluate_run(struct sched *s, struct dag_ent *e, const char *run_id,
         if (to) {
             char stamp[32];
             if (strcmp(to, "scheduled") == 0)
-                sql(s, "UPDATE task_instance SET state='scheduled' WHERE id=?", "s", t->id);
+                sdb_exec(s, "UPDATE task_instance SET state='scheduled' WHERE id=?", "s", t->id);
             else
-                sql(s, "UPDATE task_instance SET state=?, end_date=? WHERE id=?", "sss", to,
-                    ts(now, stamp), t->id);
+                sdb_exec(s, "UPDATE task_instance SET state=?, end_date=? WHERE id=?", "sss", to,
+                         sdb_ts(now, stamp), t->id);
             snprintf(t->state, sizeof(t->state), "%s", to);
         }
         if (strcmp(t->state, "scheduled") == 0) {
@@ -1028,11 +455,12 @@ static void evaluate_run(struct sched *s, struct dag_ent *e, const char *run_id,
     if (all_done) {
         char stamp[32];
         const char *final = any_failed ? "failed" : "success";
-        sql(s,
-            "UPDATE dag_run SET state=?, end_date=? WHERE dag_id=? AND run_id=? AND "
-            "state='running'",
-            "ssss", final, ts(now, stamp), d->dag_id, run_id);
-        log_info(MOD, "run %s of %s: %s", run_id, d->dag_id, final);
+        sdb_exec(s,
+                 "UPDATE dag_run SET state=?, end_date=? WHERE dag_id=? AND run_id=? AND "
+                 "state='running'",
+                 "ssss", final, sdb_ts(now, stamp), d->dag_id, run_id);
+        log_info(SCHED_MOD, "run %s of %s: %s", run_id, d->dag_id, final);
+        s->again = true;
     }
 }
 
@@ -1052,17 +480,18 @@ static void add_env(char ***v, int *n, const char *k, const char *val)
 static void launch_try(struct sched *s, struct launch *l, int64_t now)
 {
     struct ti *t = &l->ti;
-    struct dag_ent *e = find_dag(s, t->dag_id);
+    struct dag_ent *e = sched_find_dag(s, t->dag_id);
     const struct task *task = e ? dag_find_task(e->dag, t->task_id) : NULL;
     if (!task)
         return;
     int try_number = t->try_number + 1;
     char stamp[32];
-    if (sql(s,
+    if (sdb_exec(
+            s,
             "UPDATE task_instance SET state='queued', try_number=?, queued_when=?, hostname=?, "
             "next_try_at=NULL, start_date=NULL, end_date=NULL, duration=NULL, pid=NULL WHERE "
             "id=? AND state='scheduled'",
-            "isss", (int64_t)try_number, ts(now, stamp), s->hostname, t->id) != 1)
+            "isss", (int64_t)try_number, sdb_ts(now, stamp), s->hostname, t->id) != 1)
         return;
     t->try_number = try_number;
     t->start_us = now;
@@ -1075,7 +504,8 @@ static void launch_try(struct sched *s, struct launch *l, int64_t now)
     tmpl.try_number = try_number;
     tmpl.started_us = now;
     tmpl.deadline_us = task->execution_timeout_s ? now + task->execution_timeout_s * 1000000 : 0;
-    log_path(s, t->dag_id, t->run_id, t->task_id, try_number, tmpl.log_path, sizeof(tmpl.log_path));
+    sched_log_path(s, t->dag_id, t->run_id, t->task_id, try_number, tmpl.log_path,
+                   sizeof(tmpl.log_path));
 
     /* the run's context reaches the task as environment, never inside its command */
     char **ctx = NULL, tn[16];
@@ -1121,7 +551,7 @@ static void launch_try(struct sched *s, struct launch *l, int64_t now)
             if (!nv)
                 abort();
             ctx = nv;
-            ctx[nctx++] = xstrdup(task->env[i]);
+            ctx[nctx++] = sched_strdup(task->env[i]);
             ctx[nctx] = NULL;
         }
         argv_fixed[0] = "bash";
@@ -1143,21 +573,22 @@ static void launch_try(struct sched *s, struct launch *l, int64_t now)
         spec.env = (const char *const *)ctx;
     }
     spec.argv = argv;
-    try_log(s, tmpl.log_path, "INFO", "Starting attempt %d of %d: dag_id=%s, task_id=%s, run_id=%s",
-            try_number, t->max_tries + 1, t->dag_id, t->task_id, t->run_id);
+    sched_try_log(s, tmpl.log_path, "INFO",
+                  "Starting attempt %d of %d: dag_id=%s, task_id=%s, run_id=%s", try_number,
+                  t->max_tries + 1, t->dag_id, t->task_id, t->run_id);
     if (task->op == OP_BASH)
-        try_log(s, tmpl.log_path, "INFO", "Running command: ['bash', '-c', %s]",
-                task->bash_command);
+        sched_try_log(s, tmpl.log_path, "INFO", "Running command: ['bash', '-c', %s]",
+                      task->bash_command);
     struct sl_err err;
     if (executor_start(&s->ex, &tmpl, &spec, &err) != 0) {
-        try_log(s, tmpl.log_path, "ERROR", "Could not start the task: %s", err.msg);
-        log_error(MOD, "%s.%s: cannot start: %s", t->dag_id, t->task_id, err.msg);
+        sched_try_log(s, tmpl.log_path, "ERROR", "Could not start the task: %s", err.msg);
+        log_error(SCHED_MOD, "%s.%s: cannot start: %s", t->dag_id, t->task_id, err.msg);
         fail_try(s, t, tmpl.log_path, now);
     } else {
         struct exec_slot *slot = executor_find(&s->ex, t->id);
-        sql(s, "UPDATE task_instance SET state='running', pid=?, start_date=? WHERE id=?", "iss",
-            (int64_t)(slot ? slot->proc.pid : 0), ts(now, stamp), t->id);
-        log_info(MOD, "%s.%s (%s) try %d running (pid %d)", t->dag_id, t->task_id, t->run_id,
+        sdb_exec(s, "UPDATE task_instance SET state='running', pid=?, start_date=? WHERE id=?",
+                 "iss", (int64_t)(slot ? slot->proc.pid : 0), sdb_ts(now, stamp), t->id);
+        log_info(SCHED_MOD, "%s.%s (%s) try %d running (pid %d)", t->dag_id, t->task_id, t->run_id,
                  try_number, slot ? (int)slot->proc.pid : 0);
     }
     for (int i = 0; i < nctx; i++)
@@ -1185,47 +616,50 @@ static void on_try_done(struct exec_slot *slot, void *arg)
     double dur = (double)(now - slot->started_us) / 1e6;
     if (slot->cancelled || strcmp(t.state, "running") != 0) {
         /* its run was marked by a user, who decided the state */
-        try_log(s, slot->log_path, "INFO", "Task stopped (%s): its run was marked by a user", desc);
-        sql(s, "UPDATE task_instance SET duration=?, pid=NULL WHERE id=?", "ds", dur, t.id);
+        sched_try_log(s, slot->log_path, "INFO", "Task stopped (%s): its run was marked by a user",
+                      desc);
+        sdb_exec(s, "UPDATE task_instance SET duration=?, pid=NULL WHERE id=?", "ds", dur, t.id);
         return;
     }
     const struct task *task = task_of(s, t.dag_id, t.task_id);
     t.start_us = slot->started_us;
     if (slot->timed_out) {
-        try_log(s, slot->log_path, "ERROR",
-                "Timeout: the task ran past its execution_timeout of %lld s; its process group "
-                "was killed (%s)",
-                task ? (long long)task->execution_timeout_s : 0LL, desc);
+        sched_try_log(
+            s, slot->log_path, "ERROR",
+            "Timeout: the task ran past its execution_timeout of %lld s; its process group "
+            "was killed (%s)",
+            task ? (long long)task->execution_timeout_s : 0LL, desc);
         fail_try(s, &t, slot->log_path, now);
     } else if (code == 0) {
-        try_log(s, slot->log_path, "INFO", "Task exited with return code 0");
-        try_log(s, slot->log_path, "INFO",
-                "Marking task as SUCCESS. dag_id=%s, task_id=%s, run_id=%s", t.dag_id, t.task_id,
-                t.run_id);
-        sql(s,
-            "UPDATE task_instance SET state='success', end_date=?, duration=?, pid=NULL WHERE "
-            "id=?",
-            "sds", ts(now, stamp), dur, t.id);
-        log_info(MOD, "%s.%s (%s) try %d succeeded", t.dag_id, t.task_id, t.run_id, t.try_number);
+        sched_try_log(s, slot->log_path, "INFO", "Task exited with return code 0");
+        sched_try_log(s, slot->log_path, "INFO",
+                      "Marking task as SUCCESS. dag_id=%s, task_id=%s, run_id=%s", t.dag_id,
+                      t.task_id, t.run_id);
+        sdb_exec(s,
+                 "UPDATE task_instance SET state='success', end_date=?, duration=?, pid=NULL WHERE "
+                 "id=?",
+                 "sds", sdb_ts(now, stamp), dur, t.id);
+        log_info(SCHED_MOD, "%s.%s (%s) try %d succeeded", t.dag_id, t.task_id, t.run_id,
+                 t.try_number);
     } else if (task && task->op == OP_BASH && task->skip_on_exit_code >= 0 &&
                code == task->skip_on_exit_code) {
-        try_log(s, slot->log_path, "INFO", "Task exited with return code %d: skipping", code);
-        sql(s,
-            "UPDATE task_instance SET state='skipped', end_date=?, duration=?, pid=NULL WHERE "
-            "id=?",
-            "sds", ts(now, stamp), dur, t.id);
+        sched_try_log(s, slot->log_path, "INFO", "Task exited with return code %d: skipping", code);
+        sdb_exec(s,
+                 "UPDATE task_instance SET state='skipped', end_date=?, duration=?, pid=NULL WHERE "
+                 "id=?",
+                 "sds", sdb_ts(now, stamp), dur, t.id);
     } else {
-        try_log(s, slot->log_path, "ERROR", "Task failed: %s", desc);
+        sched_try_log(s, slot->log_path, "ERROR", "Task failed: %s", desc);
         fail_try(s, &t, slot->log_path, now);
     }
 }
 
 static void schedule_tasks(struct sched *s, int64_t now)
 {
-    sqlite3_stmt *st = query(s,
-                             "SELECT dag_id, run_id, conf, logical_date FROM dag_run WHERE "
-                             "state='running' ORDER BY run_after, id",
-                             NULL);
+    sqlite3_stmt *st = sdb_query(s,
+                                 "SELECT dag_id, run_id, conf, logical_date FROM dag_run WHERE "
+                                 "state='running' ORDER BY run_after, id",
+                                 NULL);
     struct launch *list = NULL;
     int nlist = 0;
     struct row {
@@ -1238,21 +672,21 @@ static void schedule_tasks(struct sched *s, int64_t now)
             abort();
         rows = nv;
         struct row *r = &rows[nrows++];
-        snprintf(r->dag_id, sizeof(r->dag_id), "%s", col(st, 0));
-        snprintf(r->run_id, sizeof(r->run_id), "%s", col(st, 1));
-        snprintf(r->conf, sizeof(r->conf), "%s", col(st, 2) ? col(st, 2) : "{}");
-        snprintf(r->logical, sizeof(r->logical), "%s", col(st, 3) ? col(st, 3) : "");
+        snprintf(r->dag_id, sizeof(r->dag_id), "%s", sdb_col(st, 0));
+        snprintf(r->run_id, sizeof(r->run_id), "%s", sdb_col(st, 1));
+        snprintf(r->conf, sizeof(r->conf), "%s", sdb_col(st, 2) ? sdb_col(st, 2) : "{}");
+        snprintf(r->logical, sizeof(r->logical), "%s", sdb_col(st, 3) ? sdb_col(st, 3) : "");
     }
     sqlite3_finalize(st);
     for (int i = 0; i < nrows; i++) {
-        struct dag_ent *e = find_dag(s, rows[i].dag_id);
+        struct dag_ent *e = sched_find_dag(s, rows[i].dag_id);
         if (!e)
             continue;
         evaluate_run(s, e, rows[i].run_id, rows[i].conf, rows[i].logical, now, &list, &nlist);
     }
     free(rows);
     for (int i = 0; i < nlist && executor_free_slots(&s->ex) > 0; i++) {
-        struct dag_ent *e = find_dag(s, list[i].ti.dag_id);
+        struct dag_ent *e = sched_find_dag(s, list[i].ti.dag_id);
         if (!e || e->paused ||
             executor_running_for_dag(&s->ex, e->dag->dag_id) >= e->dag->max_active_tasks)
             continue;
@@ -1263,9 +697,9 @@ static void schedule_tasks(struct sched *s, int64_t now)
 
 static void read_paused(struct sched *s)
 {
-    sqlite3_stmt *st = query(s, "SELECT dag_id, is_paused FROM dag WHERE is_stale=0", NULL);
+    sqlite3_stmt *st = sdb_query(s, "SELECT dag_id, is_paused FROM dag WHERE is_stale=0", NULL);
     while (st && sqlite3_step(st) == SQLITE_ROW) {
-        struct dag_ent *e = find_dag(s, col(st, 0));
+        struct dag_ent *e = sched_find_dag(s, sdb_col(st, 0));
         if (e) {
             bool p = sqlite3_column_int(st, 1) != 0;
             if (p != e->paused)
@@ -1280,19 +714,20 @@ static void read_paused(struct sched *s)
 
 void sched_tick(struct sched *s)
 {
-    int64_t now = now_us(s);
+    int64_t now = sched_now_us(s);
     int64_t interval = (s->o.parse_interval_ms ? s->o.parse_interval_ms : 2000) * 1000;
     if (s->last_parse_us == 0 || now - s->last_parse_us >= interval || now < s->last_parse_us) {
         s->last_parse_us = now;
-        refresh_dags(s, now);
+        dagbag_refresh(s, now);
     }
     if (now - s->last_heartbeat_us >= 1000000 || now < s->last_heartbeat_us) {
         char stamp[32];
         s->last_heartbeat_us = now;
-        sql(s,
+        sdb_exec(
+            s,
             "INSERT INTO scheduler_state (key, value) VALUES ('heartbeat', ?) ON CONFLICT(key) "
             "DO UPDATE SET value=excluded.value",
-            "s", ts(now, stamp));
+            "s", sdb_ts(now, stamp));
     }
     if (!s->recovered) {
         s->recovered = true;
@@ -1326,7 +761,9 @@ void sched_run(struct sched *s, volatile sig_atomic_t *stop)
         sched_tick(s);
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         /* a turn at least every 250 ms: retries and schedules come due, rows change */
-        if (poll(&pfd, 1, 250) > 0) {
+        int timeout = s->again ? 0 : 250;
+        s->again = false;
+        if (poll(&pfd, 1, timeout) > 0) {
             uint64_t v;
             ssize_t r = read(fd, &v, sizeof(v));
             (void)r;
@@ -1346,9 +783,9 @@ int sched_open(const struct sched_opts *o, struct sched **out, struct sl_err *er
     if (!s)
         return sl_err_set(err, "out of memory");
     s->o = *o;
-    s->dags_folder = xstrdup(o->dags_folder ? o->dags_folder : "dags");
-    s->data_dir = xstrdup(o->data_dir ? o->data_dir : "./sluice-data");
-    s->self_exe = xstrdup(o->self_exe ? o->self_exe : "sluice");
+    s->dags_folder = sched_strdup(o->dags_folder ? o->dags_folder : "dags");
+    s->data_dir = sched_strdup(o->data_dir ? o->data_dir : "./sluice-data");
+    s->self_exe = sched_strdup(o->self_exe ? o->self_exe : "sluice");
     s->o.dags_folder = s->dags_folder;
     s->o.data_dir = s->data_dir;
     s->o.self_exe = s->self_exe;
@@ -1370,7 +807,7 @@ int sched_open(const struct sched_opts *o, struct sched **out, struct sl_err *er
         return -1;
     }
     /* the loop's frequent lookups of unfinished task instances */
-    sql(s, "CREATE INDEX IF NOT EXISTS task_instance_state ON task_instance(state)", NULL);
+    sdb_exec(s, "CREATE INDEX IF NOT EXISTS task_instance_state ON task_instance(state)", NULL);
     scheduler_wake_fd();
     *out = s;
     return 0;
