@@ -161,7 +161,11 @@ int scheduler_main(int argc, char **argv)
     snprintf(db_path, sizeof(db_path), "%s/scheduler/scheduler.db", o.data_dir);
     snprintf(logs_dir, sizeof(logs_dir), "%s/scheduler/logs", o.data_dir);
     struct api_ctx actx = {.db_path = db_path, .logs_dir = logs_dir, .dags_folder = o.dags_folder};
-    struct auth_opts ao = {.data_dir = o.data_dir, .enabled = auth_on};
+    /* Users from the same config file the options came from (scheduler: users: [...]). */
+    const char *cfg_file = config_str(cfg, "config");
+    if (!cfg_file || !*cfg_file)
+        cfg_file = access("sluice.yaml", R_OK) == 0 ? "sluice.yaml" : NULL;
+    struct auth_opts ao = {.data_dir = o.data_dir, .config_path = cfg_file, .enabled = auth_on};
     if (!auth_on)
         log_warn("scheduler",
                  "AUTHENTICATION IS OFF: anyone who can reach %s can pause, trigger and read "
