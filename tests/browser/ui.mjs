@@ -79,7 +79,7 @@ try {
   await page.locator('#users tr.user-row').first().waitFor();
   const firstUser = await page.textContent('#users tr.user-row td:nth-child(2)');
   if (!/@/.test(firstUser)) fail('the latest users table shows no email: ' + firstUser);
-  await page.waitForTimeout(3000); // let the charts draw a few seconds of points
+  await page.waitForTimeout(8000); // let the charts draw a few seconds of points
   await shot('pipeline');
 
   step('grid: the run turns success');

@@ -1,10 +1,12 @@
 'use strict';
-// A small line chart on <canvas>: series of [t_ms, value] over a fixed time window, auto-scaled
-// y axis, drawn for the device's pixel ratio. Written here; no chart library.
+// A small line chart on <canvas>: series of [t_ms, value] over the last windowMs (or, while
+// there is less data than that, over the data, at least minWindowMs), auto-scaled y axis,
+// drawn for the device's pixel ratio. Written here; no chart library.
 class LineChart {
   constructor(canvas, opts) {
     this.c = canvas;
-    this.opts = Object.assign({ windowMs: 15 * 60 * 1000, unit: '', colors: {} }, opts || {});
+    this.opts = Object.assign({ windowMs: 15 * 60 * 1000, minWindowMs: 60 * 1000, unit: '', colors: {} },
+      opts || {});
     this.series = {};
   }
   set(name, points) { this.series[name] = points; }
@@ -29,7 +31,10 @@ class LineChart {
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, w, h);
     const left = 52, right = 8, top = 8, bottom = 20;
-    const t1 = now, t0 = now - this.opts.windowMs;
+    let first = now;
+    for (const pts of Object.values(this.series)) if (pts.length && pts[0][0] < first) first = pts[0][0];
+    const span = Math.min(this.opts.windowMs, Math.max(this.opts.minWindowMs, now - first));
+    const t1 = now, t0 = now - span;
     let max = 0;
     for (const pts of Object.values(this.series)) {
       for (const [t, v] of pts) if (t >= t0 && v > max && isFinite(v)) max = v;
@@ -46,9 +51,12 @@ class LineChart {
       g.beginPath(); g.moveTo(left, yy); g.lineTo(w - right, yy); g.stroke();
       g.fillText(this.fmt(v), 4, yy + 4);
     }
-    for (let m = 0; m <= 15; m += 5) {
-      const xx = x(t1 - m * 60000);
-      g.fillText(m ? '-' + m + 'm' : 'now', Math.min(xx - 8, w - 28), h - 5);
+    const steps = [15, 30, 60, 120, 300].map((s) => s * 1000);
+    const step = steps.find((s) => span / s <= 5) || 300000;
+    for (let d = 0; d <= span; d += step) {
+      const xx = x(t1 - d);
+      const label = d === 0 ? 'now' : d % 60000 ? '-' + d / 1000 + 's' : '-' + d / 60000 + 'm';
+      g.fillText(label, Math.max(left, Math.min(xx - 8, w - 28)), h - 5);
     }
     let k = 0;
     for (const [name, pts] of Object.entries(this.series)) {
