@@ -90,12 +90,20 @@ SLUICE_BOOTSTRAP="$BOOT" SLUICE_SCHEDULER_ADMIN_PASSWORD=browser-test-pw \
 PIDS+=($!)
 wait_log "$WORK/scheduler.log" "web UI on"
 
+# One bad record, so the Pipeline page has a dead letter with its reason to show.
+DLQ_EXPECTED=0
+if command -v kcat >/dev/null; then
+    echo 'this is not JSON' | kcat -b "$BOOT" -t users_created -P -k bad-record-1 2>"$WORK/kcat.log" &&
+        DLQ_EXPECTED=1
+fi
+
 if [[ -n "${SHOTS_DIR:-}" ]]; then
     mkdir -p "$SHOTS_DIR"
     SHOTS_DIR=$(cd "$SHOTS_DIR" && pwd)
 fi
 UI_URL="http://127.0.0.1:$SP" UI_PASSWORD=browser-test-pw PW_DIR="$PW_DIR" \
-    PROFILE_DIR="$WORK/profile" SHOTS_DIR="${SHOTS_DIR:-}" node "$HERE/ui.mjs" ||
+    PROFILE_DIR="$WORK/profile" SHOTS_DIR="${SHOTS_DIR:-}" DLQ_EXPECTED=$DLQ_EXPECTED \
+    node "$HERE/ui.mjs" ||
     fail "the browser test failed"
 
 # What the page showed is what the store holds.

@@ -79,6 +79,13 @@ try {
   await page.locator('#users tr.user-row').first().waitFor();
   const firstUser = await page.textContent('#users tr.user-row td:nth-child(2)');
   if (!/@/.test(firstUser)) fail('the latest users table shows no email: ' + firstUser);
+  if (process.env.DLQ_EXPECTED === '1') {
+    // the bad record the test produced, with the stream job's reason
+    await page.locator('#dead td.error').first().waitFor({ timeout: 30000 });
+    const reason = await page.textContent('#dead td.error');
+    if (!reason.trim()) fail('a dead letter without its reason');
+    console.log('dead letter reason: ' + reason.trim());
+  }
   await page.waitForTimeout(8000); // let the charts draw a few seconds of points
   await shot('pipeline');
 
