@@ -74,6 +74,7 @@ user_automation:
       duration: 20s
       rate: 100
 YAML
+printf 'broken_dag:\n  schedule: "@daily"\n  tasks: [\n' >"$WORK/dags/broken.yaml"
 
 "$SLUICE_BIN" broker --listen "$BOOT" --data-dir "$DATA" --metrics-listen "127.0.0.1:$BM" \
     >"$WORK/broker.log" 2>&1 &

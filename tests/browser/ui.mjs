@@ -47,6 +47,7 @@ try {
   const row = page.locator('tr[data-dag="user_automation"]');
   await row.waitFor();
   await page.waitForSelector('#whoami:has-text("admin")');
+  await page.waitForSelector('#import-errors:has-text("broken.yaml")');
 
   step('switch user_automation on');
   const toggle = row.locator('input.pause-toggle');
@@ -107,6 +108,8 @@ try {
   await page.goto(base + '/ui/topics');
   const topicRow = page.locator('tr[data-topic="users_created"]');
   await topicRow.waitFor();
+  const cells = await topicRow.locator('td').allTextContents();
+  if (cells[4].trim() === '–' || cells[3].trim() === '–') fail('no size or retention: ' + cells.join(' | '));
   await topicRow.locator('button').click();
   await page.locator('#msgs tr.msg-row').first().waitFor();
   await shot('topics');
