@@ -184,7 +184,8 @@ int scheduler_main(int argc, char **argv)
                              .bootstrap = config_str(cfg, "bootstrap"),
                              .topic = config_str(cfg, "topic"),
                              .store_db = config_str(cfg, "store-db"),
-                             .targets = targets};
+                             .targets = targets,
+                             .auth_off = !auth_on};
         if (ui_create(&uo, &ui, &err) != 0) {
             log_error("scheduler", "%s", err.msg);
             rc = 1;

@@ -26,6 +26,7 @@ struct ui_opts {
      * "broker=127.0.0.1:9641,process=127.0.0.1:9642,ingest=127.0.0.1:9643"); NULL: none. */
     const char *targets;
     bool secure_cookie; /* mark the session cookie Secure (when served over TLS) */
+    bool auth_off;      /* the scheduler runs without authentication: pages need no login */
 };
 
 struct ui;

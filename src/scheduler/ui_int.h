@@ -35,7 +35,7 @@ struct ui_point {
 struct ui {
     char data_dir[1024], db_path[1024], bootstrap[512], topic[256], dlq_topic[256];
     char store_db[1100];
-    bool secure_cookie;
+    bool secure_cookie, auth_off;
     struct ui_target targets[UI_MAX_TARGETS];
     int ntargets;
 
