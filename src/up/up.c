@@ -29,6 +29,8 @@ static const struct opt_def up_opts[] = {
     {"processes", OPT_INT, "1", "N", "stream-job instances (one consumer group)"},
     {"bootstrap", OPT_STRING, NULL, "HOST:PORT",
      "use this Kafka instead of starting the embedded broker"},
+    {"store", OPT_STRING, NULL, "URI",
+     "the stream job's store (sqlite:DIR or cassandra://...) [default: sqlite:DATA_DIR/store]"},
     {"scheduler", OPT_BOOL, "true", NULL, "run the scheduler with the web UI"},
     {"ui-listen", OPT_STRING, "127.0.0.1:8080", "HOST:PORT", "the scheduler's web UI and REST API"},
     {"dags-folder", OPT_STRING, "dags", "DIR", "the scheduler's DAG files"},
@@ -144,7 +146,7 @@ static void stop_child(struct child *c)
 
 /* Once the scheduler answers: where the UI is, how to log in and query; with --trigger,
  * user_automation switched on and triggered through the REST API. */
-static void announce(const char *data_dir, const char *ui_listen, const char *ui_host, int ui_port,
+static void announce(const char *data_dir, const char *store, const char *ui_host, int ui_port,
                      const char *bootstrap, bool trigger)
 {
     const char *h = strcmp(ui_host, "0.0.0.0") ? ui_host : "127.0.0.1";
@@ -168,15 +170,19 @@ static void announce(const char *data_dir, const char *ui_listen, const char *ui
         else
             log_error("up", "could not trigger user_automation: %s", err.msg);
     }
+    char query[PATH_MAX + 64];
+    if (store && *store)
+        snprintf(query, sizeof(query), "--store %s", store);
+    else
+        snprintf(query, sizeof(query), "--data-dir %s", data_dir);
     printf("\n"
            "sluice is up.\n"
            "  web UI     http://%s/   user admin, password %s\n"
            "  Kafka      %s   (topic users_created)\n"
-           "  the store  sluice query --data-dir %s \"SELECT count(*) FROM created_users\"\n"
+           "  the store  sluice query %s \"SELECT count(*) FROM created_users\"\n"
            "  Ctrl-C stops everything.\n\n",
-           addr, pw, bootstrap, data_dir);
+           addr, pw, bootstrap, query);
     fflush(stdout);
-    (void)ui_listen;
 }
 
 int up_main(int argc, char **argv)
@@ -246,6 +252,14 @@ int up_main(int argc, char **argv)
         snprintf(targets + tl, sizeof(targets) - tl, "ingest=%s", ingest_m);
     }
 
+    /* The UI reads a SQLite store's file; another store it cannot show. */
+    char store[PATH_MAX] = ""; /* a copy: cfg is freed before the banner */
+    snprintf(store, sizeof(store), "%s", config_str(cfg, "store") ? config_str(cfg, "store") : "");
+    char store_db[PATH_MAX + 32] = "";
+    if (strncmp(store, "sqlite:", 7) == 0)
+        snprintf(store_db, sizeof(store_db), "%.*s/spark_streams.db", (int)strcspn(store + 7, "?"),
+                 store + 7);
+
     struct child kids[MAX_CHILDREN];
     int nkids = 0;
     memset(kids, 0, sizeof(kids));
@@ -275,6 +289,10 @@ int up_main(int argc, char **argv)
         add_arg(p, bootstrap);
         add_arg(p, "--data-dir");
         add_arg(p, data_dir);
+        if (store[0]) {
+            add_arg(p, "--store");
+            add_arg(p, store);
+        }
         if (proc_m[i][0]) {
             add_arg(p, "--metrics-listen");
             add_arg(p, proc_m[i]);
@@ -297,6 +315,10 @@ int up_main(int argc, char **argv)
         if (targets[0]) {
             add_arg(sc, "--metrics-targets");
             add_arg(sc, targets);
+        }
+        if (store_db[0]) {
+            add_arg(sc, "--store-db");
+            add_arg(sc, store_db);
         }
     }
     bool trigger = sched && config_bool(cfg, "trigger");
@@ -346,7 +368,7 @@ int up_main(int argc, char **argv)
     for (int i = broker ? 1 : 0; i < nkids; i++)
         spawn(&kids[i], self);
     if (sched)
-        announce(data_dir, ui_listen, ui_host, ui_port, bootstrap, trigger);
+        announce(data_dir, store, ui_host, ui_port, bootstrap, trigger);
 
     while (!stopping) {
         int64_t now = mono_ms();
