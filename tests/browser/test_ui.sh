@@ -2,7 +2,7 @@
 # the UI) on free loopback ports, and Debian's chromium driven by playwright-core (ui.mjs):
 # log in, switch user_automation on, trigger it, see the stored count rise and the latest
 # users on the Pipeline page, the run turn success in the grid, the task's log, the topics.
-# The DAG is the shipped one with a shorter, paced, offline ingest (generator, 20 s).
+# The DAG is the shipped one with a shorter, paced, offline ingest (generator, 30 s).
 # SHOTS_DIR=docs/screenshots keeps the screenshots. Skips (77) without chromium/npm/node.
 set -euo pipefail
 
@@ -71,7 +71,7 @@ user_automation:
     - task_id: stream_data_from_api
       operator: sluice.ingest
       source: generator
-      duration: 20s
+      duration: 30s
       rate: 100
 YAML
 printf 'broken_dag:\n  schedule: "@daily"\n  tasks: [\n' >"$WORK/dags/broken.yaml"

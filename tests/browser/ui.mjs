@@ -90,19 +90,28 @@ try {
   await page.waitForTimeout(8000); // let the charts draw a few seconds of points
   await shot('pipeline');
 
-  step('grid: the run turns success');
+  step('the task log, tailed live while the task runs');
+  await page.goto(base + '/ui/dags/user_automation');
+  const link = page.locator('a.ti-link').first();
+  await link.waitFor();
+  const wasRunning = (await link.locator('.ti-cell').getAttribute('data-state')) === 'running';
+  await link.click();
+  await page.waitForURL('**/tasks/stream_data_from_api/log?try=1');
+  if (wasRunning) {
+    // the lines come in while the try runs, on this page, without a reload
+    await page.waitForFunction(() => /streaming from/.test(document.getElementById('log').textContent));
+    console.log('log: followed while the task was running');
+  }
+  await page.waitForFunction(() => /summary: fetched=/.test(document.getElementById('log').textContent),
+    null, { timeout: 180000 });
+  await page.waitForSelector('#state:has-text("success")', { timeout: 30000 });
+  await shot('log');
+
+  step('grid: the run turned success');
   await page.goto(base + '/ui/dags/user_automation');
   await page.locator('.run-cell[data-state="success"]').first().waitFor({ timeout: 180000 });
   await page.locator('.ti-cell[data-state="success"]').first().waitFor();
   await shot('grid');
-
-  step('the task log');
-  await page.locator('a.ti-link').first().click();
-  await page.waitForURL('**/tasks/stream_data_from_api/log?try=1');
-  await page.waitForFunction(() => /summary: fetched=/.test(document.getElementById('log').textContent),
-    null, { timeout: 30000 });
-  await page.waitForSelector('#state:has-text("success")');
-  await shot('log');
 
   step('topics: users_created with its partitions and messages');
   await page.goto(base + '/ui/topics');

@@ -1,5 +1,6 @@
 'use strict';
-// A task try's log, tailed live while the try runs (re-read every second until it ends).
+// A task try's log, tailed live while the try runs: every second it asks for the bytes after
+// those it has (the API's continuation token is a byte offset; text/plain gives them raw).
 sluice.nav('dags');
 const $ = (id) => document.getElementById(id);
 const parts = location.pathname.split('/').map(decodeURIComponent);
@@ -19,18 +20,13 @@ $('try').addEventListener('change', () => {
   start();
 });
 
-function text(content) {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return JSON.stringify(content);
-  return content.map((c) => (typeof c === 'string' ? c : c.event !== undefined ?
-    (c.timestamp ? c.timestamp + ' ' : '') + (c.level ? c.level.toUpperCase() + ' ' : '') + c.event :
-    JSON.stringify(c))).join('\n');
-}
-
-let stop = null;
+let stop = null, generation = 0;
 function start() {
   if (stop) stop();
-  let done = false;
+  const gen = ++generation; // an answer for an earlier try shown must not land in this one
+  let done = false, offset = 0, endReads = 0;
+  const decoder = new TextDecoder('utf-8');
+  $('log').textContent = '';
   stop = sluice.every(1000, async () => {
     if (done) return;
     const ti = await sluice.get(tiUrl);
@@ -44,21 +40,22 @@ function start() {
       $('try').replaceChildren(...Array.from({ length: tries }, (_, i) =>
         sluice.el('option', { value: i + 1, selected: i + 1 === tryNumber }, i + 1)));
     }
-    let body;
-    try {
-      body = await sluice.get(tiUrl + '/logs/' + tryNumber + '?full_content=true');
-    } catch (e) {
-      body = { content: ['(no log yet: ' + e.message + ')'] };
-    }
-    const pre = $('log');
-    const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 20;
-    const t = text(body.content);
-    if (pre.textContent !== t) {
-      pre.textContent = t;
+    const r = await fetch(tiUrl + '/logs/' + tryNumber + '?token=' + offset,
+      { credentials: 'same-origin', headers: { Accept: 'text/plain' } });
+    if (r.status === 401) return sluice.check(r);
+    if (!r.ok) return;
+    const bytes = await r.arrayBuffer();
+    if (gen !== generation) return;
+    if (bytes.byteLength) {
+      offset += bytes.byteLength;
+      const pre = $('log');
+      const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 20;
+      pre.append(decoder.decode(bytes, { stream: true }));
       if ($('follow').checked && atEnd) pre.scrollTop = pre.scrollHeight;
     }
-    // Finished tries are read once more after they end, then the tail stops.
-    if (TERMINAL.includes(ti.state) || tryNumber < tries) done = true;
+    // A finished try is read twice more after its end was seen, then the tail stops.
+    if (TERMINAL.includes(ti.state) || tryNumber < tries) endReads++;
+    if (endReads >= 2) done = true;
   });
 }
 start();
