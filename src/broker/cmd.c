@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/metrics.h"
 #include "broker/server.h"
 #include "cli/commands.h"
 #include "core/config.h"
@@ -187,6 +188,7 @@ int broker_main(int argc, char **argv)
     }
     struct server *srv;
     struct http_server *metrics_srv = NULL;
+    broker_metrics_init();
     if (server_create(bk, &srv, &err) != 0 ||
         metrics_listen("broker", metrics_addr, &metrics_srv, &err) != 0) {
         log_error("broker", "%s", err.msg);

@@ -37,6 +37,11 @@ static void bm_init(void)
         metric_get(metrics_gauge(m, "sluice_broker_partitions", "Partitions of all topics.", NULL));
 }
 
+void broker_metrics_init(void)
+{
+    pthread_once(&bm_once, bm_init);
+}
+
 void broker_metrics_request(int key, const char *name)
 {
     pthread_once(&bm_once, bm_init);

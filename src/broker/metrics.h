@@ -8,6 +8,8 @@
 
 struct broker;
 
+/* Registers the families (at 0) before /metrics is served; the hooks below do it too. */
+void broker_metrics_init(void);
 /* One request of API `key` (named `name`, e.g. "Produce"). */
 void broker_metrics_request(int key, const char *name);
 void broker_metrics_bytes_in(size_t n);

@@ -688,7 +688,9 @@ int ingest_main(int argc, char **argv)
         mockapi_random_seed(genseed);
         in.gen_seed = genseed;
     }
-    /* A task's metrics are a convenience: runs may overlap, so a busy port only warns. */
+    /* A task's metrics are a convenience: runs may overlap, so a busy port only warns. Every
+     * family is there (at 0) from the first scrape on. */
+    ingest_metrics_update(&in.stats, 0, 0, 0);
     if (metrics_listen(MOD, config_str(cfg, "metrics-listen"), &metrics_srv, &err) != 0)
         log_warn(MOD, "no metrics: %s", err.msg);
     r.start = mono_ms();

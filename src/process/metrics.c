@@ -41,6 +41,11 @@ static void pm_init(void)
                            "topic,partition");
 }
 
+void process_metrics_init(void)
+{
+    pthread_once(&pm_once, pm_init);
+}
+
 void process_metrics_batch(uint64_t in, uint64_t stored, uint64_t dead_lettered, uint64_t batch_us,
                            const struct hist *e2e)
 {

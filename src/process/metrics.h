@@ -7,6 +7,8 @@
 
 #include "process/stats.h"
 
+/* Registers the families (at 0) before /metrics is served; the hooks below do it too. */
+void process_metrics_init(void);
 /* One committed batch; e2e holds its records' end-to-end latencies (may be NULL). */
 void process_metrics_batch(uint64_t in, uint64_t stored, uint64_t dead_lettered, uint64_t batch_us,
                            const struct hist *e2e);

@@ -446,6 +446,8 @@ static int key_cmp(const void *a, const void *b)
  * row of each key kept), else as given. Returns how many, or -1 when memory is short. */
 static long plan_rows(struct sqlite_store *s, const struct store_row *rows, size_t nrows)
 {
+    if (nrows == 0)
+        return 0;
     if (nrows > s->cap_order) {
         struct sqlite_key *o = realloc(s->order, nrows * sizeof(*o));
         if (!o)
