@@ -163,12 +163,16 @@ static void announce(const char *data_dir, const char *store, const char *ui_hos
         snprintf(pw, sizeof(pw), "in DATA_DIR/scheduler/admin-password");
     char addr[300];
     snprintf(addr, sizeof(addr), "%s:%d", h, ui_port);
+    bool triggered = false;
     if (trigger && pw_ok) {
         struct sl_err err;
-        if (up_trigger_dag(addr, "admin", pw, "user_automation", 30000, &err) == 0)
+        triggered = up_trigger_dag(addr, "admin", pw, "user_automation", 30000, &err) == 0;
+        if (triggered)
             log_info("up", "user_automation switched on and triggered");
         else
             log_error("up", "could not trigger user_automation: %s", err.msg);
+    } else if (trigger) {
+        log_error("up", "cannot trigger user_automation: no admin password found");
     }
     char query[PATH_MAX + 64];
     if (store && *store)
@@ -180,8 +184,11 @@ static void announce(const char *data_dir, const char *store, const char *ui_hos
            "  web UI     http://%s/   user admin, password %s\n"
            "  Kafka      %s   (topic users_created)\n"
            "  the store  sluice query %s \"SELECT count(*) FROM created_users\"\n"
+           "%s%s%s"
            "  Ctrl-C stops everything.\n\n",
-           addr, pw, bootstrap, query);
+           addr, pw, bootstrap, query,
+           triggered ? "  running    user_automation (its task log: http://" : "",
+           triggered ? addr : "", triggered ? "/ui/dags/user_automation)\n" : "");
     fflush(stdout);
 }
 
