@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/apis.h"
 #include "broker/broker.h"
+#include "broker/kerr.h"
 #include "core/log.h"
 #include "core/units.h"
 

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/apis.h"
 #include "broker/broker.h"
+#include "broker/kerr.h"
 
 #define RES_TOPIC 2
 #define RES_BROKER 4

@@ -1,11 +1,14 @@
 /* Consumer-group APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
  * OffsetCommit, OffsetFetch, DescribeGroups, ListGroups. This file is the wire codec; the
- * state machine is group.c. This broker coordinates every group itself. */
+ * state machine is group.c, whose JoinGroup/SyncGroup answers are encoded here (at once, or
+ * when a held request's answer becomes ready). This broker coordinates every group itself. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/apis.h"
 #include "broker/broker.h"
 #include "broker/group.h"
+#include "broker/kerr.h"
 #include "broker/server.h"
 #include "core/log.h"
 
@@ -82,6 +85,102 @@ enum handler_result api_find_coordinator(struct kreq *rq)
     return r->err ? H_CLOSE : H_DONE;
 }
 
+/* JoinGroup response body from an answer (members only in the leader's). */
+static void write_join(struct kwriter *w, int16_t v, bool flex, const struct group_answer *a)
+{
+    int16_t error = a->error;
+    if (v >= 2)
+        kw_i32(w, 0); /* throttle_time_ms */
+    kw_i16(w, error);
+    kw_i32(w, error ? -1 : a->generation);
+    if (v >= 7)
+        kw_str(w, flex, error ? NULL : a->protocol_type);
+    if (v >= 7)
+        kw_str(w, flex, error ? NULL : a->protocol);
+    else
+        kw_str(w, flex, error || !a->protocol ? "" : a->protocol);
+    kw_str(w, flex, error || !a->leader ? "" : a->leader);
+    if (v >= 9)
+        kw_i8(w, 0); /* skip_assignment */
+    kw_str(w, flex, a->member_id ? a->member_id : "");
+    int32_t n = error ? 0 : a->nmembers;
+    kw_array(w, flex, n);
+    for (int32_t i = 0; i < n; i++) {
+        const struct answer_member *m = &a->members[i];
+        kw_str(w, flex, m->member_id);
+        if (v >= 5)
+            kw_str(w, flex, m->instance_id);
+        kw_bytes(w, flex, m->metadata, m->metadata_len);
+        kw_tags(w, flex);
+    }
+    kw_tags(w, flex);
+}
+
+static void write_sync(struct kwriter *w, int16_t v, bool flex, const struct group_answer *a)
+{
+    int16_t error = a->error;
+    if (v >= 1)
+        kw_i32(w, 0); /* throttle_time_ms */
+    kw_i16(w, error);
+    if (v >= 5) {
+        kw_str(w, flex, error ? NULL : a->protocol_type);
+        kw_str(w, flex, error ? NULL : a->protocol);
+    }
+    kw_bytes(w, flex, error ? NULL : a->assignment, error ? 0 : a->assignment_len);
+    kw_tags(w, flex);
+}
+
+/* A JoinGroup or SyncGroup waiting for its answer. */
+struct group_wait {
+    struct group_answer *a;
+    int16_t version;
+    bool flex;
+    bool join;
+};
+
+static bool group_wait_try(void *ctx, struct kwriter *w, bool expired)
+{
+    (void)expired; /* no deadline: the coordinator's own timeouts decide */
+    struct group_wait *gw = ctx;
+    if (!gw->a->ready)
+        return false;
+    if (gw->join)
+        write_join(w, gw->version, gw->flex, gw->a);
+    else
+        write_sync(w, gw->version, gw->flex, gw->a);
+    return true;
+}
+
+static void group_wait_free(void *ctx)
+{
+    struct group_wait *gw = ctx;
+    if (gw->a->ready)
+        group_answer_release(gw->a);
+    else
+        group_answer_abandon(gw->a);
+    free(gw);
+}
+
+/* Answers now when the coordinator already has, else waits. Takes the caller's reference. */
+static enum handler_result answer(struct kreq *rq, struct group_answer *a, bool join)
+{
+    if (!a)
+        return H_CLOSE;
+    struct group_wait gw = {a, rq->api_version, rq->flex, join};
+    if (group_wait_try(&gw, rq->w, false)) {
+        group_answer_release(a);
+        return H_DONE;
+    }
+    struct group_wait *park = malloc(sizeof(*park));
+    if (!park) {
+        group_answer_abandon(a);
+        return H_CLOSE;
+    }
+    *park = gw;
+    server_wait(rq, -1, group_wait_try, group_wait_free, park);
+    return H_DEFER;
+}
+
 enum handler_result api_join_group(struct kreq *rq)
 {
     struct kreader *r = &rq->r;
@@ -131,7 +230,7 @@ enum handler_result api_join_group(struct kreq *rq)
             .nprotocols = np,
             .require_known_member = v >= 4,
         };
-        res = (enum handler_result)group_join(rq->bk, rq, &jr);
+        res = answer(rq, group_join(&rq->bk->groups, &jr), true);
     }
     for (int32_t i = 0; protos && i < np; i++)
         free(protos[i].name);
@@ -170,8 +269,8 @@ enum handler_result api_sync_group(struct kreq *rq)
     kr_tags(r, flex);
     enum handler_result res = H_CLOSE;
     if (!r->err && !bad && ids && data && group && member)
-        res =
-            (enum handler_result)group_sync(rq->bk, rq, group, generation, member, ids, data, cnt);
+        res = answer(rq, group_sync(&rq->bk->groups, group, generation, member, ids, data, cnt),
+                     false);
     free(ids);
     free(data);
     free(group);
@@ -192,7 +291,7 @@ enum handler_result api_heartbeat(struct kreq *rq)
     kr_tags(r, flex);
     enum handler_result res = H_CLOSE;
     if (!r->err && !bad && group && member) {
-        int16_t error = group_heartbeat(rq->bk, group, generation, member);
+        int16_t error = group_heartbeat(&rq->bk->groups, group, generation, member);
         if (rq->api_version >= 1)
             kw_i32(rq->w, 0);
         kw_i16(rq->w, error);
@@ -224,7 +323,7 @@ enum handler_result api_leave_group(struct kreq *rq)
             free(member);
             return H_CLOSE;
         }
-        int16_t error = group_leave(rq->bk, group, member);
+        int16_t error = group_leave(&rq->bk->groups, group, member);
         if (v >= 1)
             kw_i32(w, 0);
         kw_i16(w, error);
@@ -252,7 +351,8 @@ enum handler_result api_leave_group(struct kreq *rq)
             free(group);
             return H_CLOSE;
         }
-        int16_t error = member ? group_leave(rq->bk, group, member) : KERR_UNKNOWN_MEMBER_ID;
+        int16_t error =
+            member ? group_leave(&rq->bk->groups, group, member) : KERR_UNKNOWN_MEMBER_ID;
         kw_strn(w, flex, (const char *)mid.p, mid.len);
         kw_strn(w, flex, (const char *)iid.p, iid.len);
         kw_i16(w, error);
@@ -286,7 +386,7 @@ enum handler_result api_offset_commit(struct kreq *rq)
         free(member);
         return H_CLOSE;
     }
-    int16_t group_error = group_check_commit(bk, group, generation, member);
+    int16_t group_error = group_check_commit(&bk->groups, group, generation, member);
     bool committed = false;
     if (v >= 3)
         kw_i32(w, 0);
@@ -315,7 +415,7 @@ enum handler_result api_offset_commit(struct kreq *rq)
                 error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             if (!error) {
                 char *meta = slice_str(md, &bad);
-                error = group_commit(bk, group, topic, partition, offset, epoch, meta);
+                error = group_commit(&bk->groups, group, topic, partition, offset, epoch, meta);
                 free(meta);
                 committed = committed || error == KERR_NONE;
             }
@@ -372,31 +472,28 @@ enum handler_result api_offset_fetch(struct kreq *rq)
         if (v >= 7)
             kr_i8(r); /* require_stable */
         kr_tags(r, flex);
+        int32_t n;
+        const struct committed **v_by = group_offsets_by_topic(g, &n);
+        if (g && g->noffsets > 0 && !v_by) {
+            free(group);
+            return H_CLOSE; /* out of memory */
+        }
         int32_t nt = 0;
-        for (int32_t i = 0; g && i < g->noffsets; i++) {
-            bool first = true;
-            for (int32_t j = 0; j < i && first; j++)
-                first = strcmp(g->offsets[j].topic, g->offsets[i].topic) != 0;
-            nt += first;
-        }
+        for (int32_t i = 0; i < n; i++)
+            nt += i == 0 || strcmp(v_by[i - 1]->topic, v_by[i]->topic) != 0;
         kw_array(w, flex, nt);
-        for (int32_t i = 0; g && i < g->noffsets; i++) {
-            bool first = true;
-            for (int32_t j = 0; j < i && first; j++)
-                first = strcmp(g->offsets[j].topic, g->offsets[i].topic) != 0;
-            if (!first)
-                continue;
-            int32_t np = 0;
-            for (int32_t j = i; j < g->noffsets; j++)
-                np += strcmp(g->offsets[j].topic, g->offsets[i].topic) == 0;
-            kw_str(w, flex, g->offsets[i].topic);
-            kw_array(w, flex, np);
-            for (int32_t j = i; j < g->noffsets; j++) {
-                if (strcmp(g->offsets[j].topic, g->offsets[i].topic) == 0)
-                    write_offset(w, flex, v, g->offsets[j].partition, &g->offsets[j], 0);
-            }
+        for (int32_t i = 0; i < n;) {
+            int32_t j = i;
+            while (j < n && strcmp(v_by[j]->topic, v_by[i]->topic) == 0)
+                j++;
+            kw_str(w, flex, v_by[i]->topic);
+            kw_array(w, flex, j - i);
+            for (int32_t k = i; k < j; k++)
+                write_offset(w, flex, v, v_by[k]->partition, v_by[k], 0);
             kw_tags(w, flex);
+            i = j;
         }
+        free(v_by);
     } else {
         kw_array(w, flex, ntopics);
         for (int32_t i = 0; i < ntopics; i++) {
@@ -558,8 +655,9 @@ enum handler_result api_delete_groups(struct kreq *rq)
         char group[256];
         if (r->err)
             return H_CLOSE;
-        int16_t error = kslice_cstr(id, group, sizeof(group)) == 0 ? group_delete(rq->bk, group)
-                                                                   : KERR_GROUP_ID_NOT_FOUND;
+        int16_t error = kslice_cstr(id, group, sizeof(group)) == 0
+                            ? group_delete(&rq->bk->groups, group)
+                            : KERR_GROUP_ID_NOT_FOUND;
         kw_strn(w, flex, (const char *)id.p, id.len);
         kw_i16(w, error);
         kw_tags(w, flex);
@@ -599,7 +697,7 @@ enum handler_result api_offset_delete(struct kreq *rq)
             int32_t partition = kr_i32(r);
             if (!g)
                 continue;
-            int16_t error = name_ok ? group_delete_offset(rq->bk, g, topic, partition)
+            int16_t error = name_ok ? group_delete_offset(&rq->bk->groups, g, topic, partition)
                                     : KERR_UNKNOWN_TOPIC_OR_PARTITION;
             kw_i32(w, partition);
             kw_i16(w, error);

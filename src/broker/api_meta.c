@@ -2,7 +2,9 @@
  * node). Metadata may auto-create the topics it is asked about. */
 #include <string.h>
 
+#include "broker/apis.h"
 #include "broker/broker.h"
+#include "broker/kerr.h"
 #include "core/log.h"
 
 enum handler_result api_versions(struct kreq *rq)

@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/apis.h"
 #include "broker/batch.h"
 #include "broker/broker.h"
+#include "broker/kerr.h"
 #include "core/log.h"
 
 struct produce_result {

@@ -1,5 +1,6 @@
-/* Broker-wide state: cluster identity, the dirty-partition list behind group commit, and
- * durable producer-id allocation. */
+/* Broker-wide state: cluster identity, the dirty-partition list behind group commit, durable
+ * producer-id allocation, and the broker's place on the event loop: group commit runs before
+ * each sleep, group deadlines, retention and the interval flush are timers. */
 #include "broker/broker.h"
 
 #include <inttypes.h>
@@ -7,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/server.h"
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "core/units.h"
 #include "core/uuid.h"
 
@@ -95,8 +98,17 @@ int broker_open(struct broker *bk, struct sl_err *err)
 
 void broker_close(struct broker *bk)
 {
+    if (bk->srv) {
+        server_destroy(bk->srv); /* ends every wait */
+        bk->srv = NULL;
+    }
+    if (bk->loop) {
+        loop_destroy(bk->loop); /* and the broker's timers */
+        bk->loop = NULL;
+    }
     broker_sync(bk);
     groups_close(&bk->groups);
+    groups_index_free(&bk->groups);
     registry_close(&bk->reg);
     free(bk->dirty);
     bk->dirty = NULL;
@@ -181,4 +193,129 @@ void broker_forget_topic(struct broker *bk, struct topic *t)
             bk->dirty[j++] = bk->dirty[i];
     }
     bk->ndirty = j;
+}
+
+/* --- the loop --- */
+
+static int64_t group_timer_fire(struct loop *l, struct loop_timer *t, void *ctx);
+
+/* (Re)arms the group timer for the coordinator's next deadline. */
+static void group_timer_arm(struct broker *bk, int64_t next)
+{
+    if (next == INT64_MAX) {
+        if (bk->group_timer) {
+            loop_del_timer(bk->loop, bk->group_timer);
+            bk->group_timer = NULL;
+        }
+        return;
+    }
+    int64_t delay = next - loop_now(bk->loop);
+    if (bk->group_timer)
+        loop_timer_reset(bk->loop, bk->group_timer, delay);
+    else
+        bk->group_timer = loop_add_timer(bk->loop, delay, group_timer_fire, bk);
+}
+
+static int64_t group_timer_fire(struct loop *l, struct loop_timer *t, void *ctx)
+{
+    (void)t;
+    struct broker *bk = ctx;
+    int64_t next = groups_tick(&bk->groups);
+    if (next == INT64_MAX) {
+        bk->group_timer = NULL;
+        return LOOP_TIMER_DONE;
+    }
+    int64_t delay = next - loop_now(l);
+    return delay > 0 ? delay : 0;
+}
+
+static int64_t retention_fire(struct loop *l, struct loop_timer *t, void *ctx)
+{
+    (void)l;
+    (void)t;
+    struct broker *bk = ctx;
+    struct registry *reg = &bk->reg;
+    int64_t now = now_ms();
+    for (int i = 0; i < reg->ntopics; i++) {
+        struct topic *tp = reg->topics[i];
+        for (int32_t p = 0; p < tp->npartitions; p++) {
+            struct sl_err err;
+            int n = partition_enforce_retention(tp->parts[p].log, now, &err);
+            if (n < 0)
+                log_error("broker", "retention on %s-%d: %s", tp->name, (int)p, err.msg);
+            else if (n > 0)
+                log_info("broker", "retention deleted %d segment(s) of %s-%d", n, tp->name, (int)p);
+        }
+    }
+    return bk->cfg.retention_check_ms;
+}
+
+static int64_t flush_fire(struct loop *l, struct loop_timer *t, void *ctx)
+{
+    (void)l;
+    (void)t;
+    struct broker *bk = ctx;
+    broker_sync(bk);
+    return bk->cfg.flush_interval_ms;
+}
+
+/* Before each sleep: group deadlines that moved, then group commit (one fsync per dirty
+ * partition for everything this turn appended), then wake the waits it may have released. */
+static void before_sleep(struct loop *l, void *ctx)
+{
+    (void)l;
+    struct broker *bk = ctx;
+    if (bk->groups.deadlines)
+        group_timer_arm(bk, groups_tick(&bk->groups));
+    if (bk->cfg.flush == FLUSH_GROUP && (bk->ndirty > 0 || bk->nwait_sync > 0 || bk->groups.dirty))
+        broker_sync(bk);
+    if (bk->hw_advanced || bk->nwait_sync > 0 || bk->groups.answered) {
+        bk->hw_advanced = false;
+        bk->groups.answered = false;
+        server_wake(bk->srv);
+    }
+}
+
+int broker_start(struct broker *bk, server_dispatch_fn dispatch, struct sl_err *err)
+{
+    if (loop_create(&bk->loop, err) != 0)
+        return -1;
+    struct server_config sc = {
+        .port = bk->cfg.listen_port,
+        .max_request_bytes = bk->cfg.max_request_bytes,
+        .max_response_bytes =
+            bk->cfg.max_fetch_bytes + bk->cfg.max_request_bytes + ((int64_t)1 << 20),
+        .max_connections = bk->cfg.max_connections,
+        .idle_timeout_ms = bk->cfg.idle_timeout_ms,
+        .partial_timeout_ms = bk->cfg.partial_timeout_ms,
+        .max_conn_bytes = bk->cfg.max_conn_bytes,
+    };
+    snprintf(sc.host, sizeof(sc.host), "%s", bk->cfg.listen_host);
+    if (server_create(bk->loop, &sc, dispatch, bk, &bk->srv, err) != 0)
+        return -1;
+    loop_set_before_sleep(bk->loop, before_sleep, bk);
+    bk->retention_timer = loop_add_timer(bk->loop, bk->cfg.retention_check_ms, retention_fire, bk);
+    if (bk->cfg.flush == FLUSH_INTERVAL)
+        bk->flush_timer = loop_add_timer(bk->loop, bk->cfg.flush_interval_ms, flush_fire, bk);
+    bk->groups.deadlines = true; /* restored members' sessions */
+    if (!bk->retention_timer || (bk->cfg.flush == FLUSH_INTERVAL && !bk->flush_timer))
+        return sl_err_set(err, "out of memory");
+    return 0;
+}
+
+int broker_run(struct broker *bk, struct sl_err *err)
+{
+    int rc = loop_run(bk->loop, err);
+    /* a last sync, and one more turn to send what it released */
+    broker_sync(bk);
+    server_wake(bk->srv);
+    struct sl_err e2;
+    loop_run_once(bk->loop, 0, &e2);
+    return rc;
+}
+
+void broker_stop(struct broker *bk)
+{
+    if (bk->loop)
+        loop_stop(bk->loop);
 }

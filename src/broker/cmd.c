@@ -1,10 +1,13 @@
 /* `sluice broker`: options, start-up (recovery of every partition), signal handling. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
+#include "broker/apis.h"
 #include "broker/broker.h"
 #include "broker/server.h"
 #include "cli/commands.h"
@@ -38,6 +41,13 @@ static const struct opt_def broker_opts[] = {
     {"group-initial-delay", OPT_DURATION, "1s", "DURATION",
      "how long a new consumer group waits for more members before its first rebalance"},
     {"max-connections", OPT_INT, "1000", "N", "connections beyond this are refused"},
+    {"idle-timeout", OPT_DURATION, "10m", "DURATION",
+     "close a connection with nothing in flight for this long (0 = never)"},
+    {"partial-frame-timeout", OPT_DURATION, "60s", "DURATION",
+     "close a connection whose request frame is not whole this long after it began (0 = never)"},
+    {"max-connection-memory", OPT_SIZE, "128MiB", "SIZE",
+     "stop reading from a connection while its queued responses and waits hold more than this"},
+    {"max-auto-create", OPT_INT, "10", "N", "topics one Metadata request may auto-create"},
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -58,7 +68,7 @@ static const struct cmd_def broker_cmd = {
     "checked and a torn or corrupt tail is cut off. SIGINT/SIGTERM stop cleanly.",
 };
 
-static struct server *volatile running;
+static struct broker *volatile running;
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
@@ -66,7 +76,18 @@ static void on_signal(int sig)
     (void)sig;
     stop_requested = 1;
     if (running)
-        server_stop(running);
+        broker_stop(running);
+}
+
+/* Every connection and every open segment is a descriptor: use all the hard limit allows. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            log_warn("broker", "cannot raise the open-file limit: %s", strerror(errno));
+    }
 }
 
 static bool is_loopback(const char *host)
@@ -143,6 +164,15 @@ static int load_config(struct config *cfg, struct broker_config *bc, struct sl_e
         return sl_err_set(err, "--max-connections must be 1-1000000");
     bc->max_connections = (int)mc;
     bc->group_initial_delay_ms = config_ms(cfg, "group-initial-delay");
+    bc->idle_timeout_ms = config_ms(cfg, "idle-timeout");
+    bc->partial_timeout_ms = config_ms(cfg, "partial-frame-timeout");
+    bc->max_conn_bytes = config_size(cfg, "max-connection-memory");
+    if (bc->max_conn_bytes < 1024)
+        return sl_err_set(err, "--max-connection-memory must be at least 1KiB");
+    int64_t mac = config_int(cfg, "max-auto-create");
+    if (mac < 0 || mac > 100000)
+        return sl_err_set(err, "--max-auto-create must be 0-100000");
+    bc->max_auto_create = (int32_t)mac;
     return 0;
 }
 
@@ -179,30 +209,29 @@ int broker_main(int argc, char **argv)
         free(bk);
         return 1;
     }
-    struct server *srv;
-    if (server_create(bk, &srv, &err) != 0) {
+    raise_nofile();
+    if (broker_start(bk, api_dispatch, &err) != 0) {
         log_error("broker", "%s", err.msg);
         broker_close(bk);
         free(bk);
         return 1;
     }
     if (bk->cfg.advertised_port == 0)
-        bk->cfg.advertised_port = server_port(srv);
-    running = srv;
+        bk->cfg.advertised_port = server_port(bk->srv);
+    running = bk;
     if (stop_requested)
-        server_stop(srv); /* asked to stop while starting: run only the final sync */
+        broker_stop(bk); /* asked to stop while starting: run only the final sync */
 
     log_info("broker",
              "sluice broker %s listening on %s:%d (advertised %s:%d), data in %s, "
              "%d topic(s) recovered in %lld ms, cluster id %s",
-             SLUICE_VERSION, bk->cfg.listen_host, server_port(srv), bk->cfg.advertised_host,
+             SLUICE_VERSION, bk->cfg.listen_host, server_port(bk->srv), bk->cfg.advertised_host,
              bk->cfg.advertised_port, bk->cfg.data_dir, bk->reg.ntopics,
              (long long)(mono_ms() - t0), bk->cluster_id);
-    rc = server_run(srv, &err);
+    rc = broker_run(bk, &err);
     if (rc != 0)
         log_error("broker", "%s", err.msg);
     running = NULL;
-    server_destroy(srv);
     broker_close(bk);
     free(bk);
     log_info("broker", "stopped");

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "broker/broker.h"
+#include "broker/broker_config.h"
+#include "broker/kerr.h"
+#include "broker/registry.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/units.h"
