@@ -112,6 +112,8 @@ bool fetch_wait_try(struct broker *bk, struct fetch_wait *fw, struct kwriter *w,
         }
     }
     if (!expired && (int64_t)total < fw->min_bytes) {
+        for (int32_t i = 0; i < total_parts; i++)
+            log_slices_close(pd[i].slices, pd[i].nslices);
         free(pd);
         return false;
     }
@@ -147,6 +149,7 @@ bool fetch_wait_try(struct broker *bk, struct fetch_wait *fw, struct kwriter *w,
                 kw_i32(w, (int32_t)d->len);
             for (int s = 0; s < d->nslices; s++)
                 kw_file(w, d->slices[s].fd, d->slices[s].pos, d->slices[s].len);
+            log_slices_close(d->slices, d->nslices);
             kw_tags(w, flex);
         }
         kw_tags(w, flex);
