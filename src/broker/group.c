@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
-#include "broker/group_store.h"
+#include "broker/group_records.h"
 #include "broker/server.h"
 #include "core/log.h"
 #include "core/units.h"

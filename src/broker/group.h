@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker/group_store.h"
 #include "broker/proto.h"
 #include "core/err.h"
 
@@ -78,10 +79,8 @@ struct group {
 struct groups {
     struct group **all;
     int32_t n, cap;
-    int fd; /* the record log */
-    char path[4096];
-    int64_t file_bytes;
-    bool dirty;
+    struct group_store store; /* the record log (group_store.h, records in group_records.c) */
+    bool dirty;               /* records appended since the last groups_sync */
     int64_t initial_delay_ms;
 };
 
