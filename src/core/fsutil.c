@@ -13,6 +13,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Creates one directory; when it is new, syncs its parent so the entry survives a power loss
+ * (an fsync of the new directory's contents alone would not keep the directory). */
+static int mkdir_durable(char *path, struct sl_err *err)
+{
+    if (mkdir(path, 0755) != 0) {
+        if (errno == EEXIST)
+            return 0;
+        return sl_err_errno(err, "cannot create directory %s", path);
+    }
+    char *slash = strrchr(path, '/');
+    if (!slash)
+        return fs_sync_dir(".", err);
+    if (slash == path)
+        return fs_sync_dir("/", err);
+    *slash = '\0';
+    int rc = fs_sync_dir(path, err);
+    *slash = '/';
+    return rc;
+}
+
 int fs_mkdirs(const char *path, struct sl_err *err)
 {
     char tmp[PATH_MAX];
@@ -21,14 +41,13 @@ int fs_mkdirs(const char *path, struct sl_err *err)
     for (char *p = tmp + 1; *p; p++) {
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return sl_err_errno(err, "cannot create directory %s", tmp);
+            int rc = mkdir_durable(tmp, err);
             *p = '/';
+            if (rc != 0)
+                return -1;
         }
     }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return sl_err_errno(err, "cannot create directory %s", tmp);
-    return 0;
+    return mkdir_durable(tmp, err);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

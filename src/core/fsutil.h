@@ -6,7 +6,7 @@
 
 #include "core/err.h"
 
-/* mkdir -p */
+/* mkdir -p; each directory it creates is made durable (its parent is fsynced). */
 int fs_mkdirs(const char *path, struct sl_err *err);
 /* rm -rf; a missing path is not an error. */
 int fs_remove_tree(const char *path, struct sl_err *err);
