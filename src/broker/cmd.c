@@ -6,9 +6,11 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/segment.h"
 #include "broker/server.h"
 #include "cli/commands.h"
 #include "core/config.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/units.h"
 
@@ -38,6 +40,9 @@ static const struct opt_def broker_opts[] = {
     {"group-initial-delay", OPT_DURATION, "1s", "DURATION",
      "how long a new consumer group waits for more members before its first rebalance"},
     {"max-connections", OPT_INT, "1000", "N", "connections beyond this are refused"},
+    {"max-open-segments", OPT_INT, "0", "N",
+     "segment files kept open at once, least recently used closed first (0: a quarter of the "
+     "file-descriptor limit, 64-10000)"},
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -164,10 +169,17 @@ int broker_main(int argc, char **argv)
         free(bk);
         return 2;
     }
+    int64_t max_open = config_int(cfg, "max-open-segments");
     config_free(cfg);
+    /* Descriptors: the hard limit, then a share of it for segment files (opened on demand). */
+    int64_t nofile = fs_raise_nofile();
+    if (max_open <= 0)
+        max_open = nofile / 4 < 64 ? 64 : nofile / 4 > 10000 ? 10000 : nofile / 4;
+    segment_set_max_open((int)(max_open > 1000000 ? 1000000 : max_open));
 
     /* Handlers first: a SIGTERM during recovery must still mean a clean stop. */
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit is then a write error, handled as such */
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
