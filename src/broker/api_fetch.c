@@ -134,6 +134,7 @@ static size_t fetch_walk(struct fetch_wait *fw, struct kwriter *w, size_t enough
             plan_part(fw, tp, topic, index, offset, part_max, total, &d);
             total += d.len;
             if (!w) {
+                log_slices_close(d.slices, d.nslices);
                 if (total >= enough)
                     return total;
                 continue;
@@ -154,6 +155,7 @@ static size_t fetch_walk(struct fetch_wait *fw, struct kwriter *w, size_t enough
                 kw_i32(w, (int32_t)d.len);
             for (int s = 0; s < d.nslices; s++)
                 kw_file(w, d.slices[s].fd, d.slices[s].pos, d.slices[s].len);
+            log_slices_close(d.slices, d.nslices);
             kw_tags(w, flex);
         }
         kr_tags(&r, flex);

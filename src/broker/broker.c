@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/group_records.h"
 #include "broker/server.h"
 #include "core/fsutil.h"
 #include "core/log.h"

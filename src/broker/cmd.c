@@ -1,17 +1,17 @@
 /* `sluice broker`: options, start-up (recovery of every partition), signal handling. */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "broker/apis.h"
 #include "broker/broker.h"
+#include "broker/segment.h"
 #include "broker/server.h"
 #include "cli/commands.h"
 #include "core/config.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/units.h"
 
@@ -48,6 +48,9 @@ static const struct opt_def broker_opts[] = {
     {"max-connection-memory", OPT_SIZE, "128MiB", "SIZE",
      "stop reading from a connection while its queued responses and waits hold more than this"},
     {"max-auto-create", OPT_INT, "10", "N", "topics one Metadata request may auto-create"},
+    {"max-open-segments", OPT_INT, "0", "N",
+     "segment files kept open at once, least recently used closed first (0: a quarter of the "
+     "file-descriptor limit, 64-10000)"},
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -77,17 +80,6 @@ static void on_signal(int sig)
     stop_requested = 1;
     if (running)
         broker_stop(running);
-}
-
-/* Every connection and every open segment is a descriptor: use all the hard limit allows. */
-static void raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-            log_warn("broker", "cannot raise the open-file limit: %s", strerror(errno));
-    }
 }
 
 static bool is_loopback(const char *host)
@@ -194,10 +186,17 @@ int broker_main(int argc, char **argv)
         free(bk);
         return 2;
     }
+    int64_t max_open = config_int(cfg, "max-open-segments");
     config_free(cfg);
+    /* Descriptors: the hard limit, then a share of it for segment files (opened on demand). */
+    int64_t nofile = fs_raise_nofile();
+    if (max_open <= 0)
+        max_open = nofile / 4 < 64 ? 64 : nofile / 4 > 10000 ? 10000 : nofile / 4;
+    segment_set_max_open((int)(max_open > 1000000 ? 1000000 : max_open));
 
     /* Handlers first: a SIGTERM during recovery must still mean a clean stop. */
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit is then a write error, handled as such */
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -209,7 +208,6 @@ int broker_main(int argc, char **argv)
         free(bk);
         return 1;
     }
-    raise_nofile();
     if (broker_start(bk, api_dispatch, &err) != 0) {
         log_error("broker", "%s", err.msg);
         broker_close(bk);

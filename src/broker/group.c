@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/group_store.h"
 #include "broker/kerr.h"
 #include "core/log.h"
 #include "core/units.h"
@@ -348,10 +347,41 @@ static int64_t max_rebalance_timeout(const struct group *g)
     return t > 0 ? t : 60000;
 }
 
+/* The record log's appends, when there is one. */
+static int log_put_offset(struct groups *gs, const char *group, const char *topic,
+                          int32_t partition, int64_t offset, int32_t leader_epoch,
+                          const char *metadata, int64_t commit_ms, struct sl_err *err)
+{
+    return gs->log ? gs->log->put_offset(gs, group, topic, partition, offset, leader_epoch,
+                                         metadata, commit_ms, err)
+                   : 0;
+}
+
+static int log_put_group(struct groups *gs, const struct group *g, struct sl_err *err)
+{
+    return gs->log ? gs->log->put_group(gs, g, err) : 0;
+}
+
+static int log_put_topic_delete(struct groups *gs, const char *topic, struct sl_err *err)
+{
+    return gs->log ? gs->log->put_topic_delete(gs, topic, err) : 0;
+}
+
+static int log_put_group_delete(struct groups *gs, const char *group, struct sl_err *err)
+{
+    return gs->log ? gs->log->put_group_delete(gs, group, err) : 0;
+}
+
+static int log_put_offset_delete(struct groups *gs, const char *group, const char *topic,
+                                 int32_t partition, struct sl_err *err)
+{
+    return gs->log ? gs->log->put_offset_delete(gs, group, topic, partition, err) : 0;
+}
+
 static void persist(struct groups *gs, struct group *g)
 {
     struct sl_err err;
-    if (group_store_put_group(gs, g, &err) != 0)
+    if (log_put_group(gs, g, &err) != 0)
         log_error("group", "cannot persist group %s: %s", g->id, err.msg);
 }
 
@@ -821,8 +851,8 @@ int16_t group_commit(struct groups *gs, const char *group_id, const char *topic,
         return KERR_KAFKA_STORAGE_ERROR;
     int64_t ts = now_ms();
     struct sl_err err;
-    if (group_store_put_offset(gs, g->id, topic, partition, offset, leader_epoch, metadata, ts,
-                               &err) != 0) {
+    if (log_put_offset(gs, g->id, topic, partition, offset, leader_epoch, metadata, ts, &err) !=
+        0) {
         log_error("group", "cannot store offset for %s: %s", group_id, err.msg);
         return KERR_KAFKA_STORAGE_ERROR;
     }
@@ -865,7 +895,7 @@ const struct committed **group_offsets_by_topic(const struct group *g, int32_t *
 void groups_forget_topic(struct groups *gs, const char *topic)
 {
     struct sl_err err;
-    if (group_store_put_topic_delete(gs, topic, &err) != 0)
+    if (log_put_topic_delete(gs, topic, &err) != 0)
         log_error("group", "cannot record deletion of %s's offsets: %s", topic, err.msg);
     for (int32_t i = 0; i < gs->n; i++)
         group_drop_topic_offsets(gs->all[i], topic);
@@ -911,7 +941,7 @@ int16_t group_delete(struct groups *gs, const char *group_id)
     if (g->nmembers > 0 || g->npending > 0)
         return KERR_NON_EMPTY_GROUP;
     struct sl_err err;
-    if (group_store_put_group_delete(gs, group_id, &err) != 0) {
+    if (log_put_group_delete(gs, group_id, &err) != 0) {
         log_error("group", "cannot delete group %s: %s", group_id, err.msg);
         return KERR_KAFKA_STORAGE_ERROR;
     }
@@ -928,7 +958,7 @@ int16_t group_delete_offset(struct groups *gs, struct group *g, const char *topi
     if (!find_offset(g, topic, partition))
         return KERR_NONE;
     struct sl_err err;
-    if (group_store_put_offset_delete(gs, g->id, topic, partition, &err) != 0) {
+    if (log_put_offset_delete(gs, g->id, topic, partition, &err) != 0) {
         log_error("group", "cannot delete an offset of %s: %s", g->id, err.msg);
         return KERR_KAFKA_STORAGE_ERROR;
     }

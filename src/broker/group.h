@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker/group_store.h"
 #include "broker/proto.h"
 #include "core/err.h"
 
@@ -102,13 +103,26 @@ struct group {
     int32_t idx;         /* position in groups.all */
 };
 
+/* Where the coordinator writes what must survive a restart (group_records.c installs the
+ * record log; NULL keeps groups in memory only). Each returns 0, or -1 with err set when
+ * nothing was stored. */
+struct group_log_ops {
+    int (*put_offset)(struct groups *gs, const char *group, const char *topic, int32_t partition,
+                      int64_t offset, int32_t leader_epoch, const char *metadata, int64_t commit_ms,
+                      struct sl_err *err);
+    int (*put_group)(struct groups *gs, const struct group *g, struct sl_err *err);
+    int (*put_topic_delete)(struct groups *gs, const char *topic, struct sl_err *err);
+    int (*put_group_delete)(struct groups *gs, const char *group, struct sl_err *err);
+    int (*put_offset_delete)(struct groups *gs, const char *group, const char *topic,
+                             int32_t partition, struct sl_err *err);
+};
+
 struct groups {
+    const struct group_log_ops *log;
     struct group **all;
     int32_t n, cap;
-    int fd; /* the record log */
-    char path[4096];
-    int64_t file_bytes;
-    bool dirty;
+    struct group_store store; /* the record log (group_store.h, records in group_records.c) */
+    bool dirty;               /* records appended since the last groups_sync */
     int64_t initial_delay_ms;
     struct group **buckets; /* id hash */
     int32_t nbuckets;
@@ -118,13 +132,18 @@ struct groups {
     bool deadlines; /* some deadline may have moved earlier: ask groups_tick again */
 };
 
-int groups_open(struct groups *gs, const char *data_dir, int64_t initial_delay_ms,
-                struct sl_err *err);
-void groups_close(struct groups *gs);
-/* fdatasyncs the record log if anything was written since the last sync. */
-int groups_sync(struct groups *gs, struct sl_err *err);
 /* Frees the id index (after groups_close). */
 void groups_index_free(struct groups *gs);
+
+/* For the record log's replay and compaction. */
+int group_set_offset(struct group *g, const char *topic, int32_t partition, int64_t offset,
+                     int32_t leader_epoch, const char *metadata, int64_t commit_ms);
+void group_drop_topic_offsets(struct group *g, const char *topic);
+void group_drop_offset(struct group *g, const char *topic, int32_t partition);
+/* Frees and forgets a group (its members must be gone). */
+void group_remove(struct groups *gs, const char *id);
+void group_free(struct group *g);
+void group_member_free(struct member *m);
 /* Replaces the clock (NULL: the monotonic clock). */
 void groups_set_clock(struct groups *gs, int64_t (*now)(void *ctx), void *ctx);
 /* Timeouts: expired sessions, rebalance deadlines, pending member ids. Returns when it must

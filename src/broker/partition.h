@@ -60,8 +60,9 @@ bool partition_dirty(const struct partition *p);
 int partition_read(struct partition *p, int64_t offset, int64_t limit_offset, size_t max_bytes,
                    struct buf *out, struct sl_err *err);
 
-/* A byte range of one segment file, for sending without copying. fd stays owned by the
- * partition: callers that keep it beyond the current loop turn must dup it. */
+/* A byte range of one segment file, for sending without copying. fd is the caller's (a dup of
+ * the segment's descriptor, which the descriptor pool may close at any time): release the
+ * slices with log_slices_close. */
 struct log_slice {
     int fd;
     int64_t pos;
@@ -77,6 +78,8 @@ struct log_slice {
 int partition_slices(struct partition *p, int64_t offset, int64_t limit_offset, size_t max_bytes,
                      struct log_slice *out, int max_slices, int *nslices, size_t *total,
                      struct sl_err *err);
+/* Closes the descriptors of n slices from partition_slices. */
+void log_slices_close(struct log_slice *s, int n);
 
 /* Earliest offset whose record timestamp is >= ts, and that record's timestamp; *offset = -1
  * when no record qualifies. Uses batch MaxTimestamp to find the batch, then the records for
