@@ -194,12 +194,17 @@ enum handler_result api_join_group(struct kreq *rq)
     char *instance = v >= 5 ? slice_str(kr_str(r, flex), &bad) : NULL;
     char *ptype = slice_str(kr_str(r, flex), &bad);
     int32_t n = kr_array(r, flex);
-    struct protocol *protos = calloc((size_t)(n > 0 ? n : 0) + 1, sizeof(*protos));
+    /* at most GROUP_MAX_PROTOCOLS are kept (more is refused below): memory is bounded by that,
+     * not by the count the request declares */
+    int32_t keep = n < 0 ? 0 : n > GROUP_MAX_PROTOCOLS ? GROUP_MAX_PROTOCOLS : n;
+    struct protocol *protos = calloc((size_t)keep + 1, sizeof(*protos));
     int32_t np = 0;
     for (int32_t i = 0; i < n && !r->err && protos; i++) {
         struct kslice name = kr_str(r, flex);
         struct kslice md = kr_bytes(r, flex);
         kr_tags(r, flex);
+        if (i >= keep)
+            continue;
         protos[np].name = slice_str(name, &bad);
         protos[np].metadata = (uint8_t *)md.p;
         protos[np].metadata_len = md.len > 0 ? md.len : 0;
@@ -214,6 +219,11 @@ enum handler_result api_join_group(struct kreq *rq)
         res = H_CLOSE;
     } else if (bad || strlen(group) > MAX_ID) {
         res = H_CLOSE;
+    } else if (n > GROUP_MAX_PROTOCOLS) {
+        struct group_answer a = {
+            .ready = true, .error = KERR_INCONSISTENT_GROUP_PROTOCOL, .member_id = member};
+        write_join(rq->w, v, flex, &a);
+        res = H_DONE;
     } else {
         char client_id[256] = "";
         kslice_cstr(rq->client_id, client_id, sizeof(client_id));
@@ -258,13 +268,18 @@ enum handler_result api_sync_group(struct kreq *rq)
         kr_str(r, flex); /* protocol_name */
     }
     int32_t n = kr_array(r, flex);
-    int32_t cnt = n > 0 ? n : 0;
+    /* no group has more members than GROUP_MAX_MEMBERS: entries beyond are read, not kept */
+    int32_t cnt = n < 0 ? 0 : n > GROUP_MAX_MEMBERS ? GROUP_MAX_MEMBERS : n;
     struct kslice *ids = calloc((size_t)cnt + 1, sizeof(*ids));
     struct kslice *data = calloc((size_t)cnt + 1, sizeof(*data));
-    for (int32_t i = 0; i < cnt && !r->err && ids && data; i++) {
-        ids[i] = kr_str(r, flex);
-        data[i] = kr_bytes(r, flex);
+    for (int32_t i = 0; i < n && !r->err && ids && data; i++) {
+        struct kslice id = kr_str(r, flex);
+        struct kslice d = kr_bytes(r, flex);
         kr_tags(r, flex);
+        if (i < cnt) {
+            ids[i] = id;
+            data[i] = d;
+        }
     }
     kr_tags(r, flex);
     enum handler_result res = H_CLOSE;
@@ -535,30 +550,27 @@ enum handler_result api_describe_groups(struct kreq *rq)
     int32_t n = kr_array(r, flex);
     if (r->err || n < 0)
         return H_CLOSE;
-    struct kslice *ids = calloc((size_t)n + 1, sizeof(*ids));
-    if (!ids)
-        return H_CLOSE;
-    for (int32_t i = 0; i < n; i++)
-        ids[i] = kr_str(r, flex);
+    struct kreader again = *r; /* ids are read twice rather than copied */
+    for (int32_t i = 0; i < n && !r->err; i++)
+        kr_str(r, flex);
     if (v >= 3)
         kr_i8(r); /* include_authorized_operations */
     kr_tags(r, flex);
-    if (r->err) {
-        free(ids);
+    if (r->err)
         return H_CLOSE;
-    }
     if (v >= 1)
         kw_i32(w, 0);
     kw_array(w, flex, n);
     for (int32_t i = 0; i < n; i++) {
+        struct kslice sid = kr_str(&again, flex);
         char id[256];
         struct group *g =
-            kslice_cstr(ids[i], id, sizeof(id)) == 0 ? group_find(&bk->groups, id) : NULL;
+            kslice_cstr(sid, id, sizeof(id)) == 0 ? group_find(&bk->groups, id) : NULL;
         int16_t error = !g && v >= 6 ? KERR_GROUP_ID_NOT_FOUND : KERR_NONE;
         kw_i16(w, error);
         if (v >= 6)
             kw_str(w, flex, NULL);
-        kw_strn(w, flex, (const char *)ids[i].p, ids[i].len);
+        kw_strn(w, flex, (const char *)sid.p, sid.len);
         kw_str(w, flex, group_state_name(g ? g->state : GS_DEAD));
         kw_str(w, flex, g && g->protocol_type ? g->protocol_type : "");
         kw_str(w, flex, g && g->protocol && g->state != GS_EMPTY ? g->protocol : "");
@@ -586,7 +598,6 @@ enum handler_result api_describe_groups(struct kreq *rq)
         kw_tags(w, flex);
     }
     kw_tags(w, flex);
-    free(ids);
     return H_DONE;
 }
 

@@ -16,7 +16,6 @@
 
 #define MIN_SESSION_TIMEOUT_MS 1000
 #define MAX_SESSION_TIMEOUT_MS 1800000
-#define MAX_MEMBERS 1000
 
 const char *group_state_name(enum group_state s)
 {
@@ -571,7 +570,7 @@ struct group_answer *group_join(struct groups *gs, const struct join_req *jr)
             return answered_join(a, KERR_UNKNOWN_MEMBER_ID, NULL, member_id);
     }
     if (!m) {
-        if (g->nmembers >= MAX_MEMBERS)
+        if (g->nmembers >= GROUP_MAX_MEMBERS)
             return answered_join(a, KERR_REBALANCE_IN_PROGRESS, NULL, member_id);
         struct member **arr = realloc(g->members, (size_t)(g->nmembers + 1) * sizeof(*arr));
         if (arr)

@@ -14,6 +14,9 @@
 #include "broker/proto.h"
 #include "core/err.h"
 
+#define GROUP_MAX_MEMBERS 1000 /* a JoinGroup beyond this is refused */
+#define GROUP_MAX_PROTOCOLS 64 /* protocols one member may offer */
+
 enum group_state { GS_EMPTY, GS_PREPARING, GS_COMPLETING, GS_STABLE, GS_DEAD };
 
 struct groups;

@@ -456,6 +456,8 @@ static void conn_process_input(struct conn *c)
         buf_consume(&c->in, c->rpos);
         c->rpos = 0;
     }
+    if (c->in.len == 0 && c->in.cap > COMPACT_AT)
+        buf_free(&c->in); /* a large frame's memory is not kept for an idle connection */
     conn_flush(c);
 }
 
