@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/batch.h"
 #include "broker/group_records.h"
+#include "broker/kerr.h"
 #include "broker/server.h"
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -156,6 +158,62 @@ void broker_mark_dirty(struct broker *bk, struct tpart *tp)
     }
     bk->dirty[bk->ndirty++] = tp;
     tp->in_dirty_list = true;
+}
+
+void broker_append(struct broker *bk, struct tpart *tp, uint8_t *records, int32_t len,
+                   struct append_result *res)
+{
+    static char msg[512];
+    res->error = KERR_NONE;
+    res->base_offset = -1;
+    res->message = NULL;
+    res->durable_wait = false;
+    res->log_start = partition_log_start(tp->log);
+    if (len <= 0) {
+        res->error = KERR_INVALID_RECORD;
+        res->message = "no records";
+        return;
+    }
+    if (len > tp->topic->cfg.max_message_bytes) {
+        res->error = KERR_MESSAGE_TOO_LARGE;
+        return;
+    }
+    struct batch_header h;
+    struct sl_err err;
+    int code = batch_validate(records, (size_t)len, &h, &err);
+    if (code != 0) {
+        log_warn("broker", "produce to %s-%d refused (error %d): %s", tp->topic->name,
+                 (int)tp->index, code, err.msg);
+        snprintf(msg, sizeof(msg), "%s", err.msg);
+        res->error = (int16_t)code;
+        res->message = msg;
+        return;
+    }
+    int64_t base;
+    int16_t perr = KERR_NONE;
+    switch (producers_check(&tp->producers, &h, &base, &perr)) {
+    case PRODUCER_DUPLICATE:
+        /* Acknowledged with its original offset; like the original, the answer waits for the
+         * sync that makes it durable. */
+        res->durable_wait = true;
+        res->base_offset = base;
+        return;
+    case PRODUCER_REFUSE:
+        res->error = perr;
+        return;
+    case PRODUCER_APPEND:
+        break;
+    }
+    if (partition_append(tp->log, records, (size_t)len, &base, &err) != 0) {
+        log_error("broker", "append to %s-%d failed: %s", tp->topic->name, (int)tp->index, err.msg);
+        res->error = KERR_KAFKA_STORAGE_ERROR;
+        return;
+    }
+    producers_record(&tp->producers, &h, base);
+    broker_mark_dirty(bk, tp);
+    res->durable_wait = true;
+    res->base_offset = base;
+    res->log_start = partition_log_start(tp->log);
 }
 
 void broker_sync(struct broker *bk)

@@ -35,7 +35,20 @@ struct broker {
     struct loop_timer *group_timer, *retention_timer, *flush_timer;
 };
 
-/* Marks a partition as having unsynced appends (called by Produce). */
+/* What broker_append did with one partition's records. */
+struct append_result {
+    int16_t error;       /* Kafka error code */
+    int64_t base_offset; /* assigned (or, for a duplicate, original) base offset; -1 */
+    int64_t log_start;
+    const char *message; /* for the response, or NULL (valid until the next call) */
+    bool durable_wait;   /* appended or a duplicate: acks=all waits for the next sync */
+};
+/* Produce's one call for a partition: validates the batch (size, magic, CRC, framing), checks
+ * idempotence, appends (rewriting the batch's BaseOffset in place) and marks the partition
+ * dirty. */
+void broker_append(struct broker *bk, struct tpart *tp, uint8_t *records, int32_t len,
+                   struct append_result *res);
+/* Marks a partition as having unsynced appends. */
 void broker_mark_dirty(struct broker *bk, struct tpart *tp);
 /* Makes everything appended durable per the flush policy and advances high watermarks.
  * A failed fsync is fatal: the broker cannot keep its promise, so it stops. */
