@@ -764,6 +764,25 @@ int server_port(const struct server *srv)
     return srv->port;
 }
 
+int server_add_conn(struct server *srv, int fd, const char *peer)
+{
+    struct conn *c = conn_new(srv, fd);
+    if (!c) {
+        close(fd);
+        return -1;
+    }
+    snprintf(c->peer, sizeof(c->peer), "%.60s", peer);
+    snprintf(c->host, sizeof(c->host), "/%.60s", peer);
+    c->mask = LOOP_READ;
+    if (loop_add_file(srv->loop, fd, LOOP_READ, on_conn_event, c) != 0) {
+        c->fd = -1;
+        close(fd);
+        conn_close(srv, c);
+        return -1;
+    }
+    return 0;
+}
+
 int server_feed_for_test(struct server *srv, const uint8_t *data, size_t len)
 {
     struct conn *c = conn_new(srv, -1); /* writes fail: responses are dropped */

@@ -77,6 +77,10 @@ void server_wait(struct kreq *rq, int64_t deadline_ms, server_try_fn try_fn, ser
 void server_wake(struct server *srv);
 int server_waiting(const struct server *srv);
 
+/* Serves an already connected socket as a client connection (tests; takes ownership of fd).
+ * Returns 0, or -1 (fd closed) when it cannot. */
+int server_add_conn(struct server *srv, int fd, const char *peer);
+
 /* The client's address as "/ADDRESS". */
 const char *server_conn_host(const struct conn *c);
 
