@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -677,6 +678,16 @@ static int64_t reap(struct loop *l, struct loop_timer *t, void *ctx)
         if (c->dead)
             continue;
         bool buffered = c->in.len > c->rpos;
+        bool due = (buffered && srv->cfg.partial_timeout_ms > 0 && c->frame_start_ms > 0 &&
+                    now - c->frame_start_ms > srv->cfg.partial_timeout_ms) ||
+                   (!buffered && !c->head && srv->cfg.idle_timeout_ms > 0 &&
+                    now - c->last_io_ms > srv->cfg.idle_timeout_ms);
+        int unread = 0;
+        if (due && c->fd >= 0 && ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0) {
+            /* bytes wait in the socket: the loop was busy, not the client */
+            c->last_io_ms = now;
+            continue;
+        }
         if (buffered && srv->cfg.partial_timeout_ms > 0 && c->frame_start_ms > 0 &&
             now - c->frame_start_ms > srv->cfg.partial_timeout_ms && conn_may_read(c)) {
             partial++;
