@@ -82,7 +82,9 @@ void api_wait_sync(struct kreq *rq)
         return;
     }
     sw->bk = bk;
-    sw->epoch = bk->sync_epoch + 1;
+    sw->epoch = bk->submitted_epoch + 1; /* the next sync to start covers this data */
+    if (bk->want_epoch < sw->epoch)
+        bk->want_epoch = sw->epoch;
     bk->nwait_sync++;
     server_wait(rq, -1, sync_try, sync_free, sw);
 }

@@ -26,9 +26,13 @@ struct broker {
     /* partitions with appends not yet synced */
     struct tpart **dirty;
     int ndirty, dirty_cap;
-    uint64_t sync_epoch; /* number of completed syncs */
-    int nwait_sync;      /* responses waiting for the next sync */
-    bool hw_advanced;    /* some high watermark moved since waits were last woken */
+    uint64_t sync_epoch;      /* the last completed sync */
+    uint64_t submitted_epoch; /* the last sync started */
+    uint64_t want_epoch;      /* the sync some waiting response needs */
+    uint64_t woken_epoch;     /* sync_epoch when waits were last woken */
+    struct syncer *syncer;    /* the sync thread (--flush group) */
+    int nwait_sync;           /* responses waiting for the next sync */
+    bool hw_advanced;         /* some high watermark moved since waits were last woken */
     struct groups groups;
     struct loop *loop;
     struct server *srv;
@@ -50,8 +54,9 @@ void broker_append(struct broker *bk, struct tpart *tp, uint8_t *records, int32_
                    struct append_result *res);
 /* Marks a partition as having unsynced appends. */
 void broker_mark_dirty(struct broker *bk, struct tpart *tp);
-/* Makes everything appended durable per the flush policy and advances high watermarks.
- * A failed fsync is fatal: the broker cannot keep its promise, so it stops. */
+/* Makes everything appended so far durable now, on this thread (after waiting for a sync
+ * out on the sync thread), and advances high watermarks. A failed fsync is fatal: the broker
+ * cannot keep its promise, so it stops. */
 void broker_sync(struct broker *bk);
 /* Drops a topic's partitions from the dirty list (before the topic is deleted). */
 void broker_forget_topic(struct broker *bk, struct topic *t);

@@ -384,6 +384,43 @@ int partition_sync(struct partition *p, struct sl_err *err)
     return 0;
 }
 
+int partition_sync_prepare(struct partition *p, struct partition_sync_ticket *t, struct sl_err *err)
+{
+    struct segment *seg = active(p);
+    bool others_dirty = p->nsegs > 1 && p->segs[p->nsegs - 2].dirty;
+    if (p->dir_dirty || others_dirty || seg->base_offset > p->clean_before) {
+        /* a roll not yet recorded: the whole sync, here (rare: once per roll) */
+        return partition_sync(p, err) == 0 ? 0 : -1;
+    }
+    if (!seg->dirty)
+        return 0;
+    int fd = segment_fd(seg, err);
+    if (fd < 0)
+        return -1;
+    t->fd = dup(fd);
+    if (t->fd < 0)
+        return sl_err_errno(err, "dup %s", seg->path);
+    t->base_offset = seg->base_offset;
+    t->end_offset = seg->end_offset;
+    return 1;
+}
+
+int partition_sync_run(struct partition_sync_ticket *t, struct sl_err *err)
+{
+    int rc = fdatasync(t->fd) == 0 ? 0 : sl_err_errno(err, "fdatasync");
+    close(t->fd);
+    t->fd = -1;
+    return rc;
+}
+
+void partition_sync_finish(struct partition *p, const struct partition_sync_ticket *t)
+{
+    struct segment *seg = active(p);
+    /* nothing appended since: the segment is clean (otherwise a later sync covers the rest) */
+    if (seg->base_offset == t->base_offset && seg->end_offset == t->end_offset)
+        seg->dirty = false;
+}
+
 /* Index of the segment that holds offset: the last one whose base is <= offset. */
 static size_t find_segment(const struct partition *p, int64_t offset)
 {
