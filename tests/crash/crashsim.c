@@ -16,6 +16,11 @@
  *   CRASHSIM_SEED    seed for the torn tails (default 1)
  *   CRASHSIM_TORN    0: drop unsynced data whole; default 1: keep a random prefix
  *   CRASHSIM_DROP_FDATASYNC  1: fdatasync does nothing (to show a test catches a missing sync)
+ *   CRASHSIM_KILL9   1: at the crash point only write CRASHSIM_SHADOW/manifest (what is
+ *                    durable) and SIGKILL, leaving the files as they are: kill -9, page cache
+ *                    intact
+ *   CRASHSIM_MANIFEST  a manifest from such a run: what it says is synced is the baseline here,
+ *                    not what is on disk (so a later crash drops what kill -9 left unsynced)
  * The file CRASHSIM_SHADOW/crash-now, when it appears, also triggers the crash (checked every
  * 10 ms by a thread), and CRASHSIM_SHADOW/syncs always holds the number of syncs so far.
  * Directory renames are treated as durable at once (the broker renames directories only to
@@ -70,7 +75,7 @@ static char root[PATH_MAX];
 static size_t rootlen;
 static char shadow[PATH_MAX];
 static long sync_n = -1, syncs;
-static bool crash_after, torn = true, drop_fdatasync, active;
+static bool crash_after, torn = true, drop_fdatasync, active, kill9;
 static uint64_t rng = 1;
 
 static pthread_mutex_t mu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
@@ -366,10 +371,73 @@ static void restore_file(const char *path, const struct obj *o, FILE *log)
                 (long long)live, (long long)keep);
 }
 
+/* kill -9 at the crash point: record the model for the next run, touch nothing on disk. */
+static void write_manifest(void)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/manifest", shadow);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        die(path);
+    for (int i = 0; i < nents; i++) {
+        const struct ent *e = &ents[i];
+        if (e->is_dir)
+            fprintf(f, "D %d %d %s\n", e->live > 0, e->durable > 0, e->path);
+        else
+            fprintf(f, "F %s %s %s\n", e->live >= 0 ? objs[e->live].shadow : "-",
+                    e->durable >= 0 ? objs[e->durable].shadow : "-", e->path);
+    }
+    fclose(f);
+}
+
+/* Loads a manifest written by write_manifest in an earlier run. */
+static void load_manifest(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        die(path);
+    char line[3 * PATH_MAX + 16];
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0] == 'D') {
+            int live, durable, n = 0;
+            if (sscanf(line, "D %d %d %n", &live, &durable, &n) < 2 || n == 0)
+                continue;
+            add_ent(line + n, true, live ? 1 : -1, durable ? 1 : -1);
+        } else if (line[0] == 'F') {
+            char ls[PATH_MAX], ds[PATH_MAX];
+            int n = 0;
+            if (sscanf(line, "F %4095s %4095s %n", ls, ds, &n) < 2 || n == 0)
+                continue;
+            const char *p = line + n;
+            int lo = -1, dob = -1;
+            if (strcmp(ls, "-") != 0) {
+                lo = new_obj(p, false);
+                copy_file(ls, objs[lo].shadow); /* synced then; the disk may hold more */
+            }
+            if (strcmp(ds, "-") != 0) {
+                if (strcmp(ds, ls) == 0) {
+                    dob = lo;
+                } else {
+                    dob = new_obj("", false);
+                    copy_file(ds, objs[dob].shadow);
+                }
+            }
+            add_ent(p, false, lo, dob);
+        }
+    }
+    fclose(f);
+}
+
 static void crash(const char *why)
 {
     pthread_mutex_lock(&mu);
     inside++;
+    if (kill9) {
+        write_manifest();
+        kill(getpid(), SIGKILL);
+        _exit(137);
+    }
     char logpath[PATH_MAX + 16];
     snprintf(logpath, sizeof(logpath), "%s/crash.log", shadow);
     FILE *log = fopen(logpath, "w");
@@ -454,7 +522,13 @@ __attribute__((constructor)) static void init(void)
     drop_fdatasync = (v = getenv("CRASHSIM_DROP_FDATASYNC")) != NULL && atoi(v) == 1;
     if ((v = getenv("CRASHSIM_SEED")) != NULL)
         rng = (uint64_t)atoll(v) * 2654435761u + 1;
+    kill9 = (v = getenv("CRASHSIM_KILL9")) != NULL && atoi(v) == 1;
     mkdirs(shadow);
+    if ((v = getenv("CRASHSIM_MANIFEST")) != NULL && v[0]) {
+        inside++;
+        load_manifest(v);
+        inside--;
+    }
     active = true;
     pthread_t t;
     pthread_create(&t, NULL, watcher, NULL);

@@ -5,8 +5,11 @@ Each round: a fresh data directory, a crash point, an acks=all producer that rec
 acknowledged (partition, offset, key), a consumer group committing offsets; then the broker is
 restarted without the simulator and checked: every acknowledged record is at its acknowledged
 offset (so no offset was reused for other data), no record appears twice, the topic exists if
-its creation was acknowledged, and every committed offset is the last acknowledged one (or the
-one in flight at the crash).
+its creation was acknowledged, and every committed offset is the last acknowledged one (or one
+in flight at the crash). Every third round first kills the broker with kill -9 (page cache kept),
+restarts it under the simulator, lets a consumer read everything, and then cuts the power: what
+the consumer read must still be there at the same offsets. Segments are 1 KiB, so rolls and
+multi-segment recovery happen in every round.
 
 POWERLOSS_ROUNDS sets the number of crash points (default 60 for CI, about 20 s; the long mode
 is 250+). POWERLOSS_SEED picks them. CRASHSIM_DROP_FDATASYNC=1 (passed to the simulator) makes fdatasync
@@ -141,28 +144,44 @@ def read_partition(c, partition):
 
 # ---- one round ----
 
+class State:
+    """What the clients were told, over all phases of a round."""
+
+    def __init__(self):
+        self.topic_acked = False
+        self.acked = []      # (partition, base offset, [keys]) of acknowledged produces
+        self.commits = {}    # partition -> last acknowledged committed offset
+        self.inflight = {}   # partition -> {offsets sent but not acknowledged}
+        self.seen = []       # (partition, offset, key) a consumer read between crashes
+
+
 class Round:
-    def __init__(self, lib, sync_n, after, seed, extra_env):
+    def __init__(self, lib, seed, extra_env):
+        self.lib, self.seed, self.extra = lib, seed, extra_env
         self.work = tempfile.mkdtemp(prefix="sluice-powerloss.")
         self.data = os.path.join(self.work, "data")
-        self.shadow = os.path.join(self.work, "shadow")
         os.makedirs(self.data)
         self.port = brokerlib.free_port()
         self.log = os.path.join(self.work, "broker.log")
-        self.env = dict(os.environ, LD_PRELOAD=lib, CRASHSIM_ROOT=self.data,
-                        CRASHSIM_SHADOW=self.shadow, CRASHSIM_SYNC_N=str(sync_n),
-                        CRASHSIM_AFTER="1" if after else "0", CRASHSIM_SEED=str(seed),
-                        **extra_env)
         self.proc = None
+        self.shadow = None
 
-    def start(self, shim):
-        env = self.env if shim else {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    def start(self, shim=None):
+        """Starts the broker; shim is a dict of simulator settings (None: no simulator).
+        Returns False when it died before listening (a crash point during start-up)."""
+        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+        if shim is not None:
+            self.shadow = os.path.join(self.work, "shadow%d" % len(os.listdir(self.work)))
+            env.update(LD_PRELOAD=self.lib, CRASHSIM_ROOT=self.data, CRASHSIM_SHADOW=self.shadow,
+                       CRASHSIM_SEED=str(self.seed), **self.extra)
+            env.update({k: str(v) for k, v in shim.items()})
         with open(self.log, "ab") as log:
-            log.write(b"=== broker start%s\n" % (b" under the crash simulator" if shim else b""))
+            log.write(b"=== broker start %r\n" % (shim,))
             log.flush()
             self.proc = subprocess.Popen(
                 [brokerlib.env("SLUICE_BIN"), "broker", "--listen", "127.0.0.1:%d" % self.port,
-                 "--data-dir", self.data, "--group-initial-delay", "0s"],
+                 "--data-dir", self.data, "--group-initial-delay", "0s",
+                 "--segment-bytes", "1KiB"],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 20
         while not brokerlib.port_open(self.port):
@@ -173,13 +192,10 @@ class Round:
             time.sleep(0.02)
         return True
 
-    def kill(self):
+    def cleanup(self, keep):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
-
-    def cleanup(self, keep):
-        self.kill()
         if keep:
             print("  kept %s for inspection" % self.work)
         else:
@@ -192,44 +208,51 @@ class Round:
         except (OSError, ValueError):
             return 0
 
-    def run_clients(self):
-        """Produces and commits until the broker dies; returns what was acknowledged."""
-        acked, commits, inflight = [], {}, {}
-        topic_acked = False
-        ends = [0] * NPARTS
+    def run_clients(self, st, phase, read_first=False, crash_after_read=False):
+        """Produces and commits until the broker dies, recording what was acknowledged; with
+        read_first, first reads every partition as a consumer would (recorded in st.seen), and
+        with crash_after_read the power goes right after that read."""
         try:
             c = kwire.Conn(self.port, timeout=20)
             res = kwire.parse_create_topics_v2(c.call(kwire.API_CREATE_TOPICS, 2,
                                                       kwire.create_topics_v2(TOPIC, NPARTS)))
-            if res[0][1] != kwire.ERR_NONE:
-                raise AssertionError("CreateTopics: %r" % res)
-            topic_acked = True
+            if res[0][1] not in (kwire.ERR_NONE, kwire.ERR_TOPIC_ALREADY_EXISTS):
+                raise AssertionError("CreateTopics: %r" % (res,))
+            st.topic_acked = True
+            if read_first:
+                for p in range(NPARTS):
+                    st.seen.extend((p, o, k) for o, k in read_partition(c, p))
+                if crash_after_read:
+                    self.crash_now()
+                    return
+            ends = [0] * NPARTS
+            for p, base, keys in st.acked:
+                ends[p] = max(ends[p], base + len(keys))
             for j in range(OPS):
                 p = j % NPARTS
-                keys = [b"k%d-%d" % (j, k) for k in range(1 + j % 3)]
+                keys = [b"p%d-k%d-%d" % (phase, j, k) for k in range(1 + j % 3)]
                 batch = kwire.record_batch([(k, b"v" * 50) for k in keys])
                 res = kwire.parse_produce_v3(c.call(kwire.API_PRODUCE, 3,
                                                     kwire.produce_v3(TOPIC, p, bytes(batch))))
                 (_, _, err, base), = res
                 if err != kwire.ERR_NONE:
                     raise AssertionError("produce error %d" % err)
-                acked.append((p, base, keys))
+                st.acked.append((p, base, keys))
                 ends[p] = base + len(keys)
                 if j % 4 == 3:
-                    inflight[p] = ends[p]
+                    st.inflight.setdefault(p, set()).add(ends[p])
                     (part, err), = parse_offset_commit_v2(
                         c.call(API_OFFSET_COMMIT, 2, offset_commit_v2(p, ends[p])))
                     if err != kwire.ERR_NONE:
                         raise AssertionError("commit error %d" % err)
-                    commits[p] = ends[p]
-                    del inflight[p]
+                    st.commits[p] = ends[p]
+                    st.inflight[p] = set()
             c.close()
-        except (ConnectionError, OSError, TimeoutError):
+        except (ConnectionError, OSError, TimeoutError, ValueError):
             pass  # the crash
-        return topic_acked, acked, commits, inflight
 
     def crash_now(self):
-        """Triggers the simulator's crash if the sync point was not reached, then waits."""
+        """Triggers the simulator's crash if its sync point was not reached, then waits."""
         if self.proc.poll() is None:
             os.makedirs(self.shadow, exist_ok=True)
             open(os.path.join(self.shadow, "crash-now"), "w").close()
@@ -238,28 +261,26 @@ class Round:
         except subprocess.TimeoutExpired:
             raise AssertionError("the broker did not crash")
 
-    def verify(self, topic_acked, acked, commits, inflight):
+    def verify(self, st):
         """Restarts without the simulator; returns a list of problems (empty when fine) and
         (records acknowledged, lost, reused)."""
         problems = []
-        if not self.start(shim=False):
-            return ["the broker did not restart after the crash"], (len(acked), 0, 0)
+        if not self.start():
+            return ["the broker did not restart after the crash"], (len(st.acked), 0, 0)
         c = kwire.Conn(self.port, timeout=20)
         logs = {}
-        if topic_acked:
+        if st.topic_acked:
             for p in range(NPARTS):
                 try:
-                    logs[p] = read_partition(c, p)
+                    logs[p] = dict(read_partition(c, p))
                 except AssertionError as e:
-                    if topic_acked:
-                        problems.append(str(e))
-                    logs[p] = []
+                    problems.append(str(e))
+                    logs[p] = {}
         nrec = lost = reused = 0
-        for p, base, keys in acked:
-            have = dict(logs.get(p, []))
+        for p, base, keys in st.acked:
             for k, key in enumerate(keys):
                 nrec += 1
-                got = have.get(base + k, "missing")
+                got = logs.get(p, {}).get(base + k, "missing")
                 if got == "missing":
                     lost += 1
                     problems.append("acknowledged %s lost (partition %d offset %d)"
@@ -268,19 +289,20 @@ class Round:
                     reused += 1
                     problems.append("offset %d of partition %d holds %r, acknowledged as %r"
                                     % (base + k, p, got, key))
+        for p, off, key in st.seen:
+            got = logs.get(p, {}).get(off, "missing")
+            if got != key:
+                reused += 1
+                problems.append("offset %d of partition %d was read as %r, now %r"
+                                % (off, p, key, got))
         for p, recs in logs.items():
-            keys = [k for _, k in recs]
+            keys = list(recs.values())
             if len(keys) != len(set(keys)):
                 problems.append("partition %d holds a record twice" % p)
-            offs = [o for o, _ in recs]
-            if offs != sorted(set(offs)):
-                problems.append("partition %d offsets out of order or repeated" % p)
         fetched = parse_offset_fetch_v1(c.call(API_OFFSET_FETCH, 1, offset_fetch_v1()))
         for p in range(NPARTS):
             off, _ = fetched.get(p, (-1, 0))
-            allowed = {commits.get(p, -1)}
-            if p in inflight:
-                allowed.add(inflight[p])
+            allowed = {st.commits.get(p, -1)} | st.inflight.get(p, set())
             if off not in allowed:
                 problems.append("group offset of partition %d is %d, acknowledged %r"
                                 % (p, off, sorted(allowed)))
@@ -288,6 +310,40 @@ class Round:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=20)
         return problems, (nrec, lost, reused)
+
+
+def power_loss_round(r, rnd, total):
+    """One crash point: run under the simulator until the Nth sync, power loss, check."""
+    st = State()
+    n = rnd.randint(1, total + 2)
+    after = rnd.random() < 0.5
+    if r.start({"CRASHSIM_SYNC_N": n, "CRASHSIM_AFTER": int(after)}):
+        r.run_clients(st, 1)
+    r.crash_now()
+    return "power loss at sync %d (%s)" % (n, "after" if after else "before"), st
+
+
+def kill9_then_power_loss_round(r, rnd, total):
+    """kill -9 at one sync (page cache kept), restart under the simulator (what was not synced
+    before the kill is not durable yet), a consumer reads everything, more produces, then a power
+    loss at another sync: what the consumer read must still be there."""
+    st = State()
+    n1 = rnd.randint(total // 3, total + 2)
+    if r.start({"CRASHSIM_SYNC_N": n1, "CRASHSIM_KILL9": 1}):
+        r.run_clients(st, 1)
+    r.crash_now()
+    manifest = os.path.join(r.shadow, "manifest")
+    right_after_read = rnd.random() < 0.5
+    n2 = 10 ** 9 if right_after_read else rnd.randint(1, total // 2 + 2)
+    after = rnd.random() < 0.5
+    if r.start({"CRASHSIM_SYNC_N": n2, "CRASHSIM_AFTER": int(after),
+                "CRASHSIM_MANIFEST": manifest}):
+        r.run_clients(st, 2, read_first=True, crash_after_read=right_after_read)
+    r.crash_now()
+    if right_after_read:
+        return "kill -9 at sync %d, then power loss right after a consumer read" % n1, st
+    return "kill -9 at sync %d, then power loss at sync %d (%s)" % (
+        n1, n2, "after" if after else "before"), st
 
 
 def main():
@@ -300,47 +356,46 @@ def main():
     rnd = random.Random(seed)
 
     # Calibration: how many syncs a whole run makes, so crash points cover all of it.
-    cal = Round(lib, 10 ** 9, False, seed, extra)
+    cal = Round(lib, seed, extra)
     try:
-        if not cal.start(shim=True):
+        st = State()
+        if not cal.start({"CRASHSIM_SYNC_N": 10 ** 9}):
             brokerlib.fail("the broker does not start under the crash simulator")
-        topic_acked, acked, _, _ = cal.run_clients()
+        cal.run_clients(st, 1)
         total = cal.syncs()
         cal.crash_now()
-        if not topic_acked or len(acked) != OPS:
-            brokerlib.fail("calibration run: only %d of %d produces acknowledged" % (len(acked), OPS))
+        if not st.topic_acked or len(st.acked) != OPS:
+            brokerlib.fail("calibration run: only %d of %d produces acknowledged"
+                           % (len(st.acked), OPS))
     finally:
         cal.cleanup(False)
     print("calibration: a full run makes %d syncs" % total)
 
-    totals = {"points": 0, "acked": 0, "lost": 0, "reused": 0, "failed": 0}
+    totals = {"points": 0, "acked": 0, "lost": 0, "reused": 0, "failed": 0, "seen": 0}
     for i in range(rounds):
-        n = rnd.randint(1, total + 2)
-        after = rnd.random() < 0.5
-        r = Round(lib, n, after, rnd.randint(1, 1 << 30), extra)
-        problems = []
+        r = Round(lib, rnd.randint(1, 1 << 30), extra)
+        kind = power_loss_round if i % 3 != 2 else kill9_then_power_loss_round
         try:
-            if r.start(shim=True):
-                state = r.run_clients()
-            else:
-                state = (False, [], {}, {})
-            r.crash_now()
-            problems, (nrec, lost, reused) = r.verify(*state)
+            what, st = kind(r, rnd, total)
+            problems, (nrec, lost, reused) = r.verify(st)
+            totals["seen"] += len(st.seen)
         except AssertionError as e:
-            problems, nrec, lost, reused = [str(e)], 0, 0, 0
-        totals["points"] += 1
+            what, problems, nrec, lost, reused = kind.__name__, [str(e)], 0, 0, 0
+        totals["points"] += 2 if kind is kill9_then_power_loss_round else 1
         totals["acked"] += nrec
         totals["lost"] += lost
         totals["reused"] += reused
         if problems:
             totals["failed"] += 1
-            print("round %d: crash at sync %d (%s): %d problem(s): %s"
-                  % (i, n, "after" if after else "before", len(problems), "; ".join(problems[:4])))
+            print("round %d: %s: %d problem(s): %s"
+                  % (i, what, len(problems), "; ".join(problems[:4])))
         r.cleanup(bool(problems) and totals["failed"] <= 2 and os.environ.get("POWERLOSS_KEEP"))
-    print("crash points: %(points)d, acknowledged records: %(acked)d, lost: %(lost)d, "
-          "reused offsets: %(reused)d, rounds with problems: %(failed)d" % totals)
+    print("rounds: %d, crash points: %d, acknowledged records: %d, lost: %d, records read "
+          "between crashes: %d, offsets reused: %d, rounds with problems: %d"
+          % (rounds, totals["points"], totals["acked"], totals["lost"], totals["seen"],
+             totals["reused"], totals["failed"]))
     if totals["failed"]:
-        brokerlib.fail("%d of %d crash points lost acknowledged data" % (totals["failed"], rounds))
+        brokerlib.fail("%d of %d rounds broke a durability promise" % (totals["failed"], rounds))
     print("1 passed, 0 failed")
 
 
