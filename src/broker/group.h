@@ -14,8 +14,8 @@
 #include "broker/proto.h"
 #include "core/err.h"
 
-#define GROUP_MAX_MEMBERS 1000 /* a JoinGroup beyond this is refused */
-#define GROUP_MAX_PROTOCOLS 64 /* protocols one member may offer */
+#define GROUP_MAX_MEMBERS 1000   /* a JoinGroup beyond this is refused */
+#define GROUP_MAX_PROTOCOLS 4096 /* protocols one member may offer (bounds memory) */
 
 enum group_state { GS_EMPTY, GS_PREPARING, GS_COMPLETING, GS_STABLE, GS_DEAD };
 

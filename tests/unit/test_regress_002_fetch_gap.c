@@ -43,6 +43,7 @@ int main(void)
             base = base << 8 | head[i];
         CHECK_EQ_INT(base, 15);
     }
+    log_slices_close(sl, n);
     /* and partition_read agrees */
     struct buf out;
     buf_init(&out, 1 << 20);
