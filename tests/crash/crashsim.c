@@ -21,6 +21,8 @@
  *                    intact
  *   CRASHSIM_MANIFEST  a manifest from such a run: what it says is synced is the baseline here,
  *                    not what is on disk (so a later crash drops what kill -9 left unsynced)
+ *   CRASHSIM_SYNC_GATE  a path: while that file exists, an fdatasync of a tracked file waits
+ *                    (outside the simulator's lock) -- a disk that takes its time
  * The file CRASHSIM_SHADOW/crash-now, when it appears, also triggers the crash (checked every
  * 10 ms by a thread), and CRASHSIM_SHADOW/syncs always holds the number of syncs so far.
  * Directory renames are treated as durable at once (the broker renames directories only to
@@ -75,6 +77,7 @@ static char root[PATH_MAX];
 static size_t rootlen;
 static char shadow[PATH_MAX];
 static long sync_n = -1, syncs;
+static const char *sync_gate;
 static bool crash_after, torn = true, drop_fdatasync, active, kill9;
 static uint64_t rng = 1;
 
@@ -525,6 +528,8 @@ __attribute__((constructor)) static void init(void)
     if ((v = getenv("CRASHSIM_SEED")) != NULL)
         rng = (uint64_t)atoll(v) * 2654435761u + 1;
     kill9 = (v = getenv("CRASHSIM_KILL9")) != NULL && atoi(v) == 1;
+    if ((v = getenv("CRASHSIM_SYNC_GATE")) != NULL && v[0])
+        sync_gate = v;
     mkdirs(shadow);
     if ((v = getenv("CRASHSIM_MANIFEST")) != NULL && v[0]) {
         inside++;
@@ -710,6 +715,8 @@ int fdatasync(int fd)
 {
     if (inside || !active)
         return real_fdatasync(fd);
+    while (sync_gate && fd >= 0 && fd < MAX_FDS && fdobj[fd] && access(sync_gate, F_OK) == 0)
+        usleep(10000);
     ENTER();
     int rc = do_sync(fd, true);
     int saved = errno;
