@@ -116,8 +116,8 @@ void broker_close(struct broker *bk)
         bk->loop = NULL;
     }
     broker_sync(bk);
+    groups_index_free(&bk->groups); /* groups_close forgets everything, the index too */
     groups_close(&bk->groups);
-    groups_index_free(&bk->groups);
     registry_close(&bk->reg);
     free(bk->dirty);
     bk->dirty = NULL;

@@ -135,7 +135,7 @@ struct groups {
     bool deadlines; /* some deadline may have moved earlier: ask groups_tick again */
 };
 
-/* Frees the id index (after groups_close). */
+/* Frees the id index (before groups_close, which forgets the groups). */
 void groups_index_free(struct groups *gs);
 
 /* For the record log's replay and compaction. */
