@@ -792,13 +792,57 @@ int16_t group_check_commit(struct groups *gs, const char *group_id, int32_t gene
     return KERR_NONE;
 }
 
+static uint32_t offset_hash(const char *topic, int32_t partition)
+{
+    return hash_str(topic) ^ ((uint32_t)partition * 2654435761u);
+}
+
+/* Rebuilds the offsets index for at least `need` entries (at most half full). */
+static int oindex_build(struct group *g, int32_t need)
+{
+    int32_t cap = 16;
+    while (cap < 2 * need)
+        cap *= 2;
+    if (cap != g->oindex_cap) {
+        int32_t *ix = malloc((size_t)cap * sizeof(*ix));
+        if (!ix)
+            return -1;
+        free(g->oindex);
+        g->oindex = ix;
+        g->oindex_cap = cap;
+    }
+    memset(g->oindex, 0, (size_t)cap * sizeof(*g->oindex));
+    for (int32_t i = 0; i < g->noffsets; i++) {
+        uint32_t h = offset_hash(g->offsets[i].topic, g->offsets[i].partition);
+        uint32_t m = (uint32_t)cap - 1;
+        while (g->oindex[h & m])
+            h++;
+        g->oindex[h & m] = i + 1;
+    }
+    g->oindex_stale = false;
+    return 0;
+}
+
 static struct committed *find_offset(struct group *g, const char *topic, int32_t partition)
 {
-    for (int32_t i = 0; g && i < g->noffsets; i++) {
-        if (g->offsets[i].partition == partition && strcmp(g->offsets[i].topic, topic) == 0)
-            return &g->offsets[i];
+    if (!g || g->noffsets == 0)
+        return NULL;
+    if ((g->oindex_stale || !g->oindex) && oindex_build(g, g->noffsets) != 0) {
+        for (int32_t i = 0; i < g->noffsets; i++) { /* no memory for the index: search */
+            if (g->offsets[i].partition == partition && strcmp(g->offsets[i].topic, topic) == 0)
+                return &g->offsets[i];
+        }
+        return NULL;
     }
-    return NULL;
+    uint32_t m = (uint32_t)g->oindex_cap - 1;
+    for (uint32_t h = offset_hash(topic, partition);; h++) {
+        int32_t i = g->oindex[h & m];
+        if (!i)
+            return NULL;
+        struct committed *c = &g->offsets[i - 1];
+        if (c->partition == partition && strcmp(c->topic, topic) == 0)
+            return c;
+    }
 }
 
 int group_set_offset(struct group *g, const char *topic, int32_t partition, int64_t offset,
@@ -818,6 +862,19 @@ int group_set_offset(struct group *g, const char *topic, int32_t partition, int6
         memset(c, 0, sizeof(*c));
         c->topic = strdup(topic);
         c->partition = partition;
+        if (!c->topic) {
+            g->noffsets--;
+            return -1;
+        }
+        if (!g->oindex || 2 * g->noffsets > g->oindex_cap) {
+            g->oindex_stale = true; /* grown at the next lookup */
+        } else if (!g->oindex_stale) {
+            uint32_t m = (uint32_t)g->oindex_cap - 1;
+            uint32_t h = offset_hash(topic, partition);
+            while (g->oindex[h & m])
+                h++;
+            g->oindex[h & m] = g->noffsets;
+        }
     }
     c->offset = offset;
     c->leader_epoch = leader_epoch;
@@ -838,6 +895,7 @@ void group_drop_topic_offsets(struct group *g, const char *topic)
         }
     }
     g->noffsets = j;
+    g->oindex_stale = true;
 }
 
 int16_t group_commit(struct groups *gs, const char *group_id, const char *topic, int32_t partition,
@@ -908,6 +966,7 @@ void group_drop_offset(struct group *g, const char *topic, int32_t partition)
     free(c->topic);
     free(c->metadata);
     *c = g->offsets[--g->noffsets];
+    g->oindex_stale = true;
 }
 
 void group_remove(struct groups *gs, const char *id)
@@ -975,6 +1034,7 @@ void group_free(struct group *g)
         free(g->offsets[i].metadata);
     }
     free(g->offsets);
+    free(g->oindex);
     for (int32_t i = 0; i < g->npending; i++)
         free(g->pending[i]);
     free(g->pending);

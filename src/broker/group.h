@@ -98,6 +98,9 @@ struct group {
     int64_t rebalance_deadline_ms;
     struct committed *offsets;
     int32_t noffsets, offsets_cap;
+    int32_t *oindex; /* (topic, partition) hash -> position in offsets + 1; 0 = free */
+    int32_t oindex_cap;
+    bool oindex_stale; /* rebuilt at the next lookup */
     /* member ids handed out with MEMBER_ID_REQUIRED, not yet joined */
     char **pending;
     int64_t *pending_until;

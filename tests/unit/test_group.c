@@ -258,6 +258,19 @@ static void test_offsets(void)
     }
     CHECK_EQ_INT(found, 200);
     CHECK_EQ_INT(gs.n, 200);
+    /* many offsets in one group: found through its index, also after deletions */
+    for (int p = 0; p < 3000; p++)
+        CHECK_EQ_INT(group_commit(&gs, "big", p % 2 ? "odd" : "even", p, 1000 + p, -1, NULL), 0);
+    group_delete_offset(&gs, group_find(&gs, "big"), "odd", 1);
+    groups_forget_topic(&gs, "even");
+    int ok = 0;
+    for (int p = 0; p < 3000; p++) {
+        const struct committed *x = group_committed(&gs, "big", p % 2 ? "odd" : "even", p);
+        ok += p % 2 && p != 1 ? x && x->offset == 1000 + p : x == NULL;
+    }
+    CHECK_EQ_INT(ok, 3000);
+    CHECK_EQ_INT(group_commit(&gs, "big", "even", 4, 7, -1, NULL), 0);
+    CHECK(group_committed(&gs, "big", "even", 4)->offset == 7);
     free_groups(&gs);
 }
 
