@@ -287,6 +287,7 @@ static void answer_sync(struct group_answer *a, int16_t error, const struct grou
 static void deliver(struct groups *gs, struct group_answer **slot)
 {
     gs->answered = true;
+    gs->deadlines = true; /* the member stops waiting: its session runs again */
     group_answer_release(*slot);
     *slot = NULL;
 }

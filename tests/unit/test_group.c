@@ -146,10 +146,13 @@ static void test_rebalances(void)
     /* the follower's SyncGroup waits for the leader's */
     struct group_answer *s2 = sync_as(&gs, m2, 2, NULL, NULL, 0);
     CHECK(!s2->ready);
+    CHECK_EQ_INT(groups_tick(&gs), now + 10001); /* m1's session; m2 waits on us */
+    gs.deadlines = false;
     const char *ids2[] = {m1, m2};
     const char *data2[] = {"p0", "p1"};
     s1 = sync_as(&gs, m1, 2, ids2, data2, 2);
     CHECK(s1->ready && s2->ready);
+    CHECK(gs.deadlines); /* m2 stopped waiting: its session must be watched again */
     CHECK_EQ_INT(s2->assignment_len, 2);
     CHECK(memcmp(s2->assignment, "p1", 2) == 0);
     group_answer_release(s1);
