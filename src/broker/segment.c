@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,10 @@
  * the number of its slot and that slot's generation; when the slot is given to another
  * segment the generation changes and the file is opened again on its next use. Closing a
  * segment's fd loses nothing: its unsynced pages stay in the page cache, and fdatasync on any
- * later descriptor of the file writes them (fsync works on the inode). */
+ * later descriptor of the file writes them (fsync works on the inode). The pool is guarded by a
+ * mutex so that segment_sync may run on another thread: it never takes a pooled descriptor
+ * itself, only a dup of one (or its own open), so no eviction can pull a descriptor from under
+ * the loop thread, and none from under the sync. */
 struct fd_slot {
     int fd;
     uint32_t gen;
@@ -38,6 +42,7 @@ static int pool_n, pool_cap, pool_hand, pool_open;
 static int pool_max = SEGMENT_DEFAULT_MAX_OPEN;
 static int *pool_free;
 static int pool_nfree;
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 
 void segment_set_max_open(int max)
 {
@@ -46,7 +51,10 @@ void segment_set_max_open(int max)
 
 int segment_open_fds(void)
 {
-    return pool_open;
+    pthread_mutex_lock(&pool_mu);
+    int n = pool_open;
+    pthread_mutex_unlock(&pool_mu);
+    return n;
 }
 
 static bool slot_valid(const struct segment *seg)
@@ -135,26 +143,47 @@ static int attach_fd(struct segment *seg, int fd, struct sl_err *err)
     return 0;
 }
 
-/* The segment's descriptor, opening the file if it is not open. -1 with err set on failure. */
+/* The segment's descriptor, opening the file if it is not open. -1 with err set on failure.
+ * Loop thread only. */
 static int seg_fd(struct segment *seg, struct sl_err *err)
 {
+    pthread_mutex_lock(&pool_mu);
+    int fd;
     if (slot_valid(seg)) {
         pool[seg->slot].ref = true;
-        return pool[seg->slot].fd;
+        fd = pool[seg->slot].fd;
+    } else {
+        fd = open_evicting(seg->path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            sl_err_errno(err, "open %s", seg->path);
+        else if (attach_fd(seg, fd, err) != 0)
+            fd = -1;
     }
-    int fd = open_evicting(seg->path, O_RDWR | O_CLOEXEC);
+    pthread_mutex_unlock(&pool_mu);
+    return fd;
+}
+
+/* A descriptor of the segment's file that belongs to the caller (close it): a dup of the
+ * pooled one if open, else a fresh open outside the pool. Safe on any thread. */
+static int seg_private_fd(struct segment *seg, struct sl_err *err)
+{
+    pthread_mutex_lock(&pool_mu);
+    int fd = slot_valid(seg) ? fcntl(pool[seg->slot].fd, F_DUPFD_CLOEXEC, 0) : -1;
+    pthread_mutex_unlock(&pool_mu);
     if (fd < 0)
-        return sl_err_errno(err, "open %s", seg->path);
-    if (attach_fd(seg, fd, err) != 0)
-        return -1;
+        fd = open(seg->path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        sl_err_errno(err, "open %s", seg->path);
     return fd;
 }
 
 static void seg_fd_close(struct segment *seg)
 {
+    pthread_mutex_lock(&pool_mu);
     if (slot_valid(seg))
         slot_release(seg->slot);
     seg->slot = -1;
+    pthread_mutex_unlock(&pool_mu);
 }
 
 int segment_fd(struct segment *seg, struct sl_err *err)
@@ -324,13 +353,11 @@ int segment_create(struct segment *seg, const char *dir, int64_t base_offset,
 {
     if (segment_init(seg, dir, base_offset, index_interval, err) != 0)
         return -1;
+    pthread_mutex_lock(&pool_mu);
     int fd = open_evicting(seg->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC);
-    if (fd < 0) {
-        sl_err_errno(err, "create %s", seg->path);
-        segment_close(seg);
-        return -1;
-    }
-    if (attach_fd(seg, fd, err) != 0) {
+    int rc = fd < 0 ? sl_err_errno(err, "create %s", seg->path) : attach_fd(seg, fd, err);
+    pthread_mutex_unlock(&pool_mu);
+    if (rc != 0) {
         segment_close(seg);
         return -1;
     }
@@ -711,10 +738,14 @@ int segment_sync(struct segment *seg, struct sl_err *err)
 {
     if (!seg->dirty)
         return 0;
-    int fd = seg_fd(seg, err);
+    int fd = seg_private_fd(seg, err);
     if (fd < 0)
         return -1;
-    if (fdatasync(fd) != 0)
+    int rc = fdatasync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    if (rc != 0)
         return sl_err_errno(err, "fdatasync %s", seg->path);
     seg->dirty = false;
     return 0;

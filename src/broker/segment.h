@@ -92,7 +92,8 @@ int segment_max_timestamp(struct segment *seg, int64_t *ts, struct sl_err *err);
 int segment_offset_for_timestamp(struct segment *seg, int64_t ts, int64_t *offset,
                                  int64_t *timestamp, struct sl_err *err);
 
-/* fdatasync if dirty. */
+/* fdatasync if dirty, through a descriptor of its own (never one the pool could close): may
+ * run on another thread if the caller serialises it with appends to this segment. */
 int segment_sync(struct segment *seg, struct sl_err *err);
 /* Writes out pending index entries and closes the index file (the segment is no longer
  * active); failures are only logged since the index is rebuilt when it looks wrong. */

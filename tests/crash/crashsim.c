@@ -25,6 +25,7 @@
  *                    (outside the simulator's lock) -- a disk that takes its time
  * The file CRASHSIM_SHADOW/crash-now, when it appears, also triggers the crash (checked every
  * 10 ms by a thread), and CRASHSIM_SHADOW/syncs always holds the number of syncs so far.
+ * Descriptors made by dup and fcntl(F_DUPFD*) track the same file.
  * Directory renames are treated as durable at once (the broker renames directories only to
  * delete topics). Test-only code: simple arrays and linear searches, test-sized data. */
 #ifndef _GNU_SOURCE
@@ -101,6 +102,8 @@ static int (*real_unlinkat)(int, const char *, int);
 static int (*real_mkdir)(const char *, mode_t);
 static int (*real_rmdir)(const char *);
 static int (*real_remove)(const char *);
+static int (*real_fcntl)(int, int, ...);
+static int (*real_dup)(int);
 
 static void crash(const char *why);
 
@@ -511,6 +514,8 @@ __attribute__((constructor)) static void init(void)
     real_mkdir = dlsym(RTLD_NEXT, "mkdir");
     real_rmdir = dlsym(RTLD_NEXT, "rmdir");
     real_remove = dlsym(RTLD_NEXT, "remove");
+    real_fcntl = dlsym(RTLD_NEXT, "fcntl");
+    real_dup = dlsym(RTLD_NEXT, "dup");
     const char *r = getenv("CRASHSIM_ROOT"), *s = getenv("CRASHSIM_SHADOW");
     if (!r || !s || r[0] != '/')
         return;
@@ -837,6 +842,47 @@ int mkdir(const char *path, mode_t mode)
             ents[e].live = 1;
         }
     }
+    LEAVE();
+    errno = saved;
+    return rc;
+}
+
+/* A duplicated descriptor tracks the same file (an fdatasync through it is a sync). */
+static void note_dup(int from, int to)
+{
+    if (to >= 0 && to < MAX_FDS && from >= 0 && from < MAX_FDS) {
+        fdmap[to] = fdmap[from];
+        fdobj[to] = fdobj[from];
+    }
+}
+
+int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (inside || !active || (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC))
+        return real_fcntl(fd, cmd, arg);
+    ENTER();
+    int rc = real_fcntl(fd, cmd, arg);
+    int saved = errno;
+    note_dup(fd, rc);
+    LEAVE();
+    errno = saved;
+    return rc;
+}
+
+int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
+
+int dup(int fd)
+{
+    if (inside || !active)
+        return real_dup(fd);
+    ENTER();
+    int rc = real_dup(fd);
+    int saved = errno;
+    note_dup(fd, rc);
     LEAVE();
     errno = saved;
     return rc;

@@ -153,6 +153,7 @@ class State:
         self.commits = {}    # partition -> last acknowledged committed offset
         self.inflight = {}   # partition -> {offsets sent but not acknowledged}
         self.seen = []       # (partition, offset, key) a consumer read between crashes
+        self.commits_checked = self.commits_lost = 0
 
 
 class Round:
@@ -303,7 +304,10 @@ class Round:
         for p in range(NPARTS):
             off, _ = fetched.get(p, (-1, 0))
             allowed = {st.commits.get(p, -1)} | st.inflight.get(p, set())
+            if p in st.commits:
+                st.commits_checked += 1
             if off not in allowed:
+                st.commits_lost += 1
                 problems.append("group offset of partition %d is %d, acknowledged %r"
                                 % (p, off, sorted(allowed)))
         c.close()
@@ -371,7 +375,8 @@ def main():
         cal.cleanup(False)
     print("calibration: a full run makes %d syncs" % total)
 
-    totals = {"points": 0, "acked": 0, "lost": 0, "reused": 0, "failed": 0, "seen": 0}
+    totals = {"points": 0, "acked": 0, "lost": 0, "reused": 0, "failed": 0, "seen": 0,
+              "commits": 0, "commits_lost": 0}
     for i in range(rounds):
         r = Round(lib, rnd.randint(1, 1 << 30), extra)
         kind = power_loss_round if i % 3 != 2 else kill9_then_power_loss_round
@@ -379,6 +384,8 @@ def main():
             what, st = kind(r, rnd, total)
             problems, (nrec, lost, reused) = r.verify(st)
             totals["seen"] += len(st.seen)
+            totals["commits"] += st.commits_checked
+            totals["commits_lost"] += st.commits_lost
         except AssertionError as e:
             what, problems, nrec, lost, reused = kind.__name__, [str(e)], 0, 0, 0
         totals["points"] += 2 if kind is kill9_then_power_loss_round else 1
@@ -391,9 +398,10 @@ def main():
                   % (i, what, len(problems), "; ".join(problems[:4])))
         r.cleanup(bool(problems) and totals["failed"] <= 2 and os.environ.get("POWERLOSS_KEEP"))
     print("rounds: %d, crash points: %d, acknowledged records: %d, lost: %d, records read "
-          "between crashes: %d, offsets reused: %d, rounds with problems: %d"
+          "between crashes: %d, offsets reused: %d, committed offsets checked: %d, lost: %d, "
+          "rounds with problems: %d"
           % (rounds, totals["points"], totals["acked"], totals["lost"], totals["seen"],
-             totals["reused"], totals["failed"]))
+             totals["reused"], totals["commits"], totals["commits_lost"], totals["failed"]))
     if totals["failed"]:
         brokerlib.fail("%d of %d rounds broke a durability promise" % (totals["failed"], rounds))
     print("1 passed, 0 failed")
