@@ -88,7 +88,6 @@ static __thread int inside;
 static int (*real_open)(const char *, int, ...);
 static int (*real_openat)(int, const char *, int, ...);
 static int (*real_close)(int);
-static int (*real_dup)(int);
 static ssize_t (*real_write)(int, const void *, size_t);
 static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
 static ssize_t (*real_writev)(int, const struct iovec *, int);
@@ -500,7 +499,6 @@ __attribute__((constructor)) static void init(void)
     real_open = dlsym(RTLD_NEXT, "open");
     real_openat = dlsym(RTLD_NEXT, "openat");
     real_close = dlsym(RTLD_NEXT, "close");
-    real_dup = dlsym(RTLD_NEXT, "dup");
     real_write = dlsym(RTLD_NEXT, "write");
     real_pwrite = dlsym(RTLD_NEXT, "pwrite");
     real_writev = dlsym(RTLD_NEXT, "writev");
@@ -630,26 +628,6 @@ int close(int fd)
     LEAVE();
     errno = saved;
     return rc;
-}
-
-/* A duplicate names the same file: a sync through it (the broker's sync thread syncs a dup
- * of a segment's descriptor) is a sync of that file. */
-int dup(int fd)
-{
-    if (inside || !active)
-        return real_dup(fd);
-    ENTER();
-    int nfd = real_dup(fd);
-    int saved = errno;
-    if (nfd >= 0 && nfd < MAX_FDS)
-        fdmap[nfd] = fdobj[nfd] = 0;
-    if (nfd >= 0 && nfd < MAX_FDS && fd >= 0 && fd < MAX_FDS) {
-        fdmap[nfd] = fdmap[fd];
-        fdobj[nfd] = fdobj[fd];
-    }
-    LEAVE();
-    errno = saved;
-    return nfd;
 }
 
 ssize_t write(int fd, const void *buf, size_t n)
