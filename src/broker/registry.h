@@ -42,6 +42,9 @@ struct registry {
     struct topic **topics;
     int ntopics;
     int cap;
+    int *index; /* name hash -> position in topics + 1; 0 = free */
+    int index_cap;
+    bool index_stale;
 };
 
 /* Opens DATA_DIR/topics, loading every topic and recovering its partitions. */
