@@ -1,113 +1,383 @@
 #!/usr/bin/env bash
-# Produce and consume throughput of `sluice broker` with a librdkafka client (kprod/kcons from
-# tests/tools): records/s and MB/s of values for 100-byte and 1 KiB records, acks=all,
-# idempotent producer, linger.ms=5, batch.size 1 MB, 3 partitions.
-# Usage: bench/bench_broker.sh BUILD_DIR. Sizes: BENCH_N_100 (default 1000000), BENCH_N_1K
-# (default 300000). The data directory is made under BUILD_DIR: the real disk, not tmpfs.
+# Broker benchmark: `sluice broker` against Apache Kafka 4.x (Maven jars, KRaft, one node) in
+# one invocation, on the same machine, with the same clients:
+#   - librdkafka: tests/tools/kprod (records/s, MB/s, produce latency p50/p99/p99.9 from
+#     enqueue to delivery report) and kcons (consume from earliest to latest);
+#   - Kafka's own Java tools: ProducerPerformance and ConsumerPerformance (kafka-tool.sh).
+# Brokers, one after the other: sluice (fsyncs before acknowledging acks=all; group commit),
+# Kafka at its defaults (page cache, no fsync on the produce path) and Kafka with
+# log.flush.interval.messages=1 (fsync every append: the same durability as sluice).
+# For each broker: peak RSS (VmHWM from /proc) and broker CPU seconds per million records
+# (utime+stime from /proc/PID/stat around each case); then the ratios sluice/Kafka.
+#
+# Usage: bench/bench_broker.sh BUILD_DIR
+#   BENCH_BROKER_MATRIX=full (default) | quick
+#     full:  kprod over 100 B and 1 KiB x acks=1 and acks=all x 1 and 3 partitions x 1 and 8
+#            producers (16 cases); ProducerPerformance over 100 B and 1 KiB x acks=1 and all,
+#            3 partitions, 1 producer (4 cases: eight JVM producers would measure the JVMs on
+#            this 2-core machine, not the broker); consume: 3 partitions, both sizes, both tools.
+#     quick: acks=all, 3 partitions, 1 producer only (4 produce cases, 4 consume cases).
+#   BENCH_N_100 (default 200000), BENCH_N_1K (default 100000): records per case (split evenly
+#   between producers). BENCH_NO_PEER=1: sluice only. BENCH_NO_FLUSH_PEER=1: skip the
+#   flush.messages=1 Kafka. Without java, the Kafka peer and the Java tools are skipped with a
+#   notice. Data directories are under BUILD_DIR (the real disk, not tmpfs).
+# Producers: linger.ms=5, batch.size=1000000 for both clients; idempotent when acks=all.
+# Latency at a fixed rate: kprod paced at half of Kafka's (defaults) peak of the matching
+# case (acks=all, 3 partitions, 1 producer), on every broker (sluice restarted fresh for it).
 set -euo pipefail
 BUILD=$(cd "${1:?usage: bench_broker.sh BUILD_DIR}" && pwd)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOOL="$HERE/../tests/engines/kafka-tool.sh"
 SLUICE="$BUILD/sluice"
 KPROD="$BUILD/tests/kprod"
 KCONS="$BUILD/tests/kcons"
-N100=${BENCH_N_100:-1000000}
-N1K=${BENCH_N_1K:-300000}
+N100=${BENCH_N_100:-200000}
+N1K=${BENCH_N_1K:-100000}
+MATRIX=${BENCH_BROKER_MATRIX:-full}
+TCK=$(getconf CLK_TCK)
 for f in "$SLUICE" "$KPROD" "$KCONS"; do
     [[ -x "$f" ]] || { echo "bench_broker: $f is not built (cmake --build $BUILD)" >&2; exit 1; }
 done
+[[ "$MATRIX" == full || "$MATRIX" == quick ]] || { echo "bench_broker: BENCH_BROKER_MATRIX is full or quick" >&2; exit 2; }
 
 WORK=$(mktemp -d "$BUILD/bench-broker.XXXXXX")
 BROKER_PID=""
+PEER_DIR=""
 cleanup() {
-    [[ -n "$BROKER_PID" ]] && kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
-    [[ -f "$WORK/kafka/kafka.pid" ]] && bash "$HERE/kafka_peer.sh" stop "$WORK/kafka" >/dev/null 2>&1
+    if [[ -n "$BROKER_PID" ]] && kill -0 "$BROKER_PID" 2>/dev/null; then
+        kill "$BROKER_PID" 2>/dev/null
+        wait "$BROKER_PID" 2>/dev/null || true
+    fi
+    [[ -n "$PEER_DIR" && -f "$PEER_DIR/kafka.pid" ]] && bash "$HERE/kafka_peer.sh" stop "$PEER_DIR" >/dev/null 2>&1
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
-BOOT="127.0.0.1:$PORT"
-"$SLUICE" broker --listen "$BOOT" --data-dir "$WORK/data" --log-level warn \
-    >"$WORK/broker.log" 2>&1 &
-BROKER_PID=$!
-for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-    kill -0 "$BROKER_PID" 2>/dev/null || { cat "$WORK/broker.log" >&2; exit 1; }
-    sleep 0.1
-done
 
 die() {
     echo "bench_broker: $*" >&2
     exit 1
 }
 
-IDEMP=-i
-# "R M" from the summary line of kprod or kcons ("...: R msg/s, M MB/s")
-rate() { sed -n 's/.*: \([0-9.]*\) msg\/s, \([0-9.]*\) MB\/s.*/\1 \2/p' <<<"$1"; }
-
-declare -A RESULT
-
-run_case() { # target bootstrap size count -> RESULT[target,size]="p_rate p_mb c_rate c_mb"
-    local target=$1 boot=$2 size=$3 n=$4 topic="bench-$3" out rc=0
-    timeout 120 "$SLUICE" topics create "$topic" --partitions 3 --bootstrap "$boot" >/dev/null
-    out=$(timeout 600 "$KPROD" -b "$boot" -t "$topic" -n "$n" -s "$size" -a all $IDEMP -q \
-        -T 500 -X linger.ms=5 -X batch.size=1000000 2>"$WORK/kprod.err") || rc=$?
-    [[ $rc -eq 0 ]] || { echo "$out"; tail -5 "$WORK/kprod.err"; die "produce to $target failed"; }
-    read -r p_rate p_mb < <(rate "$out")
-    rc=0
-    out=$(timeout 600 "$KCONS" -b "$boot" -t "$topic" -c -q -T 500 2>"$WORK/kcons.err") || rc=$?
-    [[ $rc -eq 0 ]] || { echo "$out"; tail -5 "$WORK/kcons.err"; die "consume from $target failed"; }
-    read -r c_rate c_mb < <(rate "$out")
-    RESULT[$target,$size]="$p_rate $p_mb $c_rate $c_mb"
-}
-
-run_case sluice "$BOOT" 100 "$N100"
-run_case sluice "$BOOT" 1024 "$N1K"
-kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null
-BROKER_PID=""
-
-# The peer: Apache Kafka from Maven jars, same client, same cases, same machine, right after.
-PEER=""
-PEER_DIR="$WORK/kafka"
-if [[ "${BENCH_NO_PEER:-0}" != 1 ]]; then
-    rc=0
-    PEER_BOOT=$(KAFKA_PEER_FSYNC=${KAFKA_PEER_FSYNC:-0} bash "$HERE/kafka_peer.sh" start "$PEER_DIR" \
-        2>"$WORK/peer.err") || rc=$?
-    if [[ $rc -eq 0 ]]; then
-        PEER="Apache Kafka"
-        run_case kafka "$PEER_BOOT" 100 "$N100"
-        run_case kafka "$PEER_BOOT" 1024 "$N1K"
-        bash "$HERE/kafka_peer.sh" stop "$PEER_DIR" >/dev/null 2>&1 || true
-    else
-        echo "peer: Apache Kafka could not be started (exit $rc): $(tail -1 "$WORK/peer.err")"
-    fi
+JAVA=1
+KAFKA_VERSION_SEEN=""
+if [[ "${BENCH_NO_PEER:-0}" == 1 ]]; then
+    JAVA=0
+elif libs=$(bash "$HERE/../tests/engines/kafka-jars.sh" 2>"$WORK/jars.err"); then
+    KAFKA_VERSION_SEEN=$(cd "$libs" && ls kafka_2.13-[0-9]*.jar | sed 's/^kafka_2.13-//; s/\.jar$//')
+else
+    JAVA=0
+    echo "peer: Apache Kafka and its Java tools skipped: $(tail -1 "$WORK/jars.err")"
 fi
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
-
-echo "broker throughput, librdkafka $(sed -n 's/.*librdkafka \([^,]*\),.*/\1/p' \
-    < <("$SLUICE" version)) client, one producer / one consumer, 3 partitions, 127.0.0.1"
-printf "%-8s %-7s %10s %14s %12s %14s %12s\n" record broker records "produce rec/s" "prod MB/s" \
-    "consume rec/s" "cons MB/s"
+# ---- cases ----------------------------------------------------------------------------------
+KCASES=() # "size acks partitions producers"
+JCASES=()
 for size in 100 1024; do
-    label="100 B"; n=$N100
-    [[ $size == 1024 ]] && { label="1 KiB"; n=$N1K; }
-    for target in sluice kafka; do
-        [[ -n "${RESULT[$target,$size]:-}" ]] || continue
-        read -r pr pm cr cm <<<"${RESULT[$target,$size]}"
-        printf "%-8s %-7s %10d %14.0f %12.1f %14.0f %12.1f\n" "$label" "$target" "$n" "$pr" "$pm" \
-            "$cr" "$cm"
-    done
-    if [[ -n "${RESULT[kafka,$size]:-}" ]]; then
-        read -r spr spm scr scm <<<"${RESULT[sluice,$size]}"
-        read -r kpr kpm kcr kcm <<<"${RESULT[kafka,$size]}"
-        echo "$label ratio sluice/kafka: produce $(ratio "$spr" "$kpr")x, consume $(ratio "$scr" "$kcr")x"
+    if [[ $MATRIX == full ]]; then
+        for acks in 1 all; do
+            for parts in 1 3; do
+                for prods in 1 8; do KCASES+=("$size $acks $parts $prods"); done
+            done
+            JCASES+=("$size $acks 3 1")
+        done
+    else
+        KCASES+=("$size all 3 1")
+        JCASES+=("$size all 3 1")
     fi
 done
-echo "producer: acks=all, idempotent, linger.ms=5, batch.size=1000000; MB/s counts values" \
-    "(10^6 bytes); consume reads from the earliest to the latest offset."
-echo "sluice fsyncs every acks=all produce (group commit); Apache Kafka ran with" \
-    "$([[ "${KAFKA_PEER_FSYNC:-0}" == 1 ]] && echo "log.flush.interval.messages=1 (fsync per append)" \
-    || echo "its default flush policy (page cache, no fsync on the produce path)")."
-[[ -n "$PEER" ]] || echo "peer: no ratio printed (Apache Kafka not run)."
+count_for() { [[ $1 == 100 ]] && echo "$N100" || echo "$N1K"; }
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+cpu_per_m() { # ticks0 ticks1 records -> CPU seconds per million records
+    awk -v a="$1" -v b="$2" -v n="$3" -v t="$TCK" 'BEGIN { printf "%.2f", (n > 0 ? (b - a) / t / n * 1e6 : 0) }'
+}
+# p50 p99 p99.9 in ms of the latencies (us, one per line) in the files given
+percentiles() {
+    cat "$@" | sort -n | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "0 0 0"; exit }
+        split("0.5 0.99 0.999", q, " ")
+        for (i = 1; i <= 3; i++) { k = int(q[i] * NR); if (k < 1) k = 1; if (k > NR) k = NR
+            printf "%s%.2f", (i > 1 ? " " : ""), v[k] / 1000 }
+        print "" }'
+}
+
+declare -A RES  # "client|broker|size|acks|parts|prods" -> "rate MB/s p50 p99 p99.9 cpu/M"
+declare -A CONS # "client|broker|size" -> "rate MB/s cpu/M"
+declare -A RSS  # broker -> peak RSS in KiB
+BROKERS=()
+
+create_topic() { # boot topic partitions
+    timeout 120 "$SLUICE" topics create "$2" --partitions "$3" --bootstrap "$1" >/dev/null 2>"$WORK/topics.err" ||
+        { cat "$WORK/topics.err" >&2; die "cannot create topic $2 on $1"; }
+}
+
+kprod_case() { # broker boot pid size acks parts prods
+    local b=$1 boot=$2 pid=$3 size=$4 acks=$5 parts=$6 prods=$7
+    local n topic="k-$4-$5-$6-$7" per i c0 c1 idem=() pids=() rc=0
+    n=$(count_for "$size")
+    per=$((n / prods))
+    [[ $acks == all ]] && idem=(-i)
+    create_topic "$boot" "$topic" "$parts"
+    c0=$(cpu_ticks "$pid")
+    for ((i = 0; i < prods; i++)); do
+        timeout 900 "$KPROD" -b "$boot" -t "$topic" -n "$per" -s "$size" -a "$acks" "${idem[@]}" \
+            -k $((i * per)) -q -T 600 -X linger.ms=5 -X batch.size=1000000 -L "$WORK/lat.$i" \
+            >"$WORK/kprod.$i.out" 2>"$WORK/kprod.$i.err" &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+    c1=$(cpu_ticks "$pid")
+    if [[ $rc -ne 0 ]]; then
+        cat "$WORK"/kprod.*.out; tail -n 5 "$WORK"/kprod.*.err
+        die "kprod to $b ($topic) failed (exit $rc)"
+    fi
+    local acked first last lat
+    acked=$(awk '/^kprod: acked/ { s += $3 } END { print s + 0 }' "$WORK"/kprod.*.out)
+    first=$(awk '/^kprod: window_us/ { if (m == "" || $3 < m) m = $3 } END { print m }' "$WORK"/kprod.*.out)
+    last=$(awk '/^kprod: window_us/ { if ($4 > m) m = $4 } END { print m }' "$WORK"/kprod.*.out)
+    lat=$(percentiles "$WORK"/lat.*)
+    RES["kprod|$b|$size|$acks|$parts|$prods"]=$(awk -v n="$acked" -v a="$first" -v z="$last" -v s="$size" \
+        -v l="$lat" -v c="$(cpu_per_m "$c0" "$c1" "$acked")" \
+        'BEGIN { t = (z - a) / 1e6; if (t <= 0) t = 1e-6; printf "%.0f %.1f %s %s", n / t, n * s / t / 1e6, l, c }')
+    rm -f "$WORK"/kprod.*.out "$WORK"/kprod.*.err "$WORK"/lat.*
+    echo "  kprod $b ${size}B acks=$acks p=$parts x$prods: ${RES["kprod|$b|$size|$acks|$parts|$prods"]}" >&2
+}
+
+jprod_case() { # broker boot pid size acks parts prods(=1)
+    local b=$1 boot=$2 pid=$3 size=$4 acks=$5 parts=$6 prods=$7
+    local n topic="j-$4-$5-$6-$7" c0 c1 line rc=0
+    n=$(count_for "$size")
+    create_topic "$boot" "$topic" "$parts"
+    c0=$(cpu_ticks "$pid")
+    timeout 900 bash "$TOOL" producer-perf-test --bootstrap-server "$boot" --topic "$topic" \
+        --num-records "$n" --record-size "$size" --throughput -1 --command-property "acks=$acks" \
+        --command-property linger.ms=5 --command-property batch.size=1000000 \
+        >"$WORK/pp.out" 2>"$WORK/pp.err" || rc=$?
+    c1=$(cpu_ticks "$pid")
+    line=$(grep -E "^$n records sent" "$WORK/pp.out" | tail -n 1 || true)
+    [[ $rc -eq 0 && -n "$line" ]] || { tail -n 5 "$WORK/pp.out" "$WORK/pp.err"; die "ProducerPerformance to $b ($topic) failed"; }
+    # "N records sent, R records/sec (M MB/sec), A ms avg latency, X ms max latency,
+    #  P50 ms 50th, P95 ms 95th, P99 ms 99th, P999 ms 99.9th."
+    RES["pp|$b|$size|$acks|$parts|$prods"]=$(awk -v s="$size" -v c="$(cpu_per_m "$c0" "$c1" "$n")" -F', ' '{
+        split($2, r, " "); split($5, p50, " "); split($7, p99, " "); split($8, p999, " ")
+        printf "%.0f %.1f %.2f %.2f %.2f %s", r[1], r[1] * s / 1e6, p50[1], p99[1], p999[1], c }' <<<"$line")
+    echo "  pp    $b ${size}B acks=$acks p=$parts x$prods: ${RES["pp|$b|$size|$acks|$parts|$prods"]}" >&2
+}
+
+consume_cases() { # broker boot pid: reads back the 3-partition, 1-producer, acks=all topics
+    local b=$1 boot=$2 pid=$3 size n c0 c1 out rc topic
+    for size in 100 1024; do
+        n=$(count_for "$size")
+        topic="k-$size-all-3-1"
+        rc=0
+        c0=$(cpu_ticks "$pid")
+        out=$(timeout 600 "$KCONS" -b "$boot" -t "$topic" -c -q -T 300 2>"$WORK/kcons.err") || rc=$?
+        c1=$(cpu_ticks "$pid")
+        [[ $rc -eq 0 ]] || { echo "$out"; tail -5 "$WORK/kcons.err"; die "kcons from $b failed"; }
+        CONS["kcons|$b|$size"]="$(sed -n 's/.*: \([0-9.]*\) msg\/s, \([0-9.]*\) MB\/s.*/\1 \2/p' <<<"$out") $(cpu_per_m "$c0" "$c1" "$n")"
+        [[ $JAVA == 1 ]] || continue
+        rc=0
+        c0=$(cpu_ticks "$pid")
+        timeout 600 bash "$TOOL" consumer-perf-test --bootstrap-server "$boot" --topic "$topic" \
+            --num-records "$n" --group "bench-$b-$size" --timeout 60000 >"$WORK/cp.out" 2>"$WORK/cp.err" || rc=$?
+        c1=$(cpu_ticks "$pid")
+        # start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec,
+        # rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec (fetch.*: without the
+        # group join, as kcons which joins no group)
+        local res
+        res=$(awk -F', *' '$1 == "start.time" { for (i = 1; i <= NF; i++) c[$i] = i; next }
+            ("fetch.nMsg.sec" in c) && NF > 5 { print $c["data.consumed.in.nMsg"], $c["fetch.nMsg.sec"] }' "$WORK/cp.out" | tail -n 1)
+        [[ $rc -eq 0 && "${res%% *}" == "$n" ]] || { tail -5 "$WORK/cp.out" "$WORK/cp.err"; die "ConsumerPerformance from $b failed"; }
+        CONS["cp|$b|$size"]=$(awk -v r="${res#* }" -v s="$size" -v c="$(cpu_per_m "$c0" "$c1" "$n")" 'BEGIN { printf "%.0f %.1f %s", r, r * s / 1e6, c }')
+    done
+}
+
+run_broker() { # name boot pid
+    local b=$1 boot=$2 pid=$3 c
+    BROKERS+=("$b")
+    echo "bench_broker: $b on $boot (pid $pid)" >&2
+    # Warm-up, not measured: a JVM broker compiles its hot paths during the first records.
+    create_topic "$boot" warmup 3
+    timeout 600 "$KPROD" -b "$boot" -t warmup -n "$N100" -s 100 -a all -i -q -T 300 \
+        -X linger.ms=5 -X batch.size=1000000 >/dev/null 2>&1 || true
+    for c in "${KCASES[@]}"; do kprod_case "$b" "$boot" "$pid" $c; done
+    if [[ $JAVA == 1 ]]; then
+        for c in "${JCASES[@]}"; do jprod_case "$b" "$boot" "$pid" $c; done
+    fi
+    consume_cases "$b" "$boot" "$pid"
+    RSS[$b]=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
+}
+
+# Produce latency at a fixed rate: half of Kafka's (defaults) peak in the kprod case of the same
+# size with acks=all, 3 partitions, 1 producer, so that latency is not queueing behind a
+# saturated broker. Half the case's records, paced by kprod -r.
+declare -A LRATE # size -> records/s
+declare -A LAT   # "broker|size" -> "achieved-rate p50 p99 p99.9"
+latency_cases() { # broker boot
+    local b=$1 boot=$2 size n out rc
+    for size in 100 1024; do
+        [[ -n "${LRATE[$size]:-}" ]] || continue
+        n=$(($(count_for "$size") / 2))
+        create_topic "$boot" "r-$size" 3
+        rc=0
+        out=$(timeout 900 "$KPROD" -b "$boot" -t "r-$size" -n "$n" -s "$size" -a all -i -q -T 600 \
+            -r "${LRATE[$size]}" -X linger.ms=5 -X batch.size=1000000 2>"$WORK/kprod.err") || rc=$?
+        [[ $rc -eq 0 ]] || { echo "$out"; tail -5 "$WORK/kprod.err"; die "paced kprod to $b failed"; }
+        LAT["$b|$size"]="$(sed -n 's/.*: \([0-9.]*\) msg\/s,.*/\1/p' <<<"$out") $(sed -n 's/^kprod: latency ms p50 \([0-9.]*\) p99 \([0-9.]*\) p99.9 \([0-9.]*\).*/\1 \2 \3/p' <<<"$out")"
+        echo "  paced kprod $b ${size}B at ${LRATE[$size]}/s: ${LAT["$b|$size"]}" >&2
+    done
+}
+
+# ---- sluice broker --------------------------------------------------------------------------
+start_sluice() { # -> BOOT, BROKER_PID
+    local port
+    port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+    BOOT="127.0.0.1:$port"
+    rm -rf "$WORK/data"
+    "$SLUICE" broker --listen "$BOOT" --data-dir "$WORK/data" --log-level warn \
+        >"$WORK/broker.log" 2>&1 &
+    BROKER_PID=$!
+    for _ in $(seq 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        kill -0 "$BROKER_PID" 2>/dev/null || { cat "$WORK/broker.log" >&2; exit 1; }
+        sleep 0.1
+    done
+}
+stop_sluice() {
+    kill "$BROKER_PID" 2>/dev/null && wait "$BROKER_PID" 2>/dev/null || true
+    BROKER_PID=""
+    rm -rf "$WORK/data"
+}
+T0=$SECONDS
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+start_sluice
+run_broker sluice "$BOOT" "$BROKER_PID"
+stop_sluice
+
+# ---- Apache Kafka: defaults, then flush.messages=1 --------------------------------------------
+if [[ $JAVA == 1 ]]; then
+    for flush in 0 1; do
+        [[ $flush == 1 && "${BENCH_NO_FLUSH_PEER:-0}" == 1 ]] && continue
+        name=kafka
+        [[ $flush == 1 ]] && name=kafka-flush
+        PEER_DIR="$WORK/$name"
+        # On a shared machine a start can fail (e.g. a port taken meanwhile): try twice.
+        for attempt in 1 2; do
+            rc=0
+            PEER_BOOT=$(KAFKA_PEER_FSYNC=$flush bash "$HERE/kafka_peer.sh" start "$PEER_DIR" 2>"$WORK/peer.err") || rc=$?
+            [[ $rc -ne 0 ]] || break
+            echo "peer: $name did not start (attempt $attempt, exit $rc):" \
+                "$(grep -E 'kafka-server:|ERROR|Exception' "$WORK/peer.err" | head -n 3)" >&2
+            bash "$HERE/kafka_peer.sh" stop "$PEER_DIR" >/dev/null 2>&1 || true
+            rm -rf "$PEER_DIR"
+        done
+        if [[ $rc -ne 0 ]]; then
+            echo "peer: $name could not be started; its figures are missing"
+            continue
+        fi
+        run_broker "$name" "$PEER_BOOT" "$(bash "$HERE/kafka_peer.sh" pid "$PEER_DIR")"
+        if [[ $name == kafka ]]; then
+            for size in 100 1024; do
+                r=${RES["kprod|kafka|$size|all|3|1"]%% *}
+                [[ -n "$r" ]] && LRATE[$size]=$((r / 2))
+            done
+        fi
+        latency_cases "$name" "$PEER_BOOT"
+        bash "$HERE/kafka_peer.sh" stop "$PEER_DIR" >/dev/null 2>&1 || true
+        rm -rf "$PEER_DIR"
+        PEER_DIR=""
+    done
+fi
+
+# sluice again, fresh, for the paced cases (their rate is known only now).
+if [[ -n "${LRATE[100]:-}${LRATE[1024]:-}" ]]; then
+    start_sluice
+    latency_cases sluice "$BOOT"
+    stop_sluice
+fi
+
+# ---- report ---------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
+sz() { [[ $1 == 100 ]] && echo "100 B" || echo "1 KiB"; }
+
+echo "broker benchmark: $MATRIX matrix, $(nproc) cores, 127.0.0.1; librdkafka $(sed -n 's/.*librdkafka \([^,]*\),.*/\1/p' \
+    < <("$SLUICE" version)) (kprod/kcons)${KAFKA_VERSION_SEEN:+, Apache Kafka $KAFKA_VERSION_SEEN (broker and ProducerPerformance/ConsumerPerformance)}"
+echo "records per case: $N100 x 100 B, $N1K x 1 KiB (split between producers); total $((SECONDS - T0)) s"
+echo "load average (1/5/15 min) at start: $LOAD0, at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows here)"
+echo "brokers: sluice (fsync before acks=all ack, group commit); kafka = Apache Kafka defaults (no fsync on the produce path);"
+echo "         kafka-flush = Apache Kafka with log.flush.interval.messages=1 (fsync every append)"
+echo
+echo "produce (latency in ms, enqueue to acknowledgement; cpu = broker CPU seconds per million records)"
+printf "%-6s %-6s %-4s %-5s %-5s %-12s %10s %8s %8s %8s %8s %7s\n" client record acks parts prods broker \
+    "records/s" "MB/s" p50 p99 p99.9 "cpu/M"
+for client in kprod pp; do
+    if [[ $client == kprod ]]; then cases=("${KCASES[@]}"); else cases=("${JCASES[@]}"); fi
+    [[ $client == pp && $JAVA == 0 ]] && continue
+    for c in "${cases[@]}"; do
+        read -r size acks parts prods <<<"$c"
+        for b in "${BROKERS[@]}"; do
+            v=${RES["$client|$b|$size|$acks|$parts|$prods"]:-}
+            [[ -n "$v" ]] || continue
+            read -r r m p50 p99 p999 cpu <<<"$v"
+            printf "%-6s %-6s %-4s %-5s %-5s %-12s %10s %8s %8s %8s %8s %7s\n" "$client" "$(sz "$size")" \
+                "$acks" "$parts" "$prods" "$b" "$r" "$m" "$p50" "$p99" "$p999" "$cpu"
+        done
+    done
+done
+echo
+echo "ratios sluice/kafka and sluice/kafka-flush: records/s (higher is better for sluice), p99 latency and cpu/M (lower is better)"
+printf "%-6s %-6s %-4s %-5s %-5s %12s %12s %12s %12s %12s %12s\n" client record acks parts prods \
+    "rate/kafka" "rate/flush" "p99/kafka" "p99/flush" "cpu/kafka" "cpu/flush"
+for client in kprod pp; do
+    if [[ $client == kprod ]]; then cases=("${KCASES[@]}"); else cases=("${JCASES[@]}"); fi
+    for c in "${cases[@]}"; do
+        read -r size acks parts prods <<<"$c"
+        s=${RES["$client|sluice|$size|$acks|$parts|$prods"]:-}
+        k=${RES["$client|kafka|$size|$acks|$parts|$prods"]:-}
+        f=${RES["$client|kafka-flush|$size|$acks|$parts|$prods"]:-}
+        [[ -n "$s" && ( -n "$k" || -n "$f" ) ]] || continue
+        read -r sr _ _ sp99 _ sc <<<"$s"
+        kr=0 kp99=0 kc=0 fr=0 fp99=0 fc=0
+        [[ -n "$k" ]] && read -r kr _ _ kp99 _ kc <<<"$k"
+        [[ -n "$f" ]] && read -r fr _ _ fp99 _ fc <<<"$f"
+        printf "%-6s %-6s %-4s %-5s %-5s %12s %12s %12s %12s %12s %12s\n" "$client" "$(sz "$size")" "$acks" \
+            "$parts" "$prods" "$(ratio "$sr" "$kr")" "$(ratio "$sr" "$fr")" "$(ratio "$sp99" "$kp99")" \
+            "$(ratio "$sp99" "$fp99")" "$(ratio "$sc" "$kc")" "$(ratio "$sc" "$fc")"
+    done
+done
+echo
+echo "consume (3 partitions, from the earliest to the latest offset; ConsumerPerformance: fetch rate, group join excluded)"
+printf "%-6s %-6s %-12s %10s %8s %7s %12s\n" client record broker "records/s" "MB/s" "cpu/M" "sluice/this"
+for client in kcons cp; do
+    for size in 100 1024; do
+        for b in "${BROKERS[@]}"; do
+            v=${CONS["$client|$b|$size"]:-}
+            [[ -n "$v" ]] || continue
+            read -r r m cpu <<<"$v"
+            read -r sr _ <<<"${CONS["$client|sluice|$size"]}"
+            printf "%-6s %-6s %-12s %10s %8s %7s %12s\n" "$client" "$(sz "$size")" "$b" "$r" "$m" "$cpu" "$(ratio "$sr" "$r")"
+        done
+    done
+done
+echo
+if [[ -n "${LAT[sluice|100]:-}${LAT[sluice|1024]:-}" ]]; then
+    echo "produce latency at a fixed rate, 50% of Kafka's peak (kprod, acks=all, 3 partitions, 1 producer; ms)"
+    printf "%-6s %-12s %10s %10s %8s %8s %8s %14s\n" record broker "target/s" "achieved/s" p50 p99 p99.9 "p99 sluice/this"
+    for size in 100 1024; do
+        for b in "${BROKERS[@]}"; do
+            v=${LAT["$b|$size"]:-}
+            [[ -n "$v" ]] || continue
+            read -r ar p50 p99 p999 <<<"$v"
+            read -r _ _ sp99 _ <<<"${LAT["sluice|$size"]:-0 0 0 0}"
+            printf "%-6s %-12s %10s %10s %8s %8s %8s %14s\n" "$(sz "$size")" "$b" "${LRATE[$size]}" "$ar" "$p50" "$p99" "$p999" "$(ratio "$sp99" "$p99")"
+        done
+    done
+    echo
+fi
+echo "broker peak RSS (VmHWM over the whole run):"
+for b in "${BROKERS[@]}"; do
+    printf "  %-12s %8.1f MiB   sluice/this %s\n" "$b" "$(awk -v k="${RSS[$b]}" 'BEGIN { print k / 1024 }')" \
+        "$(ratio "${RSS[sluice]}" "${RSS[$b]}")"
+done
+[[ $JAVA == 1 ]] || echo "peer: no Kafka ratios (Apache Kafka not run)."

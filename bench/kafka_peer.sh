@@ -6,6 +6,7 @@
 #   start DIR   picks a free 127.0.0.1 port pair, starts the broker with its data under DIR and
 #               prints its bootstrap address (127.0.0.1:PORT) on stdout when it serves.
 #   stop DIR    stops it (SIGTERM, then SIGKILL after 60 s).
+#   pid DIR     prints the broker's process id (for /proc/PID/stat and /proc/PID/status).
 #
 #   KAFKA_PEER_FSYNC=1  fsync every append before answering (log.flush.interval.messages=1),
 #                       like sluice's acks=all group commit; default 0 is Kafka's own default
@@ -18,7 +19,7 @@ ENGINES=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/engines" && pwd)
 
 cmd=${1:-}
 DIR=${2:-}
-[[ -n "$cmd" && -n "$DIR" ]] || { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[[ -n "$cmd" && -n "$DIR" ]] || { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -37,5 +38,6 @@ case "$cmd" in
         KAFKA_SERVER_PROPS=$props exec "$ENGINES/kafka-server.sh" start "$DIR" "$port"
         ;;
     stop) exec "$ENGINES/kafka-server.sh" stop "$DIR" ;;
-    *) echo "kafka_peer: unknown command '$cmd' (start|stop)" >&2; exit 2 ;;
+    pid) cat "$DIR/kafka.pid" ;;
+    *) echo "kafka_peer: unknown command '$cmd' (start|stop|pid)" >&2; exit 2 ;;
 esac

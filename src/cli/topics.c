@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/kafka.h"
 #include "core/log.h"
 #include "core/units.h"
 
@@ -26,6 +27,7 @@ static const struct opt_def topics_opts[] = {
     {"topic-config", OPT_STRING, NULL, "K=V[,K=V]",
      "create: topic configs, e.g. retention.ms=3600000"},
     {"all", OPT_BOOL, "false", NULL, "list: include internal topics (names starting with __)"},
+    {"kafka-property", OPT_MAP, NULL, "KEY=VALUE", KAFKA_PROPERTY_HELP},
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -48,24 +50,18 @@ struct topics_ctx {
     int timeout_ms;
     int64_t deadline;     /* mono_ms() by which the whole command must be done */
     char last_error[256]; /* last transport error seen by error_cb, to explain a timeout */
+    char auth_error[768]; /* set by error_cb on an authentication failure: give up at once */
+    const struct kafka_props *props;
 };
-
-/* librdkafka logs every failed connection attempt; the command reports one clear error
- * instead, so its own lines only show with --log-level debug. Called from librdkafka threads. */
-static void rk_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    (void)level;
-    log_debug("topics", "librdkafka %s: %s", fac, buf);
-}
 
 /* Served from rd_kafka_poll on the calling thread. */
 static void rk_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    (void)rk;
-    (void)err;
     struct topics_ctx *c = opaque;
-    snprintf(c->last_error, sizeof(c->last_error), "%s", reason);
+    if (!c->auth_error[0] &&
+        kafka_auth_failure(rk, err, reason, c->auth_error, sizeof(c->auth_error)))
+        return;
+    kafka_redact(reason, c->last_error, sizeof(c->last_error));
 }
 
 static int remaining_ms(const struct topics_ctx *c)
@@ -76,31 +72,22 @@ static int remaining_ms(const struct topics_ctx *c)
 
 static int ctx_open(struct topics_ctx *c, struct sl_err *err)
 {
-    char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char tmo[32];
     snprintf(tmo, sizeof(tmo), "%d", c->timeout_ms < 1000 ? 1000 : c->timeout_ms);
-    const char *kv[][2] = {
-        {"bootstrap.servers", c->bootstrap},
-        {"client.id", "sluice-topics"},
+    const char *defaults[][2] = {
         /* A metadata request must never create the topic it asks about. */
         {"allow.auto.create.topics", "false"},
         {"socket.timeout.ms", tmo},
+        {NULL, NULL},
     };
-    for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
-        if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], errstr, sizeof(errstr)) !=
-            RD_KAFKA_CONF_OK) {
-            rd_kafka_conf_destroy(conf);
-            return sl_err_set(err, "%s: %s", kv[i][0], errstr);
-        }
-    }
-    rd_kafka_conf_set_log_cb(conf, rk_log);
+    struct kafka_conf_opts ko = {c->bootstrap, "sluice-topics", defaults, c->props};
+    rd_kafka_conf_t *conf = kafka_conf_create(&ko, err);
+    if (!conf)
+        return -1;
     rd_kafka_conf_set_error_cb(conf, rk_error);
     rd_kafka_conf_set_opaque(conf, c);
-    c->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (!c->rk)
-        return sl_err_set(err, "cannot create a Kafka client: %s", errstr);
-    return 0;
+    c->rk = kafka_new(RD_KAFKA_PRODUCER, conf, "a Kafka client", err);
+    return c->rk ? 0 : -1;
 }
 
 /* Fetches cluster metadata (all topics), retrying in short slices until the deadline so a
@@ -117,6 +104,8 @@ static int fetch_metadata(struct topics_ctx *c, const struct rd_kafka_metadata *
         rd_kafka_poll(c->rk, 0);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
             return 0;
+        if (c->auth_error[0])
+            return sl_err_set(err, "%s", c->auth_error);
         if (e != RD_KAFKA_RESP_ERR__TIMED_OUT && e != RD_KAFKA_RESP_ERR__TRANSPORT)
             return sl_err_set(err, "metadata from %s: %s", c->bootstrap, rd_kafka_err2str(e));
     }
@@ -178,6 +167,10 @@ static rd_kafka_event_t *wait_result(struct topics_ctx *c, rd_kafka_queue_t *q, 
             return ev;
         if (ev)
             rd_kafka_event_destroy(ev);
+        if (c->auth_error[0]) {
+            sl_err_set(err, "%s: %s", what, c->auth_error);
+            return NULL;
+        }
         if (left <= 0) {
             sl_err_set(err, "%s: no answer from %s within %.1fs%s%s", what, c->bootstrap,
                        c->timeout_ms / 1000.0, c->last_error[0] ? ": " : "", c->last_error);
@@ -549,12 +542,20 @@ int topics_main(int argc, char **argv)
         goto out;
     }
 
+    struct kafka_props *kprops = NULL;
+    if (kafka_props_from_config(cfg, "kafka-property", KAFKA_VALIDATE_PRODUCER, &kprops, &err) !=
+        0) {
+        fprintf(stderr, "sluice topics: %s\n", err.msg);
+        goto out;
+    }
     struct topics_ctx c = {0};
+    c.props = kprops;
     c.bootstrap = config_str(cfg, "bootstrap");
     c.timeout_ms = (int)timeout;
     c.deadline = mono_ms() + timeout;
     if (ctx_open(&c, &err) != 0) {
         fprintf(stderr, "sluice topics: %s\n", err.msg);
+        kafka_props_free(kprops);
         exit_code = 1;
         goto out;
     }
@@ -572,6 +573,7 @@ int topics_main(int argc, char **argv)
         fprintf(stderr, "sluice topics: %s\n", err.msg);
     exit_code = rc == 0 ? 0 : rc == -2 ? 2 : 1;
     rd_kafka_destroy(c.rk);
+    kafka_props_free(kprops);
 out:
     config_free(cfg);
     return exit_code;

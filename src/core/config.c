@@ -14,6 +14,7 @@
 
 #define MAX_OPTS 96
 #define MAX_ARGS 64
+#define MAX_MAP_ENTRIES 256 /* per OPT_MAP option, and flags of all OPT_MAP options together */
 
 struct config_value {
     const struct opt_def *def;
@@ -21,6 +22,8 @@ struct config_value {
     enum config_source src;
     int64_t num;
     bool flag;
+    struct config_kv *kv; /* OPT_MAP entries, owned */
+    size_t nkv;
 };
 
 struct config {
@@ -97,6 +100,89 @@ static void set_raw(struct config_value *v, const char *raw, enum config_source 
     v->src = src;
 }
 
+/* Adds or replaces one OPT_MAP entry. */
+static int map_put(struct config_value *v, const char *key, size_t klen, const char *value,
+                   enum config_source src, struct sl_err *err)
+{
+    if (klen == 0)
+        return sl_err_set(err, "--%s: empty key (expected KEY=VALUE)", v->def->name);
+    for (size_t i = 0; i < v->nkv; i++) {
+        if (strlen(v->kv[i].key) == klen && strncmp(v->kv[i].key, key, klen) == 0) {
+            char *nv = strdup(value);
+            if (!nv)
+                return sl_err_set(err, "out of memory");
+            free(v->kv[i].value);
+            v->kv[i].value = nv;
+            v->kv[i].src = src;
+            return 0;
+        }
+    }
+    if (v->nkv >= MAX_MAP_ENTRIES)
+        return sl_err_set(err, "--%s: more than %d entries", v->def->name, MAX_MAP_ENTRIES);
+    struct config_kv *nkv = realloc(v->kv, (v->nkv + 1) * sizeof(*nkv));
+    if (!nkv)
+        return sl_err_set(err, "out of memory");
+    v->kv = nkv;
+    struct config_kv *e = &v->kv[v->nkv];
+    e->key = strndup(key, klen);
+    e->value = strdup(value);
+    e->src = src;
+    if (!e->key || !e->value) {
+        free(e->key);
+        free(e->value);
+        return sl_err_set(err, "out of memory");
+    }
+    v->nkv++;
+    return 0;
+}
+
+/* Adds "KEY=VALUE" to an OPT_MAP option. */
+static int map_put_pair(struct config_value *v, const char *pair, enum config_source src,
+                        struct sl_err *err)
+{
+    const char *eq = strchr(pair, '=');
+    if (!eq)
+        return sl_err_set(err, "--%s (from %s): '%s' is not KEY=VALUE", v->def->name,
+                          source_name(src), pair);
+    return map_put(v, pair, (size_t)(eq - pair), eq + 1, src, err);
+}
+
+/* The file key of an OPT_MAP option: its name, or its name without "-property". */
+static bool map_key_matches(const char *opt, const char *key)
+{
+    if (key_matches(opt, key))
+        return true;
+    size_t n = strlen(opt), sl = strlen("-property");
+    if (n <= sl || strcmp(opt + n - sl, "-property") != 0)
+        return false;
+    char base[128];
+    if (n - sl >= sizeof(base))
+        return false;
+    memcpy(base, opt, n - sl);
+    base[n - sl] = '\0';
+    return key_matches(base, key);
+}
+
+/* Applies a YAML mapping of scalars to an OPT_MAP option. */
+static int apply_file_map(yaml_document_t *doc, yaml_node_t *map, struct config_value *v,
+                          const char *path, struct sl_err *err)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        yaml_node_t *val = yaml_document_get_node(doc, p->value);
+        if (!k || !val || k->type != YAML_SCALAR_NODE || val->type != YAML_SCALAR_NODE)
+            return sl_err_set(err,
+                              "%s:%zu: the values of this mapping must be plain KEY: VALUE "
+                              "scalars (write e.g. sasl.mechanism: PLAIN, not nested maps)",
+                              path, (k ? k->start_mark.line : map->start_mark.line) + 1);
+        const char *key = (const char *)k->data.scalar.value;
+        if (map_put(v, key, strlen(key), (const char *)val->data.scalar.value, SRC_FILE, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int parse_bool(const char *s, bool *out)
 {
     static const char *const yes[] = {"1", "true", "yes", "on"};
@@ -122,6 +208,7 @@ static int validate(struct config_value *v, struct sl_err *err)
     int rc = 0;
     switch (v->def->type) {
     case OPT_STRING:
+    case OPT_MAP:
         break;
     case OPT_INT:
         rc = parse_int(v->raw, INT64_MIN, INT64_MAX, &v->num, &e);
@@ -190,6 +277,17 @@ static int apply_file(struct config *cfg, const char *path, bool required, struc
              p++) {
             yaml_node_t *k = yaml_document_get_node(&doc, p->key);
             yaml_node_t *v = yaml_document_get_node(&doc, p->value);
+            if (k && v && k->type == YAML_SCALAR_NODE && v->type == YAML_MAPPING_NODE) {
+                for (int i = 0; i < cfg->nvalues; i++) {
+                    if (cfg->values[i].def->type == OPT_MAP &&
+                        map_key_matches(cfg->values[i].def->name, (char *)k->data.scalar.value) &&
+                        apply_file_map(&doc, v, &cfg->values[i], path, err) != 0) {
+                        rc = -1;
+                        goto out;
+                    }
+                }
+                continue;
+            }
             if (!k || !v || k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
                 continue;
             for (int i = 0; i < cfg->nvalues; i++) {
@@ -230,6 +328,10 @@ int config_parse(const struct cmd_def *cmd, int argc, char **argv, struct config
 
     /* Flags are collected first (they name the config file), applied last. */
     const char *flag_vals[MAX_OPTS] = {0};
+    /* Repeated OPT_MAP flags: option index and "KEY=VALUE", in order. */
+    int map_idx[MAX_MAP_ENTRIES];
+    const char *map_vals[MAX_MAP_ENTRIES];
+    int nmap = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--") == 0) {
@@ -279,6 +381,24 @@ int config_parse(const struct cmd_def *cmd, int argc, char **argv, struct config
             return -1;
         }
         const struct opt_def *d = cfg->values[idx].def;
+        if (d->type == OPT_MAP) {
+            const char *val = eq ? eq + 1 : NULL;
+            if (!val && i + 1 < argc)
+                val = argv[++i];
+            if (negated || !val) {
+                sl_err_set(err, "--%s needs a value (%s)", d->name, d->metavar ? d->metavar : "");
+                config_free(cfg);
+                return -1;
+            }
+            if (nmap >= MAX_MAP_ENTRIES) {
+                sl_err_set(err, "too many --%s flags (at most %d)", d->name, MAX_MAP_ENTRIES);
+                config_free(cfg);
+                return -1;
+            }
+            map_idx[nmap] = idx;
+            map_vals[nmap++] = val;
+            continue;
+        }
         if (d->type == OPT_BOOL && !eq) {
             flag_vals[idx] = negated ? "false" : "true";
         } else if (negated) {
@@ -325,11 +445,34 @@ int config_parse(const struct cmd_def *cmd, int argc, char **argv, struct config
         const char *e = getenv(scoped);
         if (!e || !*e)
             e = getenv(env);
-        if (e && *e)
+        if (e && *e && cfg->values[j].def->type == OPT_MAP) {
+            /* One KEY=VALUE per line. */
+            for (const char *line = e; *line;) {
+                const char *nl = strchr(line, '\n');
+                size_t len = nl ? (size_t)(nl - line) : strlen(line);
+                char *one = strndup(line, len);
+                int prc = one ? (len == 0 ? 0 : map_put_pair(&cfg->values[j], one, SRC_ENV, err))
+                              : sl_err_set(err, "out of memory");
+                free(one);
+                if (prc != 0) {
+                    config_free(cfg);
+                    return -1;
+                }
+                line += len + (nl ? 1 : 0);
+            }
+        } else if (e && *e) {
             set_raw(&cfg->values[j], e, SRC_ENV);
+        }
         if (flag_vals[j])
             set_raw(&cfg->values[j], flag_vals[j], SRC_FLAG);
         if (validate(&cfg->values[j], err) != 0) {
+            config_free(cfg);
+            return -1;
+        }
+    }
+
+    for (int m = 0; m < nmap; m++) {
+        if (map_put_pair(&cfg->values[map_idx[m]], map_vals[m], SRC_FLAG, err) != 0) {
             config_free(cfg);
             return -1;
         }
@@ -357,8 +500,14 @@ void config_free(struct config *cfg)
 {
     if (!cfg)
         return;
-    for (int i = 0; i < cfg->nvalues; i++)
+    for (int i = 0; i < cfg->nvalues; i++) {
         free(cfg->values[i].raw);
+        for (size_t k = 0; k < cfg->values[i].nkv; k++) {
+            free(cfg->values[i].kv[k].key);
+            free(cfg->values[i].kv[k].value);
+        }
+        free(cfg->values[i].kv);
+    }
     for (int i = 0; i < cfg->nargs; i++)
         free(cfg->args[i]);
     free(cfg);
@@ -370,6 +519,9 @@ static void print_opts(const char *cmd, const struct opt_def *defs, FILE *f)
         char left[96];
         if (d->type == OPT_BOOL)
             snprintf(left, sizeof(left), "--[no-]%s", d->name);
+        else if (d->type == OPT_MAP)
+            snprintf(left, sizeof(left), "--%s %s (repeatable)", d->name,
+                     d->metavar ? d->metavar : "KEY=VALUE");
         else
             snprintf(left, sizeof(left), "--%s %s", d->name, d->metavar ? d->metavar : "VALUE");
         char env[256], scoped[256];
@@ -378,7 +530,11 @@ static void print_opts(const char *cmd, const struct opt_def *defs, FILE *f)
         fprintf(f, "  %s\n      %s", left, d->help ? d->help : "");
         if (d->def)
             fprintf(f, " [default: %s]", d->def);
-        fprintf(f, "\n      env: %s or %s\n", scoped, env);
+        if (d->type == OPT_MAP)
+            fprintf(f, "\n      env: %s or %s (one KEY=VALUE per line)", scoped, env);
+        else
+            fprintf(f, "\n      env: %s or %s", scoped, env);
+        fprintf(f, "\n");
     }
 }
 
@@ -436,6 +592,13 @@ int64_t config_size(const struct config *cfg, const char *name)
 enum config_source config_source_of(const struct config *cfg, const char *name)
 {
     return must_find(cfg, name)->src;
+}
+
+const struct config_kv *config_map(const struct config *cfg, const char *name, size_t *n)
+{
+    struct config_value *v = must_find(cfg, name);
+    *n = v->nkv;
+    return v->kv;
 }
 
 int config_nargs(const struct config *cfg)

@@ -5,7 +5,13 @@
  * else SLUICE_DATA_DIR (e.g. SLUICE_BROKER_DATA_DIR beats SLUICE_DATA_DIR), and the key
  * data_dir (or data-dir) in the file, looked up first under the command's own section
  * (`broker: {data_dir: ...}`) and then at the top level. Every command also takes --config FILE
- * (SLUICE_CONFIG; default ./sluice.yaml when present), --log-level and --help. */
+ * (SLUICE_CONFIG; default ./sluice.yaml when present), --log-level and --help.
+ *
+ * An OPT_MAP option holds KEY=VALUE pairs merged by key with the same precedence (a key given
+ * later wins): in the file a mapping under the option's name or under its name without a
+ * trailing "-property" (`kafka: {security.protocol: SASL_SSL}` for "kafka-property"), top level
+ * first then the command's section; in the environment one KEY=VALUE per line; as a flag
+ * repeated (`--kafka-property K=V --kafka-property K2=V2`). */
 #ifndef SLUICE_CORE_CONFIG_H
 #define SLUICE_CORE_CONFIG_H
 
@@ -15,7 +21,7 @@
 
 #include "core/err.h"
 
-enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_DURATION, OPT_SIZE };
+enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL, OPT_DURATION, OPT_SIZE, OPT_MAP };
 
 struct opt_def {
     const char *name; /* long flag name without dashes */
@@ -53,6 +59,17 @@ bool config_bool(const struct config *cfg, const char *name);
 int64_t config_ms(const struct config *cfg, const char *name);   /* OPT_DURATION */
 int64_t config_size(const struct config *cfg, const char *name); /* OPT_SIZE */
 enum config_source config_source_of(const struct config *cfg, const char *name);
+
+/* One entry of an OPT_MAP option. */
+struct config_kv {
+    char *key;
+    char *value;
+    enum config_source src;
+};
+
+/* The entries of an OPT_MAP option, in the order their keys first appeared; *n is set. Owned
+ * by cfg (valid until config_free). */
+const struct config_kv *config_map(const struct config *cfg, const char *name, size_t *n);
 
 /* Positional arguments, in order. */
 int config_nargs(const struct config *cfg);

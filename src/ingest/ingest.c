@@ -99,6 +99,7 @@ static const struct opt_def ingest_opts[] = {
     {"fetchers", OPT_INT, "2", "N", "concurrent requests (fetch+format threads), 1..8"},
     {"retry-max", OPT_DURATION, "10s", "DURATION", "cap of the fetch retry backoff"},
     METRICS_LISTEN_OPT,
+    {"kafka-property", OPT_MAP, NULL, "KEY=VALUE", KAFKA_PROPERTY_HELP},
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -618,6 +619,7 @@ int ingest_main(int argc, char **argv)
     struct config *cfg = NULL;
     struct producer *p = NULL;
     struct http_server *metrics_srv = NULL;
+    struct kafka_props *kprops = NULL;
     struct sl_err err;
     struct ingest in;
     struct run r;
@@ -632,7 +634,9 @@ int ingest_main(int argc, char **argv)
     int rc = config_parse(&ingest_cmd, argc, argv, &cfg, &err);
     if (rc == 1)
         return 0;
-    if (rc != 0 || check_settings(cfg, &err) != 0) {
+    if (rc != 0 || check_settings(cfg, &err) != 0 ||
+        kafka_props_from_config(cfg, "kafka-property", KAFKA_VALIDATE_PRODUCER, &kprops, &err) !=
+            0) {
         fprintf(stderr, "sluice ingest: %s\n", err.msg);
         config_free(cfg);
         return 2;
@@ -660,6 +664,7 @@ int ingest_main(int argc, char **argv)
         .delivery_timeout_ms = config_ms(cfg, "delivery-timeout"),
         .linger_ms = config_ms(cfg, "linger"),
         .idempotence = config_bool(cfg, "idempotence"),
+        .kafka = kprops,
     };
     if (producer_create(&p, &po, &err) != 0 ||
         producer_check(p, config_ms(cfg, "broker-timeout"), &err) != 0) {
@@ -721,6 +726,7 @@ out:
     for (int i = 0; i < MAX_FETCHERS; i++)
         source_destroy(in.fetchers[i].src);
     producer_destroy(p);
+    kafka_props_free(kprops);
     config_free(cfg);
     return ret;
 }

@@ -1,7 +1,7 @@
 /* librdkafka producer for ingest. Idempotence gives exactly-once per partition for
  * librdkafka's own retries, acks=all makes a delivery report mean "on disk" (DESIGN.md), and
  * the delivery report callback is the only place records are counted as delivered or failed.
- * librdkafka's log lines go through sluice's logger. */
+ * The client is built by core/kafka (defaults here, the user's --kafka-property last). */
 #include "ingest/producer.h"
 
 #include <librdkafka/rdkafka.h>
@@ -24,7 +24,7 @@ struct producer {
     bool checked; /* producer_check passed: from now on, broker loss is worth a warning */
     char first_error[256];
     atomic_bool fatal;
-    char fatal_msg[256];
+    char fatal_msg[768];
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -52,6 +52,15 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         log_error(MOD, "Kafka producer fatal error: %s", buf);
         return;
     }
+    char auth[768];
+    if (kafka_auth_failure(rk, err, reason, auth, sizeof(auth))) {
+        /* Bad credentials do not get better by retrying: stop with one clear message. */
+        if (!atomic_load(&p->fatal)) {
+            snprintf(p->fatal_msg, sizeof(p->fatal_msg), "%s", auth);
+            atomic_store(&p->fatal, true);
+        }
+        return;
+    }
     /* Transient: librdkafka reconnects and retries on its own, and delivery reports tell the
      * outcome. Losing every broker mid-run is worth one line; the rest is debug. */
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && p->checked) {
@@ -59,13 +68,6 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         return;
     }
     log_debug(MOD, "kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
-}
-
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    /* Connection chatter (refused, reconnecting) is reported once, clearly, by
-     * producer_check and on_error; librdkafka's own lines are for --log-level debug. */
-    log_debug(MOD, "kafka %d %s: %s", level, fac, buf);
 }
 
 bool producer_compression_valid(const char *c)
@@ -88,41 +90,38 @@ int producer_create(struct producer **out, const struct producer_opts *o, struct
     p->delivery_timeout_ms = o->delivery_timeout_ms;
     p->topic = strdup(o->topic);
     p->bootstrap = strdup(o->bootstrap);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char num[32];
-    if (!p->topic || !p->bootstrap || !conf) {
+    if (!p->topic || !p->bootstrap) {
         sl_err_set(err, "out of memory");
         goto fail;
     }
-    snprintf(num, sizeof(num), "%lld", (long long)o->delivery_timeout_ms);
-    if (kafka_conf_set(conf, "bootstrap.servers", o->bootstrap, err) ||
-        kafka_conf_set(conf, "client.id", "sluice-ingest", err) ||
-        kafka_conf_set(conf, "enable.idempotence", o->idempotence ? "true" : "false", err) ||
-        kafka_conf_set(conf, "acks", "all", err) ||
-        kafka_conf_set(conf, "compression.codec", o->compression, err) ||
-        kafka_conf_set(conf, "message.timeout.ms", num, err))
-        goto fail;
-    snprintf(num, sizeof(num), "%lld", (long long)o->linger_ms);
-    if (kafka_conf_set(conf, "linger.ms", num, err) ||
+    char tmo[32], linger[32];
+    snprintf(tmo, sizeof(tmo), "%lld", (long long)o->delivery_timeout_ms);
+    snprintf(linger, sizeof(linger), "%lld", (long long)o->linger_ms);
+    const char *defaults[][2] = {
+        {"enable.idempotence", o->idempotence ? "true" : "false"},
+        {"acks", "all"},
+        {"compression.codec", o->compression},
+        {"message.timeout.ms", tmo},
+        {"linger.ms", linger},
         /* Fail a connection attempt fast so an absent broker shows up within the check. */
-        kafka_conf_set(conf, "socket.connection.setup.timeout.ms", "5000", err) ||
-        kafka_conf_set(conf, "reconnect.backoff.max.ms", "1000", err) ||
+        {"socket.connection.setup.timeout.ms", "5000"},
+        {"reconnect.backoff.max.ms", "1000"},
         /* librdkafka's queue is the producer's buffer: bound it (64 MiB) well below its 1 GiB
          * default, so a stalled broker makes producer_send wait instead of growing memory. */
-        kafka_conf_set(conf, "queue.buffering.max.kbytes", "65536", err) ||
-        kafka_conf_set(conf, "queue.buffering.max.messages", "100000", err))
+        {"queue.buffering.max.kbytes", "65536"},
+        {"queue.buffering.max.messages", "100000"},
+        {NULL, NULL},
+    };
+    struct kafka_conf_opts ko = {o->bootstrap, "sluice-ingest", defaults, o->kafka};
+    rd_kafka_conf_t *conf = kafka_conf_create(&ko, err);
+    if (!conf)
         goto fail;
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_error);
-    rd_kafka_conf_set_log_cb(conf, on_log);
-    char msg[512];
-    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, msg, sizeof(msg));
-    if (!p->rk) {
-        sl_err_set(err, "cannot create Kafka producer: %s", msg);
+    p->rk = kafka_new(RD_KAFKA_PRODUCER, conf, "the Kafka producer", err);
+    if (!p->rk)
         goto fail;
-    }
-    conf = NULL; /* owned by rk now */
     p->rkt = rd_kafka_topic_new(p->rk, p->topic, NULL);
     if (!p->rkt) {
         sl_err_set(err, "topic '%s': %s", p->topic, rd_kafka_err2str(rd_kafka_last_error()));
@@ -131,8 +130,6 @@ int producer_create(struct producer **out, const struct producer_opts *o, struct
     *out = p;
     return 0;
 fail:
-    if (conf)
-        rd_kafka_conf_destroy(conf);
     producer_destroy(p);
     return -1;
 }
@@ -162,9 +159,17 @@ int producer_check(struct producer *p, int64_t timeout_ms, struct sl_err *err)
         if (left <= 0)
             break;
         const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_resp_err_t e = rd_kafka_metadata(p->rk, 0, p->rkt, &md, (int)left);
+        /* Short slices with the error callback served in between, so that a failure that
+         * retrying cannot fix (bad credentials) ends the wait at once. */
+        rd_kafka_resp_err_t e =
+            rd_kafka_metadata(p->rk, 0, p->rkt, &md, (int)(left > 500 ? 500 : left));
+        rd_kafka_poll(p->rk, 0);
+        if (atomic_load(&p->fatal))
+            return sl_err_set(err, "%s", p->fatal_msg);
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
             last = e;
+            if (e == RD_KAFKA_RESP_ERR__TIMED_OUT && left > 500)
+                continue;
             if (e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT)
                 break;
             producer_poll(p, 100);

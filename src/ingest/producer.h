@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/kafka.h"
 
 struct producer_opts {
     const char *bootstrap; /* HOST:PORT[,HOST:PORT...] */
@@ -19,6 +20,7 @@ struct producer_opts {
     int64_t delivery_timeout_ms; /* message.timeout.ms: a record fails after this */
     int64_t linger_ms;
     bool idempotence;
+    const struct kafka_props *kafka; /* user client properties, applied last; may be NULL */
 };
 
 struct producer;

@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "core/config.h"
+#include "core/kafka.h"
 #include "core/log.h"
 #include "core/metrics_http.h"
 #include "process/job.h"
@@ -30,6 +31,7 @@ static const struct opt_def process_opts_def[] = {
     {"data-dir", OPT_STRING, "./sluice-data", "DIR",
      "data directory (the default store lives in DIR/store)"},
     METRICS_LISTEN_OPT,
+    {"kafka-property", OPT_MAP, NULL, "KEY=VALUE", KAFKA_PROPERTY_HELP},
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -68,6 +70,14 @@ int process_main(int argc, char **argv)
         fprintf(stderr, "sluice process: %s\n", err.msg);
         return 2;
     }
+    struct kafka_props *kprops = NULL;
+    if (kafka_props_from_config(cfg, "kafka-property",
+                                KAFKA_VALIDATE_CONSUMER | KAFKA_VALIDATE_PRODUCER, &kprops,
+                                &err) != 0) {
+        fprintf(stderr, "sluice process: %s\n", err.msg);
+        config_free(cfg);
+        return 2;
+    }
     char store_uri[4096], dlq_topic[256];
     const char *topic = config_str(cfg, "topic");
     const char *uri = config_str(cfg, "store");
@@ -75,6 +85,7 @@ int process_main(int argc, char **argv)
         snprintf(store_uri, sizeof(store_uri), "%s", uri);
     } else if (store_default_uri(config_str(cfg, "data-dir"), store_uri, sizeof(store_uri)) != 0) {
         fprintf(stderr, "sluice process: --data-dir is too long\n");
+        kafka_props_free(kprops);
         config_free(cfg);
         return 2;
     }
@@ -82,6 +93,7 @@ int process_main(int argc, char **argv)
     if (snprintf(dlq_topic, sizeof(dlq_topic), "%s%s", dlq ? dlq : topic, dlq ? "" : ".dlq") >=
         (int)sizeof(dlq_topic)) {
         fprintf(stderr, "sluice process: topic name too long\n");
+        kafka_props_free(kprops);
         config_free(cfg);
         return 2;
     }
@@ -97,15 +109,18 @@ int process_main(int argc, char **argv)
         .stats_interval_ms = config_ms(cfg, "stats-interval"),
         .session_timeout_ms = config_ms(cfg, "session-timeout"),
         .dlq_timeout_ms = config_ms(cfg, "dlq-timeout"),
+        .kafka = kprops,
     };
     if (strcmp(o.dlq_topic, o.topic) == 0) {
         fprintf(stderr, "sluice process: --dlq-topic must differ from --topic\n");
+        kafka_props_free(kprops);
         config_free(cfg);
         return 2;
     }
     if (o.session_timeout_ms < 1000 || o.dlq_timeout_ms < 100) {
         fprintf(stderr, "sluice process: --session-timeout must be >= 1s, --dlq-timeout >= "
                         "100ms\n");
+        kafka_props_free(kprops);
         config_free(cfg);
         return 2;
     }
@@ -120,6 +135,7 @@ int process_main(int argc, char **argv)
     struct process_job *j;
     if (process_job_create(&j, &o, &err) != 0) {
         fprintf(stderr, "sluice process: %s\n", err.msg);
+        kafka_props_free(kprops);
         config_free(cfg);
         return strstr(err.msg, "--") ? 2 : 1;
     }
@@ -136,6 +152,7 @@ int process_main(int argc, char **argv)
         log_error("process", "%s", err.msg);
     http_server_stop(metrics_srv);
     process_job_destroy(j);
+    kafka_props_free(kprops);
     config_free(cfg);
     log_info("process", "stopped");
     return rc == 0 ? 0 : 1;

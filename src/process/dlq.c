@@ -33,19 +33,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     d->delivered++;
 }
 
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    /* Errors also reach the error callback (consumer) or delivery reports (producer):
-     * log them once there, and keep librdkafka's own lines for --log-level debug. */
-    if (level <= 2)
-        log_error("process.dlq", "librdkafka %s: %s", fac, buf);
-    else
-        log_debug("process.dlq", "librdkafka %s: %s", fac, buf);
-}
-
 int dlq_create(struct dlq **out, const char *bootstrap, const char *topic,
-               int64_t delivery_timeout_ms, struct sl_err *err)
+               int64_t delivery_timeout_ms, const struct kafka_props *props, struct sl_err *err)
 {
     *out = NULL;
     struct dlq *d = calloc(1, sizeof(*d));
@@ -56,28 +45,28 @@ int dlq_create(struct dlq **out, const char *bootstrap, const char *topic,
         return sl_err_set(err, "--dlq-topic is too long");
     }
     d->timeout_ms = delivery_timeout_ms;
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char num[32];
     snprintf(num, sizeof(num), "%" PRId64, delivery_timeout_ms);
-    if (kafka_conf_set(conf, "bootstrap.servers", bootstrap, err) ||
-        kafka_conf_set(conf, "client.id", "sluice-process-dlq", err) ||
-        kafka_conf_set(conf, "enable.idempotence", "true", err) ||
-        kafka_conf_set(conf, "acks", "all", err) || kafka_conf_set(conf, "linger.ms", "2", err) ||
-        kafka_conf_set(conf, "message.timeout.ms", num, err) ||
-        kafka_conf_set(conf, "socket.connection.setup.timeout.ms", "5000", err)) {
-        rd_kafka_conf_destroy(conf);
+    const char *defaults[][2] = {
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "2"},
+        {"message.timeout.ms", num},
+        {"socket.connection.setup.timeout.ms", "5000"},
+        {NULL, NULL},
+    };
+    struct kafka_conf_opts ko = {bootstrap, "sluice-process-dlq", defaults, props};
+    rd_kafka_conf_t *conf = kafka_conf_create(&ko, err);
+    if (!conf) {
         free(d);
         return -1;
     }
     rd_kafka_conf_set_opaque(conf, d);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_log_cb(conf, on_log);
-    char msg[256];
-    d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, msg, sizeof(msg));
+    d->rk = kafka_new(RD_KAFKA_PRODUCER, conf, "the dead-letter producer", err);
     if (!d->rk) {
-        rd_kafka_conf_destroy(conf);
         free(d);
-        return sl_err_set(err, "cannot create the dead-letter producer: %s", msg);
+        return -1;
     }
     *out = d;
     return 0;

@@ -10,12 +10,14 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/kafka.h"
 
 struct dlq;
 
-/* Creates the producer (connects lazily). Caller destroys. */
+/* Creates the producer (connects lazily) with the user's client properties (may be NULL).
+ * Caller destroys. */
 int dlq_create(struct dlq **out, const char *bootstrap, const char *topic,
-               int64_t delivery_timeout_ms, struct sl_err *err);
+               int64_t delivery_timeout_ms, const struct kafka_props *props, struct sl_err *err);
 /* Queues m's key and value (copied) with reason. Serves delivery reports while librdkafka's
  * queue is full, for at most the delivery timeout. */
 int dlq_send(struct dlq *d, const rd_kafka_message_t *m, const char *reason, struct sl_err *err);

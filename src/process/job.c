@@ -263,19 +263,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    /* Errors also reach the error callback (consumer) or delivery reports (producer):
-     * log them once there, and keep librdkafka's own lines for --log-level debug. */
-    if (level <= 2)
-        log_error(MOD, "librdkafka %s: %s", fac, buf);
-    else if (level <= 4 && strcmp(fac, "FAIL") != 0 && strcmp(fac, "ERROR") != 0)
-        log_warn(MOD, "librdkafka %s: %s", fac, buf); /* e.g. session timeouts */
-    else
-        log_debug(MOD, "librdkafka %s: %s", fac, buf);
-}
-
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     struct process_job *j = opaque;
@@ -285,41 +272,43 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         job_fatal(j, msg);
         return;
     }
+    char auth[512];
+    if (kafka_auth_failure(rk, err, reason, auth, sizeof(auth))) {
+        job_fatal(j, auth); /* retrying with the same credentials cannot succeed */
+        return;
+    }
     log_warn(MOD, "kafka: %s: %s", rd_kafka_err2name(err), reason);
 }
 
 static int create_consumer(struct process_job *j, struct sl_err *err)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char sess[32], hb[32];
     snprintf(sess, sizeof(sess), "%" PRId64, j->o.session_timeout_ms);
     /* Heartbeats must come well within the session timeout. */
     snprintf(hb, sizeof(hb), "%" PRId64,
              j->o.session_timeout_ms / 3 < 3000 ? j->o.session_timeout_ms / 3 : 3000);
-    if (kafka_conf_set(conf, "bootstrap.servers", j->o.bootstrap, err) ||
-        kafka_conf_set(conf, "group.id", j->o.group, err) ||
-        kafka_conf_set(conf, "client.id", "sluice-process", err) ||
-        kafka_conf_set(conf, "enable.auto.commit", "false", err) ||
-        kafka_conf_set(conf, "enable.auto.offset.store", "false", err) ||
-        kafka_conf_set(conf, "auto.offset.reset", "earliest", err) ||
-        kafka_conf_set(conf, "allow.auto.create.topics", "true", err) ||
-        kafka_conf_set(conf, "session.timeout.ms", sess, err) ||
-        kafka_conf_set(conf, "heartbeat.interval.ms", hb, err) ||
-        kafka_conf_set(conf, "socket.connection.setup.timeout.ms", "5000", err) ||
-        kafka_conf_set(conf, "reconnect.backoff.max.ms", "1000", err)) {
-        rd_kafka_conf_destroy(conf);
+    const char *defaults[][2] = {
+        {"group.id", j->o.group},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"allow.auto.create.topics", "true"},
+        {"session.timeout.ms", sess},
+        {"heartbeat.interval.ms", hb},
+        {"socket.connection.setup.timeout.ms", "5000"},
+        {"reconnect.backoff.max.ms", "1000"},
+        {NULL, NULL},
+    };
+    struct kafka_conf_opts ko = {j->o.bootstrap, "sluice-process", defaults, j->o.kafka};
+    rd_kafka_conf_t *conf = kafka_conf_create(&ko, err);
+    if (!conf)
         return -1;
-    }
     rd_kafka_conf_set_opaque(conf, j);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_error_cb(conf, on_error);
-    char msg[256];
-    j->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, msg, sizeof(msg));
-    if (!j->rk) {
-        rd_kafka_conf_destroy(conf);
-        return sl_err_set(err, "cannot create Kafka consumer: %s", msg);
-    }
+    j->rk = kafka_new(RD_KAFKA_CONSUMER, conf, "the Kafka consumer", err);
+    if (!j->rk)
+        return -1;
     rd_kafka_poll_set_consumer(j->rk);
     j->cooperative = strcmp(rd_kafka_rebalance_protocol(j->rk), "COOPERATIVE") == 0;
     return 0;
@@ -348,7 +337,7 @@ int process_job_create(struct process_job **out, const struct process_opts *o, s
     }
     if (store_open(o->store_uri, &j->spec->layout, o->group, 0, &j->store, err) != 0)
         goto fail;
-    if (dlq_create(&j->dlq, o->bootstrap, o->dlq_topic, o->dlq_timeout_ms, err) != 0)
+    if (dlq_create(&j->dlq, o->bootstrap, o->dlq_topic, o->dlq_timeout_ms, o->kafka, err) != 0)
         goto fail;
     if (create_consumer(j, err) != 0)
         goto fail;

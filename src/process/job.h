@@ -25,7 +25,8 @@ struct process_opts {
     int64_t batch_max_bytes;   /* decoded bytes per batch */
     int64_t stats_interval_ms; /* 0 = no periodic log line */
     int64_t session_timeout_ms;
-    int64_t dlq_timeout_ms; /* delivery bound for dead-letter records */
+    int64_t dlq_timeout_ms;          /* delivery bound for dead-letter records */
+    const struct kafka_props *kafka; /* user client properties (core/kafka.h); may be NULL */
 };
 
 struct process_job;

@@ -14,13 +14,16 @@
 #   KAFKA_SERVER_HEAP   heap (default 1G); KAFKA_SERVER_OPTS extra JVM options.
 #   KAFKA_SERVER_PROPS  extra server.properties lines (newline-separated), appended last,
 #                       e.g. "log.flush.interval.messages=1" for fsync-per-write parity.
+#   KAFKA_SERVER_SASL_PLAIN=USER:PASSWORD  also listen with SASL_PLAINTEXT (mechanism PLAIN,
+#                       a JAAS config with that one user) on 127.0.0.1:KAFKA_SERVER_SASL_PORT
+#                       (default PORT+2); start then prints that address on a second line.
 # Exit 77 (skip) when java is absent, or mvn is absent with no cached jars.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 usage() {
-    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -40,6 +43,17 @@ alive() {
 start() {
     [[ "$PORT" =~ ^[0-9]+$ ]] || usage
     local cport=$((PORT + 1))
+    local sasl_user="" sasl_pass="" sport=""
+    if [[ -n "${KAFKA_SERVER_SASL_PLAIN:-}" ]]; then
+        sasl_user=${KAFKA_SERVER_SASL_PLAIN%%:*}
+        sasl_pass=${KAFKA_SERVER_SASL_PLAIN#*:}
+        sport=${KAFKA_SERVER_SASL_PORT:-$((PORT + 2))}
+        [[ "$sasl_user" =~ ^[A-Za-z0-9_.-]+$ && -n "$sasl_pass" && "$sasl_pass" != *'"'* &&
+            "$sasl_pass" != *'\'* && "$sport" =~ ^[0-9]+$ ]] || {
+            echo "kafka-server: KAFKA_SERVER_SASL_PLAIN must be USER:PASSWORD (no quotes or backslashes)" >&2
+            exit 2
+        }
+    fi
     mkdir -p "$DIR"
     DIR=$(cd "$DIR" && pwd)
     PIDFILE="$DIR/kafka.pid"
@@ -48,7 +62,7 @@ start() {
         echo "kafka-server: already running (pid $(cat "$PIDFILE")) for $DIR" >&2
         exit 1
     fi
-    for p in "$PORT" "$cport"; do
+    for p in "$PORT" "$cport" $sport; do
         if port_open "$p"; then
             echo "kafka-server: 127.0.0.1:$p is already in use" >&2
             exit 1
@@ -79,6 +93,20 @@ transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 PROPS
+    if [[ -n "$sport" ]]; then
+        # A second client listener that requires SASL/PLAIN; the broker's own traffic stays on
+        # PLAINTEXT, so the JAAS config only needs the client user.
+        sed -i -e "s|^listeners=.*|&,SASL_PLAINTEXT://127.0.0.1:$sport|" \
+            -e "s|^advertised.listeners=.*|&,SASL_PLAINTEXT://127.0.0.1:$sport|" \
+            -e "s|^listener.security.protocol.map=.*|&,SASL_PLAINTEXT:SASL_PLAINTEXT|" \
+            "$DIR/server.properties"
+        cat >>"$DIR/server.properties" <<SASL
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$sasl_user="$sasl_pass";
+SASL
+        chmod 600 "$DIR/server.properties"
+    fi
     if [[ -n "${KAFKA_SERVER_PROPS:-}" ]]; then
         printf '%s\n' "$KAFKA_SERVER_PROPS" >>"$DIR/server.properties"
     fi
@@ -109,7 +137,8 @@ PROPS
     local timeout=${KAFKA_SERVER_TIMEOUT:-90}
     local deadline=$((SECONDS + timeout))
     # The broker opens its client listener only once it is ready to serve requests.
-    until port_open "$PORT" && grep -q "Kafka Server started" "$LOG"; do
+    until port_open "$PORT" && { [[ -z "$sport" ]] || port_open "$sport"; } &&
+        grep -q "Kafka Server started" "$LOG"; do
         if ! kill -0 "$pid" 2>/dev/null; then
             rm -f "$PIDFILE"
             echo "kafka-server: the broker exited during start-up; last lines of $LOG:" >&2
@@ -126,6 +155,7 @@ PROPS
         sleep 0.2
     done
     echo "127.0.0.1:$PORT"
+    [[ -z "$sport" ]] || echo "127.0.0.1:$sport"
 }
 
 stop() {

@@ -1,6 +1,9 @@
 /* kprod: a librdkafka producer for the interop tests and benches. Produces N keyed messages
  * (contents from payload.h), counts delivery reports, optionally writes one
- * "key partition offset" line per acknowledged message, and prints throughput.
+ * "key partition offset" line per acknowledged message, and prints throughput and produce
+ * latency (enqueue to delivery report, as Kafka's ProducerPerformance measures it: p50, p99,
+ * p99.9, max; -L writes every latency in microseconds, one per line, for merging across
+ * processes) and the monotonic window first produce .. last ack (for aggregating processes).
  * Exit: 0 all acknowledged, 3 some not acknowledged, 1 setup or fatal error, 2 usage. */
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
@@ -16,6 +19,8 @@
 
 struct prod_state {
     FILE *ackf;
+    uint32_t *lat_us; /* one per acknowledged message */
+    int64_t nlat, caplat;
     int64_t acked;
     int64_t failed;
     int64_t acked_bytes;
@@ -28,13 +33,14 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: kprod -b HOST:PORT -t TOPIC -n COUNT [-s SIZE] [-a ACKS] [-i] [-P PARTITION]\n"
-            "             [-k FIRST_KEY] [-o ACKFILE] [-T TIMEOUT_S] [-r MSGS_PER_S] [-X k=v]... "
-            "[-q]\n"
+            "             [-k FIRST_KEY] [-o ACKFILE] [-L LATFILE] [-T TIMEOUT_S] [-r MSGS_PER_S]\n"
+            "             [-X k=v]... [-q]\n"
             "  -s value size in bytes (default 100)    -a acks: 0, 1, all (default all)\n"
             "  -i enable idempotence                   -P fixed partition (default: by key)\n"
             "  -k index of the first key (default 0)   -o write acknowledged key/partition/offset\n"
             "  -T overall time limit (default 60 s)    -r rate limit\n"
-            "  -X any librdkafka producer property     -q no progress lines\n");
+            "  -X any librdkafka producer property     -q no progress lines\n"
+            "  -L write each produce latency (us), one per line\n");
 }
 
 /* Delivery reports arrive on the thread calling rd_kafka_poll/flush (this one). */
@@ -50,6 +56,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     st->acked++;
     st->acked_bytes += (int64_t)m->len;
     st->last_ack_us = mono_us();
+    /* The message's opaque is its enqueue time, relative to first_us, plus one. */
+    int64_t sent = (int64_t)(uintptr_t)m->_private - 1 + st->first_us;
+    int64_t lat = st->last_ack_us - sent;
+    if (st->nlat < st->caplat)
+        st->lat_us[st->nlat++] = (uint32_t)(lat < 0 ? 0 : lat > UINT32_MAX ? UINT32_MAX : lat);
     if (st->ackf)
         fprintf(st->ackf, "%.*s %d %lld\n", (int)m->key_len, (const char *)m->key,
                 (int)m->partition, (long long)m->offset);
@@ -68,6 +79,23 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     fprintf(stderr, "kprod: %s: %s\n", rd_kafka_err2name(err), reason);
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The q-quantile of sorted v[0..n), in ms. */
+static double quantile_ms(const uint32_t *v, int64_t n, double q)
+{
+    if (n == 0)
+        return 0;
+    int64_t i = (int64_t)(q * (double)n);
+    if (i >= n)
+        i = n - 1;
+    return v[i] / 1000.0;
+}
+
 static int set(rd_kafka_conf_t *conf, const char *k, const char *v)
 {
     char errstr[256];
@@ -80,12 +108,12 @@ static int set(rd_kafka_conf_t *conf, const char *k, const char *v)
 
 int main(int argc, char **argv)
 {
-    const char *bootstrap = NULL, *topic = NULL, *ackpath = NULL, *acks = "all";
+    const char *bootstrap = NULL, *topic = NULL, *ackpath = NULL, *acks = "all", *latpath = NULL;
     const char *xs[MAX_X];
     int nx = 0, idempotent = 0, quiet = 0, partition = RD_KAFKA_PARTITION_UA;
     long long count = -1, first_key = 0, size = 100, timeout_s = 60, rate = 0;
     int c;
-    while ((c = getopt(argc, argv, "b:t:n:s:a:iP:k:o:T:r:X:qh")) != -1) {
+    while ((c = getopt(argc, argv, "b:t:n:s:a:iP:k:o:L:T:r:X:qh")) != -1) {
         switch (c) {
         case 'b':
             bootstrap = optarg;
@@ -113,6 +141,9 @@ int main(int argc, char **argv)
             break;
         case 'o':
             ackpath = optarg;
+            break;
+        case 'L':
+            latpath = optarg;
             break;
         case 'T':
             timeout_s = atoll(optarg);
@@ -145,6 +176,13 @@ int main(int argc, char **argv)
     struct prod_state st = {0};
     if (ackpath && !(st.ackf = fopen(ackpath, "w"))) {
         perror(ackpath);
+        return 1;
+    }
+    /* Latencies of the first 16M records at most (64 MiB); the rest are not sampled. */
+    st.caplat = count < 16 * 1024 * 1024 ? count : 16 * 1024 * 1024;
+    st.lat_us = malloc((size_t)(st.caplat > 0 ? st.caplat : 1) * sizeof(*st.lat_us));
+    if (!st.lat_us) {
+        fprintf(stderr, "kprod: out of memory\n");
         return 1;
     }
     char tmo[32];
@@ -190,8 +228,9 @@ int main(int argc, char **argv)
         while (rate > 0 && produced * 1000 > rate * (mono_ms() - start_ms) && !st.fatal)
             rd_kafka_poll(rk, 1);
         for (;;) {
+            void *sent = (void *)(uintptr_t)(mono_us() - st.first_us + 1);
             if (rd_kafka_produce(rkt, partition, RD_KAFKA_MSG_F_COPY, value, (size_t)size, key,
-                                 PAYLOAD_KEY_LEN, NULL) == 0)
+                                 PAYLOAD_KEY_LEN, sent) == 0)
                 break;
             rd_kafka_resp_err_t e = rd_kafka_last_error();
             if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -232,6 +271,25 @@ drain:
     printf("kprod: acked %lld failed %lld unsent %lld of %lld in %.3f s: %.0f msg/s, %.2f MB/s\n",
            (long long)st.acked, (long long)st.failed, (long long)(count - produced), count, secs,
            st.acked / secs, st.acked_bytes / secs / 1e6);
+    if (latpath) {
+        FILE *lf = fopen(latpath, "w");
+        if (!lf) {
+            perror(latpath);
+            rc = 1;
+        } else {
+            for (int64_t i = 0; i < st.nlat; i++)
+                fprintf(lf, "%u\n", st.lat_us[i]);
+            if (fclose(lf) != 0) {
+                perror(latpath);
+                rc = 1;
+            }
+        }
+    }
+    qsort(st.lat_us, (size_t)st.nlat, sizeof(*st.lat_us), cmp_u32);
+    printf("kprod: latency ms p50 %.2f p99 %.2f p99.9 %.2f max %.2f\n",
+           quantile_ms(st.lat_us, st.nlat, 0.5), quantile_ms(st.lat_us, st.nlat, 0.99),
+           quantile_ms(st.lat_us, st.nlat, 0.999), quantile_ms(st.lat_us, st.nlat, 1.0));
+    printf("kprod: window_us %lld %lld\n", (long long)st.first_us, (long long)st.last_ack_us);
     if (st.failed)
         fprintf(stderr, "kprod: first delivery error: %s\n", st.first_error);
     if (st.ackf && fclose(st.ackf) != 0) {
@@ -241,6 +299,7 @@ drain:
     rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk);
     free(value);
+    free(st.lat_us);
     if (rc == 0 && st.fatal)
         rc = 1;
     if (rc == 0 && st.acked != count)
