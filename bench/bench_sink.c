@@ -131,7 +131,7 @@ int main(int argc, char **argv)
             }
             struct store_offset o = {0, off, i + k};
             int64_t b0 = mono_us();
-            if (st->ops->write_batch(st, "bench", rows, (size_t)k, &o, 1, &err) != 0) {
+            if (store_write_batch(st, "bench", rows, (size_t)k, &o, 1, &err) != 0) {
                 fprintf(stderr, "bench_sink: %s\n", err.msg);
                 return 1;
             }

@@ -11,6 +11,7 @@ pkgs=(
   # tests, fuzzing, style
   clang libclang-rt-14-dev clang-format
   kcat python3-kafka python3-confluent-kafka python3-pytest
+  python3-cassandra
   # tools used by tests and benches
   procps curl
   # promtool (checks /metrics), chromium (browser tests of the web UI)

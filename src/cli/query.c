@@ -16,7 +16,9 @@
 #define QUERY_CELL_MAX 200 /* characters shown per table cell */
 
 static const struct opt_def query_opts[] = {
-    {"store", OPT_STRING, NULL, "URI", "sqlite:DIR [default: sqlite:DATA_DIR/store]"},
+    {"store", OPT_STRING, NULL, "URI",
+     "sqlite:DIR or cassandra://[USER:PASS@]HOST[:PORT][,...]/KEYSPACE [default: "
+     "sqlite:DATA_DIR/store]"},
     {"data-dir", OPT_STRING, "./sluice-data", "DIR", "data directory"},
     {"json", OPT_BOOL, "false", NULL, "print a JSON array of objects instead of a table"},
     {"limit", OPT_INT, "1000", "N", "print at most N rows (says so when more exist)"},
@@ -27,13 +29,16 @@ static const struct opt_def query_opts[] = {
 static const struct cmd_def query_cmd = {
     "query",
     "Run one read-only query against the store and print the rows.",
-    "sluice query [--store sqlite:DIR] [--json] [--limit N] \"SQL\"",
+    "sluice query [--store sqlite:DIR|cassandra://...] [--json] [--limit N] \"QUERY\"",
     query_opts,
     "SQLite: the statement runs as given on DIR/spark_streams.db, opened read-only; the file is\n"
     "also attached as spark_streams, so both of these work:\n"
     "  sluice query \"SELECT count(*) FROM created_users\"\n"
     "  sluice query \"SELECT id, email FROM spark_streams.created_users LIMIT 5\"\n"
-    "The job's progress is in the table sluice_offsets(group_id, topic, partition, next_offset).",
+    "The job's progress is in the table sluice_offsets(group_id, topic, partition, next_offset).\n"
+    "Cassandra: one CQL SELECT, run in the URI's keyspace (paged, at the URI's consistency):\n"
+    "  sluice query --store cassandra://127.0.0.1/spark_streams \"SELECT count(*) FROM "
+    "created_users\"",
 };
 
 struct result {
@@ -248,7 +253,7 @@ int query_main(int argc, char **argv)
         fprintf(stderr, "sluice query: %s\n", err.msg);
         goto out;
     }
-    if (st->ops->query(st, config_arg(cfg, 0), config_ms(cfg, "timeout"), collect, &r, &err) != 0) {
+    if (store_query(st, config_arg(cfg, 0), config_ms(cfg, "timeout"), collect, &r, &err) != 0) {
         fprintf(stderr, "sluice query: %s\n", err.msg);
         goto out;
     }

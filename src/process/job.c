@@ -114,7 +114,7 @@ static void batch_fail(struct process_job *j, const char *why)
             continue;
         struct sl_err err;
         int64_t next;
-        if (j->store->ops->load_offset(j->store, j->o.topic, i, &next, &err) != 0) {
+        if (store_load_offset(j->store, j->o.topic, i, &next, &err) != 0) {
             job_fatal(j, err.msg);
             break;
         }
@@ -165,8 +165,7 @@ static int batch_flush(struct process_job *j)
         j->offs[noffs++] = (struct store_offset){i, p->stored_next, p->batch_next};
         rd_kafka_topic_partition_list_add(kc, j->o.topic, i)->offset = p->batch_next;
     }
-    int rc =
-        j->store->ops->write_batch(j->store, j->o.topic, j->rows, j->nrows, j->offs, noffs, &err);
+    int rc = store_write_batch(j->store, j->o.topic, j->rows, j->nrows, j->offs, noffs, &err);
     if (rc != 0) {
         rd_kafka_topic_partition_list_destroy(kc);
         batch_fail(j, err.msg);
@@ -209,8 +208,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 job_fatal(j, "assigned a partition this job cannot track");
                 continue;
             }
-            if (j->store->ops->load_offset(j->store, j->o.topic, tp->partition, &next, &serr) !=
-                0) {
+            if (store_load_offset(j->store, j->o.topic, tp->partition, &next, &serr) != 0) {
                 job_fatal(j, serr.msg);
                 continue;
             }
@@ -396,7 +394,10 @@ static void take(struct process_job *j, const rd_kafka_message_t *m)
     }
     if (rc == 0) {
         rd_kafka_timestamp_type_t tt;
-        j->ts[j->nrows++] = rd_kafka_message_timestamp(m, &tt);
+        j->ts[j->nrows] = rd_kafka_message_timestamp(m, &tt);
+        row->partition = m->partition;
+        row->offset = m->offset;
+        row->ts_ms = j->ts[j->nrows++];
     } else {
         struct sl_err err;
         log_debug(MOD, "dead letter %s[%d]@%" PRId64 ": %s", rd_kafka_topic_name(m->rkt),
@@ -467,11 +468,13 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
     rd_kafka_topic_partition_list_destroy(sub);
     if (se)
         return sl_err_set(err, "subscribe to %s: %s", j->o.topic, rd_kafka_err2str(se));
+    char shown[512];
+    store_uri_redact(j->o.store_uri, shown, sizeof(shown)); /* no password in logs */
     log_info(MOD,
              "consuming %s as group %s from %s into %s (batches of up to %" PRId64
              " records or %" PRId64 " ms; dead letters to %s)",
-             j->o.topic, j->o.group, j->o.bootstrap, j->o.store_uri, j->o.batch_max,
-             j->o.batch_linger_ms, j->o.dlq_topic);
+             j->o.topic, j->o.group, j->o.bootstrap, shown, j->o.batch_max, j->o.batch_linger_ms,
+             j->o.dlq_topic);
     struct process_stats_snapshot prev;
     process_stats_snapshot(&j->stats, &prev);
     int64_t last_stats = mono_ms(), last_lag = last_stats;

@@ -1,6 +1,9 @@
-/* The sink interface of the stream job: a struct of callbacks per store (SQLite now, Cassandra
- * later), chosen by a URI. A store writes a batch of rows and the consumer's progress (offsets)
- * together, so that a store able to do so atomically (SQLite) makes the job exactly once.
+/* The sink interface of the stream job. Sinks register in one table (store.c) as
+ * {scheme, ops, capabilities}, in the manner of Fluent Bit's output plugins; a URI's scheme
+ * picks one. Callers never call ops directly: they go through the store_*() wrappers below,
+ * the one place for argument checks, metrics and timeouts. A store writes a batch of rows and
+ * the consumer's progress (offsets); what it guarantees about the two is its capabilities
+ * (SQLite: atomic, so the job is exactly once; Cassandra: idempotent upserts + fenced offsets).
  * Rows are described by a table layout taken from the job spec (src/process/spec.h). */
 #ifndef SLUICE_STORE_STORE_H
 #define SLUICE_STORE_STORE_H
@@ -23,10 +26,15 @@ struct store_table {
     int key_col;             /* index of the primary key column */
 };
 
-/* One row: col[i] points at len[i] bytes of valid UTF-8 (not NUL-terminated), never NULL. */
+/* One row: col[i] points at len[i] bytes of valid UTF-8 (not NUL-terminated), never NULL.
+ * partition/offset/ts_ms say where the row came from (the Kafka record; ts_ms -1 if unknown):
+ * a store without transactions derives a write version from them (see cassandra.c). */
 struct store_row {
     const char *col[STORE_MAX_COLS];
     uint32_t len[STORE_MAX_COLS];
+    int32_t partition;
+    int64_t offset;
+    int64_t ts_ms;
 };
 
 /* Progress of one partition in a batch. prev_next is the next_offset the writer believes is
@@ -74,18 +82,63 @@ struct store_ops {
     void (*close)(struct store *st);
 };
 
-/* Every store's handle starts with this. */
+/* What a sink guarantees (store_sink.caps). */
+#define STORE_CAP_ATOMIC_OFFSETS 0x1u /* rows and offsets commit together (exactly once) */
+#define STORE_CAP_IDEMPOTENT_UPSERTS                                                               \
+    0x2u                              /* writing a row again, or an older version of it,           \
+                                         never changes what a newer write left */
+#define STORE_CAP_FENCED_OFFSETS 0x4u /* an offset write from a stale owner is refused */
+
+/* One registered sink. The URI "SCHEME:rest" goes to ops->open as location "rest" (for
+ * "cassandra://h/ks" the location is "//h/ks"). */
+struct store_sink {
+    const char *scheme;
+    const struct store_ops *ops;
+    unsigned caps;
+    const char *usage; /* URI shape, for error messages */
+};
+
+/* Counters kept by the wrappers for every handle. */
+struct store_metrics {
+    uint64_t batches, rows, conflicts, failures;
+    uint64_t write_us; /* total time in write_batch */
+    uint64_t queries;
+};
+
+/* Every store's handle starts with this. ops is set by the sink's open, the rest by
+ * store_open. */
 struct store {
     const struct store_ops *ops;
+    const struct store_sink *sink;
+    struct store_metrics metrics;
 };
 
 extern const struct store_ops sqlite_store_ops;
+extern const struct store_ops cassandra_store_ops;
+
+/* The registered sinks, terminated by an entry with scheme NULL. */
+extern const struct store_sink store_sinks[];
 
 /* Opens the store named by uri: "sqlite:DIR[?param=value&...]" (see sqlite.c) or
- * "cassandra://..." (not supported yet). Caller closes with store_close. */
+ * "cassandra://[USER:PASS@]HOST[:PORT][,HOST...]/KEYSPACE[?...]" (see cassandra.c).
+ * Caller closes with store_close. */
 int store_open(const char *uri, const struct store_table *t, const char *group, unsigned flags,
                struct store **out, struct sl_err *err);
+/* The wrappers of store_ops (same contracts as there), with argument checks and metrics. */
+int store_load_offset(struct store *st, const char *topic, int32_t partition, int64_t *next,
+                      struct sl_err *err);
+int store_write_batch(struct store *st, const char *topic, const struct store_row *rows,
+                      size_t nrows, const struct store_offset *offs, size_t noffs,
+                      struct sl_err *err);
+/* timeout_ms <= 0 means the default of 30 s. */
+int store_query(struct store *st, const char *q, int64_t timeout_ms, store_row_cb cb, void *arg,
+                struct sl_err *err);
 void store_close(struct store *st);
+/* The capabilities of st's sink (STORE_CAP_*). */
+unsigned store_caps(const struct store *st);
+
+/* Copies uri into out with any password ("USER:PASS@") replaced by "***", for logs. */
+void store_uri_redact(const char *uri, char *out, size_t cap);
 
 /* The default store URI for a data directory: "sqlite:DATA_DIR/store". */
 int store_default_uri(const char *data_dir, char *out, size_t cap);

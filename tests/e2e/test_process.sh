@@ -172,5 +172,5 @@ fi
 if "$SLUICE_BIN" query --store "cassandra://127.0.0.1:9042" "SELECT 1" 2>"$WORK/q.err"; then
     fail "cassandra store accepted"
 fi
-grep -q "not supported yet" "$WORK/q.err" || fail "no clear cassandra message"
+grep -q "keyspace" "$WORK/q.err" || fail "no clear cassandra message"
 echo "PASS"
