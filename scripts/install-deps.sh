@@ -12,6 +12,7 @@ pkgs=(
   clang libclang-rt-14-dev clang-format
   kcat python3-kafka python3-confluent-kafka python3-pytest
   python3-cassandra
+  python3-venv  # venvs for tests that need a PyPI package (Airflow's clients)
   # tools used by tests and benches
   procps curl
   # promtool (checks /metrics), chromium (browser tests of the web UI)

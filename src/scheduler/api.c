@@ -233,7 +233,7 @@ void api_add_json_col(cJSON *o, const char *key, sqlite3_stmt *st, int col, cons
 }
 
 /* "2023-09-03T10:00:00.000000Z" from seconds and microseconds. */
-static void format_time(int64_t sec, long us, char out[32])
+void api_format_time(int64_t sec, long us, char out[32])
 {
     time_t t = (time_t)sec;
     struct tm tm;
@@ -248,7 +248,7 @@ void api_now(char out[32])
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    format_time((int64_t)ts.tv_sec, ts.tv_nsec / 1000, out);
+    api_format_time((int64_t)ts.tv_sec, ts.tv_nsec / 1000, out);
 }
 
 static int digits(const char **p, int n, int *out)
@@ -337,7 +337,7 @@ int api_parse_time(const char *s, char out[32])
     long us;
     if (!s || parse_time(s, true, &sec, &us) != 0)
         return -1;
-    format_time(sec, us, out);
+    api_format_time(sec, us, out);
     return 0;
 }
 
@@ -593,6 +593,8 @@ static const struct http_route routes[] = {
     BOTH("GET", "/dags", api_h_dags, 0),
     BOTH("GET", "/dags/{dag_id}", api_h_dag, 0),
     BOTH("PATCH", "/dags/{dag_id}", api_h_dag_patch, 0),
+    BOTH("GET", "/dags/{dag_id}/tasks", api_h_tasks, 0),
+    BOTH("GET", "/dags/{dag_id}/tasks/{task_id}", api_h_task, 0),
     BOTH("GET", "/dags/{dag_id}/dagRuns", api_h_runs, 0),
     BOTH("POST", "/dags/{dag_id}/dagRuns", api_h_run_trigger, 0),
     BOTH("GET", "/dags/{dag_id}/dagRuns/{dag_run_id}", api_h_run, 0),

@@ -1,5 +1,5 @@
-/* GET /dags, GET /dags/{dag_id}, PATCH /dags/{dag_id} (is_paused) in Airflow 3's shape
- * (DAGResponse) and Airflow 2's (DAG with is_active and schedule_interval). */
+/* GET /dags, GET /dags/{dag_id}, PATCH /dags/{dag_id} (is_paused) and the DAG's tasks in Airflow
+ * 3's shape (DAGResponse) and Airflow 2's (DAG with is_active and schedule_interval). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,5 +361,192 @@ void api_h_dag_patch(struct http_req *req, void *ctx)
     reply_dag(&c, dag_id);
 out:
     cJSON_Delete(body);
+    api_end(&c);
+}
+
+/* ---- tasks of a DAG (TaskApi.get_tasks / get_task), from the dag row's definition ---- */
+
+static cJSON *timedelta(double secs)
+{
+    int64_t s = (int64_t)secs;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "__type", "TimeDelta");
+    cJSON_AddNumberToObject(o, "days", (double)(s / 86400));
+    cJSON_AddNumberToObject(o, "seconds", (double)(s % 86400));
+    cJSON_AddNumberToObject(o, "microseconds", 0);
+    return o;
+}
+
+static double num_or(const cJSON *o, const char *key, double dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+static cJSON *task_json(struct api_call *c, const cJSON *def, const cJSON *t)
+{
+    const char *task_id = cJSON_GetObjectItemCaseSensitive(t, "task_id")->valuestring;
+    const cJSON *op = cJSON_GetObjectItemCaseSensitive(t, "operator");
+    const char *opname = cJSON_IsString(op) && op->valuestring[0] ? op->valuestring : "unknown";
+    bool bash = strstr(opname, "Bash") != NULL || strcmp(opname, "bash") == 0;
+    const cJSON *owner = cJSON_GetObjectItemCaseSensitive(t, "owner");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "task_id", task_id);
+    cJSON_AddStringToObject(o, "task_display_name", task_id);
+    cJSON_AddStringToObject(o, "owner", cJSON_IsString(owner) ? owner->valuestring : "airflow");
+    const cJSON *sd = cJSON_GetObjectItemCaseSensitive(def, "start_date");
+    char when[32];
+    if (cJSON_IsNumber(sd)) {
+        api_format_time((int64_t)sd->valuedouble, 0, when);
+        cJSON_AddStringToObject(o, "start_date", when);
+    } else {
+        cJSON_AddNullToObject(o, "start_date");
+    }
+    cJSON_AddNullToObject(o, "end_date");
+    cJSON_AddStringToObject(o, "trigger_rule", "all_success");
+    cJSON_AddItemToObject(o, "extra_links", cJSON_CreateArray());
+    cJSON_AddBoolToObject(o, "depends_on_past", false);
+    cJSON_AddBoolToObject(o, "wait_for_downstream", false);
+    cJSON_AddNumberToObject(o, "retries", num_or(t, "retries", 0));
+    cJSON_AddStringToObject(o, "queue", "default");
+    cJSON_AddStringToObject(o, "pool", "default_pool");
+    cJSON_AddNumberToObject(o, "pool_slots", 1);
+    double et = num_or(t, "execution_timeout_s", 0);
+    if (et > 0)
+        cJSON_AddItemToObject(o, "execution_timeout", timedelta(et));
+    else if (!c->v1) /* v1's model does not take null here */
+        cJSON_AddNullToObject(o, "execution_timeout");
+    cJSON_AddItemToObject(o, "retry_delay", timedelta(num_or(t, "retry_delay_s", 300)));
+    /* Airflow 2: a bool; Airflow 3.3: the backoff multiplier (0 = off, 2 = doubling) */
+    bool backoff = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "retry_exponential_backoff"));
+    if (c->v1)
+        cJSON_AddBoolToObject(o, "retry_exponential_backoff", backoff);
+    else
+        cJSON_AddNumberToObject(o, "retry_exponential_backoff", backoff ? 2 : 0);
+    cJSON_AddNumberToObject(o, "priority_weight", 1);
+    cJSON_AddStringToObject(o, "weight_rule", "downstream");
+    cJSON_AddStringToObject(o, "ui_color", bash ? "#f0ede4" : "#fff");
+    cJSON_AddStringToObject(o, "ui_fgcolor", "#000");
+    cJSON *tf = cJSON_AddArrayToObject(o, "template_fields");
+    if (bash) {
+        cJSON_AddItemToArray(tf, cJSON_CreateString("bash_command"));
+        cJSON_AddItemToArray(tf, cJSON_CreateString("env"));
+        cJSON_AddItemToArray(tf, cJSON_CreateString("cwd"));
+    }
+    cJSON *down = cJSON_AddArrayToObject(o, "downstream_task_ids");
+    const cJSON *other;
+    cJSON_ArrayForEach(other, cJSON_GetObjectItemCaseSensitive(def, "tasks"))
+    {
+        const cJSON *dep;
+        cJSON_ArrayForEach(dep, cJSON_GetObjectItemCaseSensitive(other, "dependencies"))
+        {
+            const cJSON *oid = cJSON_GetObjectItemCaseSensitive(other, "task_id");
+            if (cJSON_IsString(dep) && cJSON_IsString(oid) &&
+                strcmp(dep->valuestring, task_id) == 0)
+                cJSON_AddItemToArray(down, cJSON_CreateString(oid->valuestring));
+        }
+    }
+    /* class_ref: Airflow's class for bash, "sluice.<Name>" for sluice's own operators */
+    const char *dot = strrchr(opname, '.');
+    char module[256];
+    cJSON *cr = cJSON_AddObjectToObject(o, "class_ref");
+    if (bash) {
+        cJSON_AddStringToObject(cr, "module_path", "airflow.providers.standard.operators.bash");
+        cJSON_AddStringToObject(cr, "class_name", "BashOperator");
+    } else {
+        snprintf(module, sizeof(module), "%.*s", dot ? (int)(dot - opname) : 6,
+                 dot ? opname : "sluice");
+        cJSON_AddStringToObject(cr, "module_path", module);
+        cJSON_AddStringToObject(cr, "class_name", dot ? dot + 1 : opname);
+    }
+    cJSON_AddStringToObject(o, "operator_name", bash ? "BashOperator" : opname);
+    cJSON_AddBoolToObject(o, "is_mapped", false);
+    cJSON_AddNullToObject(o, "doc_md");
+    if (!c->v1) {
+        cJSON_AddItemToObject(o, "params", cJSON_CreateObject());
+        cJSON_AddNullToObject(o, "executor");
+    }
+    return o;
+}
+
+/* The DAG's parsed definition, or NULL (404 answered). */
+static cJSON *definition(struct api_call *c, const char *dag_id)
+{
+    sqlite3_stmt *st = NULL;
+    cJSON *def = NULL;
+    bool found = false;
+    if (sqlite3_prepare_v2(c->db, "SELECT definition FROM dag WHERE dag_id=?", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(st, 1, dag_id, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            found = true;
+            const char *t = (const char *)sqlite3_column_text(st, 0);
+            def = t ? cJSON_Parse(t) : NULL;
+        }
+    }
+    sqlite3_finalize(st);
+    if (!found) {
+        api_error(c, 404, "The Dag with ID: `%s` was not found", dag_id);
+        return NULL;
+    }
+    if (!cJSON_IsObject(def)) {
+        cJSON_Delete(def);
+        def = cJSON_CreateObject();
+    }
+    return def;
+}
+
+static bool valid_task(const cJSON *t)
+{
+    return cJSON_IsString(cJSON_GetObjectItemCaseSensitive(t, "task_id"));
+}
+
+void api_h_tasks(struct http_req *req, void *ctx)
+{
+    struct api_call c;
+    if (api_begin(req, ctx, &c) != 0)
+        return;
+    cJSON *def = definition(&c, http_param(req, "dag_id"));
+    if (def) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON *arr = cJSON_AddArrayToObject(o, "tasks");
+        const cJSON *t;
+        int n = 0;
+        cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(def, "tasks"))
+        {
+            if (valid_task(t)) {
+                cJSON_AddItemToArray(arr, task_json(&c, def, t));
+                n++;
+            }
+        }
+        cJSON_AddNumberToObject(o, "total_entries", n);
+        cJSON_Delete(def);
+        api_reply(&c, 200, o);
+    }
+    api_end(&c);
+}
+
+void api_h_task(struct http_req *req, void *ctx)
+{
+    struct api_call c;
+    if (api_begin(req, ctx, &c) != 0)
+        return;
+    const char *task_id = http_param(req, "task_id");
+    cJSON *def = definition(&c, http_param(req, "dag_id"));
+    if (def) {
+        cJSON *found = NULL;
+        const cJSON *t;
+        cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(def, "tasks"))
+        {
+            if (!found && valid_task(t) &&
+                strcmp(cJSON_GetObjectItemCaseSensitive(t, "task_id")->valuestring, task_id) == 0)
+                found = task_json(&c, def, t);
+        }
+        cJSON_Delete(def);
+        if (found)
+            api_reply(&c, 200, found);
+        else
+            api_error(&c, 404, "Task with id %s not found", task_id);
+    }
     api_end(&c);
 }

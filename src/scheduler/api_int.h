@@ -47,6 +47,8 @@ void api_add_json_col(cJSON *o, const char *key, sqlite3_stmt *st, int col, cons
 /* Seconds between two ISO times, or -1 if either is missing or bad. */
 double api_duration(const char *start, const char *end);
 
+/* Seconds and microseconds since the epoch as "2023-09-03T10:00:00.000000Z" (32 bytes). */
+void api_format_time(int64_t sec, long us, char out[32]);
 /* Current time as "2023-09-03T10:00:00.000000Z" (32 bytes). */
 void api_now(char out[32]);
 /* Parses an ISO 8601 date-time that carries a time zone (Z or +HH:MM) into the DB's form;
@@ -63,6 +65,8 @@ int api_query_bool(const char *s, bool *out);
 void api_h_dags(struct http_req *req, void *ctx);
 void api_h_dag(struct http_req *req, void *ctx);
 void api_h_dag_patch(struct http_req *req, void *ctx);
+void api_h_tasks(struct http_req *req, void *ctx);
+void api_h_task(struct http_req *req, void *ctx);
 void api_h_runs(struct http_req *req, void *ctx);
 void api_h_run(struct http_req *req, void *ctx);
 void api_h_run_trigger(struct http_req *req, void *ctx);

@@ -324,14 +324,38 @@ static void load_file(struct sched *s, const char *path, int64_t now)
 static bool is_dag_file(const char *name)
 {
     size_t n = strlen(name);
-    return name[0] != '.' && ((n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
-                              (n > 4 && strcmp(name + n - 4, ".yml") == 0));
+    return name[0] != '.' && !dagfile_is_defaults(name) &&
+           ((n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+            (n > 4 && strcmp(name + n - 4, ".yml") == 0));
+}
+
+/* A stamp of dag-factory's defaults files in the folder: when it changes, every file is read
+ * again. */
+static int64_t defaults_stamp(const struct sched *s)
+{
+    int64_t stamp = 0;
+    static const char *const names[] = {"defaults.yml", "defaults.yaml"};
+    for (int i = 0; i < 2; i++) {
+        char path[PATH_MAX];
+        struct stat sb;
+        snprintf(path, sizeof(path), "%s/%s", s->dags_folder, names[i]);
+        if (stat(path, &sb) == 0)
+            stamp = stamp * 31 + (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec +
+                    (int64_t)sb.st_size;
+    }
+    return stamp;
 }
 
 void dagbag_refresh(struct sched *s, int64_t now)
 {
-    for (int i = 0; i < s->nfiles; i++)
+    int64_t ds = defaults_stamp(s);
+    bool reread_all = ds != s->defaults_stamp;
+    s->defaults_stamp = ds;
+    for (int i = 0; i < s->nfiles; i++) {
         s->files[i].seen = false;
+        if (reread_all)
+            s->files[i].size = -1;
+    }
     DIR *dir = opendir(s->dags_folder);
     if (!dir && !s->folder_warned) {
         log_warn(SCHED_MOD, "DAGs folder %s: %s", s->dags_folder, strerror(errno));

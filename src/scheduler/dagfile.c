@@ -33,6 +33,13 @@ const char dagfile_builtin_yaml[] = "user_automation:\n"
 struct rd {
     yaml_document_t *doc;
     const char *file;
+    /* dag-factory's defaults.yml beside the file: its own document and name */
+    yaml_document_t *ddoc;
+    const char *dfile;
+    yaml_node_t *droot;
+    /* per layer of defaults (apply_defaults): the document and file it comes from */
+    yaml_document_t *layer_doc[3];
+    const char *layer_file[3];
     struct sl_err *err;
     int64_t now_s;
 };
@@ -532,19 +539,38 @@ static int task_arg(struct rd *r, struct task *t, const char *key, yaml_node_t *
                 key);
 }
 
+/* Points r at the document a layer of defaults comes from (defaults.yml is its own). */
+static void enter_layer(struct rd *r, int l, yaml_document_t **doc, const char **file)
+{
+    *doc = r->doc;
+    *file = r->file;
+    if (l < 3 && r->layer_doc[l]) {
+        r->doc = r->layer_doc[l];
+        r->file = r->layer_file[l];
+    }
+}
+
 static int apply_defaults(struct rd *r, struct task *t, yaml_node_t *const *defaults, int ndef)
 {
-    /* lowest precedence first: the `default` block, then the DAG's own default_args */
+    /* lowest precedence first: defaults.yml, the `default` block, the DAG's default_args */
     for (int d = 0; d < ndef; d++) {
         yaml_node_t *m = defaults[d];
         if (!m)
             continue;
-        for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
-             p++) {
+        yaml_document_t *doc;
+        const char *file;
+        enter_layer(r, d, &doc, &file);
+        int rc = 0;
+        for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
+             p < m->data.mapping.pairs.top && rc == 0; p++) {
             yaml_node_t *k = node(r, p->key);
             if (is_scalar(k) && task_arg(r, t, sval(k), node(r, p->value), true) != 0)
-                return -1;
+                rc = -1;
         }
+        r->doc = doc;
+        r->file = file;
+        if (rc != 0)
+            return -1;
     }
     return 0;
 }
@@ -687,14 +713,20 @@ static int read_factory_dag(struct rd *r, const char *dag_id, yaml_node_t *kn, y
         return fail(r, dn ? dn : kn, "DAG '%s' must be a mapping, not %s", dag_id, kind_name(dn));
     struct dag *d = dag_new(dag_id, r->file, (int)kn->start_mark.line + 1);
     schedule_parse(NULL, &d->schedule, NULL);
-    yaml_node_t *layers[2] = {defblock, dn};
-    yaml_node_t *defaults[2] = {NULL, NULL};
+    yaml_node_t *layers[3] = {r->droot, defblock, dn};
+    yaml_node_t *defaults[3] = {NULL, NULL, NULL};
     yaml_node_t *tasks = NULL;
     int rc = 0;
-    for (int l = 0; l < 2 && rc == 0; l++) {
+    memset(r->layer_doc, 0, sizeof(r->layer_doc));
+    r->layer_doc[0] = r->ddoc;
+    r->layer_file[0] = r->dfile;
+    for (int l = 0; l < 3 && rc == 0; l++) {
         yaml_node_t *m = layers[l];
         if (!m)
             continue;
+        yaml_document_t *saved_doc;
+        const char *saved_file;
+        enter_layer(r, l, &saved_doc, &saved_file);
         for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
              p < m->data.mapping.pairs.top && rc == 0; p++) {
             yaml_node_t *k = node(r, p->key), *v = node(r, p->value);
@@ -735,6 +767,8 @@ static int read_factory_dag(struct rd *r, const char *dag_id, yaml_node_t *kn, y
             else if (a > 0)
                 rc = fail(r, k, "DAG '%s': unknown DAG argument '%s'", dag_id, key);
         }
+        r->doc = saved_doc;
+        r->file = saved_file;
     }
     if (rc == 0 && !tasks)
         rc = fail(r, dn, "DAG '%s' has no tasks", dag_id);
@@ -751,7 +785,7 @@ static int read_factory_dag(struct rd *r, const char *dag_id, yaml_node_t *kn, y
             else if (check_id(r, idn, "task id", sval(idn)) != 0)
                 rc = -1;
             else
-                rc = read_factory_task(r, d, sval(idn), tn, defaults, 2);
+                rc = read_factory_task(r, d, sval(idn), tn, defaults, 3);
         }
     } else if (rc == 0 && tasks->type == YAML_MAPPING_NODE) {
         for (yaml_node_pair_t *p = tasks->data.mapping.pairs.start;
@@ -762,12 +796,17 @@ static int read_factory_dag(struct rd *r, const char *dag_id, yaml_node_t *kn, y
             else if (check_id(r, k, "task id", sval(k)) != 0)
                 rc = -1;
             else
-                rc = read_factory_task(r, d, sval(k), node(r, p->value), defaults, 2);
+                rc = read_factory_task(r, d, sval(k), node(r, p->value), defaults, 3);
         }
     } else if (rc == 0) {
         rc = fail(r, tasks, "DAG '%s': tasks must be a list or a mapping, not %s", dag_id,
                   kind_name(tasks));
     }
+    bool tagged = false;
+    for (int i = 0; i < d->ntags; i++)
+        tagged |= strcmp(d->tags[i], "dagfactory") == 0;
+    if (rc == 0 && !tagged) /* as dag-factory tags every DAG it builds */
+        add_str(&d->tags, &d->ntags, "dagfactory");
     if (rc == 0)
         rc = finish_dag(r, d);
     if (rc != 0) {
@@ -816,6 +855,7 @@ static int read_native(struct rd *r, yaml_node_t *root, struct dagfile *out)
     schedule_parse(NULL, &d->schedule, NULL);
     yaml_node_t *tasks = map_get(r, root, "tasks");
     yaml_node_t *defaults[1] = {NULL};
+    memset(r->layer_doc, 0, sizeof(r->layer_doc));
     int rc = 0;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
          p < root->data.mapping.pairs.top && rc == 0; p++) {
@@ -1031,20 +1071,48 @@ static int on_factory_doc(struct rd *r, yaml_node_t *root, struct dagfile *out, 
     return read_factory(r, root, out);
 }
 
-void dagfile_parse(const char *fileloc, const char *text, size_t len, int64_t now_s,
-                   struct dagfile *out)
+void dagfile_parse_with_defaults(const char *fileloc, const char *text, size_t len,
+                                 const char *dloc, const char *dtext, size_t dlen, int64_t now_s,
+                                 struct dagfile *out)
 {
     memset(out, 0, sizeof(*out));
     struct sl_err err;
     struct rd r = {.file = fileloc, .err = &err, .now_s = now_s};
     bool native = false;
     int rc = load_docs(&r, text, len, on_doc, out, &native);
+    yaml_document_t ddoc;
+    bool have_ddoc = false;
+    if (rc == 1 && dtext) {
+        /* dag-factory's defaults.yml, $VAR-expanded like the file itself */
+        size_t xlen;
+        char *x = expand_vars(dtext, dlen, &xlen);
+        yaml_parser_t parser;
+        yaml_parser_initialize(&parser);
+        yaml_parser_set_input_string(&parser, (const unsigned char *)x, xlen);
+        if (!yaml_parser_load(&parser, &ddoc)) {
+            rc = sl_err_set(&err, "%s:%d: YAML error: %s", dloc, (int)parser.problem_mark.line + 1,
+                            parser.problem ? parser.problem : "malformed");
+        } else {
+            have_ddoc = true;
+            yaml_node_t *root = yaml_document_get_root_node(&ddoc);
+            if (root && root->type != YAML_MAPPING_NODE)
+                rc = sl_err_set(&err, "%s:%d: defaults must be a mapping of DAG arguments", dloc,
+                                (int)root->start_mark.line + 1);
+            r.ddoc = &ddoc;
+            r.dfile = dloc;
+            r.droot = root && root->type == YAML_MAPPING_NODE ? root : NULL;
+        }
+        yaml_parser_delete(&parser);
+        free(x);
+    }
     if (rc == 1) {
         size_t xlen;
         char *x = expand_vars(text, len, &xlen);
         rc = load_docs(&r, x, xlen, on_factory_doc, out, &native);
         free(x);
     }
+    if (have_ddoc)
+        yaml_document_delete(&ddoc);
     if (rc != 0) {
         for (int i = 0; i < out->ndags; i++)
             dag_free(out->dags[i]);
@@ -1053,6 +1121,19 @@ void dagfile_parse(const char *fileloc, const char *text, size_t len, int64_t no
         out->ndags = 0;
         out->error = xstrdup(err.msg);
     }
+}
+
+void dagfile_parse(const char *fileloc, const char *text, size_t len, int64_t now_s,
+                   struct dagfile *out)
+{
+    dagfile_parse_with_defaults(fileloc, text, len, NULL, NULL, 0, now_s, out);
+}
+
+bool dagfile_is_defaults(const char *name)
+{
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    return strcmp(base, "defaults.yml") == 0 || strcmp(base, "defaults.yaml") == 0;
 }
 
 void dagfile_load(const char *path, int64_t now_s, struct dagfile *out)
@@ -1069,7 +1150,20 @@ void dagfile_load(const char *path, int64_t now_s, struct dagfile *out)
         snprintf(out->error, n, "%s:1: %s", path, err.msg);
         return;
     }
-    dagfile_parse(path, text, len, now_s, out);
+    /* defaults.yml (or .yaml) in the file's folder, as dag-factory reads it */
+    char dloc[4096], *dtext = NULL;
+    size_t dlen = 0;
+    const char *slash = strrchr(path, '/');
+    int dirlen = slash ? (int)(slash - path) : 1;
+    const char *dir = slash ? path : ".";
+    static const char *const names[] = {"defaults.yml", "defaults.yaml"};
+    for (int i = 0; i < 2 && !dtext; i++) {
+        snprintf(dloc, sizeof(dloc), "%.*s/%s", dirlen, dir, names[i]);
+        if (fs_read_file(dloc, MAX_DAG_FILE, &dtext, &dlen, NULL) != 0)
+            dtext = NULL;
+    }
+    dagfile_parse_with_defaults(path, text, len, dtext ? dloc : NULL, dtext, dlen, now_s, out);
+    free(dtext);
     free(text);
 }
 

@@ -23,7 +23,14 @@ void dagfile_load(const char *path, int64_t now_s, struct dagfile *out);
 /* The same from text; fileloc names it in errors. */
 void dagfile_parse(const char *fileloc, const char *text, size_t len, int64_t now_s,
                    struct dagfile *out);
+/* The same with dag-factory's defaults.yml (its name and text; NULL: none) as the lowest layer
+ * of every DAG's arguments. dagfile_load finds it beside the file. */
+void dagfile_parse_with_defaults(const char *fileloc, const char *text, size_t len,
+                                 const char *dloc, const char *dtext, size_t dlen, int64_t now_s,
+                                 struct dagfile *out);
 void dagfile_free(struct dagfile *f);
+/* Whether a path names a defaults file (defaults.yml / defaults.yaml), which is no DAG file. */
+bool dagfile_is_defaults(const char *path);
 
 /* The shipped DAG (dags/user_automation.yaml), built in: used when the DAGs folder has no DAG
  * with its id. */

@@ -50,6 +50,7 @@ struct sched {
     struct file_ent *files;
     int nfiles;
     int64_t last_parse_us;
+    int64_t defaults_stamp; /* of defaults.yml / defaults.yaml in the DAGs folder */
     int64_t last_heartbeat_us;
     bool recovered;
     bool folder_warned;

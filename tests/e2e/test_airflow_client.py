@@ -6,7 +6,8 @@ with HTTP Basic). Starts a broker and the scheduler on free loopback ports with 
 data dir and DAGs folder (a bash DAG, the user_automation DAG pointed at the test broker, and
 a broken file), then with each client: lists DAGs, unpauses, triggers, polls the run to
 success, lists task instances, reads the log, lists import errors, reads health; checks that
-unauthenticated calls get 401, and the generated admin password (printed once, file 0600).
+unauthenticated calls get 401, the generated admin password (printed once, file 0600), and
+`sluice dags`/`sluice tasks logs --follow` over the same API.
 The clients reject any response missing a field their models require. Skips (77) when PyPI
 cannot be reached."""
 import json
@@ -79,7 +80,8 @@ def venv(build, name, requirement, probe):
 CLIENT3 = r'''
 import json, os, sys, time, urllib.request, urllib.error
 from airflow_client.client import (ApiClient, Configuration, DAGApi, DagRunApi, TaskInstanceApi,
-                                   MonitorApi, ImportErrorApi, DAGPatchBody, TriggerDAGRunPostBody)
+                                   MonitorApi, ImportErrorApi, TaskApi, DAGPatchBody,
+                                   TriggerDAGRunPostBody)
 from airflow_client.client.exceptions import ApiException
 import airflow_client.client as pkg
 host = os.environ["HOST"]
@@ -171,6 +173,9 @@ with ApiClient(Configuration(host=host, access_token=tok)) as c:
             assert expect in text, text
         print("run %s.%s: %s, %d task(s), log %d lines" % (dag, run_id, done.state.value,
                                                            tis.total_entries, len(lines)))
+    tasks = TaskApi(c).get_tasks("user_automation")
+    assert [t.task_id for t in tasks.tasks] == ["stream_data_from_api"], tasks
+    assert TaskApi(c).get_task("bash_demo", "hello").retries == 0
     errs = ImportErrorApi(c).get_import_errors()
     assert errs.total_entries >= 1 and any(e.filename.endswith("broken.yaml")
                                            for e in errs.import_errors), errs
@@ -229,6 +234,9 @@ with client.ApiClient(cfg) as c:
                                                        ti.try_number)
     assert 'hello from {"who":"client2"}' in log.content, log.content
     print("run bash_demo.client2_run: success, log %d bytes" % len(log.content))
+    tasks = dags.get_tasks("user_automation")
+    assert [t.task_id for t in tasks.tasks] == ["stream_data_from_api"], tasks
+    assert dags.get_task("bash_demo", "hello").class_ref.class_name == "BashOperator"
     errs = import_error_api.ImportErrorApi(c).get_import_errors()
     assert any(e.filename.endswith("broken.yaml") for e in errs.import_errors), errs
     h = monitoring_api.MonitoringApi(c).get_health()
@@ -347,6 +355,29 @@ def main():
                             "--url", host, "--data-dir", data], capture_output=True, timeout=60)
         check(r.returncode == 0 and '"who":"client3"' in r.stdout.decode(),
               "sluice tasks logs: rc %d %r" % (r.returncode, r.stdout.decode()[-300:]))
+        def sl(*args):
+            r = subprocess.run([sluice] + list(args) + ["--url", host, "--data-dir", data],
+                               capture_output=True, timeout=120)
+            return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode()
+
+        rc, out, err = sl("dags", "pause", "bash_demo")
+        check(rc == 0 and "paused" in out, "sluice dags pause: %d %s" % (rc, err))
+        rc, out, err = sl("dags", "trigger", "bash_demo", "--run-id", "cli_run", "--conf",
+                          '{"who":"cli"}')
+        check(rc == 0 and "cli_run" in out, "sluice dags trigger (paused): %d %s" % (rc, err))
+        rc, out, err = sl("dags", "unpause", "bash_demo")
+        check(rc == 0 and "unpaused" in out, "sluice dags unpause: %d %s" % (rc, err))
+        # --follow returns once the task is finished, with the whole log
+        rc, out, err = sl("tasks", "logs", "bash_demo", "cli_run", "hello", "--follow")
+        check(rc == 0 and 'hello from {"who":"cli"}' in out,
+              "sluice tasks logs --follow: %d %r %s" % (rc, out[-300:], err))
+        rc, out, err = sl("dags", "runs", "bash_demo", "--json")
+        runs = {r["dag_run_id"]: r for r in json.loads(out)["dag_runs"]} if rc == 0 else {}
+        check(runs.get("cli_run", {}).get("triggered_by") == "cli" and
+              runs["cli_run"]["state"] == "success", "sluice dags runs --json: %r" % runs.keys())
+        rc, out, err = sl("dags", "trigger", "bash_demo", "--run-id", "cli_run")
+        check(rc == 1 and "409" in err, "duplicate trigger from the CLI: %d %s" % (rc, err))
+
         with open(logs["scheduler"], "rb") as f:
             slog = f.read().decode("utf-8", "replace")
         check(slog.count(pw) == 1, "the password appears only in the start-up line")

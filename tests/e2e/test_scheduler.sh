@@ -178,6 +178,10 @@ for i in range(5):
 EOF
 )
 got=$(q "SELECT run_id, logical_date, data_interval_start, data_interval_end, run_after FROM dag_run WHERE dag_id='catchup_dag' ORDER BY logical_date")
+if [[ "$(date -u -d '5 days ago' +%Y-%m-%d)" != "$START5" ]]; then
+    echo "catchup: the UTC date changed during the test; interval check skipped"
+    got="$expected"
+fi
 [[ "$got" == "$expected" ]] || fail "catchup runs:
 $got
 expected:

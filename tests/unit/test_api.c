@@ -129,6 +129,12 @@ static void fill(sqlite3 *db)
              "  'c3c1f6de-1111-4a2b-9c3d-000000000001', '2026-01-01T00:00:00.000000Z', '{}',"
              "  NULL);"
              "UPDATE dag SET is_stale=1 WHERE dag_id='old_dag';"
+             "UPDATE dag SET definition='{\"start_date\":1704067200,\"tasks\":["
+             "{\"task_id\":\"hello\",\"operator\":\"BashOperator\",\"dependencies\":[],"
+             "\"retries\":1,\"retry_delay_s\":90000,\"execution_timeout_s\":null},"
+             "{\"task_id\":\"after\",\"operator\":\"sluice.ingest\","
+             "\"dependencies\":[\"hello\"],\"execution_timeout_s\":60}]}'"
+             " WHERE dag_id='bash_demo';"
              "INSERT INTO dag_run (dag_id, run_id, run_type, triggered_by, state, logical_date,"
              " data_interval_start, data_interval_end, run_after, queued_at, start_date, end_date,"
              " conf, dag_version) VALUES ('bash_demo', 'r0', 'manual', 'rest_api', 'success',"
@@ -473,6 +479,38 @@ static void test_tasks(const char *logs)
     done(&r);
     r = api("GET", "/api/v2/dags/bash_demo/dagRuns/r0/taskInstances/hello/logs/x", NULL);
     CHECK_EQ_INT(r.status, 422);
+    done(&r);
+
+    /* the DAG's tasks, from its definition */
+    r = api("GET", "/api/v2/dags/bash_demo/tasks", NULL);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_EQ_INT(num(r.json, "total_entries"), 2);
+    t = cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "tasks"), 0);
+    CHECK_EQ_STR(str(t, "task_id"), "hello");
+    CHECK_EQ_STR(cJSON_GetArrayItem(cJSON_GetObjectItem(t, "downstream_task_ids"), 0)->valuestring,
+                 "after");
+    CHECK_EQ_INT(num(cJSON_GetObjectItem(t, "retry_delay"), "days"), 1);
+    CHECK_EQ_INT(num(cJSON_GetObjectItem(t, "retry_delay"), "seconds"), 3600);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(t, "execution_timeout")));
+    CHECK_EQ_STR(str(t, "start_date"), "2024-01-01T00:00:00.000000Z");
+    CHECK_EQ_STR(str(cJSON_GetObjectItem(t, "class_ref"), "class_name"), "BashOperator");
+    done(&r);
+    r = api("GET", "/api/v2/dags/bash_demo/tasks/after", NULL);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_EQ_STR(str(cJSON_GetObjectItem(r.json, "class_ref"), "module_path"), "sluice");
+    CHECK_EQ_STR(str(cJSON_GetObjectItem(r.json, "class_ref"), "class_name"), "ingest");
+    CHECK_EQ_INT(num(cJSON_GetObjectItem(r.json, "execution_timeout"), "seconds"), 60);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "downstream_task_ids")), 0);
+    done(&r);
+    r = api("GET", "/api/v1/dags/bash_demo/tasks/hello", NULL);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(!has(r.json, "execution_timeout")); /* v1 takes no null there */
+    done(&r);
+    r = api("GET", "/api/v2/dags/bash_demo/tasks/nope", NULL);
+    CHECK_EQ_INT(r.status, 404);
+    done(&r);
+    r = api("GET", "/api/v2/dags/nope/tasks", NULL);
+    CHECK_EQ_INT(r.status, 404);
     done(&r);
 
     r = api("GET", "/api/v2/importErrors", NULL);

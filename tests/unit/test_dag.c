@@ -69,7 +69,8 @@ static void test_factory(void)
     CHECK(d->catchup);
     CHECK_EQ_INT(d->max_active_runs, 2);
     CHECK_EQ_STR(d->description, "hello");
-    CHECK_EQ_INT(d->ntags, 2);
+    CHECK_EQ_INT(d->ntags, 3); /* dag-factory adds its tag */
+    CHECK_EQ_STR(d->tags[2], "dagfactory");
     CHECK_EQ_INT(d->start_date, 1704067200);
     CHECK_EQ_INT(d->ntasks, 3);
     struct task *a = dag_find_task(d, "a"), *b = dag_find_task(d, "b"), *c = dag_find_task(d, "c");
@@ -147,6 +148,38 @@ static void test_env_expansion(void)
                      "echo from-env echo from-env $SLUICE_TEST_UNSET $$");
 }
 
+static void test_defaults_file(void)
+{
+    const char *defaults = "default_args:\n"
+                           "  owner: from-defaults\n"
+                           "  retries: 4\n"
+                           "catchup: true\n"
+                           "schedule: \"@hourly\"\n";
+    const char *text = "d:\n"
+                       "  default_args: {retries: 1}\n"
+                       "  tasks: [{task_id: t, operator: bash, bash_command: x}]\n";
+    dagfile_free(&F);
+    dagfile_parse_with_defaults("dags/t.yaml", text, strlen(text), "dags/defaults.yml", defaults,
+                                strlen(defaults), NOW, &F);
+    CHECK(F.error == NULL);
+    CHECK_EQ_INT(F.ndags, 1);
+    if (F.ndags == 1) {
+        CHECK_EQ_STR(F.dags[0]->tasks[0].owner, "from-defaults");
+        CHECK_EQ_INT(F.dags[0]->tasks[0].retries, 1);
+        CHECK(F.dags[0]->catchup);
+        CHECK_EQ_STR(F.dags[0]->schedule.summary, "0 * * * *");
+    }
+    const char *bad = "default_args:\n  retries: lots\n";
+    dagfile_free(&F);
+    dagfile_parse_with_defaults("dags/t.yaml", text, strlen(text), "dags/defaults.yml", bad,
+                                strlen(bad), NOW, &F);
+    CHECK_EQ_STR(
+        F.error,
+        "dags/defaults.yml:2: 'retries' must be an integer between 0 and 1000, not 'lots'");
+    CHECK(dagfile_is_defaults("dags/defaults.yml") && dagfile_is_defaults("defaults.yaml") &&
+          !dagfile_is_defaults("dags/my_defaults.yml"));
+}
+
 static void test_native(void)
 {
     parse("$schema: https://airflow.apache.org/schemas/dag/2026-10-30.json\n"
@@ -177,6 +210,7 @@ static void test_native(void)
         return;
     struct dag *d = F.dags[0];
     CHECK_EQ_STR(d->dag_id, "native");
+    CHECK_EQ_INT(d->ntags, 0);
     CHECK_EQ_STR(d->schedule.summary, "0 * * * *");
     CHECK_EQ_STR(d->tasks[0].bash_command, "echo hi");
     CHECK_EQ_INT(d->tasks[0].retries, 3);
@@ -300,6 +334,7 @@ int main(void)
     test_factory();
     test_factory_mapping_and_forms();
     test_env_expansion();
+    test_defaults_file();
     test_native();
     test_errors();
     test_builtin();

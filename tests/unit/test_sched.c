@@ -303,12 +303,64 @@ static void test_reload_and_import_error(void)
     settle(&e);
     CHECK_EQ_STR(rows(&e, "SELECT count(*) FROM import_error"), "0");
     CHECK_EQ_STR(rows(&e, "SELECT version, has_import_errors, is_stale FROM dag"), "2|0|0");
+    /* dag-factory's defaults.yml is no DAG file; a change to it re-reads every file */
+    write_dag(&e, "defaults.yml", "default_args: {owner: ops}\n");
+    fake_now_us += 1000000;
+    settle(&e);
+    CHECK_EQ_STR(rows(&e, "SELECT count(*) FROM import_error"), "0");
+    CHECK_EQ_STR(rows(&e, "SELECT owners, version FROM dag"), "[\"ops\"]|3");
     char path[700];
     snprintf(path, sizeof(path), "%s/r.yaml", e.dags);
     unlink(path);
     fake_now_us += 1000000;
     settle(&e);
     CHECK_EQ_STR(rows(&e, "SELECT is_stale FROM dag"), "1");
+    env_close(&e);
+}
+
+/* The API's user actions (meta.h): a trigger, then marking the run failed while its task runs
+ * stops the task; marking it queued again starts it over. */
+static void test_user_actions(void)
+{
+    struct env e;
+    set_now("2024-03-01T00:00:00Z");
+    env_open(&e, true, "m.yaml",
+             "m:\n"
+             "  schedule: null\n"
+             "  tasks:\n"
+             "    - {task_id: long, operator: bash, bash_command: 'sleep 60'}\n"
+             "    - {task_id: next, operator: bash, bash_command: 'true', dependencies: [long]}\n");
+    sched_tick(e.s);
+    CHECK_EQ_STR(rows(&e, "SELECT count(*) FROM dag_run"), "0");
+    sqlite3_exec(e.db,
+                 "INSERT INTO dag_run (dag_id, run_id, run_type, triggered_by, state, "
+                 "logical_date, run_after, queued_at, conf, dag_version) VALUES ('m', 'manual1', "
+                 "'manual', 'rest_api', 'queued', NULL, '2024-03-01T00:00:00.000000Z', "
+                 "'2024-03-01T00:00:00.000000Z', '{\"k\": 1}', 1)",
+                 NULL, NULL, NULL);
+    scheduler_wake();
+    sched_tick(e.s);
+    CHECK_EQ_STR(rows(&e, "SELECT task_id, ifnull(state, 'none') FROM task_instance ORDER BY 1"),
+                 "long|running\nnext|none");
+    CHECK_EQ_INT(sched_running(e.s), 1);
+    sqlite3_exec(e.db, "UPDATE dag_run SET state='failed' WHERE run_id='manual1'", NULL, NULL,
+                 NULL);
+    settle(&e);
+    CHECK_EQ_INT(sched_running(e.s), 0);
+    CHECK_EQ_STR(rows(&e, "SELECT task_id, state FROM task_instance ORDER BY 1"),
+                 "long|failed\nnext|skipped");
+    /* cleared: queued again, its tasks start over (try numbers kept) */
+    sqlite3_exec(e.db, "UPDATE dag_run SET state='queued' WHERE run_id='manual1'", NULL, NULL,
+                 NULL);
+    sched_tick(e.s);
+    CHECK_EQ_STR(rows(&e, "SELECT task_id, ifnull(state, 'none'), try_number FROM task_instance "
+                          "ORDER BY 1"),
+                 "long|running|2\nnext|none|0");
+    sqlite3_exec(e.db, "UPDATE dag_run SET state='success' WHERE run_id='manual1'", NULL, NULL,
+                 NULL);
+    settle(&e);
+    CHECK_EQ_STR(rows(&e, "SELECT task_id, state FROM task_instance ORDER BY 1"),
+                 "long|success\nnext|success");
     env_close(&e);
 }
 
@@ -325,6 +377,7 @@ int main(void)
     test_max_active_runs_and_pause();
     test_retries_and_states();
     test_reload_and_import_error();
+    test_user_actions();
     fs_remove_tree(root, NULL);
     return check_summary();
 }
