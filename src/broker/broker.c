@@ -527,7 +527,7 @@ static int64_t flush_fire(struct loop *l, struct loop_timer *t, void *ctx)
 static void before_sleep(struct loop *l, void *ctx)
 {
     struct broker *bk = ctx;
-    broker_metrics_turn(bk, server_connections(bk->srv), loop_now(l));
+    broker_metrics_turn(&bk->reg, server_connections(bk->srv), loop_now(l));
     if (bk->groups.deadlines)
         group_timer_arm(bk, groups_tick(&bk->groups));
     if (bk->cfg.flush == FLUSH_GROUP && (!bk->syncer || !bk->syncer->busy) &&

@@ -5,7 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "broker/broker.h"
+#include "broker/registry.h"
 #include "core/metrics.h"
 
 #define MAX_KEY 128
@@ -73,7 +73,7 @@ void broker_metrics_fsync(int64_t us)
     metric_observe(bm.fsync, (double)us / 1e6);
 }
 
-void broker_metrics_turn(const struct broker *bk, int connections, int64_t now_ms)
+void broker_metrics_turn(const struct registry *reg, int connections, int64_t now_ms)
 {
     pthread_once(&bm_once, bm_init);
     metric_set(bm.conns, connections);
@@ -81,8 +81,8 @@ void broker_metrics_turn(const struct broker *bk, int connections, int64_t now_m
         return;
     bm.last_count_ms = now_ms;
     int64_t parts = 0;
-    for (int i = 0; i < bk->reg.ntopics; i++)
-        parts += bk->reg.topics[i]->npartitions;
-    metric_set(bm.topics, bk->reg.ntopics);
+    for (int i = 0; i < reg->ntopics; i++)
+        parts += reg->topics[i]->npartitions;
+    metric_set(bm.topics, reg->ntopics);
     metric_set(bm.parts, (double)parts);
 }

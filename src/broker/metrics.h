@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct broker;
+struct registry;
 
 /* Registers the families (at 0) before /metrics is served; the hooks below do it too. */
 void broker_metrics_init(void);
@@ -16,7 +16,8 @@ void broker_metrics_bytes_in(size_t n);
 void broker_metrics_bytes_out(size_t n);
 /* One partition fsync that took us microseconds. */
 void broker_metrics_fsync(int64_t us);
-/* Once per loop turn: open connections; partitions are counted at most once a second. */
-void broker_metrics_turn(const struct broker *bk, int connections, int64_t now_ms);
+/* Once per loop turn: open connections; topics and partitions of reg are counted at most once
+ * a second. */
+void broker_metrics_turn(const struct registry *reg, int connections, int64_t now_ms);
 
 #endif

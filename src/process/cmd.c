@@ -11,7 +11,6 @@
 #include "core/log.h"
 #include "core/metrics_http.h"
 #include "process/job.h"
-#include "process/metrics.h"
 #include "store/store.h"
 
 static const struct opt_def process_opts_def[] = {
@@ -140,7 +139,7 @@ int process_main(int argc, char **argv)
         return strstr(err.msg, "--") ? 2 : 1;
     }
     struct http_server *metrics_srv = NULL;
-    process_metrics_init();
+    process_stats_metrics_init();
     if (metrics_listen("process", config_str(cfg, "metrics-listen"), &metrics_srv, &err) != 0) {
         log_error("process", "%s", err.msg);
         process_job_destroy(j);

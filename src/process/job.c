@@ -16,7 +16,6 @@
 #include "core/log.h"
 #include "core/units.h"
 #include "process/dlq.h"
-#include "process/metrics.h"
 #include "process/spec.h"
 #include "store/store.h"
 
@@ -429,7 +428,7 @@ static void update_lag(struct process_job *j)
             continue;
         int64_t pos = p->stored_next >= 0 ? p->stored_next : (lo >= 0 ? lo : 0);
         lag += hi > pos ? hi - pos : 0;
-        process_metrics_lag(j->o.topic, i, hi > pos ? hi - pos : 0);
+        process_stats_partition_lag(j->o.topic, i, hi > pos ? hi - pos : 0);
         known = true;
     }
     process_stats_set_lag(&j->stats, known ? lag : -1, assigned);

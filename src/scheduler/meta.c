@@ -9,8 +9,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "scheduler/sched.h"
-
 int meta_open(const char *path, sqlite3 **out, struct sl_err *err)
 {
     sqlite3 *db = NULL;

@@ -112,5 +112,9 @@ int meta_open(const char *path, sqlite3 **out, struct sl_err *err);
 
 /* Wakes the scheduling loop at once (after a user action); safe from any thread. */
 void scheduler_wake(void);
+/* The wake-up file descriptor (an eventfd) behind scheduler_wake(). */
+int scheduler_wake_fd(void);
+/* scheduler_wake() for signal handlers (after scheduler_wake_fd() was called once). */
+void scheduler_wake_from_signal(void);
 
 #endif

@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/err.h"
 #include "core/http.h"
-#include "scheduler/ui.h"
 
 #define UI_MAX_TARGETS 8
 #define UI_MAX_PARTS 64
