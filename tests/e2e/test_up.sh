@@ -81,6 +81,12 @@ for _ in $(seq 150); do
     ((alive == 0)) && break
     sleep 0.2
 done
-((alive == 0)) || fail "parts outlived a SIGKILLed supervisor: $kids"
+if ((alive != 0)); then
+    for k in $kids; do # say which part outlived it, and where it waits
+        kill -0 "$k" 2>/dev/null || continue
+        echo "alive: $(tr '\0' ' ' <"/proc/$k/cmdline") ($(grep State "/proc/$k/status"))" >&2
+    done
+    fail "parts outlived a SIGKILLed supervisor: $kids"
+fi
 echo "SIGKILL of the supervisor: its parts stopped too"
 echo "1 passed, 0 failed"
