@@ -65,8 +65,13 @@ int metrics_listen(const char *name, const char *listen, struct http_server **ou
     if (!http_listen_is_loopback(listen))
         return sl_err_set(err, "--metrics-listen %s: metrics are served on loopback addresses only",
                           listen);
-    if (metrics_server_start(name, listen, out, err) != 0)
-        return -1;
+    struct sl_err e;
+    if (metrics_server_start(name, listen, out, &e) != 0) {
+        /* A busy port must not stop a broker or a stream job: they run on without. */
+        log_warn(name, "no /metrics: %s", e.msg);
+        *out = NULL;
+        return 0;
+    }
     char host[256];
     int port;
     if (http_parse_listen(listen, host, sizeof host, &port, NULL) == 0)

@@ -22,7 +22,9 @@ int metrics_server_start(const char *name, const char *listen, struct http_serve
     }
 
 /* Starts the server for --metrics-listen: NULL or "" means off (0, *out NULL); an address
- * that is not loopback is refused (metrics carry no authentication). Logs where it listens. */
+ * that is not loopback is refused (-1: metrics carry no authentication); an address that
+ * cannot be bound (in use) is warned about and the part runs on without metrics (0, *out
+ * NULL). Logs where it listens. */
 int metrics_listen(const char *name, const char *listen, struct http_server **out,
                    struct sl_err *err);
 
