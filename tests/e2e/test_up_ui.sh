@@ -56,13 +56,26 @@ while ((SECONDS - start < 60)); do
 done
 ((users > 0)) || fail "the UI shows no users within 60 s"
 echo "the UI shows users after $((SECONDS - start)) s"
-curl -fsS -b "$WORK/cookies" "http://$UI/ui/api/pipeline" | "$PY" -c '
+# The Pipeline page's sampler (once a second) sees the rows and the parts' /metrics too.
+pipeline_ok() {
+    curl -fsS -b "$WORK/cookies" "http://$UI/ui/api/pipeline" | "$PY" -c '
 import json, sys
 d = json.load(sys.stdin)
 up = {t["name"]: t["up"] for t in d["targets"]}
-assert up.get("broker") and up.get("process"), up
-assert d["rows"] and d["rows"] > 0, d["rows"]
-print("pipeline: %d rows, sources %s" % (d["rows"], up))' || fail "pipeline figures"
+ok = bool(up.get("broker") and up.get("process") and d["rows"] and d["rows"] > 0)
+print("pipeline: %s rows, sources %s" % (d["rows"], up))
+sys.exit(0 if ok else 1)'
+}
+ok=0
+for _ in $(seq 60); do
+    if pipeline_ok >"$WORK/pipeline.txt"; then
+        ok=1
+        break
+    fi
+    sleep 0.5
+done
+cat "$WORK/pipeline.txt"
+((ok == 1)) || fail "the Pipeline figures show no rows or a part down"
 rows=$("$SLUICE_BIN" query --data-dir "$WORK/data" "SELECT count(*) FROM created_users" |
     sed -n 3p | tr -d ' ')
 ((rows > 0)) || fail "the store is empty"
