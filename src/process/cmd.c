@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "core/config.h"
@@ -52,10 +53,18 @@ static const struct cmd_def process_cmd = {
 
 static atomic_bool stop_flag;
 
+/* A stop must end: rd_kafka_consumer_close() waits without a bound for the group leave, and
+ * when the broker goes at the same moment (both parts told to stop by `sluice up`'s death) it
+ * can wait forever. So the first signal also sets an alarm: past the longest a clean stop
+ * takes (dead letters acknowledged, batch committed, group left), SIGALRM ends the process;
+ * the store's transactions make that as safe as a kill -9. */
+static unsigned stop_grace_s = 45;
+
 static void on_signal(int sig)
 {
     (void)sig;
-    atomic_store(&stop_flag, true);
+    if (!atomic_exchange(&stop_flag, true))
+        alarm(stop_grace_s);
 }
 
 int process_main(int argc, char **argv)
@@ -126,6 +135,7 @@ int process_main(int argc, char **argv)
     /* Handlers before anything slow (store open, consumer start): a SIGTERM that arrives
      * during start-up must still mean a clean stop, not death by the default action. */
     signal(SIGPIPE, SIG_IGN);
+    stop_grace_s = (unsigned)(o.dlq_timeout_ms / 1000 + o.session_timeout_ms / 1000 + 5);
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);

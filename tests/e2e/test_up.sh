@@ -75,7 +75,9 @@ kids=$(pgrep -f -- "--data-dir $WORK/data" | grep -v "^$UP_PID\$" || true)
 kill -KILL "$UP_PID"
 wait "$UP_PID" 2>/dev/null || true
 UP_PID=""
-for _ in $(seq 150); do
+# A stream job stopping while its broker goes too may sit in the group leave until its stop
+# alarm (process/cmd.c: --dlq-timeout + --session-timeout + 5 s): wait up to 60 s.
+for _ in $(seq 300); do
     alive=0
     for k in $kids; do kill -0 "$k" 2>/dev/null && alive=1; done
     ((alive == 0)) && break
