@@ -17,9 +17,10 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Runs the pipeline on embedded defaults (broker on 127.0.0.1:9092, data in ./sluice-data).
+# Runs the pipeline on embedded defaults (broker on 127.0.0.1:9092, web UI on 127.0.0.1:8080,
+# data in ./sluice-data) and switches user_automation on and triggers it once.
 run: build
-	./$(BUILD)/sluice up
+	./$(BUILD)/sluice up --trigger --no-ingest
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j 2 $(CTEST_FLAGS)

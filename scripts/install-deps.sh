@@ -15,6 +15,8 @@ pkgs=(
   python3-cassandra
   # tools used by tests and benches
   procps curl
+  # promtool (checks /metrics), chromium (browser tests of the web UI)
+  prometheus chromium
 )
 
 missing=()

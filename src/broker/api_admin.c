@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/apis.h"
 #include "broker/broker.h"
+#include "broker/kerr.h"
 #include "core/log.h"
 #include "core/units.h"
 
@@ -49,6 +51,57 @@ bad:
     return -1;
 }
 
+/* One topic of a CreateTopics request, checked but not yet acted on. */
+struct req_topic {
+    char name[256];
+    bool name_ok;
+    int32_t partitions;
+    int16_t replication;
+    bool has_assignments;
+    struct topic_config cfg;
+    char msg[300];
+    bool cfg_bad;
+};
+
+static void read_topic(struct broker *bk, struct kreader *r, bool flex, struct req_topic *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->name_ok = kslice_cstr(kr_str(r, flex), t->name, sizeof(t->name)) == 0;
+    t->partitions = kr_i32(r);
+    t->replication = kr_i16(r);
+    int32_t nassign = kr_array(r, flex);
+    t->has_assignments = nassign > 0;
+    for (int32_t j = 0; j < nassign && !r->err; j++) {
+        kr_i32(r);
+        int32_t nb = kr_array(r, flex);
+        kr_skip(r, (size_t)(nb > 0 ? nb : 0) * 4);
+        kr_tags(r, flex);
+    }
+    topic_config_defaults(&t->cfg, &bk->cfg);
+    int32_t ncfg = kr_array(r, flex);
+    for (int32_t j = 0; j < ncfg && !r->err; j++) {
+        char name[256], value[256];
+        struct kslice ks = kr_str(r, flex), vs = kr_str(r, flex);
+        kr_tags(r, flex);
+        if (r->err || t->cfg_bad)
+            continue;
+        if (kslice_cstr(ks, name, sizeof(name)) != 0) {
+            snprintf(t->msg, sizeof(t->msg), "bad config name");
+            t->cfg_bad = true;
+            continue;
+        }
+        bool null_value = vs.len < 0;
+        if (!null_value && kslice_cstr(vs, value, sizeof(value)) != 0) {
+            snprintf(t->msg, sizeof(t->msg), "config %.100s value too long", name);
+            t->cfg_bad = true;
+            continue;
+        }
+        if (apply_config(&t->cfg, name, null_value ? NULL : value, t->msg, sizeof(t->msg)) != 0)
+            t->cfg_bad = true;
+    }
+    kr_tags(r, flex);
+}
+
 enum handler_result api_create_topics(struct kreq *rq)
 {
     struct broker *bk = rq->bk;
@@ -60,69 +113,25 @@ enum handler_result api_create_topics(struct kreq *rq)
     if (r->err || ntopics < 0)
         return H_CLOSE;
 
-    /* The request's options come after the topic list, so parse the topics first. */
-    struct req_topic {
-        char name[256];
-        bool name_ok;
-        int32_t partitions;
-        int16_t replication;
-        bool has_assignments;
-        struct topic_config cfg;
-        char msg[300];
-        bool cfg_bad;
-    } *topics = calloc((size_t)ntopics + 1, sizeof(*topics));
-    if (!topics)
-        return H_CLOSE;
-    for (int32_t i = 0; i < ntopics; i++) {
-        struct req_topic *t = &topics[i];
-        t->name_ok = kslice_cstr(kr_str(r, flex), t->name, sizeof(t->name)) == 0;
-        t->partitions = kr_i32(r);
-        t->replication = kr_i16(r);
-        int32_t nassign = kr_array(r, flex);
-        t->has_assignments = nassign > 0;
-        for (int32_t j = 0; j < nassign && !r->err; j++) {
-            kr_i32(r);
-            int32_t nb = kr_array(r, flex);
-            kr_skip(r, (size_t)(nb > 0 ? nb : 0) * 4);
-            kr_tags(r, flex);
-        }
-        topic_config_defaults(&t->cfg, &bk->cfg);
-        int32_t ncfg = kr_array(r, flex);
-        for (int32_t j = 0; j < ncfg && !r->err; j++) {
-            char name[256], value[256];
-            struct kslice ks = kr_str(r, flex), vs = kr_str(r, flex);
-            kr_tags(r, flex);
-            if (r->err || t->cfg_bad)
-                continue;
-            if (kslice_cstr(ks, name, sizeof(name)) != 0) {
-                snprintf(t->msg, sizeof(t->msg), "bad config name");
-                t->cfg_bad = true;
-                continue;
-            }
-            bool null_value = vs.len < 0;
-            if (!null_value && kslice_cstr(vs, value, sizeof(value)) != 0) {
-                snprintf(t->msg, sizeof(t->msg), "config %.100s value too long", name);
-                t->cfg_bad = true;
-                continue;
-            }
-            if (apply_config(&t->cfg, name, null_value ? NULL : value, t->msg, sizeof(t->msg)) != 0)
-                t->cfg_bad = true;
-        }
-        kr_tags(r, flex);
-    }
+    /* The request's options come after the topic list: the topics are read once to check
+     * the request and again to act, instead of being copied (a request then costs its own
+     * size, whatever count it declares). */
+    struct kreader again = *r;
+    struct req_topic topic;
+    for (int32_t i = 0; i < ntopics && !r->err; i++)
+        read_topic(bk, r, flex, &topic);
     kr_i32(r); /* timeout_ms */
     bool validate_only = v >= 1 ? kr_i8(r) != 0 : false;
     kr_tags(r, flex);
-    if (r->err) {
-        free(topics);
+    if (r->err)
         return H_CLOSE;
-    }
 
     if (v >= 2)
         kw_i32(w, 0); /* throttle_time_ms */
     kw_array(w, flex, ntopics);
     for (int32_t i = 0; i < ntopics; i++) {
-        struct req_topic *t = &topics[i];
+        struct req_topic *t = &topic;
+        read_topic(bk, &again, flex, t);
         int32_t nparts = t->partitions == -1 ? bk->cfg.default_partitions : t->partitions;
         int16_t error = KERR_NONE;
         struct topic *created = NULL;
@@ -146,7 +155,7 @@ enum handler_result api_create_topics(struct kreq *rq)
             snprintf(err.msg, sizeof(err.msg), "number of partitions must be 1-10000");
         } else if (registry_find(&bk->reg, t->name)) {
             error = KERR_TOPIC_ALREADY_EXISTS;
-            snprintf(err.msg, sizeof(err.msg), "topic '%s' already exists", t->name);
+            snprintf(err.msg, sizeof(err.msg), "topic '%.249s' already exists", t->name);
         } else if (!validate_only) {
             error = (int16_t)registry_create(&bk->reg, t->name, nparts, &t->cfg, &created, &err);
         }
@@ -166,7 +175,6 @@ enum handler_result api_create_topics(struct kreq *rq)
         kw_tags(w, flex);
     }
     kw_tags(w, flex);
-    free(topics);
     return H_DONE;
 }
 
@@ -181,11 +189,9 @@ enum handler_result api_delete_topics(struct kreq *rq)
     if (r->err || n < 0)
         return H_CLOSE;
     bool deleted = false;
-    struct kslice *names = calloc((size_t)n + 1, sizeof(*names));
-    if (!names)
-        return H_CLOSE;
-    for (int32_t i = 0; i < n; i++) {
-        names[i] = kr_str(r, flex);
+    struct kreader again = *r; /* read twice rather than copied, as in CreateTopics */
+    for (int32_t i = 0; i < n && !r->err; i++) {
+        kr_str(r, flex);
         if (v >= 6) {
             kr_skip(r, 16); /* topic_id: we delete by name */
             kr_tags(r, flex);
@@ -193,19 +199,22 @@ enum handler_result api_delete_topics(struct kreq *rq)
     }
     kr_i32(r); /* timeout_ms */
     kr_tags(r, flex);
-    if (r->err) {
-        free(names);
+    if (r->err)
         return H_CLOSE;
-    }
     if (v >= 1)
         kw_i32(w, 0); /* throttle_time_ms */
     kw_array(w, flex, n);
     for (int32_t i = 0; i < n; i++) {
+        struct kslice tname = kr_str(&again, flex);
+        if (v >= 6) {
+            kr_skip(&again, 16);
+            kr_tags(&again, flex);
+        }
         char name[256];
         struct sl_err err = {{0}};
         int16_t error;
         struct topic *t = NULL;
-        if (kslice_cstr(names[i], name, sizeof(name)) != 0) {
+        if (kslice_cstr(tname, name, sizeof(name)) != 0) {
             error = v >= 6 ? KERR_UNKNOWN_TOPIC_ID : KERR_UNKNOWN_TOPIC_OR_PARTITION;
             snprintf(err.msg, sizeof(err.msg), "topic must be given by name");
         } else if (!(t = registry_find(&bk->reg, name))) {
@@ -219,7 +228,7 @@ enum handler_result api_delete_topics(struct kreq *rq)
                 deleted = true;
             }
         }
-        kw_strn(w, flex, (const char *)names[i].p, names[i].len);
+        kw_strn(w, flex, (const char *)tname.p, tname.len);
         if (v >= 6) {
             static const uint8_t zero[16];
             kw_uuid(w, zero);
@@ -230,9 +239,29 @@ enum handler_result api_delete_topics(struct kreq *rq)
         kw_tags(w, flex);
     }
     kw_tags(w, flex);
-    free(names);
     /* answered once the dropped offsets' tombstone is on disk */
     return deleted && bk->cfg.flush == FLUSH_GROUP ? H_WAIT_SYNC : H_DONE;
+}
+
+struct req_part {
+    struct kslice name;
+    int32_t count;
+    bool bad_assignment;
+};
+
+static void read_part_req(struct broker *bk, struct kreader *r, bool flex, struct req_part *req)
+{
+    req->name = kr_str(r, flex);
+    req->count = kr_i32(r);
+    req->bad_assignment = false;
+    int32_t na = kr_array(r, flex);
+    for (int32_t j = 0; j < na && !r->err; j++) {
+        int32_t nb = kr_array(r, flex);
+        for (int32_t k = 0; k < nb && !r->err; k++)
+            req->bad_assignment |= kr_i32(r) != bk->cfg.node_id;
+        kr_tags(r, flex);
+    }
+    kr_tags(r, flex);
 }
 
 enum handler_result api_create_partitions(struct kreq *rq)
@@ -244,49 +273,32 @@ enum handler_result api_create_partitions(struct kreq *rq)
     int32_t n = kr_array(r, flex);
     if (r->err || n < 0)
         return H_CLOSE;
-    struct req_part {
-        struct kslice name;
-        int32_t count;
-        bool bad_assignment;
-    } *req = calloc((size_t)n + 1, sizeof(*req));
-    if (!req)
-        return H_CLOSE;
-    for (int32_t i = 0; i < n && !r->err; i++) {
-        req[i].name = kr_str(r, flex);
-        req[i].count = kr_i32(r);
-        int32_t na = kr_array(r, flex);
-        for (int32_t j = 0; j < na && !r->err; j++) {
-            int32_t nb = kr_array(r, flex);
-            for (int32_t k = 0; k < nb && !r->err; k++)
-                req[i].bad_assignment |= kr_i32(r) != bk->cfg.node_id;
-            kr_tags(r, flex);
-        }
-        kr_tags(r, flex);
-    }
+    struct kreader again = *r; /* read twice rather than copied, as in CreateTopics */
+    struct req_part req;
+    for (int32_t i = 0; i < n && !r->err; i++)
+        read_part_req(bk, r, flex, &req);
     kr_i32(r); /* timeout_ms */
     bool validate_only = kr_i8(r) != 0;
     kr_tags(r, flex);
-    if (r->err) {
-        free(req);
+    if (r->err)
         return H_CLOSE;
-    }
     kw_i32(w, 0);
     kw_array(w, flex, n);
     for (int32_t i = 0; i < n; i++) {
+        read_part_req(bk, &again, flex, &req);
         char name[256];
         struct sl_err err = {{0}};
         int16_t error = KERR_NONE;
-        struct topic *t = kslice_cstr(req[i].name, name, sizeof(name)) == 0
-                              ? registry_find(&bk->reg, name)
-                              : NULL;
+        struct topic *t =
+            kslice_cstr(req.name, name, sizeof(name)) == 0 ? registry_find(&bk->reg, name) : NULL;
         if (!t) {
             error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             snprintf(err.msg, sizeof(err.msg), "unknown topic");
-        } else if (req[i].bad_assignment) {
+        } else if (req.bad_assignment) {
             error = KERR_INVALID_REQUEST;
             snprintf(err.msg, sizeof(err.msg), "replicas can only be on broker %d",
                      (int)bk->cfg.node_id);
-        } else if (req[i].count <= t->npartitions || req[i].count > 10000) {
+        } else if (req.count <= t->npartitions || req.count > 10000) {
             error = KERR_INVALID_PARTITIONS;
             snprintf(err.msg, sizeof(err.msg),
                      "topic has %d partitions; the new count must be "
@@ -296,14 +308,13 @@ enum handler_result api_create_partitions(struct kreq *rq)
             /* the partition array moves: nothing may still point into it */
             broker_sync(bk);
             broker_forget_topic(bk, t);
-            error = (int16_t)registry_add_partitions(&bk->reg, t, req[i].count, &err);
+            error = (int16_t)registry_add_partitions(&bk->reg, t, req.count, &err);
         }
-        kw_strn(w, flex, (const char *)req[i].name.p, req[i].name.len);
+        kw_strn(w, flex, (const char *)req.name.p, req.name.len);
         kw_i16(w, error);
         kw_str(w, flex, error ? err.msg : NULL);
         kw_tags(w, flex);
     }
     kw_tags(w, flex);
-    free(req);
     return H_DONE;
 }

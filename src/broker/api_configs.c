@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/apis.h"
 #include "broker/broker.h"
+#include "broker/kerr.h"
 
 #define RES_TOPIC 2
 #define RES_BROKER 4
@@ -107,6 +109,32 @@ static bool wanted(struct kslice *keys, int32_t nkeys, const char *name)
     return false;
 }
 
+/* One resource of a DescribeConfigs request; keys beyond the first 64 are ignored. */
+struct res {
+    int8_t type;
+    struct kslice name;
+    int32_t nkeys; /* -1: all */
+    struct kslice keys[64];
+};
+
+static void read_res(struct kreader *r, bool flex, struct res *res)
+{
+    res->type = kr_i8(r);
+    res->name = kr_str(r, flex);
+    res->nkeys = kr_array(r, flex);
+    int32_t k = 0;
+    for (int32_t j = 0; j < res->nkeys && !r->err; j++) {
+        struct kslice key = kr_str(r, flex);
+        if (k < 64)
+            res->keys[k++] = key;
+    }
+    if (res->nkeys > 0)
+        res->nkeys = k;
+    kr_tags(r, flex);
+}
+
+/* The resources are read twice, to check the request and to answer it, instead of being
+ * copied: what a request costs is then its own size, whatever count it declares. */
 enum handler_result api_describe_configs(struct kreq *rq)
 {
     struct broker *bk = rq->bk;
@@ -117,47 +145,28 @@ enum handler_result api_describe_configs(struct kreq *rq)
     int32_t n = kr_array(r, flex);
     if (r->err || n < 0)
         return H_CLOSE;
-    struct res {
-        int8_t type;
-        struct kslice name;
-        int32_t nkeys;
-        struct kslice keys[64];
-    } *res = calloc((size_t)n + 1, sizeof(*res));
-    if (!res)
-        return H_CLOSE;
-    for (int32_t i = 0; i < n && !r->err; i++) {
-        res[i].type = kr_i8(r);
-        res[i].name = kr_str(r, flex);
-        res[i].nkeys = kr_array(r, flex);
-        int32_t k = 0;
-        for (int32_t j = 0; j < res[i].nkeys && !r->err; j++) {
-            struct kslice key = kr_str(r, flex);
-            if (k < 64)
-                res[i].keys[k++] = key;
-        }
-        if (res[i].nkeys > 0)
-            res[i].nkeys = k;
-        kr_tags(r, flex);
-    }
+    struct kreader again = *r;
+    struct res res;
+    for (int32_t i = 0; i < n && !r->err; i++)
+        read_res(r, flex, &res);
     if (v >= 1)
         kr_i8(r); /* include_synonyms */
     if (v >= 3)
         kr_i8(r); /* include_documentation */
     kr_tags(r, flex);
-    if (r->err) {
-        free(res);
+    if (r->err)
         return H_CLOSE;
-    }
     kw_i32(w, 0);
     kw_array(w, flex, n);
     for (int32_t i = 0; i < n; i++) {
+        read_res(&again, flex, &res);
         struct config_entry e[32];
         int ne = 0;
         int16_t error = KERR_NONE;
         const char *msg = NULL;
         char name[256] = "";
-        kslice_cstr(res[i].name, name, sizeof(name));
-        if (res[i].type == RES_TOPIC) {
+        kslice_cstr(res.name, name, sizeof(name));
+        if (res.type == RES_TOPIC) {
             struct topic *t = registry_find(&bk->reg, name);
             if (t)
                 ne = topic_entries(bk, t, e);
@@ -165,7 +174,7 @@ enum handler_result api_describe_configs(struct kreq *rq)
                 error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 msg = "unknown topic";
             }
-        } else if (res[i].type == RES_BROKER) {
+        } else if (res.type == RES_BROKER) {
             ne = broker_entries(bk, e);
         } else {
             error = KERR_INVALID_REQUEST;
@@ -173,14 +182,14 @@ enum handler_result api_describe_configs(struct kreq *rq)
         }
         int32_t count = 0;
         for (int k = 0; k < ne; k++)
-            count += wanted(res[i].keys, res[i].nkeys, e[k].name);
+            count += wanted(res.keys, res.nkeys, e[k].name);
         kw_i16(w, error);
         kw_str(w, flex, msg);
-        kw_i8(w, res[i].type);
-        kw_strn(w, flex, (const char *)res[i].name.p, res[i].name.len);
+        kw_i8(w, res.type);
+        kw_strn(w, flex, (const char *)res.name.p, res.name.len);
         kw_array(w, flex, count);
         for (int k = 0; k < ne; k++) {
-            if (!wanted(res[i].keys, res[i].nkeys, e[k].name))
+            if (!wanted(res.keys, res.nkeys, e[k].name))
                 continue;
             kw_str(w, flex, e[k].name);
             kw_str(w, flex, e[k].value);
@@ -201,7 +210,6 @@ enum handler_result api_describe_configs(struct kreq *rq)
         kw_tags(w, flex);
     }
     kw_tags(w, flex);
-    free(res);
     return H_DONE;
 }
 

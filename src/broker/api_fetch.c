@@ -4,41 +4,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/apis.h"
 #include "broker/broker.h"
+#include "broker/kerr.h"
 #include "core/log.h"
-#include "core/units.h"
+#include "core/loop.h"
 
 #define FETCH_MAX_WAIT_MS 300000 /* longest long poll honoured */
 
-struct fetch_part {
-    int32_t index;
-    int64_t offset;
-    int32_t max_bytes;
-};
-
-struct fetch_topic {
-    char name[256];
-    bool name_ok;
-    int32_t nparts;
-    struct fetch_part *parts;
-};
-
+/* A Fetch being answered or waiting: its topics section is kept as the request's own bytes
+ * (copied only when it must wait) and walked again at each try, so a request costs no more
+ * memory than its size whatever it names. */
 struct fetch_wait {
+    struct broker *bk;
     int16_t version;
     bool flex;
     int32_t min_bytes;
     int64_t max_bytes;
-    int32_t ntopics;
-    struct fetch_topic *topics;
+    const uint8_t *topics; /* the topics array, count included */
+    size_t topics_len;
+    uint8_t *copy; /* owns topics while waiting */
 };
 
-void fetch_wait_free(struct fetch_wait *fw)
+static void fetch_wait_free(void *ctx)
 {
-    if (!fw)
-        return;
-    for (int32_t i = 0; i < fw->ntopics; i++)
-        free(fw->topics[i].parts);
-    free(fw->topics);
+    struct fetch_wait *fw = ctx;
+    free(fw->copy);
     free(fw);
 }
 
@@ -53,106 +44,140 @@ struct part_data {
     struct log_slice slices[SLICES_PER_PARTITION];
 };
 
-bool fetch_wait_try(struct broker *bk, struct fetch_wait *fw, struct kwriter *w, bool expired)
+/* Reads one partition entry of a Fetch request. */
+static void read_part(struct kreader *r, int16_t v, bool flex, int32_t *index, int64_t *offset,
+                      int32_t *max_bytes)
 {
-    int32_t total_parts = 0;
-    for (int32_t i = 0; i < fw->ntopics; i++)
-        total_parts += fw->topics[i].nparts;
-    struct part_data *pd = calloc((size_t)total_parts + 1, sizeof(*pd));
-    if (!pd) {
-        w->err = true;
-        return true;
-    }
-    /* Where the data is, not the data: the bytes go from the log files to the socket with
-     * sendfile when the response is written, so deciding costs no copying. */
-    size_t total = 0;
-    int32_t k = 0;
-    for (int32_t i = 0; i < fw->ntopics; i++) {
-        struct fetch_topic *ft = &fw->topics[i];
-        for (int32_t j = 0; j < ft->nparts; j++, k++) {
-            struct fetch_part *fp = &ft->parts[j];
-            struct part_data *d = &pd[k];
-            d->hw = -1;
-            d->log_start = -1;
-            struct tpart *tp = ft->name_ok ? registry_part(&bk->reg, ft->name, fp->index) : NULL;
-            if (!tp) {
-                d->error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-                continue;
-            }
-            d->hw = tp->high_watermark;
-            d->log_start = partition_log_start(tp->log);
-            if (fp->offset > d->hw || fp->offset < d->log_start) {
-                d->error = KERR_OFFSET_OUT_OF_RANGE;
-                continue;
-            }
-            int64_t room = fw->max_bytes - (int64_t)total;
-            if (fp->offset == d->hw || (room <= 0 && total > 0) || fp->max_bytes <= 0)
-                continue;
-            /* only the first partition with data may overshoot max_bytes (KIP-74) */
-            size_t max = total == 0 ? (size_t)fp->max_bytes
-                                    : (size_t)(room < fp->max_bytes ? room : fp->max_bytes);
-            if (total == 0 && (int64_t)max > fw->max_bytes)
-                max = (size_t)fw->max_bytes;
-            struct sl_err err;
-            int rc = partition_slices(tp->log, fp->offset, d->hw, max, d->slices,
-                                      SLICES_PER_PARTITION, &d->nslices, &d->len, &err);
-            if (rc < 0) {
-                log_error("broker", "read %s-%d at %lld: %s", ft->name, (int)fp->index,
-                          (long long)fp->offset, err.msg);
-                d->error = KERR_KAFKA_STORAGE_ERROR;
-                d->nslices = 0;
-                d->len = 0;
-                continue;
-            }
-            if (rc == 1) {
-                d->error = KERR_OFFSET_OUT_OF_RANGE;
-                continue;
-            }
-            total += d->len;
-        }
-    }
-    if (!expired && (int64_t)total < fw->min_bytes) {
-        free(pd);
-        return false;
-    }
+    *index = kr_i32(r);
+    if (v >= 9)
+        kr_i32(r); /* current_leader_epoch */
+    *offset = kr_i64(r);
+    if (v >= 12)
+        kr_i32(r); /* last_fetched_epoch */
+    if (v >= 5)
+        kr_i64(r); /* log_start_offset */
+    *max_bytes = kr_i32(r);
+    kr_tags(r, flex);
+}
 
+/* Where one partition's data is (not the data: the bytes go from the log files to the socket
+ * with sendfile when the response is written). total is what earlier partitions took. */
+static void plan_part(struct fetch_wait *fw, struct tpart *tp, const char *topic, int32_t index,
+                      int64_t offset, int32_t part_max, size_t total, struct part_data *d)
+{
+    d->error = KERR_NONE;
+    d->hw = -1;
+    d->log_start = -1;
+    d->len = 0;
+    d->nslices = 0;
+    if (!tp) {
+        d->error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return;
+    }
+    d->hw = tp->high_watermark;
+    d->log_start = partition_log_start(tp->log);
+    if (offset > d->hw || offset < d->log_start) {
+        d->error = KERR_OFFSET_OUT_OF_RANGE;
+        return;
+    }
+    int64_t room = fw->max_bytes - (int64_t)total;
+    if (offset == d->hw || (room <= 0 && total > 0) || part_max <= 0)
+        return;
+    /* only the first partition with data may overshoot max_bytes (KIP-74) */
+    size_t max = total == 0 ? (size_t)part_max : (size_t)(room < part_max ? room : part_max);
+    if (total == 0 && (int64_t)max > fw->max_bytes)
+        max = (size_t)fw->max_bytes;
+    struct sl_err err;
+    int rc = partition_slices(tp->log, offset, d->hw, max, d->slices, SLICES_PER_PARTITION,
+                              &d->nslices, &d->len, &err);
+    if (rc < 0) {
+        log_error("broker", "read %s-%d at %lld: %s", topic, (int)index, (long long)offset,
+                  err.msg);
+        d->error = KERR_KAFKA_STORAGE_ERROR;
+    } else if (rc == 1) {
+        d->error = KERR_OFFSET_OUT_OF_RANGE;
+    }
+    if (d->error) {
+        d->nslices = 0;
+        d->len = 0;
+    }
+}
+
+/* Walks the request's topics: with w NULL only adds up the bytes there are (stopping once
+ * `enough`), otherwise writes the response's topics. */
+static size_t fetch_walk(struct fetch_wait *fw, struct kwriter *w, size_t enough)
+{
+    struct kreader r;
+    kr_init(&r, fw->topics, fw->topics_len);
     bool flex = fw->flex;
     int16_t v = fw->version;
-    kw_i32(w, 0); /* throttle_time_ms */
-    if (v >= 7) {
-        kw_i16(w, KERR_NONE);
-        kw_i32(w, 0); /* session_id: no sessions, clients send full requests */
-    }
-    kw_array(w, flex, fw->ntopics);
-    k = 0;
-    for (int32_t i = 0; i < fw->ntopics; i++) {
-        struct fetch_topic *ft = &fw->topics[i];
-        kw_str(w, flex, ft->name);
-        kw_array(w, flex, ft->nparts);
-        for (int32_t j = 0; j < ft->nparts; j++, k++) {
-            struct part_data *d = &pd[k];
-            kw_i32(w, ft->parts[j].index);
-            kw_i16(w, d->error);
-            kw_i64(w, d->hw);
-            kw_i64(w, d->hw); /* last_stable_offset: no transactions */
+    int32_t ntopics = kr_array(&r, flex);
+    if (w)
+        kw_array(w, flex, ntopics);
+    size_t total = 0;
+    for (int32_t i = 0; i < ntopics && !r.err; i++) {
+        struct kslice name = kr_str(&r, flex);
+        char topic[256];
+        bool name_ok = kslice_cstr(name, topic, sizeof(topic)) == 0;
+        struct topic *t = name_ok ? registry_find(&fw->bk->reg, topic) : NULL;
+        int32_t nparts = kr_array(&r, flex);
+        if (w) {
+            kw_strn(w, flex, (const char *)name.p, name.len);
+            kw_array(w, flex, nparts);
+        }
+        for (int32_t j = 0; j < nparts && !r.err; j++) {
+            int32_t index, part_max;
+            int64_t offset;
+            read_part(&r, v, flex, &index, &offset, &part_max);
+            struct tpart *tp = t && index >= 0 && index < t->npartitions ? &t->parts[index] : NULL;
+            struct part_data d;
+            plan_part(fw, tp, topic, index, offset, part_max, total, &d);
+            total += d.len;
+            if (!w) {
+                log_slices_close(d.slices, d.nslices);
+                if (total >= enough)
+                    return total;
+                continue;
+            }
+            kw_i32(w, index);
+            kw_i16(w, d.error);
+            kw_i64(w, d.hw);
+            kw_i64(w, d.hw); /* last_stable_offset: no transactions */
             if (v >= 5)
-                kw_i64(w, d->log_start);
+                kw_i64(w, d.log_start);
             kw_array(w, flex, 0); /* aborted_transactions */
             if (v >= 11)
                 kw_i32(w, -1); /* preferred_read_replica */
             /* records: the length here, the bytes themselves as file chunks */
             if (flex)
-                kw_uvarint(w, (uint32_t)d->len + 1);
+                kw_uvarint(w, (uint32_t)d.len + 1);
             else
-                kw_i32(w, (int32_t)d->len);
-            for (int s = 0; s < d->nslices; s++)
-                kw_file(w, d->slices[s].fd, d->slices[s].pos, d->slices[s].len);
+                kw_i32(w, (int32_t)d.len);
+            for (int s = 0; s < d.nslices; s++)
+                kw_file(w, d.slices[s].fd, d.slices[s].pos, d.slices[s].len);
+            log_slices_close(d.slices, d.nslices);
             kw_tags(w, flex);
         }
-        kw_tags(w, flex);
+        kr_tags(&r, flex);
+        if (w)
+            kw_tags(w, flex);
     }
-    kw_tags(w, flex);
-    free(pd);
+    return total;
+}
+
+static bool fetch_try(void *ctx, struct kwriter *w, bool expired)
+{
+    struct fetch_wait *fw = ctx;
+    size_t want = fw->min_bytes > 0 ? (size_t)fw->min_bytes : 0;
+    if (!expired && fetch_walk(fw, NULL, want) < want)
+        return false;
+    kw_i32(w, 0); /* throttle_time_ms */
+    if (fw->version >= 7) {
+        kw_i16(w, KERR_NONE);
+        kw_i32(w, 0); /* session_id: no sessions, clients send full requests */
+    }
+    fetch_walk(fw, w, 0);
+    kw_tags(w, fw->flex);
     return true;
 }
 
@@ -161,52 +186,34 @@ enum handler_result api_fetch(struct kreq *rq)
     struct kreader *r = &rq->r;
     bool flex = rq->flex;
     int16_t v = rq->api_version;
-    struct fetch_wait *fw = calloc(1, sizeof(*fw));
-    if (!fw)
-        return H_CLOSE;
-    fw->version = v;
-    fw->flex = flex;
+    struct fetch_wait fw = {.bk = rq->bk, .version = v, .flex = flex};
     kr_i32(r); /* replica_id */
     int32_t max_wait = kr_i32(r);
-    fw->min_bytes = kr_i32(r);
-    fw->max_bytes = kr_i32(r);
+    fw.min_bytes = kr_i32(r);
+    fw.max_bytes = kr_i32(r);
     kr_i8(r); /* isolation_level: no transactions, both levels read the same */
     if (v >= 7) {
         kr_i32(r); /* session_id */
         kr_i32(r); /* session_epoch */
     }
+    /* Check the whole request now; the topics section is walked again when answering. */
+    fw.topics = r->p;
     int32_t ntopics = kr_array(r, flex);
     if (r->err || ntopics < 0)
-        goto bad;
-    fw->topics = calloc((size_t)ntopics + 1, sizeof(*fw->topics));
-    if (!fw->topics)
-        goto bad;
-    for (int32_t i = 0; i < ntopics; i++) {
-        struct fetch_topic *ft = &fw->topics[i];
-        fw->ntopics = i + 1;
-        ft->name_ok = kslice_cstr(kr_str(r, flex), ft->name, sizeof(ft->name)) == 0;
+        return H_CLOSE;
+    for (int32_t i = 0; i < ntopics && !r->err; i++) {
+        kr_str(r, flex);
         int32_t nparts = kr_array(r, flex);
-        if (r->err || nparts < 0)
-            goto bad;
-        ft->parts = calloc((size_t)nparts + 1, sizeof(*ft->parts));
-        if (!ft->parts)
-            goto bad;
-        ft->nparts = nparts;
-        for (int32_t j = 0; j < nparts; j++) {
-            struct fetch_part *fp = &ft->parts[j];
-            fp->index = kr_i32(r);
-            if (v >= 9)
-                kr_i32(r); /* current_leader_epoch */
-            fp->offset = kr_i64(r);
-            if (v >= 12)
-                kr_i32(r); /* last_fetched_epoch */
-            if (v >= 5)
-                kr_i64(r); /* log_start_offset */
-            fp->max_bytes = kr_i32(r);
-            kr_tags(r, flex);
+        if (nparts < 0)
+            return H_CLOSE;
+        for (int32_t j = 0; j < nparts && !r->err; j++) {
+            int32_t index, part_max;
+            int64_t offset;
+            read_part(r, v, flex, &index, &offset, &part_max);
         }
         kr_tags(r, flex);
     }
+    fw.topics_len = (size_t)(r->p - fw.topics);
     if (v >= 7) {
         int32_t nforgotten = kr_array(r, flex);
         for (int32_t i = 0; i < nforgotten && !r->err; i++) {
@@ -220,22 +227,30 @@ enum handler_result api_fetch(struct kreq *rq)
         kr_str(r, flex); /* rack_id */
     kr_tags(r, flex);
     if (r->err)
-        goto bad;
+        return H_CLOSE;
 
-    if (fw->max_bytes <= 0 || fw->max_bytes > rq->bk->cfg.max_fetch_bytes)
-        fw->max_bytes = rq->bk->cfg.max_fetch_bytes;
+    if (fw.max_bytes <= 0 || fw.max_bytes > rq->bk->cfg.max_fetch_bytes)
+        fw.max_bytes = rq->bk->cfg.max_fetch_bytes;
     if (max_wait > FETCH_MAX_WAIT_MS)
         max_wait = FETCH_MAX_WAIT_MS;
-    bool expired = max_wait <= 0;
-    if (fetch_wait_try(rq->bk, fw, rq->w, expired)) {
-        fetch_wait_free(fw);
+    if (fetch_try(&fw, rq->w, max_wait <= 0))
+        return H_DONE;
+    /* wait for data: the topics section must outlive the request buffer */
+    struct fetch_wait *park = malloc(sizeof(*park));
+    uint8_t *copy = malloc(fw.topics_len + 1);
+    if (!park || !copy) {
+        free(park);
+        free(copy);
+        fetch_try(&fw, rq->w, true);
         return H_DONE;
     }
-    server_defer_fetch(rq, fw, mono_ms() + max_wait);
+    memcpy(copy, fw.topics, fw.topics_len);
+    *park = fw;
+    park->copy = copy;
+    park->topics = copy;
+    rq->hold_bytes = sizeof(*park) + fw.topics_len;
+    server_wait(rq, loop_now(rq->bk->loop) + max_wait, fetch_try, fetch_wait_free, park);
     return H_DEFER;
-bad:
-    fetch_wait_free(fw);
-    return H_CLOSE;
 }
 
 static void list_offset(struct broker *bk, const char *topic, bool name_ok, int32_t index,

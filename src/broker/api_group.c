@@ -1,11 +1,14 @@
 /* Consumer-group APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
  * OffsetCommit, OffsetFetch, DescribeGroups, ListGroups. This file is the wire codec; the
- * state machine is group.c. This broker coordinates every group itself. */
+ * state machine is group.c, whose JoinGroup/SyncGroup answers are encoded here (at once, or
+ * when a held request's answer becomes ready). This broker coordinates every group itself. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/apis.h"
 #include "broker/broker.h"
 #include "broker/group.h"
+#include "broker/kerr.h"
 #include "broker/server.h"
 #include "core/log.h"
 
@@ -82,6 +85,102 @@ enum handler_result api_find_coordinator(struct kreq *rq)
     return r->err ? H_CLOSE : H_DONE;
 }
 
+/* JoinGroup response body from an answer (members only in the leader's). */
+static void write_join(struct kwriter *w, int16_t v, bool flex, const struct group_answer *a)
+{
+    int16_t error = a->error;
+    if (v >= 2)
+        kw_i32(w, 0); /* throttle_time_ms */
+    kw_i16(w, error);
+    kw_i32(w, error ? -1 : a->generation);
+    if (v >= 7)
+        kw_str(w, flex, error ? NULL : a->protocol_type);
+    if (v >= 7)
+        kw_str(w, flex, error ? NULL : a->protocol);
+    else
+        kw_str(w, flex, error || !a->protocol ? "" : a->protocol);
+    kw_str(w, flex, error || !a->leader ? "" : a->leader);
+    if (v >= 9)
+        kw_i8(w, 0); /* skip_assignment */
+    kw_str(w, flex, a->member_id ? a->member_id : "");
+    int32_t n = error ? 0 : a->nmembers;
+    kw_array(w, flex, n);
+    for (int32_t i = 0; i < n; i++) {
+        const struct answer_member *m = &a->members[i];
+        kw_str(w, flex, m->member_id);
+        if (v >= 5)
+            kw_str(w, flex, m->instance_id);
+        kw_bytes(w, flex, m->metadata, m->metadata_len);
+        kw_tags(w, flex);
+    }
+    kw_tags(w, flex);
+}
+
+static void write_sync(struct kwriter *w, int16_t v, bool flex, const struct group_answer *a)
+{
+    int16_t error = a->error;
+    if (v >= 1)
+        kw_i32(w, 0); /* throttle_time_ms */
+    kw_i16(w, error);
+    if (v >= 5) {
+        kw_str(w, flex, error ? NULL : a->protocol_type);
+        kw_str(w, flex, error ? NULL : a->protocol);
+    }
+    kw_bytes(w, flex, error ? NULL : a->assignment, error ? 0 : a->assignment_len);
+    kw_tags(w, flex);
+}
+
+/* A JoinGroup or SyncGroup waiting for its answer. */
+struct group_wait {
+    struct group_answer *a;
+    int16_t version;
+    bool flex;
+    bool join;
+};
+
+static bool group_wait_try(void *ctx, struct kwriter *w, bool expired)
+{
+    (void)expired; /* no deadline: the coordinator's own timeouts decide */
+    struct group_wait *gw = ctx;
+    if (!gw->a->ready)
+        return false;
+    if (gw->join)
+        write_join(w, gw->version, gw->flex, gw->a);
+    else
+        write_sync(w, gw->version, gw->flex, gw->a);
+    return true;
+}
+
+static void group_wait_free(void *ctx)
+{
+    struct group_wait *gw = ctx;
+    if (gw->a->ready)
+        group_answer_release(gw->a);
+    else
+        group_answer_abandon(gw->a);
+    free(gw);
+}
+
+/* Answers now when the coordinator already has, else waits. Takes the caller's reference. */
+static enum handler_result answer(struct kreq *rq, struct group_answer *a, bool join)
+{
+    if (!a)
+        return H_CLOSE;
+    struct group_wait gw = {a, rq->api_version, rq->flex, join};
+    if (group_wait_try(&gw, rq->w, false)) {
+        group_answer_release(a);
+        return H_DONE;
+    }
+    struct group_wait *park = malloc(sizeof(*park));
+    if (!park) {
+        group_answer_abandon(a);
+        return H_CLOSE;
+    }
+    *park = gw;
+    server_wait(rq, -1, group_wait_try, group_wait_free, park);
+    return H_DEFER;
+}
+
 enum handler_result api_join_group(struct kreq *rq)
 {
     struct kreader *r = &rq->r;
@@ -95,12 +194,17 @@ enum handler_result api_join_group(struct kreq *rq)
     char *instance = v >= 5 ? slice_str(kr_str(r, flex), &bad) : NULL;
     char *ptype = slice_str(kr_str(r, flex), &bad);
     int32_t n = kr_array(r, flex);
-    struct protocol *protos = calloc((size_t)(n > 0 ? n : 0) + 1, sizeof(*protos));
+    /* at most GROUP_MAX_PROTOCOLS are kept (more is refused below): memory is bounded by that,
+     * not by the count the request declares */
+    int32_t keep = n < 0 ? 0 : n > GROUP_MAX_PROTOCOLS ? GROUP_MAX_PROTOCOLS : n;
+    struct protocol *protos = calloc((size_t)keep + 1, sizeof(*protos));
     int32_t np = 0;
     for (int32_t i = 0; i < n && !r->err && protos; i++) {
         struct kslice name = kr_str(r, flex);
         struct kslice md = kr_bytes(r, flex);
         kr_tags(r, flex);
+        if (i >= keep)
+            continue;
         protos[np].name = slice_str(name, &bad);
         protos[np].metadata = (uint8_t *)md.p;
         protos[np].metadata_len = md.len > 0 ? md.len : 0;
@@ -115,6 +219,11 @@ enum handler_result api_join_group(struct kreq *rq)
         res = H_CLOSE;
     } else if (bad || strlen(group) > MAX_ID) {
         res = H_CLOSE;
+    } else if (n > GROUP_MAX_PROTOCOLS) {
+        struct group_answer a = {
+            .ready = true, .error = KERR_INCONSISTENT_GROUP_PROTOCOL, .member_id = member};
+        write_join(rq->w, v, flex, &a);
+        res = H_DONE;
     } else {
         char client_id[256] = "";
         kslice_cstr(rq->client_id, client_id, sizeof(client_id));
@@ -131,7 +240,7 @@ enum handler_result api_join_group(struct kreq *rq)
             .nprotocols = np,
             .require_known_member = v >= 4,
         };
-        res = (enum handler_result)group_join(rq->bk, rq, &jr);
+        res = answer(rq, group_join(&rq->bk->groups, &jr), true);
     }
     for (int32_t i = 0; protos && i < np; i++)
         free(protos[i].name);
@@ -159,19 +268,24 @@ enum handler_result api_sync_group(struct kreq *rq)
         kr_str(r, flex); /* protocol_name */
     }
     int32_t n = kr_array(r, flex);
-    int32_t cnt = n > 0 ? n : 0;
+    /* no group has more members than GROUP_MAX_MEMBERS: entries beyond are read, not kept */
+    int32_t cnt = n < 0 ? 0 : n > GROUP_MAX_MEMBERS ? GROUP_MAX_MEMBERS : n;
     struct kslice *ids = calloc((size_t)cnt + 1, sizeof(*ids));
     struct kslice *data = calloc((size_t)cnt + 1, sizeof(*data));
-    for (int32_t i = 0; i < cnt && !r->err && ids && data; i++) {
-        ids[i] = kr_str(r, flex);
-        data[i] = kr_bytes(r, flex);
+    for (int32_t i = 0; i < n && !r->err && ids && data; i++) {
+        struct kslice id = kr_str(r, flex);
+        struct kslice d = kr_bytes(r, flex);
         kr_tags(r, flex);
+        if (i < cnt) {
+            ids[i] = id;
+            data[i] = d;
+        }
     }
     kr_tags(r, flex);
     enum handler_result res = H_CLOSE;
     if (!r->err && !bad && ids && data && group && member)
-        res =
-            (enum handler_result)group_sync(rq->bk, rq, group, generation, member, ids, data, cnt);
+        res = answer(rq, group_sync(&rq->bk->groups, group, generation, member, ids, data, cnt),
+                     false);
     free(ids);
     free(data);
     free(group);
@@ -192,7 +306,7 @@ enum handler_result api_heartbeat(struct kreq *rq)
     kr_tags(r, flex);
     enum handler_result res = H_CLOSE;
     if (!r->err && !bad && group && member) {
-        int16_t error = group_heartbeat(rq->bk, group, generation, member);
+        int16_t error = group_heartbeat(&rq->bk->groups, group, generation, member);
         if (rq->api_version >= 1)
             kw_i32(rq->w, 0);
         kw_i16(rq->w, error);
@@ -224,7 +338,7 @@ enum handler_result api_leave_group(struct kreq *rq)
             free(member);
             return H_CLOSE;
         }
-        int16_t error = group_leave(rq->bk, group, member);
+        int16_t error = group_leave(&rq->bk->groups, group, member);
         if (v >= 1)
             kw_i32(w, 0);
         kw_i16(w, error);
@@ -252,7 +366,8 @@ enum handler_result api_leave_group(struct kreq *rq)
             free(group);
             return H_CLOSE;
         }
-        int16_t error = member ? group_leave(rq->bk, group, member) : KERR_UNKNOWN_MEMBER_ID;
+        int16_t error =
+            member ? group_leave(&rq->bk->groups, group, member) : KERR_UNKNOWN_MEMBER_ID;
         kw_strn(w, flex, (const char *)mid.p, mid.len);
         kw_strn(w, flex, (const char *)iid.p, iid.len);
         kw_i16(w, error);
@@ -286,7 +401,7 @@ enum handler_result api_offset_commit(struct kreq *rq)
         free(member);
         return H_CLOSE;
     }
-    int16_t group_error = group_check_commit(bk, group, generation, member);
+    int16_t group_error = group_check_commit(&bk->groups, group, generation, member);
     bool committed = false;
     if (v >= 3)
         kw_i32(w, 0);
@@ -315,7 +430,7 @@ enum handler_result api_offset_commit(struct kreq *rq)
                 error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
             if (!error) {
                 char *meta = slice_str(md, &bad);
-                error = group_commit(bk, group, topic, partition, offset, epoch, meta);
+                error = group_commit(&bk->groups, group, topic, partition, offset, epoch, meta);
                 free(meta);
                 committed = committed || error == KERR_NONE;
             }
@@ -372,31 +487,28 @@ enum handler_result api_offset_fetch(struct kreq *rq)
         if (v >= 7)
             kr_i8(r); /* require_stable */
         kr_tags(r, flex);
+        int32_t n;
+        const struct committed **v_by = group_offsets_by_topic(g, &n);
+        if (g && g->noffsets > 0 && !v_by) {
+            free(group);
+            return H_CLOSE; /* out of memory */
+        }
         int32_t nt = 0;
-        for (int32_t i = 0; g && i < g->noffsets; i++) {
-            bool first = true;
-            for (int32_t j = 0; j < i && first; j++)
-                first = strcmp(g->offsets[j].topic, g->offsets[i].topic) != 0;
-            nt += first;
-        }
+        for (int32_t i = 0; i < n; i++)
+            nt += i == 0 || strcmp(v_by[i - 1]->topic, v_by[i]->topic) != 0;
         kw_array(w, flex, nt);
-        for (int32_t i = 0; g && i < g->noffsets; i++) {
-            bool first = true;
-            for (int32_t j = 0; j < i && first; j++)
-                first = strcmp(g->offsets[j].topic, g->offsets[i].topic) != 0;
-            if (!first)
-                continue;
-            int32_t np = 0;
-            for (int32_t j = i; j < g->noffsets; j++)
-                np += strcmp(g->offsets[j].topic, g->offsets[i].topic) == 0;
-            kw_str(w, flex, g->offsets[i].topic);
-            kw_array(w, flex, np);
-            for (int32_t j = i; j < g->noffsets; j++) {
-                if (strcmp(g->offsets[j].topic, g->offsets[i].topic) == 0)
-                    write_offset(w, flex, v, g->offsets[j].partition, &g->offsets[j], 0);
-            }
+        for (int32_t i = 0; i < n;) {
+            int32_t j = i;
+            while (j < n && strcmp(v_by[j]->topic, v_by[i]->topic) == 0)
+                j++;
+            kw_str(w, flex, v_by[i]->topic);
+            kw_array(w, flex, j - i);
+            for (int32_t k = i; k < j; k++)
+                write_offset(w, flex, v, v_by[k]->partition, v_by[k], 0);
             kw_tags(w, flex);
+            i = j;
         }
+        free(v_by);
     } else {
         kw_array(w, flex, ntopics);
         for (int32_t i = 0; i < ntopics; i++) {
@@ -438,30 +550,27 @@ enum handler_result api_describe_groups(struct kreq *rq)
     int32_t n = kr_array(r, flex);
     if (r->err || n < 0)
         return H_CLOSE;
-    struct kslice *ids = calloc((size_t)n + 1, sizeof(*ids));
-    if (!ids)
-        return H_CLOSE;
-    for (int32_t i = 0; i < n; i++)
-        ids[i] = kr_str(r, flex);
+    struct kreader again = *r; /* ids are read twice rather than copied */
+    for (int32_t i = 0; i < n && !r->err; i++)
+        kr_str(r, flex);
     if (v >= 3)
         kr_i8(r); /* include_authorized_operations */
     kr_tags(r, flex);
-    if (r->err) {
-        free(ids);
+    if (r->err)
         return H_CLOSE;
-    }
     if (v >= 1)
         kw_i32(w, 0);
     kw_array(w, flex, n);
     for (int32_t i = 0; i < n; i++) {
+        struct kslice sid = kr_str(&again, flex);
         char id[256];
         struct group *g =
-            kslice_cstr(ids[i], id, sizeof(id)) == 0 ? group_find(&bk->groups, id) : NULL;
+            kslice_cstr(sid, id, sizeof(id)) == 0 ? group_find(&bk->groups, id) : NULL;
         int16_t error = !g && v >= 6 ? KERR_GROUP_ID_NOT_FOUND : KERR_NONE;
         kw_i16(w, error);
         if (v >= 6)
             kw_str(w, flex, NULL);
-        kw_strn(w, flex, (const char *)ids[i].p, ids[i].len);
+        kw_strn(w, flex, (const char *)sid.p, sid.len);
         kw_str(w, flex, group_state_name(g ? g->state : GS_DEAD));
         kw_str(w, flex, g && g->protocol_type ? g->protocol_type : "");
         kw_str(w, flex, g && g->protocol && g->state != GS_EMPTY ? g->protocol : "");
@@ -489,7 +598,6 @@ enum handler_result api_describe_groups(struct kreq *rq)
         kw_tags(w, flex);
     }
     kw_tags(w, flex);
-    free(ids);
     return H_DONE;
 }
 
@@ -558,8 +666,9 @@ enum handler_result api_delete_groups(struct kreq *rq)
         char group[256];
         if (r->err)
             return H_CLOSE;
-        int16_t error = kslice_cstr(id, group, sizeof(group)) == 0 ? group_delete(rq->bk, group)
-                                                                   : KERR_GROUP_ID_NOT_FOUND;
+        int16_t error = kslice_cstr(id, group, sizeof(group)) == 0
+                            ? group_delete(&rq->bk->groups, group)
+                            : KERR_GROUP_ID_NOT_FOUND;
         kw_strn(w, flex, (const char *)id.p, id.len);
         kw_i16(w, error);
         kw_tags(w, flex);
@@ -599,7 +708,7 @@ enum handler_result api_offset_delete(struct kreq *rq)
             int32_t partition = kr_i32(r);
             if (!g)
                 continue;
-            int16_t error = name_ok ? group_delete_offset(rq->bk, g, topic, partition)
+            int16_t error = name_ok ? group_delete_offset(&rq->bk->groups, g, topic, partition)
                                     : KERR_UNKNOWN_TOPIC_OR_PARTITION;
             kw_i32(w, partition);
             kw_i16(w, error);

@@ -2,7 +2,9 @@
  * node). Metadata may auto-create the topics it is asked about. */
 #include <string.h>
 
+#include "broker/apis.h"
 #include "broker/broker.h"
+#include "broker/kerr.h"
 #include "core/log.h"
 
 enum handler_result api_versions(struct kreq *rq)
@@ -136,6 +138,7 @@ enum handler_result api_metadata(struct kreq *rq)
         }
     } else {
         kw_array(rq->w, flex, nnames);
+        int32_t created = 0;
         for (int32_t i = 0; i < nnames; i++) {
             char name[256];
             if (kslice_cstr(names[i], name, sizeof(name)) != 0 || !topic_name_valid(name)) {
@@ -145,7 +148,11 @@ enum handler_result api_metadata(struct kreq *rq)
             }
             struct topic *t = registry_find(&bk->reg, name);
             int16_t error = KERR_NONE;
-            if (!t && allow_auto && bk->cfg.auto_create) {
+            if (!t && allow_auto && bk->cfg.auto_create && created >= bk->cfg.max_auto_create) {
+                /* creation blocks the loop: a few per request; the client asks again */
+                error = KERR_LEADER_NOT_AVAILABLE;
+            } else if (!t && allow_auto && bk->cfg.auto_create) {
+                created++;
                 struct topic_config tc;
                 struct sl_err err;
                 topic_config_defaults(&tc, &bk->cfg);

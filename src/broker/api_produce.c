@@ -1,24 +1,15 @@
-/* Produce and InitProducerId. A produced batch is validated (magic 2, CRC-32C, lengths, record
- * count) and appended as received; with acks=all its response waits for the group fsync. */
-#include <stdio.h>
+/* Produce and InitProducerId: decoding and encoding only. Each partition's records go through
+ * one call, broker_append, which validates, checks idempotence, appends and marks the partition
+ * dirty; with acks=all the response waits for the group fsync. */
 #include <string.h>
 
-#include "broker/batch.h"
+#include "broker/apis.h"
 #include "broker/broker.h"
-#include "core/log.h"
-
-struct produce_result {
-    int16_t error;
-    int64_t base_offset;
-    int64_t log_start;
-    const char *message;
-};
+#include "broker/kerr.h"
 
 static void produce_partition(struct kreq *rq, const char *topic, int32_t index,
-                              struct kslice records, struct produce_result *res, bool *appended)
+                              struct kslice records, struct append_result *res, bool *appended)
 {
-    static char msg[512];
-    struct broker *bk = rq->bk;
     res->base_offset = -1;
     res->log_start = -1;
     res->message = NULL;
@@ -27,61 +18,15 @@ static void produce_partition(struct kreq *rq, const char *topic, int32_t index,
         res->error = KERR_UNSUPPORTED_VERSION;
         return;
     }
-    struct tpart *tp = registry_part(&bk->reg, topic, index);
+    struct tpart *tp = registry_part(&rq->bk->reg, topic, index);
     if (!tp) {
         res->error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
         return;
     }
-    res->log_start = partition_log_start(tp->log);
-    if (records.len <= 0) {
-        res->error = KERR_INVALID_RECORD;
-        res->message = "no records";
-        return;
-    }
-    if (records.len > tp->topic->cfg.max_message_bytes) {
-        res->error = KERR_MESSAGE_TOO_LARGE;
-        return;
-    }
-    struct batch_header h;
-    struct sl_err err;
-    int code = batch_validate(records.p, (size_t)records.len, &h, &err);
-    if (code != 0) {
-        log_warn("broker", "produce to %s-%d refused (error %d): %s", topic, (int)index, code,
-                 err.msg);
-        snprintf(msg, sizeof(msg), "%s", err.msg);
-        res->error = (int16_t)code;
-        res->message = msg;
-        return;
-    }
-    int64_t base;
-    int16_t perr = KERR_NONE;
-    switch (producers_check(&tp->producers, &h, &base, &perr)) {
-    case PRODUCER_DUPLICATE:
-        /* Acknowledged with its original offset; like the original, the answer waits for the
-         * sync that makes it durable. */
-        *appended = true;
-        res->error = KERR_NONE;
-        res->base_offset = base;
-        return;
-    case PRODUCER_REFUSE:
-        res->error = perr;
-        return;
-    case PRODUCER_APPEND:
-        break;
-    }
     /* The request buffer is the connection's own input buffer: the base offset is written into
      * it in place and the batch goes to disk unchanged otherwise. */
-    if (partition_append(tp->log, (uint8_t *)records.p, (size_t)records.len, &base, &err) != 0) {
-        log_error("broker", "append to %s-%d failed: %s", topic, (int)index, err.msg);
-        res->error = KERR_KAFKA_STORAGE_ERROR;
-        return;
-    }
-    producers_record(&tp->producers, &h, base);
-    broker_mark_dirty(bk, tp);
-    *appended = true;
-    res->error = KERR_NONE;
-    res->base_offset = base;
-    res->log_start = partition_log_start(tp->log);
+    broker_append(rq->bk, tp, (uint8_t *)records.p, records.len, res);
+    *appended = *appended || res->durable_wait;
 }
 
 enum handler_result api_produce(struct kreq *rq)
@@ -116,7 +61,7 @@ enum handler_result api_produce(struct kreq *rq)
             kr_tags(r, flex);
             if (r->err)
                 return H_CLOSE;
-            struct produce_result res = {KERR_NONE, -1, -1, NULL};
+            struct append_result res = {KERR_NONE, -1, -1, NULL, false};
             if (!valid_acks)
                 res.error = KERR_INVALID_REQUIRED_ACKS;
             else if (!name_ok)

@@ -4,9 +4,14 @@
  * (it needs Produce 0 advertised for gzip/snappy/lz4 and Produce 3 + Fetch 4 for batches v2),
  * and so Kafka 4.x Java clients (KIP-896 minimums) find every version they need. Produce
  * v0-v2 are advertised but refused per partition, as Apache Kafka 4.x does. */
+#include "broker/apis.h"
+
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "broker/broker.h"
+#include "broker/metrics.h"
+#include "core/log.h"
 
 #define NOFLEX INT16_MAX
 
@@ -44,4 +49,98 @@ const struct api_def *api_find(int16_t key)
             return &api_table[i];
     }
     return NULL;
+}
+
+/* --- acks=all: a response released by the next sync --- */
+
+struct sync_wait {
+    struct broker *bk;
+    uint64_t epoch;
+};
+
+static bool sync_try(void *ctx, struct kwriter *w, bool expired)
+{
+    (void)w;
+    (void)expired;
+    struct sync_wait *sw = ctx;
+    return sw->bk->sync_epoch >= sw->epoch;
+}
+
+static void sync_free(void *ctx)
+{
+    struct sync_wait *sw = ctx;
+    sw->bk->nwait_sync--;
+    free(sw);
+}
+
+void api_wait_sync(struct kreq *rq)
+{
+    struct broker *bk = rq->bk;
+    struct sync_wait *sw = malloc(sizeof(*sw));
+    if (!sw) {
+        /* cannot wait: make it durable now */
+        broker_sync(bk);
+        return;
+    }
+    sw->bk = bk;
+    sw->epoch = bk->submitted_epoch + 1; /* the next sync to start covers this data */
+    if (bk->want_epoch < sw->epoch)
+        bk->want_epoch = sw->epoch;
+    bk->nwait_sync++;
+    server_wait(rq, -1, sync_try, sync_free, sw);
+}
+
+enum server_result api_dispatch(struct kreq *rq)
+{
+    const char *peer = server_conn_host(rq->conn);
+    struct kreader *hr = &rq->r;
+    int16_t key = kr_i16(hr);
+    int16_t version = kr_i16(hr);
+    int32_t corr = kr_i32(hr);
+    if (hr->err) {
+        log_warn("broker", "%s: request header too short; closing", peer);
+        return SR_CLOSE;
+    }
+    const struct api_def *api = api_find(key);
+    if (!api) {
+        log_warn("broker", "%s: unknown API key %d; closing", peer, key);
+        return SR_CLOSE;
+    }
+    broker_metrics_request(key, api->name);
+    bool supported = version >= api->min_version && version <= api->max_version;
+    if (!supported && key != 18) {
+        log_warn("broker", "%s: %s v%d is not supported (range %d-%d); closing", peer, api->name,
+                 version, api->min_version, api->max_version);
+        return SR_CLOSE;
+    }
+    bool flex = version >= api->first_flexible;
+    rq->client_id = kr_str(hr, false);
+    if (flex && supported)
+        kr_tags(hr, true);
+    if (hr->err) {
+        log_warn("broker", "%s: malformed %s request header; closing", peer, api->name);
+        return SR_CLOSE;
+    }
+    rq->api_key = key;
+    rq->api_version = version;
+    rq->correlation_id = corr;
+    rq->flex = flex;
+    kw_i32(rq->w, corr);
+    if (flex && key != 18) /* ApiVersions always answers with response header v0 */
+        kw_tags(rq->w, true);
+    switch (api->handle(rq)) {
+    case H_DONE:
+        return SR_DONE;
+    case H_NORESP:
+        return SR_NORESP;
+    case H_WAIT_SYNC:
+        api_wait_sync(rq);
+        return SR_DEFER;
+    case H_DEFER:
+        return SR_DEFER;
+    case H_CLOSE:
+        break;
+    }
+    log_warn("broker", "%s: malformed %s v%d request; closing", peer, api->name, version);
+    return SR_CLOSE;
 }

@@ -46,8 +46,10 @@ bool batch_crc_ok(const uint8_t *p, size_t len, const struct batch_header *h);
 /* Full validation of one produced batch occupying exactly len bytes at p: header, magic 2,
  * Length consistent with len, CRC-32C over attributes..end, LastOffsetDelta + 1 == RecordsCount
  * > 0, BaseOffset 0, not a control batch; for uncompressed batches also that the records parse
- * (varint framing) and their count matches. Returns 0 or a Kafka error code
- * (2 CORRUPT_MESSAGE for a CRC mismatch, 87 INVALID_RECORD for the rest), with err set. */
+ * (varint framing) and their count matches; for compressed ones that RecordsCount is at most 64
+ * per byte of compressed payload (which bounds the offsets one request can consume). Returns 0 or a
+ * Kafka error code (2 CORRUPT_MESSAGE for a CRC mismatch, 87 INVALID_RECORD for the rest), with err
+ * set. */
 int batch_validate(const uint8_t *p, size_t len, struct batch_header *h, struct sl_err *err);
 
 /* Rewrites BaseOffset in place (big-endian). */

@@ -1,16 +1,28 @@
-/* Broker-wide state: cluster identity, the dirty-partition list behind group commit, and
- * durable producer-id allocation. */
+/* Broker-wide state: cluster identity, the dirty-partition list behind group commit, durable
+ * producer-id allocation, and the broker's place on the event loop: group commit runs before
+ * each sleep, group deadlines, retention and the interval flush are timers. */
 #include "broker/broker.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include "broker/batch.h"
+#include "broker/group_records.h"
+#include "broker/kerr.h"
+#include "broker/metrics.h"
+#include "broker/server.h"
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "core/units.h"
 #include "core/uuid.h"
+
+static void syncer_stop(struct broker *bk);
 
 #define PRODUCER_ID_BLOCK 1000
 
@@ -95,7 +107,17 @@ int broker_open(struct broker *bk, struct sl_err *err)
 
 void broker_close(struct broker *bk)
 {
+    syncer_stop(bk);
+    if (bk->srv) {
+        server_destroy(bk->srv); /* ends every wait */
+        bk->srv = NULL;
+    }
+    if (bk->loop) {
+        loop_destroy(bk->loop); /* and the broker's timers */
+        bk->loop = NULL;
+    }
     broker_sync(bk);
+    groups_index_free(&bk->groups); /* groups_close forgets everything, the index too */
     groups_close(&bk->groups);
     registry_close(&bk->reg);
     free(bk->dirty);
@@ -145,40 +167,426 @@ void broker_mark_dirty(struct broker *bk, struct tpart *tp)
     tp->in_dirty_list = true;
 }
 
-void broker_sync(struct broker *bk)
+void broker_append(struct broker *bk, struct tpart *tp, uint8_t *records, int32_t len,
+                   struct append_result *res)
 {
+    static char msg[512];
+    res->error = KERR_NONE;
+    res->base_offset = -1;
+    res->message = NULL;
+    res->durable_wait = false;
+    res->log_start = partition_log_start(tp->log);
+    if (len <= 0) {
+        res->error = KERR_INVALID_RECORD;
+        res->message = "no records";
+        return;
+    }
+    if (len > tp->topic->cfg.max_message_bytes) {
+        res->error = KERR_MESSAGE_TOO_LARGE;
+        return;
+    }
+    struct batch_header h;
+    struct sl_err err;
+    int code = batch_validate(records, (size_t)len, &h, &err);
+    if (code != 0) {
+        log_warn("broker", "produce to %s-%d refused (error %d): %s", tp->topic->name,
+                 (int)tp->index, code, err.msg);
+        snprintf(msg, sizeof(msg), "%s", err.msg);
+        res->error = (int16_t)code;
+        res->message = msg;
+        return;
+    }
+    int64_t base;
+    int16_t perr = KERR_NONE;
+    switch (producers_check(&tp->producers, &h, &base, &perr)) {
+    case PRODUCER_DUPLICATE:
+        /* Acknowledged with its original offset; like the original, the answer waits for the
+         * sync that makes it durable. */
+        res->durable_wait = true;
+        res->base_offset = base;
+        return;
+    case PRODUCER_REFUSE:
+        res->error = perr;
+        return;
+    case PRODUCER_APPEND:
+        break;
+    }
+    if (partition_append(tp->log, records, (size_t)len, &base, &err) != 0) {
+        log_error("broker", "append to %s-%d failed: %s", tp->topic->name, (int)tp->index, err.msg);
+        res->error = KERR_KAFKA_STORAGE_ERROR;
+        return;
+    }
+    producers_record(&tp->producers, &h, base);
+    broker_mark_dirty(bk, tp);
+    res->durable_wait = true;
+    res->base_offset = base;
+    res->log_start = partition_log_start(tp->log);
+}
+
+/* --- group commit off the loop thread ---
+ * Before each sleep the loop prepares a sync job: for each dirty partition a ticket for its
+ * active segment (partition_sync_prepare; what cannot be synced elsewhere is synced there and
+ * then). The sync thread fdatasyncs the tickets and signals an eventfd; the loop then records
+ * them, advances high watermarks and releases acks=all responses. acks=1 traffic meanwhile
+ * goes on. One job at a time; everything dirtied while it runs goes into the next. */
+
+struct sync_item {
+    struct tpart *tp;
+    struct partition_sync_ticket t;
+};
+
+struct sync_job {
+    uint64_t epoch;
+    struct sync_item *items;
+    int n, cap;
+};
+
+struct syncer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct sync_job *todo; /* for the thread */
+    struct sync_job *done; /* back from the thread */
+    bool busy;             /* a job is out (loop thread's view) */
+    bool quit;
+    int efd;
+};
+
+static void fatal_sync(const struct tpart *tp, const char *msg)
+{
+    /* The data may not be on disk and we cannot say which: acknowledging anything more would
+     * be a lie, so stop like Kafka does on a log-directory failure. */
+    if (tp)
+        log_error("broker", "fsync of %s-%d failed: %s; stopping", tp->topic->name, (int)tp->index,
+                  msg);
+    else
+        log_error("broker", "%s; stopping", msg);
+    exit(1);
+}
+
+static void *sync_main(void *arg)
+{
+    struct syncer *sy = arg;
+    pthread_mutex_lock(&sy->mu);
+    for (;;) {
+        while (!sy->todo && !sy->quit)
+            pthread_cond_wait(&sy->cv, &sy->mu);
+        if (!sy->todo)
+            break;
+        struct sync_job *job = sy->todo;
+        sy->todo = NULL;
+        pthread_mutex_unlock(&sy->mu);
+        for (int i = 0; i < job->n; i++) {
+            struct sl_err err;
+            int64_t t0 = mono_us();
+            int rc = partition_sync_run(&job->items[i].t, &err);
+            broker_metrics_fsync(mono_us() - t0);
+            if (rc != 0)
+                fatal_sync(job->items[i].tp, err.msg);
+        }
+        pthread_mutex_lock(&sy->mu);
+        sy->done = job;
+        pthread_cond_broadcast(&sy->cv);
+        uint64_t one = 1;
+        ssize_t w = write(sy->efd, &one, sizeof(one));
+        (void)w;
+    }
+    pthread_mutex_unlock(&sy->mu);
+    return NULL;
+}
+
+static void advance_hw(struct broker *bk, struct tpart *tp, int64_t end)
+{
+    if (end > tp->high_watermark) {
+        tp->high_watermark = end;
+        bk->hw_advanced = true;
+    }
+}
+
+/* Records a job the thread finished (loop thread). */
+static void sync_complete(struct broker *bk, struct sync_job *job)
+{
+    for (int i = 0; i < job->n; i++) {
+        struct sync_item *it = &job->items[i];
+        partition_sync_finish(it->tp->log, &it->t);
+        advance_hw(bk, it->tp, it->t.end_offset);
+    }
+    bk->sync_epoch = job->epoch;
+    free(job->items);
+    free(job);
+    bk->syncer->busy = false;
+}
+
+/* Takes a finished job, if any; with `wait`, waits for the one out first. */
+static void sync_collect(struct broker *bk, bool wait)
+{
+    struct syncer *sy = bk->syncer;
+    if (!sy || !sy->busy)
+        return;
+    pthread_mutex_lock(&sy->mu);
+    while (wait && !sy->done)
+        pthread_cond_wait(&sy->cv, &sy->mu);
+    struct sync_job *job = sy->done;
+    sy->done = NULL;
+    pthread_mutex_unlock(&sy->mu);
+    if (job)
+        sync_complete(bk, job);
+}
+
+static void on_sync_done(struct loop *l, int fd, void *ctx, int mask)
+{
+    (void)l;
+    (void)mask;
+    uint64_t v;
+    ssize_t r = read(fd, &v, sizeof(v));
+    (void)r;
+    sync_collect(ctx, false);
+}
+
+/* Starts a sync of everything appended so far (loop thread, no job out). */
+static void sync_start(struct broker *bk)
+{
+    struct sync_job *job = calloc(1, sizeof(*job));
+    if (job && bk->ndirty > 0)
+        job->items = malloc((size_t)bk->ndirty * sizeof(*job->items));
+    if (!job || (bk->ndirty > 0 && !job->items)) {
+        if (job)
+            free(job);
+        broker_sync(bk); /* no memory for a job: sync here */
+        return;
+    }
+    job->epoch = ++bk->submitted_epoch;
     for (int i = 0; i < bk->ndirty; i++) {
         struct tpart *tp = bk->dirty[i];
         struct sl_err err;
-        if (partition_sync(tp->log, &err) != 0) {
-            /* The data may not be on disk and we cannot say which: acknowledging anything
-             * more would be a lie, so stop like Kafka does on a log-directory failure. */
-            log_error("broker", "fsync of %s-%d failed: %s; stopping", tp->topic->name,
-                      (int)tp->index, err.msg);
-            exit(1);
-        }
-        int64_t end = partition_log_end(tp->log);
-        if (end != tp->high_watermark) {
-            tp->high_watermark = end;
-            bk->hw_advanced = true;
-        }
+        struct sync_item *it = &job->items[job->n];
+        int rc = partition_sync_prepare(tp->log, &it->t, &err);
+        if (rc < 0)
+            fatal_sync(tp, err.msg);
+        if (rc == 0)
+            advance_hw(bk, tp, partition_log_end(tp->log)); /* synced right there */
+        else
+            it->tp = tp, job->n++;
+        tp->in_dirty_list = false;
+    }
+    bk->ndirty = 0;
+    /* the group log is small and rarely written: synced here */
+    struct sl_err gerr;
+    if (groups_sync(&bk->groups, &gerr) != 0)
+        fatal_sync(NULL, gerr.msg);
+    struct syncer *sy = bk->syncer;
+    sy->busy = true;
+    if (job->n == 0) {
+        sync_complete(bk, job);
+        return;
+    }
+    pthread_mutex_lock(&sy->mu);
+    sy->todo = job;
+    pthread_cond_broadcast(&sy->cv);
+    pthread_mutex_unlock(&sy->mu);
+}
+
+static int syncer_start(struct broker *bk, struct sl_err *err)
+{
+    struct syncer *sy = calloc(1, sizeof(*sy));
+    if (!sy)
+        return sl_err_set(err, "out of memory");
+    sy->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (sy->efd < 0) {
+        free(sy);
+        return sl_err_errno(err, "eventfd");
+    }
+    pthread_mutex_init(&sy->mu, NULL);
+    pthread_cond_init(&sy->cv, NULL);
+    if (pthread_create(&sy->thread, NULL, sync_main, sy) != 0) {
+        close(sy->efd);
+        free(sy);
+        return sl_err_set(err, "cannot start the sync thread");
+    }
+    bk->syncer = sy;
+    if (loop_add_file(bk->loop, sy->efd, LOOP_READ, on_sync_done, bk) != 0)
+        return sl_err_errno(err, "cannot watch the sync thread's eventfd");
+    return 0;
+}
+
+static void syncer_stop(struct broker *bk)
+{
+    struct syncer *sy = bk->syncer;
+    if (!sy)
+        return;
+    sync_collect(bk, true);
+    pthread_mutex_lock(&sy->mu);
+    sy->quit = true;
+    pthread_cond_broadcast(&sy->cv);
+    pthread_mutex_unlock(&sy->mu);
+    pthread_join(sy->thread, NULL);
+    if (bk->loop)
+        loop_del_file(bk->loop, sy->efd);
+    close(sy->efd);
+    pthread_mutex_destroy(&sy->mu);
+    pthread_cond_destroy(&sy->cv);
+    free(sy);
+    bk->syncer = NULL;
+}
+
+void broker_sync(struct broker *bk)
+{
+    sync_collect(bk, true); /* a job out first: its partitions may be about to change */
+    for (int i = 0; i < bk->ndirty; i++) {
+        struct tpart *tp = bk->dirty[i];
+        struct sl_err err;
+        if (partition_sync(tp->log, &err) != 0)
+            fatal_sync(tp, err.msg);
+        advance_hw(bk, tp, partition_log_end(tp->log));
         tp->in_dirty_list = false;
     }
     bk->ndirty = 0;
     struct sl_err gerr;
-    if (groups_sync(&bk->groups, &gerr) != 0) {
-        log_error("broker", "%s; stopping", gerr.msg);
-        exit(1);
-    }
-    bk->sync_epoch++;
+    if (groups_sync(&bk->groups, &gerr) != 0)
+        fatal_sync(NULL, gerr.msg);
+    bk->sync_epoch = ++bk->submitted_epoch;
 }
 
 void broker_forget_topic(struct broker *bk, struct topic *t)
 {
+    sync_collect(bk, true); /* a job out may name the topic's partitions */
     int j = 0;
     for (int i = 0; i < bk->ndirty; i++) {
         if (bk->dirty[i]->topic != t)
             bk->dirty[j++] = bk->dirty[i];
     }
     bk->ndirty = j;
+}
+
+/* --- the loop --- */
+
+static int64_t group_timer_fire(struct loop *l, struct loop_timer *t, void *ctx);
+
+/* (Re)arms the group timer for the coordinator's next deadline. */
+static void group_timer_arm(struct broker *bk, int64_t next)
+{
+    if (next == INT64_MAX) {
+        if (bk->group_timer) {
+            loop_del_timer(bk->loop, bk->group_timer);
+            bk->group_timer = NULL;
+        }
+        return;
+    }
+    int64_t delay = next - loop_now(bk->loop);
+    if (bk->group_timer)
+        loop_timer_reset(bk->loop, bk->group_timer, delay);
+    else
+        bk->group_timer = loop_add_timer(bk->loop, delay, group_timer_fire, bk);
+}
+
+static int64_t group_timer_fire(struct loop *l, struct loop_timer *t, void *ctx)
+{
+    (void)t;
+    struct broker *bk = ctx;
+    int64_t next = groups_tick(&bk->groups);
+    if (next == INT64_MAX) {
+        bk->group_timer = NULL;
+        return LOOP_TIMER_DONE;
+    }
+    int64_t delay = next - loop_now(l);
+    return delay > 0 ? delay : 0;
+}
+
+static int64_t retention_fire(struct loop *l, struct loop_timer *t, void *ctx)
+{
+    (void)l;
+    (void)t;
+    struct broker *bk = ctx;
+    struct registry *reg = &bk->reg;
+    int64_t now = now_ms();
+    for (int i = 0; i < reg->ntopics; i++) {
+        struct topic *tp = reg->topics[i];
+        for (int32_t p = 0; p < tp->npartitions; p++) {
+            struct sl_err err;
+            int n = partition_enforce_retention(tp->parts[p].log, now, &err);
+            if (n < 0)
+                log_error("broker", "retention on %s-%d: %s", tp->name, (int)p, err.msg);
+            else if (n > 0)
+                log_info("broker", "retention deleted %d segment(s) of %s-%d", n, tp->name, (int)p);
+        }
+    }
+    return bk->cfg.retention_check_ms;
+}
+
+static int64_t flush_fire(struct loop *l, struct loop_timer *t, void *ctx)
+{
+    (void)l;
+    (void)t;
+    struct broker *bk = ctx;
+    broker_sync(bk);
+    return bk->cfg.flush_interval_ms;
+}
+
+/* Before each sleep: group deadlines that moved, then group commit (one fsync per dirty
+ * partition for everything this turn appended), then wake the waits it may have released. */
+static void before_sleep(struct loop *l, void *ctx)
+{
+    struct broker *bk = ctx;
+    broker_metrics_turn(&bk->reg, server_connections(bk->srv), loop_now(l));
+    if (bk->groups.deadlines)
+        group_timer_arm(bk, groups_tick(&bk->groups));
+    if (bk->cfg.flush == FLUSH_GROUP && (!bk->syncer || !bk->syncer->busy) &&
+        (bk->ndirty > 0 || bk->groups.dirty || bk->want_epoch > bk->submitted_epoch)) {
+        if (bk->syncer)
+            sync_start(bk);
+        else
+            broker_sync(bk);
+    }
+    if (bk->hw_advanced || bk->groups.answered || bk->woken_epoch != bk->sync_epoch) {
+        bk->hw_advanced = false;
+        bk->groups.answered = false;
+        bk->woken_epoch = bk->sync_epoch;
+        server_wake(bk->srv);
+    }
+}
+
+int broker_start(struct broker *bk, server_dispatch_fn dispatch, struct sl_err *err)
+{
+    if (loop_create(&bk->loop, err) != 0)
+        return -1;
+    struct server_config sc = {
+        .port = bk->cfg.listen_port,
+        .max_request_bytes = bk->cfg.max_request_bytes,
+        .max_response_bytes =
+            bk->cfg.max_fetch_bytes + bk->cfg.max_request_bytes + ((int64_t)1 << 20),
+        .max_connections = bk->cfg.max_connections,
+        .idle_timeout_ms = bk->cfg.idle_timeout_ms,
+        .partial_timeout_ms = bk->cfg.partial_timeout_ms,
+        .max_conn_bytes = bk->cfg.max_conn_bytes,
+    };
+    snprintf(sc.host, sizeof(sc.host), "%s", bk->cfg.listen_host);
+    if (server_create(bk->loop, &sc, dispatch, bk, &bk->srv, err) != 0)
+        return -1;
+    loop_set_before_sleep(bk->loop, before_sleep, bk);
+    bk->retention_timer = loop_add_timer(bk->loop, bk->cfg.retention_check_ms, retention_fire, bk);
+    if (bk->cfg.flush == FLUSH_GROUP && syncer_start(bk, err) != 0)
+        return -1;
+    if (bk->cfg.flush == FLUSH_INTERVAL)
+        bk->flush_timer = loop_add_timer(bk->loop, bk->cfg.flush_interval_ms, flush_fire, bk);
+    bk->groups.deadlines = true; /* restored members' sessions */
+    if (!bk->retention_timer || (bk->cfg.flush == FLUSH_INTERVAL && !bk->flush_timer))
+        return sl_err_set(err, "out of memory");
+    return 0;
+}
+
+int broker_run(struct broker *bk, struct sl_err *err)
+{
+    int rc = loop_run(bk->loop, err);
+    /* a last sync, and one more turn to send what it released */
+    broker_sync(bk);
+    server_wake(bk->srv);
+    struct sl_err e2;
+    loop_run_once(bk->loop, 0, &e2);
+    return rc;
+}
+
+void broker_stop(struct broker *bk)
+{
+    if (bk->loop)
+        loop_stop(bk->loop);
 }

@@ -5,11 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/apis.h"
 #include "broker/broker.h"
+#include "broker/metrics.h"
+#include "broker/segment.h"
 #include "broker/server.h"
 #include "cli/commands.h"
 #include "core/config.h"
+#include "core/fsutil.h"
 #include "core/log.h"
+#include "core/metrics_http.h"
 #include "core/units.h"
 
 static const struct opt_def broker_opts[] = {
@@ -38,6 +43,17 @@ static const struct opt_def broker_opts[] = {
     {"group-initial-delay", OPT_DURATION, "1s", "DURATION",
      "how long a new consumer group waits for more members before its first rebalance"},
     {"max-connections", OPT_INT, "1000", "N", "connections beyond this are refused"},
+    METRICS_LISTEN_OPT,
+    {"idle-timeout", OPT_DURATION, "10m", "DURATION",
+     "close a connection with nothing in flight for this long (0 = never)"},
+    {"partial-frame-timeout", OPT_DURATION, "60s", "DURATION",
+     "close a connection whose request frame is not whole this long after it began (0 = never)"},
+    {"max-connection-memory", OPT_SIZE, "128MiB", "SIZE",
+     "stop reading from a connection while its queued responses and waits hold more than this"},
+    {"max-auto-create", OPT_INT, "10", "N", "topics one Metadata request may auto-create"},
+    {"max-open-segments", OPT_INT, "0", "N",
+     "segment files kept open at once, least recently used closed first (0: a quarter of the "
+     "file-descriptor limit, 64-10000)"},
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -58,7 +74,7 @@ static const struct cmd_def broker_cmd = {
     "checked and a torn or corrupt tail is cut off. SIGINT/SIGTERM stop cleanly.",
 };
 
-static struct server *volatile running;
+static struct broker *volatile running;
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
@@ -66,7 +82,7 @@ static void on_signal(int sig)
     (void)sig;
     stop_requested = 1;
     if (running)
-        server_stop(running);
+        broker_stop(running);
 }
 
 static bool is_loopback(const char *host)
@@ -143,6 +159,15 @@ static int load_config(struct config *cfg, struct broker_config *bc, struct sl_e
         return sl_err_set(err, "--max-connections must be 1-1000000");
     bc->max_connections = (int)mc;
     bc->group_initial_delay_ms = config_ms(cfg, "group-initial-delay");
+    bc->idle_timeout_ms = config_ms(cfg, "idle-timeout");
+    bc->partial_timeout_ms = config_ms(cfg, "partial-frame-timeout");
+    bc->max_conn_bytes = config_size(cfg, "max-connection-memory");
+    if (bc->max_conn_bytes < 1024)
+        return sl_err_set(err, "--max-connection-memory must be at least 1KiB");
+    int64_t mac = config_int(cfg, "max-auto-create");
+    if (mac < 0 || mac > 100000)
+        return sl_err_set(err, "--max-auto-create must be 0-100000");
+    bc->max_auto_create = (int32_t)mac;
     return 0;
 }
 
@@ -158,16 +183,26 @@ int broker_main(int argc, char **argv)
         return 2;
     }
     struct broker *bk = calloc(1, sizeof(*bk));
+    char *metrics_addr =
+        config_str(cfg, "metrics-listen") ? strdup(config_str(cfg, "metrics-listen")) : NULL;
     if (!bk || load_config(cfg, &bk->cfg, &err) != 0) {
         fprintf(stderr, "sluice broker: %s\n", bk ? err.msg : "out of memory");
         config_free(cfg);
+        free(metrics_addr);
         free(bk);
         return 2;
     }
+    int64_t max_open = config_int(cfg, "max-open-segments");
     config_free(cfg);
+    /* Descriptors: the hard limit, then a share of it for segment files (opened on demand). */
+    int64_t nofile = fs_raise_nofile();
+    if (max_open <= 0)
+        max_open = nofile / 4 < 64 ? 64 : nofile / 4 > 10000 ? 10000 : nofile / 4;
+    segment_set_max_open((int)(max_open > 1000000 ? 1000000 : max_open));
 
     /* Handlers first: a SIGTERM during recovery must still mean a clean stop. */
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit is then a write error, handled as such */
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -176,33 +211,38 @@ int broker_main(int argc, char **argv)
     int64_t t0 = mono_ms();
     if (broker_open(bk, &err) != 0) {
         log_error("broker", "cannot open data directory %s: %s", bk->cfg.data_dir, err.msg);
+        free(metrics_addr);
         free(bk);
         return 1;
     }
-    struct server *srv;
-    if (server_create(bk, &srv, &err) != 0) {
+    struct http_server *metrics_srv = NULL;
+    broker_metrics_init();
+    if (broker_start(bk, api_dispatch, &err) != 0 ||
+        metrics_listen("broker", metrics_addr, &metrics_srv, &err) != 0) {
         log_error("broker", "%s", err.msg);
         broker_close(bk);
+        free(metrics_addr);
         free(bk);
         return 1;
     }
+    free(metrics_addr);
     if (bk->cfg.advertised_port == 0)
-        bk->cfg.advertised_port = server_port(srv);
-    running = srv;
+        bk->cfg.advertised_port = server_port(bk->srv);
+    running = bk;
     if (stop_requested)
-        server_stop(srv); /* asked to stop while starting: run only the final sync */
+        broker_stop(bk); /* asked to stop while starting: run only the final sync */
 
     log_info("broker",
              "sluice broker %s listening on %s:%d (advertised %s:%d), data in %s, "
              "%d topic(s) recovered in %lld ms, cluster id %s",
-             SLUICE_VERSION, bk->cfg.listen_host, server_port(srv), bk->cfg.advertised_host,
+             SLUICE_VERSION, bk->cfg.listen_host, server_port(bk->srv), bk->cfg.advertised_host,
              bk->cfg.advertised_port, bk->cfg.data_dir, bk->reg.ntopics,
              (long long)(mono_ms() - t0), bk->cluster_id);
-    rc = server_run(srv, &err);
+    rc = broker_run(bk, &err);
     if (rc != 0)
         log_error("broker", "%s", err.msg);
     running = NULL;
-    server_destroy(srv);
+    http_server_stop(metrics_srv);
     broker_close(bk);
     free(bk);
     log_info("broker", "stopped");

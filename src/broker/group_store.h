@@ -1,30 +1,64 @@
-/* Durable storage for consumer groups: an append-only record log DATA_DIR/groups/state.log.
- * Each record is [u32 length][u32 CRC-32C][payload]; payloads are committed offsets, group
- * metadata (generation, protocol, members and assignments) and tombstones. Replayed on start
- * (a torn tail is cut), compacted when mostly dead. Synced by the broker's group commit. */
+/* A durable append-only record log, the storage under the consumer-group coordinator
+ * (DATA_DIR/groups/state.log). Each record is [u32 length][u32 CRC-32C][payload]; this file
+ * knows nothing of what payloads mean. Open replays every whole record through a callback;
+ * a record the callback cannot apply is skipped, never a reason to stop, so a later valid record
+ * is never lost. Replay stops only where the framing or CRC fails (a torn tail after a crash),
+ * and that tail is cut. A failed or partial append is cut back to the last whole record, so a
+ * later append after a transient error (ENOSPC) is not hidden behind a torn one. Compaction
+ * writes a new log beside the old one and renames it over, durably. Not thread safe. */
 #ifndef SLUICE_BROKER_GROUP_STORE_H
 #define SLUICE_BROKER_GROUP_STORE_H
 
-#include "broker/group.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-int group_store_open(struct groups *gs, const char *data_dir, struct sl_err *err);
-int group_store_put_offset(struct groups *gs, const char *group, const char *topic,
-                           int32_t partition, int64_t offset, int32_t leader_epoch,
-                           const char *metadata, int64_t commit_ms, struct sl_err *err);
-int group_store_put_group(struct groups *gs, const struct group *g, struct sl_err *err);
-int group_store_put_topic_delete(struct groups *gs, const char *topic, struct sl_err *err);
-int group_store_put_group_delete(struct groups *gs, const char *group, struct sl_err *err);
-int group_store_put_offset_delete(struct groups *gs, const char *group, const char *topic,
-                                  int32_t partition, struct sl_err *err);
+#include "core/err.h"
 
-/* Shared with group.c */
-int group_set_offset(struct group *g, const char *topic, int32_t partition, int64_t offset,
-                     int32_t leader_epoch, const char *metadata, int64_t commit_ms);
-void group_drop_topic_offsets(struct group *g, const char *topic);
-void group_drop_offset(struct group *g, const char *topic, int32_t partition);
-/* Frees and forgets a group (its members must be gone). */
-void group_remove(struct groups *gs, const char *id);
-void group_free(struct group *g);
-void group_member_free(struct member *m);
+/* Largest payload; group_store_append refuses larger ones. */
+#define GROUP_STORE_MAX_RECORD (16 << 20)
+
+struct group_store {
+    int fd;
+    char path[4096];
+    int64_t end;  /* bytes of whole records: where the next append goes */
+    bool dirty;   /* appended since the last group_store_sync */
+    bool broken;  /* a failed append could not be cut back: appends are refused */
+    int64_t nrec; /* records in the file (replayed or appended) */
+};
+
+/* Called for each record in order; returns 0 when applied, non-zero when the payload cannot be
+ * applied (it is then skipped and counted). */
+typedef int (*group_store_replay_fn)(void *ctx, const uint8_t *payload, size_t len);
+
+/* Creates DATA_DIR/groups durably if needed, opens state.log and replays it through fn.
+ * *skipped (may be NULL) counts records fn refused. The caller usually compacts right after. */
+int group_store_open(struct group_store *st, const char *data_dir, group_store_replay_fn fn,
+                     void *ctx, int64_t *skipped, struct sl_err *err);
+/* Appends one record (page cache; durable after group_store_sync). On failure the file is cut
+ * back to st->end and an error returned; nothing of the record remains. */
+int group_store_append(struct group_store *st, const uint8_t *payload, size_t len,
+                       struct sl_err *err);
+/* fdatasync if anything was appended since the last sync. */
+int group_store_sync(struct group_store *st, struct sl_err *err);
+void group_store_close(struct group_store *st);
+
+/* Compaction: a new log written beside the old one, then renamed over it. */
+struct group_store_rewrite {
+    int fd;
+    int64_t end;
+    int64_t nrec;
+    char tmp[4200];
+};
+int group_store_rewrite_begin(const struct group_store *st, struct group_store_rewrite *rw,
+                              struct sl_err *err);
+int group_store_rewrite_add(struct group_store_rewrite *rw, const uint8_t *payload, size_t len,
+                            struct sl_err *err);
+/* Syncs the new log, renames it over the old one and syncs the directory; st then appends to
+ * the new log. On failure before the rename the old log stays in use; a failure to sync the
+ * directory after it is returned like any failed fsync (the caller stops). */
+int group_store_rewrite_commit(struct group_store *st, struct group_store_rewrite *rw,
+                               struct sl_err *err);
+void group_store_rewrite_abort(struct group_store_rewrite *rw);
 
 #endif

@@ -16,7 +16,6 @@
 int index_init(struct offset_index *ix, const char *path, struct sl_err *err)
 {
     memset(ix, 0, sizeof(*ix));
-    ix->fd = -1;
     ix->path = strdup(path);
     if (!ix->path)
         return sl_err_set(err, "out of memory");
@@ -25,13 +24,9 @@ int index_init(struct offset_index *ix, const char *path, struct sl_err *err)
 
 void index_close(struct offset_index *ix)
 {
-    if (ix->fd >= 0)
-        close(ix->fd);
-    ix->fd = -1;
     free(ix->e);
     free(ix->path);
     memset(ix, 0, sizeof(*ix));
-    ix->fd = -1;
 }
 
 static int index_grow(struct offset_index *ix, size_t need, struct sl_err *err)
@@ -130,26 +125,33 @@ int index_flush(struct offset_index *ix, struct sl_err *err)
     uint8_t *raw = NULL;
     if (ix->flushed == ix->n && !ix->stale)
         return 0;
-    if (ix->fd < 0) {
-        ix->fd = open(ix->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (ix->fd < 0)
-            return sl_err_errno(err, "open %s", ix->path);
+    /* Opened for each flush (one per INDEX_FLUSH_ENTRIES entries) and closed again: an index
+     * never holds a descriptor, whatever the number of partitions. */
+    int fd = open(ix->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return sl_err_errno(err, "open %s", ix->path);
+    if (ix->stale && ftruncate(fd, (off_t)(ix->flushed * INDEX_ENTRY_SIZE)) != 0) {
+        sl_err_errno(err, "truncate %s", ix->path);
+        close(fd);
+        return -1;
     }
-    if (ix->stale && ftruncate(ix->fd, (off_t)(ix->flushed * INDEX_ENTRY_SIZE)) != 0)
-        return sl_err_errno(err, "truncate %s", ix->path);
     ix->stale = false;
     size_t count = ix->n - ix->flushed;
-    if (count == 0)
+    if (count == 0) {
+        close(fd);
         return 0;
+    }
     size_t bytes = count * INDEX_ENTRY_SIZE;
     raw = malloc(bytes);
-    if (!raw)
-        return sl_err_set(err, "out of memory writing index %s", ix->path);
+    if (!raw) {
+        sl_err_set(err, "out of memory writing index %s", ix->path);
+        goto out;
+    }
     for (size_t i = 0; i < count; i++) {
         wr32(raw + i * INDEX_ENTRY_SIZE, ix->e[ix->flushed + i].rel);
         wr32(raw + i * INDEX_ENTRY_SIZE + 4, ix->e[ix->flushed + i].pos);
     }
-    ssize_t put = pwrite(ix->fd, raw, bytes, (off_t)(ix->flushed * INDEX_ENTRY_SIZE));
+    ssize_t put = pwrite(fd, raw, bytes, (off_t)(ix->flushed * INDEX_ENTRY_SIZE));
     if (put < 0 || (size_t)put != bytes) {
         /* A partial entry would make the file insane; it is rebuilt on the next load. */
         ix->stale = true;
@@ -159,6 +161,7 @@ int index_flush(struct offset_index *ix, struct sl_err *err)
     ix->flushed = ix->n;
     rc = 0;
 out:
+    close(fd);
     free(raw);
     return rc;
 }
@@ -177,11 +180,7 @@ int index_add(struct offset_index *ix, uint32_t rel, uint32_t pos, struct sl_err
 
 int index_close_file(struct offset_index *ix, struct sl_err *err)
 {
-    int rc = index_flush(ix, err);
-    if (ix->fd >= 0)
-        close(ix->fd);
-    ix->fd = -1;
-    return rc;
+    return index_flush(ix, err);
 }
 
 void index_reset(struct offset_index *ix)

@@ -20,7 +20,6 @@ struct index_entry {
 
 struct offset_index {
     char *path;
-    int fd; /* -1 until the first write, and after index_close */
     struct index_entry *e;
     size_t n, cap;
     size_t flushed; /* entries [0, flushed) are in the file */
@@ -42,8 +41,8 @@ int index_load(struct offset_index *ix, int64_t seg_size, struct sl_err *err);
 int index_add(struct offset_index *ix, uint32_t rel, uint32_t pos, struct sl_err *err);
 /* Writes all pending entries to the file (creating it if needed). */
 int index_flush(struct offset_index *ix, struct sl_err *err);
-/* Flushes pending entries, then closes the file (entries stay in memory for lookups). Used when
- * a segment stops being the active one, so old segments hold no index descriptor. */
+/* Flushes pending entries (entries stay in memory for lookups). Used when a segment stops being
+ * the active one. No index keeps a descriptor open between flushes. */
 int index_close_file(struct offset_index *ix, struct sl_err *err);
 /* Drops every entry, marking the file for rewrite on the next flush. */
 void index_reset(struct offset_index *ix);

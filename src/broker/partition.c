@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,11 +17,13 @@
 #include "broker/batch.h"
 #include "broker/proto.h"
 #include "broker/segment.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 
 #define LOG_MOD "log"
 #define DEFAULT_SEGMENT_BYTES (1024LL * 1024 * 1024)
 #define DEFAULT_INDEX_INTERVAL 4096
+#define RECOVERY_POINT "recovery-point"
 
 struct partition {
     char *dir;
@@ -30,6 +33,10 @@ struct partition {
     int64_t size_bytes;
     bool dirty;     /* appended since the last partition_sync */
     bool dir_dirty; /* segment files created since the last partition_sync */
+    /* Segments with a base offset below this were fsynced whole (recorded in RECOVERY_POINT
+     * after the sync that followed their roll): open trusts them; every other segment is
+     * scanned and cut at its first bad batch. */
+    int64_t clean_before;
 };
 
 static struct segment *active(struct partition *p)
@@ -49,6 +56,36 @@ static int grow_segs(struct partition *p, size_t need, struct sl_err *err)
         return sl_err_set(err, "out of memory");
     p->segs = s;
     p->cap = cap;
+    return 0;
+}
+
+/* The recorded recovery point, or 0 when there is none (every segment is then scanned). */
+static int64_t read_recovery_point(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, RECOVERY_POINT);
+    char *text;
+    if (fs_read_file(path, 64, &text, NULL, NULL) != 0)
+        return 0;
+    char *end = NULL;
+    long long v = strtoll(text, &end, 10);
+    bool ok = end != text && (*end == '\n' || *end == '\0') && v >= 0;
+    free(text);
+    return ok ? (int64_t)v : 0;
+}
+
+/* Records durably that every segment before the active one has been fsynced whole. */
+static int write_recovery_point(struct partition *p, struct sl_err *err)
+{
+    int64_t base = active(p)->base_offset;
+    if (base <= p->clean_before)
+        return 0;
+    char path[4200], text[32];
+    snprintf(path, sizeof(path), "%s/%s", p->dir, RECOVERY_POINT);
+    int n = snprintf(text, sizeof(text), "%" PRId64 "\n", base);
+    if (fs_write_atomic(path, text, (size_t)n, err) != 0)
+        return -1;
+    p->clean_before = base;
     return 0;
 }
 
@@ -167,6 +204,7 @@ int partition_open(const char *dir, const struct partition_config *cfg, struct p
 
     if (mkdir_all(dir, err) != 0 || list_segments(dir, &bases, &nbases, err) != 0)
         goto fail;
+    p->clean_before = nbases > 0 ? read_recovery_point(dir) : 0;
     if (grow_segs(p, nbases ? nbases : 1, err) != 0)
         goto fail;
     if (nbases == 0) {
@@ -181,11 +219,16 @@ int partition_open(const char *dir, const struct partition_config *cfg, struct p
         if (segment_open(seg, dir, bases[i], p->cfg.index_interval_bytes, err) != 0)
             goto fail;
         p->nsegs++;
-        /* The active segment may have been torn by a crash: check every batch's CRC. Older
-         * segments were complete when rolled; their index and tail are checked cheaply. */
-        int rc = i + 1 == nbases ? segment_recover(seg, &cut, err) : segment_load(seg, &cut, err);
+        /* Any segment not known to be fsynced whole may have been torn by a crash (a roll
+         * happens before the group fsync): check every batch's CRC. Segments below the
+         * recovery point were synced whole; their index and tail are checked cheaply. */
+        bool unclean = i + 1 == nbases || bases[i] >= p->clean_before;
+        int rc = unclean ? segment_recover(seg, &cut, err) : segment_load(seg, &cut, err);
         if (rc != 0)
             goto fail;
+        /* What recovery kept may exist only in the page cache (after kill -9): it is synced
+         * below, before the log end can become anyone's high watermark. */
+        seg->dirty = unclean;
         if (i > 0) {
             struct segment *prev = &p->segs[i - 1];
             if (prev->end_offset > seg->base_offset) {
@@ -199,6 +242,14 @@ int partition_open(const char *dir, const struct partition_config *cfg, struct p
                          prev->end_offset, seg->base_offset - 1);
         }
         p->size_bytes += seg->size;
+    }
+    if (nbases > 0) {
+        /* Sync the recovered data and the directory entries of the segments before anything
+         * is published (the previous run may have died before its group fsync). */
+        p->dirty = true;
+        p->dir_dirty = true;
+        if (partition_sync(p, err) != 0)
+            goto fail;
     }
     free(bases);
     log_debug(LOG_MOD, "%s: %zu segments, offsets %" PRId64 "..%" PRId64, dir, p->nsegs,
@@ -315,24 +366,59 @@ int partition_sync(struct partition *p, struct sl_err *err)
      * sit at the end of the list: walk back until a clean, older segment. */
     for (size_t i = p->nsegs; i-- > 0;) {
         struct segment *seg = &p->segs[i];
-        if (!seg->dirty && i + 1 < p->nsegs)
+        if (!seg->dirty && i + 1 < p->nsegs && seg->base_offset < p->clean_before)
             break;
         if (segment_sync(seg, err) != 0)
             return -1;
     }
     if (p->dir_dirty) {
         /* New segment files must survive a crash as directory entries, too. */
-        int fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-            return sl_err_errno(err, "open directory %s", p->dir);
-        int rc = fsync(fd);
-        close(fd);
-        if (rc != 0)
-            return sl_err_errno(err, "fsync directory %s", p->dir);
+        if (fs_sync_dir(p->dir, err) != 0)
+            return -1;
         p->dir_dirty = false;
     }
+    /* Every segment before the active one is now durable whole: say so, once per roll. */
+    if (write_recovery_point(p, err) != 0)
+        return -1;
     p->dirty = false;
     return 0;
+}
+
+int partition_sync_prepare(struct partition *p, struct partition_sync_ticket *t, struct sl_err *err)
+{
+    struct segment *seg = active(p);
+    bool others_dirty = p->nsegs > 1 && p->segs[p->nsegs - 2].dirty;
+    if (p->dir_dirty || others_dirty || seg->base_offset > p->clean_before) {
+        /* a roll not yet recorded: the whole sync, here (rare: once per roll) */
+        return partition_sync(p, err) == 0 ? 0 : -1;
+    }
+    if (!seg->dirty)
+        return 0;
+    int fd = segment_fd(seg, err);
+    if (fd < 0)
+        return -1;
+    t->fd = dup(fd);
+    if (t->fd < 0)
+        return sl_err_errno(err, "dup %s", seg->path);
+    t->base_offset = seg->base_offset;
+    t->end_offset = seg->end_offset;
+    return 1;
+}
+
+int partition_sync_run(struct partition_sync_ticket *t, struct sl_err *err)
+{
+    int rc = fdatasync(t->fd) == 0 ? 0 : sl_err_errno(err, "fdatasync");
+    close(t->fd);
+    t->fd = -1;
+    return rc;
+}
+
+void partition_sync_finish(struct partition *p, const struct partition_sync_ticket *t)
+{
+    struct segment *seg = active(p);
+    /* nothing appended since: the segment is clean (otherwise a later sync covers the rest) */
+    if (seg->base_offset == t->base_offset && seg->end_offset == t->end_offset)
+        seg->dirty = false;
 }
 
 /* Index of the segment that holds offset: the last one whose base is <= offset. */
@@ -383,20 +469,30 @@ int partition_slices(struct partition *p, int64_t offset, int64_t limit_offset, 
         return 1;
     for (size_t i = find_segment(p, offset); i < p->nsegs && *nslices < max_slices; i++) {
         struct segment *seg = &p->segs[i];
+        if (limit_offset <= seg->base_offset)
+            break;
         int64_t pos = 0, end = seg->size;
         if (offset > seg->base_offset && segment_find(seg, offset, &pos, err) != 0)
-            return -1;
+            goto fail;
         bool last = limit_offset < seg->end_offset;
         if (last && segment_find(seg, limit_offset, &end, err) != 0)
-            return -1; /* the batch holding limit_offset is the first one not to send */
-        if (pos >= end)
-            break;
+            goto fail; /* the batch holding limit_offset is the first one not to send */
+        if (pos >= end) {
+            if (last)
+                break;
+            continue; /* offset sits in a gap after this segment's end: the next one has it */
+        }
+        int fd = segment_fd(seg, err);
+        if (fd < 0)
+            goto fail;
         size_t len = (size_t)(end - pos);
         size_t budget = max_bytes > *total ? max_bytes - *total : 0;
         if (len > budget) {
             uint8_t head[BATCH_LOG_OVERHEAD];
-            if (pread(seg->fd, head, sizeof(head), pos) != (ssize_t)sizeof(head))
-                return sl_err_errno(err, "read %s", seg->path);
+            if (pread(fd, head, sizeof(head), pos) != (ssize_t)sizeof(head)) {
+                sl_err_errno(err, "read %s", seg->path);
+                goto fail;
+            }
             size_t first = (size_t)be32(head + 8) + BATCH_LOG_OVERHEAD;
             if (*total == 0 && first > budget)
                 budget = first; /* the first batch goes whole, however large (KIP-74) */
@@ -408,13 +504,34 @@ int partition_slices(struct partition *p, int64_t offset, int64_t limit_offset, 
         }
         if (len == 0)
             break;
-        out[(*nslices)++] = (struct log_slice){seg->fd, pos, len};
+        /* A dup: the segment's own descriptor may be closed by the pool before the caller
+         * sends these bytes (a Fetch slices many partitions before it writes any). */
+        int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (dfd < 0) {
+            sl_err_errno(err, "dup %s", seg->path);
+            goto fail;
+        }
+        out[(*nslices)++] = (struct log_slice){dfd, pos, len};
         *total += len;
         if (last)
             break;
         offset = seg->end_offset; /* continue at the start of the next segment */
     }
     return 0;
+fail:
+    log_slices_close(out, *nslices);
+    *nslices = 0;
+    *total = 0;
+    return -1;
+}
+
+void log_slices_close(struct log_slice *s, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (s[i].fd >= 0)
+            close(s[i].fd);
+        s[i].fd = -1;
+    }
 }
 
 int partition_offset_for_timestamp(struct partition *p, int64_t ts, int64_t *offset,
@@ -461,7 +578,7 @@ static int retention_time(struct segment *seg, int64_t *ts, struct sl_err *err)
         return -1;
     if (*ts < 0) {
         struct stat st;
-        if (fstat(seg->fd, &st) != 0)
+        if (stat(seg->path, &st) != 0)
             return sl_err_errno(err, "stat %s", seg->path);
         *ts = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
     }
@@ -471,6 +588,7 @@ static int retention_time(struct segment *seg, int64_t *ts, struct sl_err *err)
 int partition_enforce_retention(struct partition *p, int64_t now_ms, struct sl_err *err)
 {
     int deleted = 0;
+    bool rolled = false;
     if (p->cfg.retention_ms >= 0) {
         int64_t cutoff = now_ms - p->cfg.retention_ms;
         while (p->nsegs > 0) {
@@ -486,8 +604,11 @@ int partition_enforce_retention(struct partition *p, int64_t now_ms, struct sl_e
             }
             /* Everything has expired: start an empty active segment at the log end first so
              * the log start (its name) is remembered. */
-            if (p->nsegs == 1 && partition_roll(p, err) != 0)
-                return -1;
+            if (p->nsegs == 1) {
+                if (partition_roll(p, err) != 0)
+                    return -1;
+                rolled = true;
+            }
             if (delete_oldest(p, err) != 0)
                 return -1;
             deleted++;
@@ -500,5 +621,9 @@ int partition_enforce_retention(struct partition *p, int64_t now_ms, struct sl_e
             deleted++;
         }
     }
+    /* The new active segment's directory entry is what remembers the log start: make it
+     * durable now, as a produce-driven roll's is by the next group sync. */
+    if (rolled && partition_sync(p, err) != 0)
+        return -1;
     return deleted;
 }

@@ -48,6 +48,21 @@ int partition_append(struct partition *p, uint8_t *batch, size_t len, int64_t *b
 /* fdatasyncs everything appended so far (including segments rolled since the last sync).
  * Returns 0 when nothing was pending. */
 int partition_sync(struct partition *p, struct sl_err *err);
+/* Sync off the loop thread, in three steps: prepare (owner thread) either syncs at once what
+ * cannot be synced elsewhere (after a roll: older segments, the directory, the recovery point)
+ * and returns 0, or returns 1 with a ticket for the active segment's data up to
+ * t->end_offset; run (any thread) fdatasyncs it and releases the ticket's descriptor; finish
+ * (owner thread) records it. Appends may go on meanwhile; they need a later sync. -1 on
+ * error. */
+struct partition_sync_ticket {
+    int fd; /* a dup of the active segment's descriptor */
+    int64_t base_offset;
+    int64_t end_offset; /* everything before this is durable once run succeeds */
+};
+int partition_sync_prepare(struct partition *p, struct partition_sync_ticket *t,
+                           struct sl_err *err);
+int partition_sync_run(struct partition_sync_ticket *t, struct sl_err *err);
+void partition_sync_finish(struct partition *p, const struct partition_sync_ticket *t);
 /* True when appends have happened since the last partition_sync. */
 bool partition_dirty(const struct partition *p);
 
@@ -60,8 +75,9 @@ bool partition_dirty(const struct partition *p);
 int partition_read(struct partition *p, int64_t offset, int64_t limit_offset, size_t max_bytes,
                    struct buf *out, struct sl_err *err);
 
-/* A byte range of one segment file, for sending without copying. fd stays owned by the
- * partition: callers that keep it beyond the current loop turn must dup it. */
+/* A byte range of one segment file, for sending without copying. fd is the caller's (a dup of
+ * the segment's descriptor, which the descriptor pool may close at any time): release the
+ * slices with log_slices_close. */
 struct log_slice {
     int fd;
     int64_t pos;
@@ -77,6 +93,8 @@ struct log_slice {
 int partition_slices(struct partition *p, int64_t offset, int64_t limit_offset, size_t max_bytes,
                      struct log_slice *out, int max_slices, int *nslices, size_t *total,
                      struct sl_err *err);
+/* Closes the descriptors of n slices from partition_slices. */
+void log_slices_close(struct log_slice *s, int n);
 
 /* Earliest offset whose record timestamp is >= ts, and that record's timestamp; *offset = -1
  * when no record qualifies. Uses batch MaxTimestamp to find the batch, then the records for

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/broker.h"
+#include "broker/kerr.h"
 #include "broker/proto.h"
 
 static struct producer_state *find(const struct producers *ps, int64_t pid)

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "broker/broker.h"
+#include "broker/broker_config.h"
+#include "broker/kerr.h"
+#include "broker/registry.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/units.h"
@@ -185,6 +187,7 @@ static int add_topic(struct registry *reg, struct topic *t, struct sl_err *err)
         reg->cap = cap;
     }
     reg->topics[reg->ntopics++] = t;
+    reg->index_stale = true;
     return 0;
 }
 
@@ -240,11 +243,60 @@ void registry_close(struct registry *reg)
     free(reg->topics);
     reg->topics = NULL;
     reg->ntopics = reg->cap = 0;
+    free(reg->index);
+    reg->index = NULL;
+    reg->index_cap = 0;
+}
+
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+/* The name index: open addressing, at most half full, rebuilt after topics come or go. */
+static int index_build(struct registry *reg)
+{
+    int cap = 64;
+    while (cap < 2 * reg->ntopics)
+        cap *= 2;
+    if (cap != reg->index_cap) {
+        int *ix = malloc((size_t)cap * sizeof(*ix));
+        if (!ix)
+            return -1;
+        free(reg->index);
+        reg->index = ix;
+        reg->index_cap = cap;
+    }
+    memset(reg->index, 0, (size_t)cap * sizeof(*reg->index));
+    uint32_t m = (uint32_t)cap - 1;
+    for (int i = 0; i < reg->ntopics; i++) {
+        uint32_t h = name_hash(reg->topics[i]->name);
+        while (reg->index[h & m])
+            h++;
+        reg->index[h & m] = i + 1;
+    }
+    reg->index_stale = false;
+    return 0;
 }
 
 struct topic *registry_find(struct registry *reg, const char *name)
 {
-    for (int i = 0; i < reg->ntopics; i++) {
+    if ((reg->index_stale || !reg->index) && index_build(reg) == 0)
+        reg->index_stale = false;
+    if (reg->index && !reg->index_stale) {
+        uint32_t m = (uint32_t)reg->index_cap - 1;
+        for (uint32_t h = name_hash(name);; h++) {
+            int i = reg->index[h & m];
+            if (!i)
+                return NULL;
+            if (strcmp(reg->topics[i - 1]->name, name) == 0)
+                return reg->topics[i - 1];
+        }
+    }
+    for (int i = 0; i < reg->ntopics; i++) { /* no memory for the index */
         if (strcmp(reg->topics[i]->name, name) == 0)
             return reg->topics[i];
     }
@@ -324,6 +376,7 @@ int registry_delete(struct registry *reg, const char *name, struct sl_err *err)
     }
     fs_sync_dir(reg->dir, NULL);
     reg->topics[idx] = reg->topics[--reg->ntopics];
+    reg->index_stale = true;
     topic_free(t);
     fs_remove_tree(trash, NULL);
     log_info("broker", "deleted topic %s", name);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,175 @@
 /* Read window for recovery scans, which read every byte anyway. */
 #define SCAN_WINDOW (1024 * 1024)
 
+/* Segment file descriptors come from one process-wide pool of at most `pool_max` open files,
+ * reused with the clock algorithm (an approximation of least recently used). A segment holds
+ * the number of its slot and that slot's generation; when the slot is given to another
+ * segment the generation changes and the file is opened again on its next use. Closing a
+ * segment's fd loses nothing: its unsynced pages stay in the page cache, and fdatasync on any
+ * later descriptor of the file writes them (fsync works on the inode). The pool is guarded by a
+ * mutex so that segment_sync may run on another thread: it never takes a pooled descriptor
+ * itself, only a dup of one (or its own open), so no eviction can pull a descriptor from under
+ * the loop thread, and none from under the sync. */
+struct fd_slot {
+    int fd;
+    uint32_t gen;
+    bool ref; /* used since the clock hand last passed */
+};
+
+static struct fd_slot *pool;
+static int pool_n, pool_cap, pool_hand, pool_open;
+static int pool_max = SEGMENT_DEFAULT_MAX_OPEN;
+static int *pool_free;
+static int pool_nfree;
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void segment_set_max_open(int max)
+{
+    pool_max = max < 4 ? 4 : max;
+}
+
+int segment_open_fds(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    int n = pool_open;
+    pthread_mutex_unlock(&pool_mu);
+    return n;
+}
+
+static bool slot_valid(const struct segment *seg)
+{
+    return seg->slot >= 0 && seg->slot < pool_n && pool[seg->slot].gen == seg->slot_gen &&
+           pool[seg->slot].fd >= 0;
+}
+
+static void slot_release(int s)
+{
+    close(pool[s].fd);
+    pool[s].fd = -1;
+    pool[s].gen++;
+    pool_open--;
+    pool_free[pool_nfree++] = s;
+}
+
+/* Closes the descriptor the clock hand finds least recently used; false when none is open. */
+static bool pool_evict(void)
+{
+    if (pool_open == 0)
+        return false;
+    for (;;) {
+        int s = pool_hand;
+        pool_hand = (pool_hand + 1) % pool_n;
+        if (pool[s].fd < 0)
+            continue;
+        if (pool[s].ref) {
+            pool[s].ref = false;
+            continue;
+        }
+        slot_release(s);
+        return true;
+    }
+}
+
+/* A slot for fd (evicting if the pool is full); -1 when out of memory. */
+static int pool_put(int fd)
+{
+    while (pool_open >= pool_max && pool_evict())
+        ;
+    int s;
+    if (pool_nfree > 0) {
+        s = pool_free[--pool_nfree];
+    } else {
+        if (pool_n == pool_cap) {
+            int cap = pool_cap ? pool_cap * 2 : 64;
+            struct fd_slot *p = realloc(pool, (size_t)cap * sizeof(*p));
+            if (!p)
+                return -1;
+            pool = p;
+            int *f = realloc(pool_free, (size_t)cap * sizeof(*f));
+            if (!f)
+                return -1;
+            pool_free = f;
+            pool_cap = cap;
+        }
+        s = pool_n++;
+        pool[s].gen = 0;
+    }
+    pool[s].fd = fd;
+    pool[s].ref = true;
+    pool_open++;
+    return s;
+}
+
+/* open() that makes room in the pool when the process is out of descriptors. */
+static int open_evicting(const char *path, int flags)
+{
+    for (;;) {
+        int fd = open(path, flags, 0644);
+        if (fd >= 0 || (errno != EMFILE && errno != ENFILE) || !pool_evict())
+            return fd;
+    }
+}
+
+static int attach_fd(struct segment *seg, int fd, struct sl_err *err)
+{
+    int s = pool_put(fd);
+    if (s < 0) {
+        close(fd);
+        return sl_err_set(err, "out of memory for %s", seg->path);
+    }
+    seg->slot = s;
+    seg->slot_gen = pool[s].gen;
+    return 0;
+}
+
+/* The segment's descriptor, opening the file if it is not open. -1 with err set on failure.
+ * Loop thread only. */
+static int seg_fd(struct segment *seg, struct sl_err *err)
+{
+    pthread_mutex_lock(&pool_mu);
+    int fd;
+    if (slot_valid(seg)) {
+        pool[seg->slot].ref = true;
+        fd = pool[seg->slot].fd;
+    } else {
+        fd = open_evicting(seg->path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            sl_err_errno(err, "open %s", seg->path);
+        else if (attach_fd(seg, fd, err) != 0)
+            fd = -1;
+    }
+    pthread_mutex_unlock(&pool_mu);
+    return fd;
+}
+
+/* A descriptor of the segment's file that belongs to the caller (close it): a dup of the
+ * pooled one if open, else a fresh open outside the pool. Safe on any thread. */
+static int seg_private_fd(struct segment *seg, struct sl_err *err)
+{
+    pthread_mutex_lock(&pool_mu);
+    int fd = slot_valid(seg) ? fcntl(pool[seg->slot].fd, F_DUPFD_CLOEXEC, 0) : -1;
+    pthread_mutex_unlock(&pool_mu);
+    if (fd < 0)
+        fd = open(seg->path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        sl_err_errno(err, "open %s", seg->path);
+    return fd;
+}
+
+static void seg_fd_close(struct segment *seg)
+{
+    pthread_mutex_lock(&pool_mu);
+    if (slot_valid(seg))
+        slot_release(seg->slot);
+    seg->slot = -1;
+    pthread_mutex_unlock(&pool_mu);
+}
+
+int segment_fd(struct segment *seg, struct sl_err *err)
+{
+    return seg_fd(seg, err);
+}
+
 /* Sequential reader over the first `limit` bytes of a segment file, through a window buffer. */
 struct reader {
     int fd;
@@ -31,10 +201,12 @@ struct reader {
     size_t len;
 };
 
-static int reader_init(struct reader *r, const struct segment *seg, int64_t limit, size_t cap,
+static int reader_init(struct reader *r, struct segment *seg, int64_t limit, size_t cap,
                        struct sl_err *err)
 {
-    r->fd = seg->fd;
+    r->fd = seg_fd((struct segment *)seg, err);
+    if (r->fd < 0)
+        return -1;
     r->limit = limit;
     r->cap = cap;
     r->at = 0;
@@ -148,7 +320,7 @@ static int segment_init(struct segment *seg, const char *dir, int64_t base_offse
 {
     char name[SEGMENT_NAME_MAX];
     memset(seg, 0, sizeof(*seg));
-    seg->fd = -1;
+    seg->slot = -1;
     seg->base_offset = base_offset;
     seg->end_offset = base_offset;
     seg->max_timestamp = -1;
@@ -181,9 +353,11 @@ int segment_create(struct segment *seg, const char *dir, int64_t base_offset,
 {
     if (segment_init(seg, dir, base_offset, index_interval, err) != 0)
         return -1;
-    seg->fd = open(seg->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (seg->fd < 0) {
-        sl_err_errno(err, "create %s", seg->path);
+    pthread_mutex_lock(&pool_mu);
+    int fd = open_evicting(seg->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC);
+    int rc = fd < 0 ? sl_err_errno(err, "create %s", seg->path) : attach_fd(seg, fd, err);
+    pthread_mutex_unlock(&pool_mu);
+    if (rc != 0) {
         segment_close(seg);
         return -1;
     }
@@ -197,9 +371,8 @@ int segment_open(struct segment *seg, const char *dir, int64_t base_offset, int6
 {
     if (segment_init(seg, dir, base_offset, index_interval, err) != 0)
         return -1;
-    seg->fd = open(seg->path, O_RDWR | O_CLOEXEC);
     struct stat st;
-    if (seg->fd < 0 || fstat(seg->fd, &st) != 0) {
+    if (stat(seg->path, &st) != 0) {
         sl_err_errno(err, "open %s", seg->path);
         segment_close(seg);
         return -1;
@@ -217,7 +390,10 @@ int segment_recover(struct segment *seg, int64_t *cut_bytes, struct sl_err *err)
     const char *why = NULL;
     int rc = -1;
     *cut_bytes = 0;
-    if (fstat(seg->fd, &st) != 0)
+    int fd = seg_fd(seg, err);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0)
         return sl_err_errno(err, "stat %s", seg->path);
     if (reader_init(&r, seg, st.st_size, SCAN_WINDOW, err) != 0)
         return -1;
@@ -251,7 +427,7 @@ int segment_recover(struct segment *seg, int64_t *cut_bytes, struct sl_err *err)
         pos += batch_total(&h);
     }
     if (pos < st.st_size) {
-        if (ftruncate(seg->fd, (off_t)pos) != 0) {
+        if (ftruncate(fd, (off_t)pos) != 0) {
             sl_err_errno(err, "truncate %s", seg->path);
             goto out;
         }
@@ -323,14 +499,17 @@ int segment_append(struct segment *seg, const uint8_t *batch, size_t len,
                    const struct batch_header *h, struct sl_err *err)
 {
     size_t done = 0;
+    int fd = seg_fd(seg, err);
+    if (fd < 0)
+        return -1;
     while (done < len) {
-        ssize_t put = pwrite(seg->fd, batch + done, len - done, (off_t)(seg->size + (int64_t)done));
+        ssize_t put = pwrite(fd, batch + done, len - done, (off_t)(seg->size + (int64_t)done));
         if (put < 0 && errno == EINTR)
             continue;
         if (put <= 0) {
             sl_err_errno(err, "write %s", seg->path);
             /* Never leave half a batch where the next append would go after it. */
-            if (done > 0 && ftruncate(seg->fd, (off_t)seg->size) != 0)
+            if (done > 0 && ftruncate(fd, (off_t)seg->size) != 0)
                 log_error(LOG_MOD, "%s: cannot cut a partial write: %s", seg->path,
                           strerror(errno));
             return -1;
@@ -410,8 +589,11 @@ int segment_read(struct segment *seg, int64_t pos, int64_t limit_offset, size_t 
     }
     if (buf_reserve(out, want) != 0)
         return sl_err_set(err, "out of memory for a %zu-byte read", want);
+    int fd = seg_fd(seg, err);
+    if (fd < 0)
+        return -1;
     uint8_t *dst = out->data + out->len;
-    ssize_t got = pread_full(seg->fd, dst, want, pos);
+    ssize_t got = pread_full(fd, dst, want, pos);
     if (got < 0)
         return sl_err_errno(err, "read %s", seg->path);
     size_t have = (size_t)got, off = 0;
@@ -442,7 +624,7 @@ int segment_read(struct segment *seg, int64_t pos, int64_t limit_offset, size_t 
             if (buf_reserve(out, total) != 0)
                 return sl_err_set(err, "out of memory for a %zu-byte batch", total);
             dst = out->data + out->len;
-            got = pread_full(seg->fd, dst + have, total - have, pos + (int64_t)have);
+            got = pread_full(fd, dst + have, total - have, pos + (int64_t)have);
             if (got < 0)
                 return sl_err_errno(err, "read %s", seg->path);
             if ((size_t)got != total - have)
@@ -556,7 +738,14 @@ int segment_sync(struct segment *seg, struct sl_err *err)
 {
     if (!seg->dirty)
         return 0;
-    if (fdatasync(seg->fd) != 0)
+    int fd = seg_private_fd(seg, err);
+    if (fd < 0)
+        return -1;
+    int rc = fdatasync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    if (rc != 0)
         return sl_err_errno(err, "fdatasync %s", seg->path);
     seg->dirty = false;
     return 0;
@@ -571,24 +760,21 @@ void segment_seal(struct segment *seg)
 
 void segment_close(struct segment *seg)
 {
-    if (seg->fd >= 0) {
+    if (seg->path) {
         struct sl_err e;
         if (index_flush(&seg->index, &e) != 0)
             log_warn(LOG_MOD, "%s", e.msg);
-        close(seg->fd);
     }
+    seg_fd_close(seg);
     index_close(&seg->index);
     free(seg->path);
     seg->path = NULL;
-    seg->fd = -1;
 }
 
 int segment_remove(struct segment *seg, struct sl_err *err)
 {
     int rc = 0;
-    if (seg->fd >= 0)
-        close(seg->fd);
-    seg->fd = -1;
+    seg_fd_close(seg);
     if (unlink(seg->path) != 0 && errno != ENOENT)
         rc = sl_err_errno(err, "delete %s", seg->path);
     if (seg->index.path && unlink(seg->index.path) != 0 && errno != ENOENT)

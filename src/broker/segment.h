@@ -26,11 +26,23 @@ struct segment {
     int64_t max_timestamp; /* largest batch MaxTimestamp, -1 if empty, or SEGMENT_TS_UNKNOWN */
     int64_t index_interval;
     int64_t bytes_since_index; /* log bytes appended since the last index entry */
-    int fd;
-    bool dirty; /* appended to since the last segment_sync */
-    char *path; /* the .log file */
+    int slot;                  /* in the descriptor pool (segment.c), -1 when never opened */
+    uint32_t slot_gen;         /* the slot's generation when it was ours: stale once reused */
+    bool dirty;                /* appended to since the last segment_sync */
+    char *path;                /* the .log file */
     struct offset_index index;
 };
+
+/* Segment files are opened on demand and at most this many are kept open at once (least
+ * recently used closed first), so the number of partitions is not bounded by RLIMIT_NOFILE. */
+#define SEGMENT_DEFAULT_MAX_OPEN 256
+/* Sets the process-wide cap on open segment descriptors (at least 4). */
+void segment_set_max_open(int max);
+/* Segment descriptors open right now (for tests and stats). */
+int segment_open_fds(void);
+/* The segment file's descriptor, opened if need be. It stays valid until the next call into
+ * segment.c that may open another segment: dup it to keep it longer. -1 with err set. */
+int segment_fd(struct segment *seg, struct sl_err *err);
 
 /* Writes "<20-digit base><ext>" into name (SEGMENT_NAME_MAX bytes). */
 void segment_name(char *name, int64_t base_offset, const char *ext);
@@ -80,7 +92,8 @@ int segment_max_timestamp(struct segment *seg, int64_t *ts, struct sl_err *err);
 int segment_offset_for_timestamp(struct segment *seg, int64_t ts, int64_t *offset,
                                  int64_t *timestamp, struct sl_err *err);
 
-/* fdatasync if dirty. */
+/* fdatasync if dirty, through a descriptor of its own (never one the pool could close): may
+ * run on another thread if the caller serialises it with appends to this segment. */
 int segment_sync(struct segment *seg, struct sl_err *err);
 /* Writes out pending index entries and closes the index file (the segment is no longer
  * active); failures are only logged since the index is rebuilt when it looks wrong. */

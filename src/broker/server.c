@@ -1,6 +1,8 @@
-/* Event loop, connections and request framing for the broker. One thread owns everything:
- * handlers run inline; a response that must wait (acks=all until the group fsync, a Fetch long
- * poll) keeps its place in its connection's queue so responses still leave in request order. */
+/* Connections and request framing on the event loop. Handlers run inline; a response that must
+ * wait (whatever for: the server does not know) keeps its place in its connection's queue, so
+ * responses still leave in request order. Memory per connection is bounded: the input buffer
+ * by the frame cap, the queue by an in-flight count and a byte budget; idle connections and
+ * frames that never complete are closed by timeouts. */
 #include "broker/server.h"
 
 #include <arpa/inet.h>
@@ -8,89 +10,167 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "broker/metrics.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "core/units.h"
 
 #define MAX_INFLIGHT 64 /* requests read ahead per connection before we stop reading */
 #define READ_CHUNK 65536
-#define MAX_EVENTS 128
+#define COMPACT_AT (1u << 20) /* consumed input kept at most this long before compaction */
 
-enum resp_state { R_READY, R_WAIT_SYNC, R_WAIT_FETCH, R_HELD };
+enum resp_state { R_READY, R_WAIT };
 
 struct resp {
     struct resp *next;
     struct conn *conn;
     struct kwriter w; /* the whole frame: size, header, body */
     enum resp_state state;
-    uint64_t wait_epoch;
-    struct fetch_wait *fw;
-    int64_t deadline_ms;
     size_t sent;       /* bytes of w.b written */
     int chunk;         /* next file chunk of w to send */
     size_t chunk_sent; /* bytes of that chunk sent */
     bool enqueued;
-    void (*on_cancel)(void *ctx, struct resp *r); /* for R_HELD */
-    void *cancel_ctx;
+    size_t held;      /* what it counts for in its connection's held_bytes */
+    size_t ctx_bytes; /* memory its wait context holds (kreq.hold_bytes) */
+    /* while R_WAIT */
+    server_try_fn try_fn;
+    server_free_fn free_fn;
+    void *ctx;
+    struct loop_timer *deadline;
+    struct resp *wprev, *wnext; /* the server's list of waiting responses */
 };
 
 struct conn {
     struct conn *next, *prev;
+    struct server *srv;
     int fd;
     struct buf in;
     size_t rpos; /* bytes of `in` already handled */
     struct resp *head, *tail;
     int npending;
+    size_t held_bytes; /* memory held by queued responses */
     bool dead;
     bool want_out;
-    bool reading;
+    int mask;               /* what the loop watches */
+    bool queued;            /* on the server's to-do list */
+    struct conn *todo;      /* next on that list */
+    int64_t last_io_ms;     /* last read or write */
+    int64_t frame_start_ms; /* when the first byte of the pending partial frame came */
     char peer[64];
     char host[64]; /* "/ADDRESS", as Kafka reports client hosts */
 };
 
 struct server {
+    struct loop *loop;
+    struct server_config cfg;
+    server_dispatch_fn dispatch;
     struct broker *bk;
-    int epfd;
     int lfd;
     int port;
+    bool accepting;
     struct conn *conns;
     int nconns;
-    int nwait_sync;
-    struct resp **fetches;
-    int nfetches, fetch_cap;
-    volatile sig_atomic_t stop;
-    int64_t next_retention_ms;
-    int64_t next_flush_ms;
+    struct resp *waits; /* waiting responses */
+    int nwaits;
+    bool wake;                 /* retry waits at the next deferred run */
+    struct conn *todo;         /* connections to revisit: closing, or input buffered */
+    struct loop_timer *defer;  /* a zero-delay timer running the deferred work */
+    struct loop_timer *reaper; /* idle and partial-frame timeouts */
+    struct loop_timer *accept_backoff;
     int64_t last_conn_warn_ms;
 };
 
-static void resp_free(struct resp *r)
+static void schedule(struct server *srv);
+
+static void conn_todo(struct conn *c)
 {
-    if (r->state == R_HELD && r->on_cancel)
-        r->on_cancel(r->cancel_ctx, r);
-    if (r->fw)
-        fetch_wait_free(r->fw);
+    if (c->queued)
+        return;
+    c->queued = true;
+    c->todo = c->srv->todo;
+    c->srv->todo = c;
+    schedule(c->srv);
+}
+
+static void conn_kill(struct conn *c)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    conn_todo(c);
+}
+
+static void wait_unlink(struct server *srv, struct resp *r)
+{
+    if (r->wprev)
+        r->wprev->wnext = r->wnext;
+    else
+        srv->waits = r->wnext;
+    if (r->wnext)
+        r->wnext->wprev = r->wprev;
+    r->wprev = r->wnext = NULL;
+    srv->nwaits--;
+    if (r->deadline) {
+        loop_del_timer(srv->loop, r->deadline);
+        r->deadline = NULL;
+    }
+}
+
+/* Ends a wait (answered or not): the context is released. */
+static void wait_end(struct server *srv, struct resp *r)
+{
+    wait_unlink(srv, r);
+    if (r->free_fn)
+        r->free_fn(r->ctx);
+    r->free_fn = NULL;
+    r->try_fn = NULL;
+    r->ctx = NULL;
+}
+
+static void resp_free(struct server *srv, struct resp *r)
+{
+    if (r->state == R_WAIT)
+        wait_end(srv, r);
     kw_free(&r->w);
     free(r);
 }
 
-static void conn_update_events(struct server *srv, struct conn *c)
+static size_t resp_bytes(const struct resp *r)
 {
-    bool reading = c->npending < MAX_INFLIGHT;
-    struct epoll_event ev = {0};
-    ev.events = (reading ? EPOLLIN : 0) | (c->want_out ? EPOLLOUT : 0) | EPOLLRDHUP;
-    ev.data.ptr = c;
-    epoll_ctl(srv->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-    c->reading = reading;
+    return sizeof(*r) + r->w.b.cap + (size_t)r->w.nchunks * sizeof(struct kchunk) +
+           (r->state == R_WAIT ? r->ctx_bytes : 0);
+}
+
+/* Brings r's share of its connection's held bytes up to date. */
+static void resp_recount(struct conn *c, struct resp *r)
+{
+    size_t now = resp_bytes(r);
+    c->held_bytes = c->held_bytes - r->held + now;
+    r->held = now;
+}
+
+/* Reading pauses while too many requests are in flight or too much memory is held. */
+static bool conn_may_read(const struct conn *c)
+{
+    return c->npending < MAX_INFLIGHT && c->held_bytes <= (size_t)c->srv->cfg.max_conn_bytes;
+}
+
+static void conn_update_events(struct conn *c)
+{
+    int mask = (conn_may_read(c) ? LOOP_READ : 0) | (c->want_out ? LOOP_WRITE : 0);
+    if (mask != c->mask && !c->dead && c->fd >= 0) {
+        loop_mod_file(c->srv->loop, c->fd, mask);
+        c->mask = mask;
+    }
 }
 
 /* Sends a response that has file chunks: buffer bytes with write, file ranges with sendfile,
@@ -108,6 +188,7 @@ static int resp_send_chunked(struct conn *c, struct resp *r)
                 return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
             }
             r->sent += (size_t)n;
+            broker_metrics_bytes_out((size_t)n);
             continue;
         }
         if (r->chunk >= w->nchunks)
@@ -126,6 +207,7 @@ static int resp_send_chunked(struct conn *c, struct resp *r)
             return -1;
         }
         r->chunk_sent += (size_t)n;
+        broker_metrics_bytes_out((size_t)n);
         if (r->chunk_sent == ch->len) {
             r->chunk++;
             r->chunk_sent = 0;
@@ -140,18 +222,20 @@ static void resp_pop(struct conn *c)
     if (!c->head)
         c->tail = NULL;
     c->npending--;
-    resp_free(r);
+    c->held_bytes -= r->held;
+    resp_free(c->srv, r);
 }
 
 /* Writes as many ready responses from the head of the queue as the socket takes. */
-static void conn_flush(struct server *srv, struct conn *c)
+static void conn_flush(struct conn *c)
 {
+    bool could_read = conn_may_read(c);
     while (!c->dead && c->head && c->head->state == R_READY) {
         if (c->head->w.nchunks > 0) {
             int rc = resp_send_chunked(c, c->head);
             if (rc < 0) {
                 log_debug("broker", "write to %s failed: %s", c->peer, strerror(errno));
-                c->dead = true;
+                conn_kill(c);
                 return;
             }
             if (rc == 0)
@@ -175,10 +259,12 @@ static void conn_flush(struct server *srv, struct conn *c)
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
             log_debug("broker", "write to %s failed: %s", c->peer, strerror(errno));
-            c->dead = true;
+            conn_kill(c);
             return;
         }
+        c->last_io_ms = loop_now(c->srv->loop);
         size_t left = (size_t)w;
+        broker_metrics_bytes_out(left);
         while (left > 0 && c->head) {
             struct resp *r = c->head;
             size_t rem = r->w.b.len - r->sent;
@@ -191,11 +277,12 @@ static void conn_flush(struct server *srv, struct conn *c)
             resp_pop(c);
         }
     }
-    bool want_out = c->head && c->head->state == R_READY;
-    if (want_out != c->want_out || (c->npending < MAX_INFLIGHT) != c->reading) {
-        c->want_out = want_out;
-        conn_update_events(srv, c);
-    }
+    c->want_out = c->head && c->head->state == R_READY;
+    conn_update_events(c);
+    /* Requests buffered behind the in-flight cap: answers sent made room. They must be handled
+     * now, since no more socket data may ever arrive to wake us. */
+    if (!could_read && conn_may_read(c) && c->in.len - c->rpos >= 4)
+        conn_todo(c);
 }
 
 static void resp_enqueue(struct conn *c, struct resp *r)
@@ -208,6 +295,8 @@ static void resp_enqueue(struct conn *c, struct resp *r)
         c->head = r;
     c->tail = r;
     c->npending++;
+    r->held = 0;
+    resp_recount(c, r);
 }
 
 static void resp_finish_frame(struct resp *r)
@@ -215,198 +304,187 @@ static void resp_finish_frame(struct resp *r)
     kw_patch_i32(&r->w, 0, (int32_t)(kw_size(&r->w) - 4));
 }
 
-struct resp *server_hold(struct kreq *rq, void (*on_cancel)(void *ctx, struct resp *r), void *ctx)
-{
-    struct resp *r = rq->resp;
-    r->state = R_HELD;
-    r->on_cancel = on_cancel;
-    r->cancel_ctx = ctx;
-    return r;
-}
-
-struct kwriter *server_held_writer(struct resp *r)
-{
-    return &r->w;
-}
-
 const char *server_conn_host(const struct conn *c)
 {
     return c->host;
 }
 
-void server_release(struct server *srv, struct resp *r)
+/* A wait is over with its response written: send it. */
+static void wait_complete(struct server *srv, struct resp *r)
 {
-    if (r->state != R_HELD)
-        return;
+    wait_end(srv, r);
     r->state = R_READY;
-    r->on_cancel = NULL;
+    struct conn *c = r->conn;
     if (r->w.err) {
-        r->conn->dead = true;
+        log_error("broker", "%s: response exceeds %zu bytes; closing", c->peer, r->w.b.max);
+        conn_kill(c);
         return;
     }
     resp_finish_frame(r);
-    /* A handler may release its own response before the server has queued it. */
-    if (r->enqueued)
-        conn_flush(srv, r->conn);
+    if (r->enqueued) {
+        resp_recount(c, r); /* the response grew while it waited */
+        conn_flush(c);
+    }
 }
 
-void server_defer_fetch(struct kreq *rq, struct fetch_wait *fw, int64_t deadline_ms)
+static int64_t on_deadline(struct loop *l, struct loop_timer *t, void *ctx)
 {
-    struct server *srv = rq->bk->srv;
-    struct resp *r = rq->resp;
-    r->fw = fw;
-    r->deadline_ms = deadline_ms;
-    r->state = R_WAIT_FETCH;
-    if (srv->nfetches == srv->fetch_cap) {
-        int cap = srv->fetch_cap ? srv->fetch_cap * 2 : 64;
-        struct resp **p = realloc(srv->fetches, (size_t)cap * sizeof(*p));
-        if (!p) {
-            /* cannot wait: answer now with what there is */
-            fetch_wait_try(rq->bk, fw, &r->w, true);
-            r->state = R_READY;
-            return;
-        }
-        srv->fetches = p;
-        srv->fetch_cap = cap;
+    (void)l;
+    (void)t;
+    struct resp *r = ctx;
+    r->deadline = NULL; /* this timer ends now */
+    struct server *srv = r->conn->srv;
+    if (!r->conn->dead) {
+        r->try_fn(r->ctx, &r->w, true);
+        wait_complete(srv, r);
     }
-    srv->fetches[srv->nfetches++] = r;
+    return LOOP_TIMER_DONE;
+}
+
+void server_wait(struct kreq *rq, int64_t deadline_ms, server_try_fn try_fn, server_free_fn free_fn,
+                 void *ctx)
+{
+    struct server *srv = rq->srv;
+    struct resp *r = rq->resp;
+    r->state = R_WAIT;
+    r->try_fn = try_fn;
+    r->free_fn = free_fn;
+    r->ctx = ctx;
+    r->wnext = srv->waits;
+    r->wprev = NULL;
+    if (srv->waits)
+        srv->waits->wprev = r;
+    srv->waits = r;
+    srv->nwaits++;
+    if (deadline_ms >= 0) {
+        r->deadline = loop_add_timer(srv->loop, deadline_ms - loop_now(srv->loop), on_deadline, r);
+        if (!r->deadline) { /* cannot wait: answer now with what there is */
+            try_fn(ctx, &r->w, true);
+            wait_end(srv, r);
+            r->state = R_READY;
+        }
+    }
+}
+
+void server_wake(struct server *srv)
+{
+    if (srv->nwaits == 0)
+        return;
+    srv->wake = true;
+    schedule(srv);
+}
+
+int server_waiting(const struct server *srv)
+{
+    return srv->nwaits;
+}
+
+int server_connections(const struct server *srv)
+{
+    return srv->nconns;
 }
 
 /* Handles one complete request frame (without its size prefix). Returns -1 to close. */
 static int handle_request(struct server *srv, struct conn *c, const uint8_t *frame, size_t len)
 {
-    struct broker *bk = srv->bk;
-    struct kreader hr;
-    kr_init(&hr, frame, len);
-    int16_t key = kr_i16(&hr);
-    int16_t version = kr_i16(&hr);
-    int32_t corr = kr_i32(&hr);
-    if (hr.err) {
-        log_warn("broker", "%s: request header too short (%zu bytes); closing", c->peer, len);
-        return -1;
-    }
-    const struct api_def *api = api_find(key);
-    if (!api) {
-        log_warn("broker", "%s: unknown API key %d; closing", c->peer, key);
-        return -1;
-    }
-    bool supported = version >= api->min_version && version <= api->max_version;
-    if (!supported && key != 18) {
-        log_warn("broker", "%s: %s v%d is not supported (range %d-%d); closing", c->peer, api->name,
-                 version, api->min_version, api->max_version);
-        return -1;
-    }
-    bool flex = version >= api->first_flexible;
-    struct kslice client_id = kr_str(&hr, false);
-    if (flex && supported)
-        kr_tags(&hr, true);
-    if (hr.err) {
-        log_warn("broker", "%s: malformed %s request header; closing", c->peer, api->name);
-        return -1;
-    }
-
     struct resp *r = calloc(1, sizeof(*r));
     if (!r)
         return -1;
     r->conn = c;
     r->state = R_READY;
-    kw_init(&r->w,
-            (size_t)bk->cfg.max_fetch_bytes + (size_t)bk->cfg.max_request_bytes + (1u << 20));
+    kw_init(&r->w, (size_t)srv->cfg.max_response_bytes);
     kw_mark(&r->w); /* frame size */
-    kw_i32(&r->w, corr);
-    if (flex && key != 18) /* ApiVersions always answers with response header v0 */
-        kw_tags(&r->w, true);
-
     struct kreq rq = {
-        .bk = bk,
+        .bk = srv->bk,
+        .srv = srv,
         .conn = c,
         .resp = r,
-        .api_key = key,
-        .api_version = version,
-        .correlation_id = corr,
-        .flex = flex,
-        .client_id = client_id,
-        .r = hr,
         .w = &r->w,
     };
-    enum handler_result res = api->handle(&rq);
-    if (r->w.err) {
-        log_error("broker", "%s: %s v%d response exceeds %zu bytes; closing", c->peer, api->name,
-                  version, r->w.b.max);
-        res = H_CLOSE;
+    kr_init(&rq.r, frame, len);
+    enum server_result res = srv->dispatch(&rq);
+    r->ctx_bytes = rq.hold_bytes;
+    if (r->w.err && r->state == R_READY) {
+        log_error("broker", "%s: response to API %d v%d exceeds %zu bytes; closing", c->peer,
+                  rq.api_key, rq.api_version, r->w.b.max);
+        res = SR_CLOSE;
     }
     switch (res) {
-    case H_DONE:
+    case SR_DONE:
         resp_finish_frame(r);
         resp_enqueue(c, r);
         break;
-    case H_WAIT_SYNC:
-        resp_finish_frame(r);
-        r->state = R_WAIT_SYNC;
-        r->wait_epoch = bk->sync_epoch + 1;
-        srv->nwait_sync++;
-        resp_enqueue(c, r);
-        break;
-    case H_DEFER:
-        resp_enqueue(c, r);
+    case SR_DEFER:
         if (r->state == R_READY) /* answered at once after all */
             resp_finish_frame(r);
+        resp_enqueue(c, r);
         break;
-    case H_NORESP:
-        resp_free(r);
+    case SR_NORESP:
+        resp_free(srv, r);
         break;
-    case H_CLOSE:
-        /* a wait registered before the failure would dangle: handlers register last */
-        resp_free(r);
-        log_warn("broker", "%s: malformed %s v%d request; closing", c->peer, api->name, version);
+    case SR_CLOSE:
+        resp_free(srv, r);
         return -1;
     }
     return 0;
 }
 
 /* Handles every complete frame buffered for c, as long as it may have requests in flight. */
-static void conn_process_input(struct server *srv, struct conn *c)
+static void conn_process_input(struct conn *c)
 {
-    while (!c->dead && c->npending < MAX_INFLIGHT) {
+    struct server *srv = c->srv;
+    while (!c->dead && conn_may_read(c)) {
         size_t avail = c->in.len - c->rpos;
         if (avail < 4)
             break;
         int32_t size = be32(c->in.data + c->rpos);
-        if (size < 8 || size > srv->bk->cfg.max_request_bytes) {
+        if (size < 8 || size > srv->cfg.max_request_bytes) {
             log_warn("broker", "%s: request size %d outside [8, %lld]; closing", c->peer, size,
-                     (long long)srv->bk->cfg.max_request_bytes);
-            c->dead = true;
+                     (long long)srv->cfg.max_request_bytes);
+            conn_kill(c);
             break;
         }
         if (avail < 4 + (size_t)size)
             break;
         if (handle_request(srv, c, c->in.data + c->rpos + 4, (size_t)size) != 0) {
-            c->dead = true;
+            conn_kill(c);
             break;
         }
         c->rpos += 4 + (size_t)size;
+        c->frame_start_ms = 0;
     }
-    if (c->rpos > 0 && (c->rpos == c->in.len || c->rpos > (1u << 20))) {
+    if (c->in.len > c->rpos && c->frame_start_ms == 0)
+        c->frame_start_ms = loop_now(srv->loop);
+    /* Consumed input goes once it is all handled, or once it is large: the buffer's maximum
+     * holds one whole frame only after what came before it is dropped. */
+    if (c->rpos > 0 && (c->rpos == c->in.len || c->rpos >= COMPACT_AT)) {
         buf_consume(&c->in, c->rpos);
         c->rpos = 0;
     }
-    conn_flush(srv, c);
+    if (c->in.len == 0 && c->in.cap > COMPACT_AT)
+        buf_free(&c->in); /* a large frame's memory is not kept for an idle connection */
+    conn_flush(c);
 }
 
-static void conn_read(struct server *srv, struct conn *c)
+static void conn_read(struct conn *c)
 {
     for (int rounds = 0; rounds < 16 && !c->dead; rounds++) {
-        if (c->npending >= MAX_INFLIGHT)
+        if (!conn_may_read(c))
             break;
+        if (c->rpos > 0 && c->in.max - c->in.len < READ_CHUNK) {
+            /* make room: what is already handled can go */
+            buf_consume(&c->in, c->rpos);
+            c->rpos = 0;
+        }
         size_t room = c->in.max - c->in.len;
         if (room == 0) {
             /* cannot happen for a valid frame (sizes are checked); treat as abuse */
-            c->dead = true;
+            conn_kill(c);
             break;
         }
         size_t want = room < READ_CHUNK ? room : READ_CHUNK;
         if (buf_reserve(&c->in, want) != 0) {
-            c->dead = true;
+            conn_kill(c);
             break;
         }
         ssize_t n = read(c->fd, c->in.data + c->in.len, want);
@@ -414,15 +492,17 @@ static void conn_read(struct server *srv, struct conn *c)
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                c->dead = true;
+                conn_kill(c);
             break;
         }
         if (n == 0) {
-            c->dead = true;
+            conn_kill(c);
             break;
         }
         c->in.len += (size_t)n;
-        conn_process_input(srv, c);
+        broker_metrics_bytes_in((size_t)n);
+        c->last_io_ms = loop_now(c->srv->loop);
+        conn_process_input(c);
         if ((size_t)n < want)
             break;
     }
@@ -430,14 +510,14 @@ static void conn_read(struct server *srv, struct conn *c)
 
 static void conn_close(struct server *srv, struct conn *c)
 {
-    epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
+    if (c->fd >= 0) {
+        loop_del_file(srv->loop, c->fd);
+        close(c->fd);
+    }
     while (c->head) {
         struct resp *r = c->head;
         c->head = r->next;
-        if (r->state == R_WAIT_SYNC)
-            srv->nwait_sync--;
-        resp_free(r);
+        resp_free(srv, r);
     }
     buf_free(&c->in);
     if (c->prev)
@@ -451,56 +531,129 @@ static void conn_close(struct server *srv, struct conn *c)
     free(c);
 }
 
-/* Closes dead connections, first dropping their waiting fetches from the wait list. */
-static void sweep_dead(struct server *srv)
+/* The deferred work of a turn: retry waits after a wake, then revisit connections (closing
+ * dead ones, handling input buffered behind the in-flight cap). */
+static int64_t run_deferred(struct loop *l, struct loop_timer *t, void *ctx)
 {
-    int j = 0;
-    for (int i = 0; i < srv->nfetches; i++) {
-        if (!srv->fetches[i]->conn->dead)
-            srv->fetches[j++] = srv->fetches[i];
+    (void)l;
+    (void)t;
+    struct server *srv = ctx;
+    srv->defer = NULL;
+    if (srv->wake) {
+        srv->wake = false;
+        struct resp *next;
+        for (struct resp *r = srv->waits; r; r = next) {
+            next = r->wnext;
+            if (!r->conn->dead && r->try_fn(r->ctx, &r->w, false)) {
+                /* completing may close r's connection: only the next wait's must stay */
+                wait_complete(srv, r);
+            }
+        }
     }
-    srv->nfetches = j;
-    struct conn *c = srv->conns;
-    while (c) {
-        struct conn *next = c->next;
+    while (srv->todo) {
+        struct conn *c = srv->todo;
+        srv->todo = c->todo;
+        c->queued = false;
         if (c->dead)
             conn_close(srv, c);
-        c = next;
+        else
+            conn_process_input(c);
     }
+    return LOOP_TIMER_DONE;
 }
 
-static void accept_conns(struct server *srv)
+static void schedule(struct server *srv)
 {
+    if (!srv->defer)
+        srv->defer = loop_add_timer(srv->loop, 0, run_deferred, srv);
+}
+
+static void on_conn_event(struct loop *l, int fd, void *ctx, int mask)
+{
+    (void)l;
+    (void)fd;
+    struct conn *c = ctx;
+    if (c->dead)
+        return;
+    if (mask & LOOP_WRITE)
+        conn_flush(c);
+    if ((mask & LOOP_READ) && !c->dead)
+        conn_read(c);
+}
+
+static struct conn *conn_new(struct server *srv, int fd)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->srv = srv;
+    c->fd = fd;
+    buf_init(&c->in, (size_t)srv->cfg.max_request_bytes + 4);
+    c->last_io_ms = loop_now(srv->loop);
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+    return c;
+}
+
+static int64_t resume_accept(struct loop *l, struct loop_timer *t, void *ctx)
+{
+    (void)t;
+    struct server *srv = ctx;
+    srv->accept_backoff = NULL;
+    srv->accepting = true;
+    loop_mod_file(l, srv->lfd, LOOP_READ);
+    return LOOP_TIMER_DONE;
+}
+
+static void on_accept(struct loop *l, int fd, void *ctx, int mask)
+{
+    (void)fd;
+    (void)mask;
+    struct server *srv = ctx;
     for (;;) {
         struct sockaddr_storage sa;
         socklen_t sl = sizeof(sa);
-        int fd = accept4(srv->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
+        int cfd = accept4(srv->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* out of descriptors: a level-triggered listener would spin; pause it */
+                int64_t now = loop_now(l);
+                if (now - srv->last_conn_warn_ms > 10000) {
+                    log_warn("broker", "accept failed: %s; pausing accepts", strerror(errno));
+                    srv->last_conn_warn_ms = now;
+                }
+                if (!srv->accept_backoff) {
+                    srv->accepting = false;
+                    loop_mod_file(l, srv->lfd, 0);
+                    srv->accept_backoff = loop_add_timer(l, 100, resume_accept, srv);
+                }
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 log_warn("broker", "accept failed: %s", strerror(errno));
+            }
             return;
         }
-        if (srv->nconns >= srv->bk->cfg.max_connections) {
-            int64_t now = mono_ms();
+        if (srv->nconns >= srv->cfg.max_connections) {
+            int64_t now = loop_now(l);
             if (now - srv->last_conn_warn_ms > 10000) {
                 log_warn("broker", "connection limit %d reached; refusing connections",
-                         srv->bk->cfg.max_connections);
+                         srv->cfg.max_connections);
                 srv->last_conn_warn_ms = now;
             }
-            close(fd);
-            continue;
-        }
-        struct conn *c = calloc(1, sizeof(*c));
-        if (!c) {
-            close(fd);
+            close(cfd);
             continue;
         }
         int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        c->fd = fd;
-        buf_init(&c->in, (size_t)srv->bk->cfg.max_request_bytes + 4);
+        setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        struct conn *c = conn_new(srv, cfd);
+        if (!c) {
+            close(cfd);
+            continue;
+        }
         char host[NI_MAXHOST], port[NI_MAXSERV];
         if (getnameinfo((struct sockaddr *)&sa, sl, host, sizeof(host), port, sizeof(port),
                         NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
@@ -508,137 +661,89 @@ static void accept_conns(struct server *srv)
             snprintf(c->host, sizeof(c->host), "/%.60s", host);
         } else
             snprintf(c->peer, sizeof(c->peer), "?");
-        c->reading = true;
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
-        if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            close(fd);
-            free(c);
+        c->mask = LOOP_READ;
+        if (loop_add_file(l, cfd, LOOP_READ, on_conn_event, c) != 0) {
+            c->fd = -1;
+            close(cfd);
+            conn_close(srv, c);
             continue;
         }
-        c->next = srv->conns;
-        if (srv->conns)
-            srv->conns->prev = c;
-        srv->conns = c;
-        srv->nconns++;
         log_debug("broker", "connection from %s", c->peer);
     }
 }
 
-/* After a sync: every acks=all response whose data is now durable can go. */
-static void release_synced(struct server *srv)
+/* Idle connections and frames that never complete are closed. */
+static int64_t reap(struct loop *l, struct loop_timer *t, void *ctx)
 {
-    if (srv->nwait_sync == 0)
-        return;
-    uint64_t epoch = srv->bk->sync_epoch;
+    (void)t;
+    struct server *srv = ctx;
+    int64_t now = loop_now(l);
+    int idle = 0, partial = 0;
     for (struct conn *c = srv->conns; c; c = c->next) {
-        bool any = false;
-        for (struct resp *r = c->head; r; r = r->next) {
-            if (r->state == R_WAIT_SYNC && r->wait_epoch <= epoch) {
-                r->state = R_READY;
-                srv->nwait_sync--;
-                any = true;
-            }
-        }
-        if (any)
-            conn_flush(srv, c);
-    }
-}
-
-static void run_fetches(struct server *srv, bool data_arrived)
-{
-    int64_t now = mono_ms();
-    int j = 0;
-    for (int i = 0; i < srv->nfetches; i++) {
-        struct resp *r = srv->fetches[i];
-        bool expired = now >= r->deadline_ms;
-        if ((data_arrived || expired) && !r->conn->dead &&
-            fetch_wait_try(srv->bk, r->fw, &r->w, expired)) {
-            fetch_wait_free(r->fw);
-            r->fw = NULL;
-            if (r->w.err) {
-                r->conn->dead = true;
-                continue;
-            }
-            resp_finish_frame(r);
-            r->state = R_READY;
-            conn_flush(srv, r->conn);
+        if (c->dead)
+            continue;
+        bool buffered = c->in.len > c->rpos;
+        bool due = (buffered && srv->cfg.partial_timeout_ms > 0 && c->frame_start_ms > 0 &&
+                    now - c->frame_start_ms > srv->cfg.partial_timeout_ms) ||
+                   (!buffered && !c->head && srv->cfg.idle_timeout_ms > 0 &&
+                    now - c->last_io_ms > srv->cfg.idle_timeout_ms);
+        int unread = 0;
+        if (due && c->fd >= 0 && ioctl(c->fd, FIONREAD, &unread) == 0 && unread > 0) {
+            /* bytes wait in the socket: the loop was busy, not the client */
+            c->last_io_ms = now;
             continue;
         }
-        srv->fetches[j++] = r;
-    }
-    srv->nfetches = j;
-}
-
-static int next_timeout(struct server *srv)
-{
-    struct broker *bk = srv->bk;
-    /* appends or commits waiting for the group fsync: do not sleep before it */
-    if (bk->cfg.flush == FLUSH_GROUP && (bk->ndirty > 0 || srv->nwait_sync > 0 || bk->groups.dirty))
-        return 0;
-    int64_t now = mono_ms();
-    int64_t t = srv->next_retention_ms;
-    if (srv->bk->cfg.flush == FLUSH_INTERVAL && srv->next_flush_ms < t)
-        t = srv->next_flush_ms;
-    for (int i = 0; i < srv->nfetches; i++) {
-        if (srv->fetches[i]->deadline_ms < t)
-            t = srv->fetches[i]->deadline_ms;
-    }
-    int64_t d = t - now;
-    if (d < 0)
-        d = 0;
-    /* group timeouts are checked on every turn; with members about, turn often enough */
-    int64_t cap = groups_active(&srv->bk->groups) ? 100 : 1000;
-    if (d > cap)
-        d = cap;
-    return (int)d;
-}
-
-static void enforce_retention(struct server *srv)
-{
-    struct registry *reg = &srv->bk->reg;
-    int64_t now = now_ms();
-    for (int i = 0; i < reg->ntopics; i++) {
-        struct topic *t = reg->topics[i];
-        for (int32_t p = 0; p < t->npartitions; p++) {
-            struct sl_err err;
-            int n = partition_enforce_retention(t->parts[p].log, now, &err);
-            if (n < 0)
-                log_error("broker", "retention on %s-%d: %s", t->name, (int)p, err.msg);
-            else if (n > 0)
-                log_info("broker", "retention deleted %d segment(s) of %s-%d", n, t->name, (int)p);
+        if (buffered && srv->cfg.partial_timeout_ms > 0 && c->frame_start_ms > 0 &&
+            now - c->frame_start_ms > srv->cfg.partial_timeout_ms && conn_may_read(c)) {
+            partial++;
+            conn_kill(c);
+        } else if (!buffered && !c->head && srv->cfg.idle_timeout_ms > 0 &&
+                   now - c->last_io_ms > srv->cfg.idle_timeout_ms) {
+            idle++;
+            conn_kill(c);
         }
     }
+    if (idle + partial > 0)
+        log_info("broker", "closed %d idle connection(s) and %d with a frame unfinished", idle,
+                 partial);
+    int64_t every = INT64_MAX;
+    if (srv->cfg.idle_timeout_ms > 0)
+        every = srv->cfg.idle_timeout_ms;
+    if (srv->cfg.partial_timeout_ms > 0 && srv->cfg.partial_timeout_ms < every)
+        every = srv->cfg.partial_timeout_ms;
+    every /= 4;
+    return every < 50 ? 50 : every > 1000 ? 1000 : every;
 }
 
-int server_create(struct broker *bk, struct server **out, struct sl_err *err)
+int server_create(struct loop *l, const struct server_config *cfg, server_dispatch_fn dispatch,
+                  struct broker *bk, struct server **out, struct sl_err *err)
 {
     struct server *srv = calloc(1, sizeof(*srv));
     if (!srv)
         return sl_err_set(err, "out of memory");
+    srv->loop = l;
+    srv->cfg = *cfg;
+    if (srv->cfg.max_conn_bytes <= 0)
+        srv->cfg.max_conn_bytes = INT64_MAX;
+    srv->dispatch = dispatch;
     srv->bk = bk;
     srv->lfd = -1;
-    srv->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (srv->epfd < 0) {
-        sl_err_errno(err, "epoll_create1");
-        goto fail;
-    }
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     char port[16];
-    snprintf(port, sizeof(port), "%d", bk->cfg.listen_port);
-    int gai = getaddrinfo(bk->cfg.listen_host, port, &hints, &ai);
+    snprintf(port, sizeof(port), "%d", cfg->port);
+    int gai = getaddrinfo(cfg->host, port, &hints, &ai);
     if (gai != 0) {
-        sl_err_set(err, "cannot resolve listen address %s: %s", bk->cfg.listen_host,
-                   gai_strerror(gai));
+        sl_err_set(err, "cannot resolve listen address %s: %s", cfg->host, gai_strerror(gai));
         goto fail;
     }
     srv->lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (srv->lfd < 0 || setsockopt(srv->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(srv->lfd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(srv->lfd, 512) != 0) {
-        sl_err_errno(err, "cannot listen on %s:%d", bk->cfg.listen_host, bk->cfg.listen_port);
+        bind(srv->lfd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(srv->lfd, 4096) != 0) {
+        sl_err_errno(err, "cannot listen on %s:%d", cfg->host, cfg->port);
         freeaddrinfo(ai);
         goto fail;
     }
@@ -648,19 +753,24 @@ int server_create(struct broker *bk, struct server **out, struct sl_err *err)
     getsockname(srv->lfd, (struct sockaddr *)&sa, &sl);
     srv->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
                                                : ((struct sockaddr_in *)&sa)->sin_port);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->lfd, &ev) != 0) {
-        sl_err_errno(err, "epoll_ctl");
+    if (loop_add_file(l, srv->lfd, LOOP_READ, on_accept, srv) != 0) {
+        sl_err_errno(err, "cannot watch the listener");
         goto fail;
     }
-    bk->srv = srv;
+    srv->accepting = true;
+    if (cfg->idle_timeout_ms > 0 || cfg->partial_timeout_ms > 0) {
+        srv->reaper = loop_add_timer(l, 50, reap, srv);
+        if (!srv->reaper) {
+            loop_del_file(l, srv->lfd);
+            sl_err_set(err, "out of memory");
+            goto fail;
+        }
+    }
     *out = srv;
     return 0;
 fail:
     if (srv->lfd >= 0)
         close(srv->lfd);
-    if (srv->epfd >= 0)
-        close(srv->epfd);
     free(srv);
     return -1;
 }
@@ -670,96 +780,34 @@ int server_port(const struct server *srv)
     return srv->port;
 }
 
-void server_stop(struct server *srv)
+int server_add_conn(struct server *srv, int fd, const char *peer)
 {
-    srv->stop = 1;
-}
-
-int server_run(struct server *srv, struct sl_err *err)
-{
-    struct broker *bk = srv->bk;
-    struct epoll_event evs[MAX_EVENTS];
-    srv->next_retention_ms = mono_ms() + bk->cfg.retention_check_ms;
-    srv->next_flush_ms = mono_ms() + bk->cfg.flush_interval_ms;
-    while (!srv->stop) {
-        int n = epoll_wait(srv->epfd, evs, MAX_EVENTS, next_timeout(srv));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return sl_err_errno(err, "epoll_wait");
-        }
-        for (int i = 0; i < n; i++) {
-            struct conn *c = evs[i].data.ptr;
-            if (!c) {
-                accept_conns(srv);
-                continue;
-            }
-            if (c->dead)
-                continue;
-            if (evs[i].events & (EPOLLERR | EPOLLHUP)) {
-                c->dead = true;
-                continue;
-            }
-            if (evs[i].events & EPOLLOUT)
-                conn_flush(srv, c);
-            if (evs[i].events & (EPOLLIN | EPOLLRDHUP))
-                conn_read(srv, c);
-        }
-        int64_t now = mono_ms();
-        groups_tick(bk, now);
-        /* Group commit: one fsync per dirty partition for everything this turn appended. */
-        if (bk->cfg.flush == FLUSH_GROUP) {
-            if (bk->ndirty > 0 || srv->nwait_sync > 0 || bk->groups.dirty)
-                broker_sync(bk);
-        } else if (now >= srv->next_flush_ms) {
-            broker_sync(bk);
-            srv->next_flush_ms = now + bk->cfg.flush_interval_ms;
-        }
-        release_synced(srv);
-        run_fetches(srv, bk->hw_advanced);
-        bk->hw_advanced = false;
-        /* Requests already buffered behind the in-flight cap: answers sent above made room.
-         * They must be handled now, since no more socket data may ever arrive to wake us. */
-        for (struct conn *c = srv->conns; c; c = c->next) {
-            if (!c->dead && c->npending < MAX_INFLIGHT && c->in.len - c->rpos >= 4)
-                conn_process_input(srv, c);
-        }
-        if (now >= srv->next_retention_ms) {
-            enforce_retention(srv);
-            srv->next_retention_ms = now + bk->cfg.retention_check_ms;
-        }
-        sweep_dead(srv);
+    struct conn *c = conn_new(srv, fd);
+    if (!c) {
+        close(fd);
+        return -1;
     }
-    broker_sync(bk);
-    release_synced(srv);
-    for (struct conn *c = srv->conns; c; c = c->next)
-        c->dead = true;
-    sweep_dead(srv);
+    snprintf(c->peer, sizeof(c->peer), "%.60s", peer);
+    snprintf(c->host, sizeof(c->host), "/%.60s", peer);
+    c->mask = LOOP_READ;
+    if (loop_add_file(srv->loop, fd, LOOP_READ, on_conn_event, c) != 0) {
+        c->fd = -1;
+        close(fd);
+        conn_close(srv, c);
+        return -1;
+    }
     return 0;
 }
 
 int server_feed_for_test(struct server *srv, const uint8_t *data, size_t len)
 {
-    struct conn *c = calloc(1, sizeof(*c));
+    struct conn *c = conn_new(srv, -1); /* writes fail: responses are dropped */
     if (!c)
         return -1;
-    c->fd = -1; /* writes fail, which marks the connection dead: responses are dropped */
     snprintf(c->peer, sizeof(c->peer), "test");
-    buf_init(&c->in, (size_t)srv->bk->cfg.max_request_bytes + 4);
-    c->reading = true;
-    c->next = srv->conns;
-    if (srv->conns)
-        srv->conns->prev = c;
-    srv->conns = c;
-    srv->nconns++;
     if (buf_append(&c->in, data, len) == 0)
-        conn_process_input(srv, c);
-    if (srv->bk->ndirty > 0 || srv->nwait_sync > 0)
-        broker_sync(srv->bk);
-    release_synced(srv);
-    run_fetches(srv, true);
-    c->dead = true;
-    sweep_dead(srv);
+        conn_process_input(c);
+    conn_kill(c);
     return 0;
 }
 
@@ -767,11 +815,16 @@ void server_destroy(struct server *srv)
 {
     if (!srv)
         return;
-    for (struct conn *c = srv->conns; c; c = c->next)
-        c->dead = true;
-    sweep_dead(srv);
-    free(srv->fetches);
+    while (srv->conns)
+        conn_close(srv, srv->conns);
+    srv->todo = NULL;
+    if (srv->defer)
+        loop_del_timer(srv->loop, srv->defer);
+    if (srv->reaper)
+        loop_del_timer(srv->loop, srv->reaper);
+    if (srv->accept_backoff)
+        loop_del_timer(srv->loop, srv->accept_backoff);
+    loop_del_file(srv->loop, srv->lfd);
     close(srv->lfd);
-    close(srv->epfd);
     free(srv);
 }

@@ -10,8 +10,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Creates one directory; when it is new, syncs its parent so the entry survives a power loss
+ * (an fsync of the new directory's contents alone would not keep the directory). */
+static int mkdir_durable(char *path, struct sl_err *err)
+{
+    if (mkdir(path, 0755) != 0) {
+        if (errno == EEXIST)
+            return 0;
+        return sl_err_errno(err, "cannot create directory %s", path);
+    }
+    char *slash = strrchr(path, '/');
+    if (!slash)
+        return fs_sync_dir(".", err);
+    if (slash == path)
+        return fs_sync_dir("/", err);
+    *slash = '\0';
+    int rc = fs_sync_dir(path, err);
+    *slash = '/';
+    return rc;
+}
 
 int fs_mkdirs(const char *path, struct sl_err *err)
 {
@@ -21,14 +42,13 @@ int fs_mkdirs(const char *path, struct sl_err *err)
     for (char *p = tmp + 1; *p; p++) {
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return sl_err_errno(err, "cannot create directory %s", tmp);
+            int rc = mkdir_durable(tmp, err);
             *p = '/';
+            if (rc != 0)
+                return -1;
         }
     }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return sl_err_errno(err, "cannot create directory %s", tmp);
-    return 0;
+    return mkdir_durable(tmp, err);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -137,4 +157,19 @@ void fs_random(void *p, size_t n)
         b += r;
         n -= (size_t)r;
     }
+}
+
+int64_t fs_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)INT32_MAX ? INT32_MAX
+                                                                           : (int64_t)rl.rlim_cur;
 }

@@ -15,8 +15,10 @@
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics_http.h"
 #include "core/units.h"
 #include "ingest/format.h"
+#include "ingest/metrics.h"
 #include "ingest/producer.h"
 #include "ingest/source.h"
 #include "mockapi/gen.h"
@@ -98,6 +100,7 @@ static const struct opt_def ingest_opts[] = {
     {"http-timeout", OPT_DURATION, "30s", "DURATION", "HTTP request timeout"},
     {"fetchers", OPT_INT, "2", "N", "concurrent requests (fetch+format threads), 1..8"},
     {"retry-max", OPT_DURATION, "10s", "DURATION", "cap of the fetch retry backoff"},
+    METRICS_LISTEN_OPT,
     {"kafka-property", OPT_MAP, NULL, "KEY=VALUE", KAFKA_PROPERTY_HELP},
     {NULL, 0, NULL, NULL, NULL},
 };
@@ -370,6 +373,7 @@ static void progress_show(struct progress *pg, struct ingest *in, struct produce
                           uint64_t produced, bool force)
 {
     int64_t now = mono_ms();
+    ingest_metrics_update(&in->stats, produced, producer_delivered(p), producer_failed(p));
     if (!pg->tty || (!force && now - pg->last_ms < 1000))
         return;
     uint64_t d = producer_delivered(p);
@@ -616,6 +620,7 @@ int ingest_main(int argc, char **argv)
 {
     struct config *cfg = NULL;
     struct producer *p = NULL;
+    struct http_server *metrics_srv = NULL;
     struct kafka_props *kprops = NULL;
     struct sl_err err;
     struct ingest in;
@@ -690,6 +695,11 @@ int ingest_main(int argc, char **argv)
         mockapi_random_seed(genseed);
         in.gen_seed = genseed;
     }
+    /* A task's metrics are a convenience: runs may overlap, so a busy port only warns. Every
+     * family is there (at 0) from the first scrape on. */
+    ingest_metrics_update(&in.stats, 0, 0, 0);
+    if (metrics_listen(MOD, config_str(cfg, "metrics-listen"), &metrics_srv, &err) != 0)
+        log_warn(MOD, "no metrics: %s", err.msg);
     r.start = mono_ms();
     r.deadline = duration > 0 ? r.start + duration : INT64_MAX;
     if (is_auto && auto_probe(&in, &err) != 0) {
@@ -712,6 +722,7 @@ int ingest_main(int argc, char **argv)
     produce_loop(&in, p, &r);
     ret = report(&in, p, &r, po.topic, po.bootstrap);
 out:
+    http_server_stop(metrics_srv);
     free_batches(in.head);
     free_batches(in.spare);
     for (int i = 0; i < MAX_FETCHERS; i++)

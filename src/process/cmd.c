@@ -6,11 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/kafka.h"
 #include "core/log.h"
+#include "core/metrics_http.h"
 #include "process/job.h"
 #include "store/store.h"
 
@@ -34,6 +36,7 @@ static const struct opt_def process_opts_def[] = {
      "(TIME: ISO 8601, e.g. 2026-11-29T18:00:00Z, or ms since the epoch)"},
     {"data-dir", OPT_STRING, "./sluice-data", "DIR",
      "data directory (the default store lives in DIR/store)"},
+    METRICS_LISTEN_OPT,
     {"kafka-property", OPT_MAP, NULL, "KEY=VALUE", KAFKA_PROPERTY_HELP},
     {NULL, 0, NULL, NULL, NULL},
 };
@@ -109,11 +112,18 @@ static int64_t parse_time_ms(const char *s)
         return -1;
     return ((int64_t)t - off_s) * 1000 + ms;
 }
+/* A stop must end: rd_kafka_consumer_close() waits without a bound for the group leave, and
+ * when the broker goes at the same moment (both parts told to stop by `sluice up`'s death) it
+ * can wait forever. So the first signal also sets an alarm: past the longest a clean stop
+ * takes (dead letters acknowledged, batch committed, group left), SIGALRM ends the process;
+ * the store's transactions make that as safe as a kill -9. */
+static unsigned stop_grace_s = 45;
 
 static void on_signal(int sig)
 {
     (void)sig;
-    atomic_store(&stop_flag, true);
+    if (!atomic_exchange(&stop_flag, true))
+        alarm(stop_grace_s);
 }
 
 int process_main(int argc, char **argv)
@@ -196,6 +206,7 @@ int process_main(int argc, char **argv)
     /* Handlers before anything slow (store open, consumer start): a SIGTERM that arrives
      * during start-up must still mean a clean stop, not death by the default action. */
     signal(SIGPIPE, SIG_IGN);
+    stop_grace_s = (unsigned)(o.dlq_timeout_ms / 1000 + o.session_timeout_ms / 1000 + 5);
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -208,9 +219,18 @@ int process_main(int argc, char **argv)
         config_free(cfg);
         return strstr(err.msg, "--") ? 2 : 1;
     }
+    struct http_server *metrics_srv = NULL;
+    process_stats_metrics_init();
+    if (metrics_listen("process", config_str(cfg, "metrics-listen"), &metrics_srv, &err) != 0) {
+        log_error("process", "%s", err.msg);
+        process_job_destroy(j);
+        config_free(cfg);
+        return 1;
+    }
     rc = process_job_run(j, &stop_flag, &err);
     if (rc != 0)
         log_error("process", "%s", err.msg);
+    http_server_stop(metrics_srv);
     process_job_destroy(j);
     kafka_props_free(kprops);
     config_free(cfg);

@@ -755,6 +755,7 @@ static void update_lag(struct process_job *j)
             continue;
         int64_t pos = p->stored_next >= 0 ? p->stored_next : (lo >= 0 ? lo : 0);
         lag += hi > pos ? hi - pos : 0;
+        process_stats_partition_lag(j->o.topic, i, hi > pos ? hi - pos : 0);
         known = true;
     }
     process_stats_set_lag(&j->stats, known ? lag : -1, assigned);
@@ -847,7 +848,7 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
              j->o.dlq_topic);
     struct process_stats_snapshot prev;
     process_stats_snapshot(&j->stats, &prev);
-    int64_t last_stats = mono_ms();
+    int64_t last_stats = mono_ms(), last_lag = last_stats;
     while (!atomic_load(stop) && !j->fatal) {
         int timeout = 100;
         struct batch *b = j->cur;
@@ -879,6 +880,10 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
         }
         dlq_poll(j->dlq);
         int64_t now = mono_ms();
+        if (now - last_lag >= 1000) { /* cached watermarks: no request; /metrics shows it */
+            update_lag(j);
+            last_lag = now;
+        }
         if (j->o.stats_interval_ms > 0 && now - last_stats >= j->o.stats_interval_ms) {
             update_lag(j);
             log_stats(j, &prev, now - last_stats);

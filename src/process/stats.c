@@ -2,8 +2,11 @@
  * and its next three bits: exact below 16 us, within 1/8 of the power of two above. */
 #include "process/stats.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "core/metrics.h"
 #include "core/units.h"
 
 static int bucket_of(uint64_t v)
@@ -70,6 +73,91 @@ uint64_t hist_quantile(const struct hist *h, double q)
     return 0;
 }
 
+uint64_t hist_bucket_value(int i)
+{
+    uint64_t lo, hi;
+    bucket_range(i, &lo, &hi);
+    return lo + (hi - 1 - lo) / 2;
+}
+
+/* ---- the same figures for /metrics (core/metrics, global registry) ---- */
+
+static struct {
+    struct metric *in, *stored, *dead, *batches, *failures, *batch_s, *e2e_s, *assigned;
+    struct metric_family *lag;
+} pm;
+static pthread_once_t pm_once = PTHREAD_ONCE_INIT;
+
+static void pm_init(void)
+{
+    struct metrics *m = metrics_global();
+    pm.in = metric_get(metrics_counter(m, "sluice_process_records_consumed_total",
+                                       "Records consumed and taken into a batch.", NULL));
+    pm.stored = metric_get(metrics_counter(m, "sluice_process_records_stored_total",
+                                           "Rows committed to the store.", NULL));
+    pm.dead = metric_get(metrics_counter(m, "sluice_process_records_dead_lettered_total",
+                                         "Bad records delivered to the dead-letter topic.", NULL));
+    pm.batches =
+        metric_get(metrics_counter(m, "sluice_process_batches_total", "Batches committed.", NULL));
+    pm.failures = metric_get(metrics_counter(m, "sluice_process_batch_failures_total",
+                                             "Batches rolled back and read again.", NULL));
+    pm.batch_s =
+        metric_get(metrics_histogram(m, "sluice_process_batch_duration_seconds",
+                                     "Batch latency: first record taken to store commit.", NULL,
+                                     metrics_latency_buckets, metrics_latency_buckets_n));
+    pm.e2e_s =
+        metric_get(metrics_histogram(m, "sluice_process_end_to_end_latency_seconds",
+                                     "Store commit time minus the record's timestamp, per record.",
+                                     NULL, metrics_latency_buckets, metrics_latency_buckets_n));
+    pm.assigned = metric_get(metrics_gauge(m, "sluice_process_assigned_partitions",
+                                           "Partitions assigned to this instance.", NULL));
+    pm.lag = metrics_gauge(m, "sluice_process_consumer_lag_records",
+                           "High watermark minus the stored position, per assigned partition.",
+                           "topic,partition");
+}
+
+void process_stats_metrics_init(void)
+{
+    pthread_once(&pm_once, pm_init);
+}
+
+static void metrics_batch(uint64_t in, uint64_t stored, uint64_t dead_lettered, uint64_t batch_us,
+                          const struct hist *e2e)
+{
+    pthread_once(&pm_once, pm_init);
+    metric_add(pm.in, in);
+    metric_add(pm.stored, stored);
+    metric_add(pm.dead, dead_lettered);
+    metric_inc(pm.batches);
+    metric_observe(pm.batch_s, (double)batch_us / 1e6);
+    if (!e2e || e2e->count == 0)
+        return;
+    for (int i = 0; i < HIST_BUCKETS; i++) {
+        if (e2e->b[i])
+            metric_observe_n(pm.e2e_s, (double)hist_bucket_value(i) / 1e6, e2e->b[i]);
+    }
+}
+
+static void metrics_failure(void)
+{
+    pthread_once(&pm_once, pm_init);
+    metric_inc(pm.failures);
+}
+
+void process_stats_partition_lag(const char *topic, int32_t partition, int64_t lag)
+{
+    pthread_once(&pm_once, pm_init);
+    char p[16];
+    snprintf(p, sizeof p, "%d", (int)partition);
+    metric_set(metric_get(pm.lag, topic, p), (double)lag);
+}
+
+static void metrics_assigned(int32_t assigned)
+{
+    pthread_once(&pm_once, pm_init);
+    metric_set(pm.assigned, assigned);
+}
+
 void process_stats_init(struct process_stats *st)
 {
     memset(st, 0, sizeof(*st));
@@ -98,6 +186,7 @@ void process_stats_batch(struct process_stats *st, uint64_t in, uint64_t stored,
     if (e2e)
         hist_merge(&st->s.e2e_us, e2e);
     pthread_mutex_unlock(&st->mu);
+    metrics_batch(in, stored, dead_lettered, batch_us, e2e);
 }
 
 void process_stats_failure(struct process_stats *st)
@@ -105,6 +194,7 @@ void process_stats_failure(struct process_stats *st)
     pthread_mutex_lock(&st->mu);
     st->s.batch_failures++;
     pthread_mutex_unlock(&st->mu);
+    metrics_failure();
 }
 
 void process_stats_set_lag(struct process_stats *st, int64_t lag, int32_t assigned)
@@ -113,6 +203,7 @@ void process_stats_set_lag(struct process_stats *st, int64_t lag, int32_t assign
     st->s.lag = lag;
     st->s.assigned = assigned;
     pthread_mutex_unlock(&st->mu);
+    metrics_assigned(assigned);
 }
 
 void process_stats_snapshot(struct process_stats *st, struct process_stats_snapshot *out)

@@ -23,6 +23,8 @@ void hist_merge(struct hist *dst, const struct hist *src);
 void hist_diff(const struct hist *a, const struct hist *b, struct hist *out);
 /* The q-quantile (0 < q <= 1) in microseconds (middle of its bucket); 0 when empty. */
 uint64_t hist_quantile(const struct hist *h, double q);
+/* The middle value of bucket i in microseconds (to fold a hist into another histogram). */
+uint64_t hist_bucket_value(int i);
 
 struct process_stats_snapshot {
     uint64_t records_in;     /* records consumed and accepted into a batch */
@@ -51,6 +53,11 @@ void process_stats_batch(struct process_stats *st, uint64_t in, uint64_t stored,
                          uint64_t dead_lettered, uint64_t batch_us, const struct hist *e2e);
 void process_stats_failure(struct process_stats *st);
 void process_stats_set_lag(struct process_stats *st, int64_t lag, int32_t assigned);
+/* The figures are also Prometheus metrics (core/metrics, global registry): registered (at 0)
+ * by this call before /metrics is served, and by the first update otherwise. */
+void process_stats_metrics_init(void);
+/* Lag of one assigned partition (high watermark minus stored position), for /metrics. */
+void process_stats_partition_lag(const char *topic, int32_t partition, int64_t lag);
 /* Copies the current figures (any thread). */
 void process_stats_snapshot(struct process_stats *st, struct process_stats_snapshot *out);
 

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "scheduler/api.h"
 #include "scheduler/api_int.h"
 #include "scheduler/auth.h"
 #include "scheduler/meta.h"

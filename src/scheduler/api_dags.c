@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "scheduler/api.h"
 #include "scheduler/api_int.h"
 #include "scheduler/meta.h"
 

@@ -10,7 +10,8 @@
 #include <stdint.h>
 
 #include "core/http.h"
-#include "scheduler/api.h"
+
+struct api_ctx; /* scheduler/api.h */
 
 struct api_call {
     struct http_req *req;

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "core/buf.h"
+#include "scheduler/api.h"
 #include "scheduler/api_int.h"
 #include "scheduler/meta.h"
 

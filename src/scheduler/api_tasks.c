@@ -10,6 +10,7 @@
 
 #include "core/buf.h"
 #include "core/jsonw.h"
+#include "scheduler/api.h"
 #include "scheduler/api_int.h"
 
 #define TI_COLS                                                                                    \

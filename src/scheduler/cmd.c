@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "core/http.h"
 #include "scheduler/api.h"
 #include "scheduler/auth.h"
+#include "scheduler/ui.h"
 #else
 #define SCHED_HTTP 0
 #endif
@@ -36,6 +38,16 @@ static const struct opt_def sched_opts[] = {
      "CronTriggerTimetable (logical date = fire time)"},
     {"builtin-dags", OPT_BOOL, "true", NULL,
      "add the built-in user_automation DAG when no file defines it"},
+    {"ui", OPT_BOOL, "true", NULL, "serve the web UI (/ui) and /metrics on the same address"},
+    {"bootstrap", OPT_STRING, "127.0.0.1:9092", "HOST:PORT",
+     "Kafka, for the UI's Topics and Pipeline pages and the default of sluice.ingest tasks"},
+    {"topic", OPT_STRING, "users_created", "TOPIC", "the pipeline's topic (Pipeline page)"},
+    {"store-db", OPT_STRING, NULL, "FILE",
+     "the store's SQLite file (Pipeline page) [default: DATA_DIR/store/spark_streams.db]"},
+    {"metrics-targets", OPT_STRING, NULL, "NAME=HOST:PORT,...",
+     "the parts' /metrics the Pipeline page samples every second (e.g. "
+     "process=127.0.0.1:9642,ingest=127.0.0.1:9643); an ingest target is also given to "
+     "ingest tasks as their --metrics-listen"},
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -120,6 +132,19 @@ int scheduler_main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+#if SCHED_HTTP
+    /* Ingest tasks serve their metrics where the Pipeline page looks for them (set before
+     * any thread starts; children inherit it). */
+    const char *targets = config_str(cfg, "metrics-targets");
+    const char *ing = targets ? strstr(targets, "ingest=") : NULL;
+    if (ing && (ing == targets || ing[-1] == ',')) {
+        char addr[256];
+        snprintf(addr, sizeof addr, "%.*s", (int)strcspn(ing + 7, ","), ing + 7);
+        setenv("SLUICE_INGEST_METRICS_LISTEN", addr, 0);
+    }
+    /* ... and produce to the Kafka the UI watches, unless told otherwise. */
+    setenv("SLUICE_INGEST_BOOTSTRAP", config_str(cfg, "bootstrap"), 0);
+#endif
     struct sched *s = NULL;
     if (sched_open(&o, &s, &err) != 0) {
         log_error("scheduler", "%s", err.msg);
@@ -130,6 +155,8 @@ int scheduler_main(int argc, char **argv)
 #if SCHED_HTTP
     struct auth *auth = NULL;
     struct http_server *srv = NULL;
+    struct ui *ui = NULL;
+    struct http_route *routes = NULL;
     char db_path[PATH_MAX], logs_dir[PATH_MAX];
     snprintf(db_path, sizeof(db_path), "%s/scheduler/scheduler.db", o.data_dir);
     snprintf(logs_dir, sizeof(logs_dir), "%s/scheduler/logs", o.data_dir);
@@ -150,18 +177,45 @@ int scheduler_main(int argc, char **argv)
         goto out;
     }
     actx.auth = auth;
+    size_t nroutes = api_routes_count();
+    if (config_bool(cfg, "ui")) {
+        struct ui_opts uo = {.data_dir = o.data_dir,
+                             .db_path = db_path,
+                             .bootstrap = config_str(cfg, "bootstrap"),
+                             .topic = config_str(cfg, "topic"),
+                             .store_db = config_str(cfg, "store-db"),
+                             .targets = targets,
+                             .auth_off = !auth_on};
+        if (ui_create(&uo, &ui, &err) != 0) {
+            log_error("scheduler", "%s", err.msg);
+            rc = 1;
+            goto out;
+        }
+        actx.ui = ui;
+    }
+    /* The API's routes, then the UI's. */
+    routes = calloc(nroutes + (ui ? ui_routes_count() : 0) + 1, sizeof(*routes));
+    if (!routes) {
+        rc = 1;
+        goto out;
+    }
+    memcpy(routes, api_routes(), nroutes * sizeof(*routes));
+    if (ui)
+        memcpy(routes + nroutes, ui_routes(), ui_routes_count() * sizeof(*routes));
     struct http_config hc = {.name = "scheduler",
                              .listen = listen,
                              .thread_per_connection = true,
                              .error_style = HTTP_ERR_DETAIL,
                              .auth = auth_http_hook,
                              .auth_ctx = auth};
-    if (http_server_start(&hc, api_routes(), &actx, &srv, &err) != 0) {
+    if (http_server_start(&hc, routes, &actx, &srv, &err) != 0) {
         log_error("scheduler", "cannot serve the REST API on %s: %s", listen, err.msg);
         rc = 1;
         goto out;
     }
     log_info("scheduler", "REST API on http://%s (Airflow /api/v2 and /api/v1)", listen);
+    if (ui)
+        log_info("scheduler", "web UI on http://%s/ui/ (metrics at /metrics)", listen);
 #else
     log_warn("scheduler", "built without the REST API: running the scheduling loop only");
 #endif
@@ -172,6 +226,8 @@ int scheduler_main(int argc, char **argv)
 #if SCHED_HTTP
 out:
     http_server_stop(srv);
+    ui_destroy(ui);
+    free(routes);
     auth_close(auth);
 #endif
     sched_close(s);

@@ -24,6 +24,7 @@
 #include "core/uuid.h"
 #include "scheduler/dagfile.h"
 #include "scheduler/meta.h"
+#include "scheduler/sched.h"
 #include "scheduler/sched_int.h"
 
 /* --- timetables ------------------------------------------------------------------------ */

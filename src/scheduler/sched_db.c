@@ -22,6 +22,7 @@
 #include "core/uuid.h"
 #include "scheduler/dagfile.h"
 #include "scheduler/meta.h"
+#include "scheduler/sched.h"
 #include "scheduler/sched_int.h"
 
 /* --- small helpers --------------------------------------------------------------------- */

@@ -12,7 +12,7 @@
 
 #include "scheduler/dag.h"
 #include "scheduler/executor.h"
-#include "scheduler/sched.h"
+#include "scheduler/sched_opts.h"
 
 #define SCHED_MOD "scheduler"
 #define BUILTIN_DAG_ID "user_automation"

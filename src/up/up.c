@@ -1,8 +1,10 @@
 /* `sluice up`: one supervisor for the whole pipeline on one machine. It runs the parts as
- * child processes of this same binary (broker, stream job, ingest), restarts a long-running
- * part that dies (with backoff), and on SIGINT/SIGTERM stops them in reverse order. */
+ * child processes of this same binary (broker, stream job, scheduler with the web UI, ingest),
+ * restarts a long-running part that dies (with backoff), and on SIGINT/SIGTERM stops them in
+ * reverse order. */
 #include <limits.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include "core/log.h"
 #include "core/proc.h"
 #include "core/units.h"
+#include "up/ready.h"
 
 static const struct opt_def up_opts[] = {
     {"data-dir", OPT_STRING, "./sluice-data", "DIR", "where every part keeps its data"},
@@ -24,19 +27,33 @@ static const struct opt_def up_opts[] = {
     {"ingest-duration", OPT_DURATION, "60s", "DURATION", "how long that ingest streams"},
     {"source", OPT_STRING, "auto", "auto|generator|URL", "where ingest gets users"},
     {"processes", OPT_INT, "1", "N", "stream-job instances (one consumer group)"},
+    {"bootstrap", OPT_STRING, NULL, "HOST:PORT",
+     "use this Kafka instead of starting the embedded broker"},
+    {"store", OPT_STRING, NULL, "URI",
+     "the stream job's store (sqlite:DIR or cassandra://...) [default: sqlite:DATA_DIR/store]"},
+    {"scheduler", OPT_BOOL, "true", NULL, "run the scheduler with the web UI"},
+    {"ui-listen", OPT_STRING, "127.0.0.1:8080", "HOST:PORT", "the scheduler's web UI and REST API"},
+    {"dags-folder", OPT_STRING, "dags", "DIR", "the scheduler's DAG files"},
+    {"trigger", OPT_BOOL, "false", NULL,
+     "once up, switch user_automation on and trigger it (what `make run` does)"},
+    {"metrics", OPT_BOOL, "true", NULL,
+     "each part serves /metrics on a free loopback port (the UI's Pipeline page reads them)"},
     {NULL, 0, NULL, NULL, NULL},
 };
 
 static const struct cmd_def up_cmd = {
     "up",
-    "Run the whole pipeline on this machine: broker, stream job, ingest.",
-    "sluice up [--data-dir DIR] [--listen HOST:PORT] [--no-ingest]",
+    "Run the whole pipeline on this machine: broker, stream job, scheduler + web UI, ingest.",
+    "sluice up [--data-dir DIR] [--listen HOST:PORT] [--ui-listen HOST:PORT] [--trigger]",
     up_opts,
     "Starts `sluice broker`, waits until it accepts connections, starts `sluice process`\n"
-    "(--processes instances in one group) and runs `sluice ingest` once for\n"
-    "--ingest-duration, as the DAG user_automation would. The broker and the stream job are\n"
-    "restarted if they die (backoff 1 s doubling to 30 s). Ctrl-C stops everything, newest\n"
-    "first. Query the result with: sluice query \"SELECT count(*) FROM created_users\"",
+    "(--processes instances in one group), the scheduler serving the web UI on --ui-listen,\n"
+    "and runs `sluice ingest` once for --ingest-duration, as the DAG user_automation would\n"
+    "(--no-ingest: leave it to the DAG; --trigger switches the DAG on and triggers it). With\n"
+    "--bootstrap no embedded broker is started. Long-running parts are restarted if they die\n"
+    "(backoff 1 s doubling to 30 s). Once ready it prints the UI's address and login. Ctrl-C\n"
+    "stops everything, newest first. Query the result with:\n"
+    "sluice query \"SELECT count(*) FROM created_users\"",
 };
 
 #define MAX_CHILDREN 16
@@ -102,6 +119,20 @@ static bool port_open(const char *host, int port)
     return ok;
 }
 
+/* A free loopback port for a part's /metrics, as "127.0.0.1:PORT"; "" when none is found. */
+static void free_addr(char *out, size_t cap)
+{
+    out[0] = '\0';
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        snprintf(out, cap, "127.0.0.1:%d", (int)ntohs(a.sin_port));
+    if (fd >= 0)
+        close(fd);
+}
+
 static void stop_child(struct child *c)
 {
     if (c->pid <= 0)
@@ -111,6 +142,54 @@ static void stop_child(struct child *c)
     else
         log_info("up", "%s stopped", c->name);
     c->pid = 0;
+}
+
+/* Once the scheduler answers: where the UI is, how to log in and query; with --trigger,
+ * user_automation switched on and triggered through the REST API. */
+static void announce(const char *data_dir, const char *store, const char *ui_host, int ui_port,
+                     const char *bootstrap, bool trigger)
+{
+    const char *h = strcmp(ui_host, "0.0.0.0") ? ui_host : "127.0.0.1";
+    int64_t deadline = mono_ms() + 60000;
+    while (!port_open(h, ui_port) && !stopping && mono_ms() < deadline) {
+        struct timespec ts = {0, 100 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (stopping)
+        return;
+    char pw[256] = "";
+    bool pw_ok = up_admin_password(data_dir, pw, sizeof(pw)) == 0;
+    if (!pw_ok)
+        snprintf(pw, sizeof(pw), "in DATA_DIR/scheduler/admin-password");
+    char addr[300];
+    snprintf(addr, sizeof(addr), "%s:%d", h, ui_port);
+    bool triggered = false;
+    if (trigger && pw_ok) {
+        struct sl_err err;
+        triggered = up_trigger_dag(addr, "admin", pw, "user_automation", 30000, &err) == 0;
+        if (triggered)
+            log_info("up", "user_automation switched on and triggered");
+        else
+            log_error("up", "could not trigger user_automation: %s", err.msg);
+    } else if (trigger) {
+        log_error("up", "cannot trigger user_automation: no admin password found");
+    }
+    char query[PATH_MAX + 64];
+    if (store && *store)
+        snprintf(query, sizeof(query), "--store %s", store);
+    else
+        snprintf(query, sizeof(query), "--data-dir %s", data_dir);
+    printf("\n"
+           "sluice is up.\n"
+           "  web UI     http://%s/   user admin, password %s\n"
+           "  Kafka      %s   (topic users_created)\n"
+           "  the store  sluice query %s \"SELECT count(*) FROM created_users\"\n"
+           "%s%s%s"
+           "  Ctrl-C stops everything.\n\n",
+           addr, pw, bootstrap, query,
+           triggered ? "  running    user_automation (its task log: http://" : "",
+           triggered ? addr : "", triggered ? "/ui/dags/user_automation)\n" : "");
+    fflush(stdout);
 }
 
 int up_main(int argc, char **argv)
@@ -145,22 +224,68 @@ int up_main(int argc, char **argv)
     char data_dir[PATH_MAX];
     snprintf(data_dir, sizeof(data_dir), "%s", config_str(cfg, "data-dir"));
     char bootstrap[300], duration[32];
+    const char *ext = config_str(cfg, "bootstrap");
+    bool embedded = !ext || !*ext; /* an external Kafka: no embedded broker */
     snprintf(bootstrap, sizeof(bootstrap), "%s:%d", strcmp(host, "0.0.0.0") ? host : "127.0.0.1",
              port);
+    if (!embedded)
+        snprintf(bootstrap, sizeof(bootstrap), "%s", ext);
     snprintf(duration, sizeof(duration), "%lldms", (long long)config_ms(cfg, "ingest-duration"));
+    char ui_listen[300], ui_host[256];
+    int ui_port = 0;
+    bool sched = config_bool(cfg, "scheduler");
+    snprintf(ui_listen, sizeof(ui_listen), "%s", config_str(cfg, "ui-listen"));
+    if (sched && (parse_hostport(ui_listen, ui_host, &ui_port, &err) != 0 || ui_port == 0)) {
+        fprintf(stderr, "sluice up: --ui-listen needs HOST:PORT\n");
+        config_free(cfg);
+        return 2;
+    }
+    /* Every part's /metrics on a free loopback port; the scheduler's UI samples them all. */
+    bool metrics = config_bool(cfg, "metrics");
+    char broker_m[64] = "", proc_m[8][64], ingest_m[64] = "", targets[1024] = "";
+    memset(proc_m, 0, sizeof(proc_m));
+    if (metrics) {
+        size_t tl = 0;
+        if (embedded) {
+            free_addr(broker_m, sizeof(broker_m));
+            tl += (size_t)snprintf(targets + tl, sizeof(targets) - tl, "broker=%s,", broker_m);
+        }
+        for (int64_t i = 0; i < nproc; i++) {
+            free_addr(proc_m[i], sizeof(proc_m[i]));
+            tl += (size_t)snprintf(targets + tl, sizeof(targets) - tl, "process%s=%s,",
+                                   i ? "-" : "", proc_m[i]);
+        }
+        free_addr(ingest_m, sizeof(ingest_m));
+        snprintf(targets + tl, sizeof(targets) - tl, "ingest=%s", ingest_m);
+    }
+
+    /* The UI reads a SQLite store's file; another store it cannot show. */
+    char store[PATH_MAX] = ""; /* a copy: cfg is freed before the banner */
+    snprintf(store, sizeof(store), "%s", config_str(cfg, "store") ? config_str(cfg, "store") : "");
+    char store_db[PATH_MAX + 32] = "";
+    if (strncmp(store, "sqlite:", 7) == 0)
+        snprintf(store_db, sizeof(store_db), "%.*s/spark_streams.db", (int)strcspn(store + 7, "?"),
+                 store + 7);
 
     struct child kids[MAX_CHILDREN];
     int nkids = 0;
     memset(kids, 0, sizeof(kids));
-    struct child *broker = &kids[nkids++];
-    broker->name = "broker";
-    broker->restart = true;
-    add_arg(broker, self);
-    add_arg(broker, "broker");
-    add_arg(broker, "--listen");
-    add_arg(broker, listen);
-    add_arg(broker, "--data-dir");
-    add_arg(broker, data_dir);
+    struct child *broker = NULL;
+    if (embedded) {
+        broker = &kids[nkids++];
+        broker->name = "broker";
+        broker->restart = true;
+        add_arg(broker, self);
+        add_arg(broker, "broker");
+        add_arg(broker, "--listen");
+        add_arg(broker, listen);
+        add_arg(broker, "--data-dir");
+        add_arg(broker, data_dir);
+        if (broker_m[0]) {
+            add_arg(broker, "--metrics-listen");
+            add_arg(broker, broker_m);
+        }
+    }
     for (int64_t i = 0; i < nproc; i++) {
         struct child *p = &kids[nkids++];
         p->name = "process";
@@ -171,7 +296,39 @@ int up_main(int argc, char **argv)
         add_arg(p, bootstrap);
         add_arg(p, "--data-dir");
         add_arg(p, data_dir);
+        if (store[0]) {
+            add_arg(p, "--store");
+            add_arg(p, store);
+        }
+        if (proc_m[i][0]) {
+            add_arg(p, "--metrics-listen");
+            add_arg(p, proc_m[i]);
+        }
     }
+    if (sched) {
+        struct child *sc = &kids[nkids++];
+        sc->name = "scheduler";
+        sc->restart = true;
+        add_arg(sc, self);
+        add_arg(sc, "scheduler");
+        add_arg(sc, "--listen");
+        add_arg(sc, ui_listen);
+        add_arg(sc, "--data-dir");
+        add_arg(sc, data_dir);
+        add_arg(sc, "--dags-folder");
+        add_arg(sc, config_str(cfg, "dags-folder"));
+        add_arg(sc, "--bootstrap");
+        add_arg(sc, bootstrap);
+        if (targets[0]) {
+            add_arg(sc, "--metrics-targets");
+            add_arg(sc, targets);
+        }
+        if (store_db[0]) {
+            add_arg(sc, "--store-db");
+            add_arg(sc, store_db);
+        }
+    }
+    bool trigger = sched && config_bool(cfg, "trigger");
     if (config_bool(cfg, "ingest")) {
         struct child *in = &kids[nkids++];
         in->name = "ingest";
@@ -183,6 +340,10 @@ int up_main(int argc, char **argv)
         add_arg(in, duration);
         add_arg(in, "--source");
         add_arg(in, config_str(cfg, "source"));
+        if (ingest_m[0]) {
+            add_arg(in, "--metrics-listen");
+            add_arg(in, ingest_m);
+        }
     }
     config_free(cfg);
 
@@ -192,12 +353,13 @@ int up_main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    log_info("up", "starting the pipeline: broker %s, data in %s", bootstrap, data_dir);
+    log_info("up", "starting the pipeline: %s %s, data in %s", embedded ? "broker" : "Kafka",
+             bootstrap, data_dir);
     rc = 0;
-    if (spawn(broker, self) != 0)
+    if (broker && spawn(broker, self) != 0)
         return 1;
     int64_t deadline = mono_ms() + 60000;
-    while (!port_open(host, port)) {
+    while (broker && !port_open(host, port)) {
         if (proc_poll(&broker->proc) == 1) {
             log_error("up", "the broker exited during start-up; see its messages above");
             return 1;
@@ -210,8 +372,10 @@ int up_main(int argc, char **argv)
         struct timespec ts = {0, 100 * 1000000};
         nanosleep(&ts, NULL);
     }
-    for (int i = 1; i < nkids; i++)
+    for (int i = broker ? 1 : 0; i < nkids; i++)
         spawn(&kids[i], self);
+    if (sched)
+        announce(data_dir, store, ui_host, ui_port, bootstrap, trigger);
 
     while (!stopping) {
         int64_t now = mono_ms();

@@ -5,13 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/apis.h"
 #include "broker/broker.h"
 #include "broker/server.h"
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/loop.h"
 
 static struct broker *bk;
-static struct server *srv;
+static bool ready;
 
 static void setup(void)
 {
@@ -32,6 +34,8 @@ static void setup(void)
     c->max_message_bytes = 1 << 20;
     c->max_fetch_bytes = 1 << 20;
     c->max_connections = 10;
+    c->max_conn_bytes = 64 << 20;
+    c->max_auto_create = 10;
     c->flush = FLUSH_INTERVAL; /* no fsync per input: keeps the fuzzer fast */
     c->flush_interval_ms = 1000;
     c->retention_check_ms = 1000000;
@@ -40,7 +44,7 @@ static void setup(void)
     c->log.retention_bytes = -1;
     c->log.index_interval_bytes = 4096;
     struct sl_err err;
-    if (broker_open(bk, &err) != 0 || server_create(bk, &srv, &err) != 0) {
+    if (broker_open(bk, &err) != 0 || broker_start(bk, api_dispatch, &err) != 0) {
         fprintf(stderr, "fuzz setup: %s\n", err.msg);
         abort();
     }
@@ -51,8 +55,13 @@ static void setup(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!srv)
+    if (!ready) {
         setup();
-    server_feed_for_test(srv, data, size);
+        ready = true;
+    }
+    server_feed_for_test(bk->srv, data, size);
+    /* one turn: the group commit, waits woken, the fed connection closed */
+    struct sl_err err;
+    loop_run_once(bk->loop, 0, &err);
     return 0;
 }

@@ -612,23 +612,29 @@ static void test_slices(void)
     CHECK(got.len <= whole.len && memcmp(got.data, whole.data, got.len) == 0);
 
     /* a budget smaller than one batch still gives the whole first batch */
+    log_slices_close(sl, n);
     CHECK_EQ_INT(partition_slices(p, 7, 200, 10, sl, 8, &n, &total, &err), 0);
     CHECK_EQ_INT(n, 1);
     CHECK_EQ_INT(total, batch_len);
     CHECK_EQ_INT(sl[0].pos % (int64_t)batch_len, 0); /* starts at the batch holding offset 7 */
 
     /* a budget of 2.5 batches: two whole ones and part of the third (clients drop it) */
+    log_slices_close(sl, n);
     CHECK_EQ_INT(partition_slices(p, 0, 200, batch_len * 5 / 2, sl, 8, &n, &total, &err), 0);
     CHECK_EQ_INT(total, batch_len * 5 / 2);
 
     /* the limit (high watermark) ends the data at a batch boundary */
+    log_slices_close(sl, n);
     CHECK_EQ_INT(partition_slices(p, 0, 15, 1 << 20, sl, 8, &n, &total, &err), 0);
     CHECK_EQ_INT(total, 3 * batch_len); /* batches 0-4, 5-9, 10-14 */
+    log_slices_close(sl, n);
     CHECK_EQ_INT(partition_slices(p, 0, 12, 1 << 20, sl, 8, &n, &total, &err), 0);
     CHECK_EQ_INT(total, 2 * batch_len); /* the batch holding the limit is not sent */
+    log_slices_close(sl, n);
     CHECK_EQ_INT(partition_slices(p, 15, 15, 1 << 20, sl, 8, &n, &total, &err), 0);
     CHECK_EQ_INT(total, 0);
 
+    log_slices_close(sl, n);
     /* out of range */
     CHECK_EQ_INT(partition_slices(p, 201, 201, 100, sl, 8, &n, &total, &err), 1);
     buf_free(&whole);

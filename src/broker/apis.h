@@ -1,0 +1,65 @@
+/* The Kafka API table and the dispatcher the server calls for every request: it reads the
+ * request header, finds the API, writes the response header and runs the handler. Handlers
+ * (one file per API family, api_*.c) decode the request and encode the response; the work
+ * itself is done by the registry, partitions and the group coordinator. */
+#ifndef SLUICE_BROKER_APIS_H
+#define SLUICE_BROKER_APIS_H
+
+#include <stdint.h>
+
+#include "broker/server.h"
+
+enum handler_result {
+    H_DONE,      /* the response in w is complete */
+    H_NORESP,    /* send nothing (Produce with acks=0) */
+    H_WAIT_SYNC, /* complete, but hold it until the data appended so far is durable */
+    H_DEFER,     /* the handler called server_wait */
+    H_CLOSE,     /* malformed request: close the connection */
+};
+
+typedef enum handler_result (*api_handler)(struct kreq *rq);
+
+struct api_def {
+    int16_t key;
+    const char *name;
+    int16_t min_version;
+    int16_t max_version;
+    int16_t first_flexible; /* INT16_MAX when never flexible */
+    api_handler handle;
+};
+
+extern const struct api_def api_table[];
+extern const int api_table_len;
+const struct api_def *api_find(int16_t key);
+
+/* Holds rq's complete response until everything appended so far is durable (the broker's
+ * next sync); what H_WAIT_SYNC does. */
+void api_wait_sync(struct kreq *rq);
+/* The server's dispatch function. */
+enum server_result api_dispatch(struct kreq *rq);
+
+/* The handlers the table names (defined in api_*.c). */
+enum handler_result api_versions(struct kreq *rq);
+enum handler_result api_metadata(struct kreq *rq);
+enum handler_result api_produce(struct kreq *rq);
+enum handler_result api_init_producer_id(struct kreq *rq);
+enum handler_result api_fetch(struct kreq *rq);
+enum handler_result api_list_offsets(struct kreq *rq);
+enum handler_result api_create_topics(struct kreq *rq);
+enum handler_result api_delete_topics(struct kreq *rq);
+enum handler_result api_find_coordinator(struct kreq *rq);
+enum handler_result api_join_group(struct kreq *rq);
+enum handler_result api_sync_group(struct kreq *rq);
+enum handler_result api_heartbeat(struct kreq *rq);
+enum handler_result api_leave_group(struct kreq *rq);
+enum handler_result api_offset_commit(struct kreq *rq);
+enum handler_result api_offset_fetch(struct kreq *rq);
+enum handler_result api_describe_groups(struct kreq *rq);
+enum handler_result api_list_groups(struct kreq *rq);
+enum handler_result api_delete_groups(struct kreq *rq);
+enum handler_result api_offset_delete(struct kreq *rq);
+enum handler_result api_create_partitions(struct kreq *rq);
+enum handler_result api_describe_configs(struct kreq *rq);
+enum handler_result api_describe_cluster(struct kreq *rq);
+
+#endif

@@ -1,0 +1,136 @@
+"""Regression 102: memory a request can make the broker allocate. Arrays in requests declare
+their own count; the broker allocated count x (its struct size) after checking only that the
+count fits the bytes left, so a 1 MiB DescribeConfigs of minimal elements cost ~160 MB (a frame
+at the cap could ask for tens of GB). For the worst request of each API -- a frame at the cap
+(--max-request-bytes 1MiB here) full of the smallest elements the encoding allows -- the
+broker's peak RSS may rise by at most twice the request's size plus the response it must hold
+to send (a response is as large as what the client asked for; it is capped separately)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import brokerlib  # noqa: E402
+import kwire  # noqa: E402
+
+CAP = 1 << 20
+SLACK = 512 * 1024  # allocator and page granularity
+
+
+def status(pid, field):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no %s in /proc/%d/status" % (field, pid))
+
+
+def fill(head, elem, tail=b"", count_at=None):
+    """A body: head, then as many copies of elem as fit the cap (the count written as an
+    int32 where head ends, or at count_at), then tail."""
+    hdr = len(kwire.request_frame(0, 0, 0, b"")) - 4
+    n = (CAP - hdr - len(head) - 4 - len(tail)) // len(elem)
+    return head + kwire.Writer().i32(n).done() + elem * n + tail, n
+
+
+def requests():
+    w = kwire.Writer
+    out = []
+    # DescribeConfigs v0: resources (type 2, name "", keys null)
+    body, n = fill(b"", w().i8(2).string("").i32(-1).done())
+    out.append(("DescribeConfigs", 32, 0, body, n))
+    # Fetch v4: topics ("" with no partitions), no wait
+    head = w().i32(-1).i32(0).i32(0).i32(1 << 20).i8(0).done()
+    body, n = fill(head, w().string("").i32(0).done())
+    out.append(("Fetch(topics)", 1, 4, body, n))
+    # Fetch v4: one topic, partitions (index, offset, max_bytes), parked 300 ms for data
+    head = w().i32(-1).i32(300).i32(1).i32(1 << 20).i8(0).i32(1).string("mem").done()
+    body, n = fill(head, w().i32(0).i64(0).i32(1000).done())
+    out.append(("Fetch(partitions, parked)", 1, 4, body, n))
+    # CreateTopics v0: topics ("", partitions, replication, no assignments, no configs)
+    body, n = fill(b"", w().string("").i32(1).i16(1).i32(0).i32(0).done(), w().i32(1000).done())
+    out.append(("CreateTopics", 19, 0, body, n))
+    # DeleteTopics v0: names ""
+    body, n = fill(b"", w().string("").done(), w().i32(1000).done())
+    out.append(("DeleteTopics", 20, 0, body, n))
+    # CreatePartitions v0: (name "", count, assignments null)
+    body, n = fill(b"", w().string("").i32(2).i32(-1).done(), w().i32(1000).i8(0).done())
+    out.append(("CreatePartitions", 37, 0, body, n))
+    # SyncGroup v0: assignments (member "", data empty)
+    head = w().string("g").i32(1).string("m").done()
+    body, n = fill(head, w().string("").bytes_(b"").done())
+    out.append(("SyncGroup", 14, 0, body, n))
+    # DescribeGroups v0: group ids ""
+    body, n = fill(b"", w().string("").done())
+    out.append(("DescribeGroups", 15, 0, body, n))
+    # JoinGroup v0: protocols (name "", metadata empty)
+    head = w().string("g").i32(10000).string("").string("consumer").done()
+    body, n = fill(head, w().string("").bytes_(b"").done())
+    out.append(("JoinGroup", 11, 0, body, n))
+    # ListOffsets v1: one topic, partitions (index, timestamp)
+    head = w().i32(-1).i32(1).string("mem").done()
+    body, n = fill(head, w().i32(0).i64(-1).done())
+    out.append(("ListOffsets", 2, 1, body, n))
+    # OffsetFetch v1: one topic, partitions
+    head = w().string("g").i32(1).string("mem").done()
+    body, n = fill(head, w().i32(0).done())
+    out.append(("OffsetFetch", 9, 1, body, n))
+    # DeleteGroups v0: ids ""
+    body, n = fill(b"", w().string("").done())
+    out.append(("DeleteGroups", 42, 0, body, n))
+    # Metadata v1: topic names "" (invalid: nothing is created)
+    body, n = fill(b"", w().string("").done())
+    out.append(("Metadata", 3, 1, body, n))
+    return out
+
+
+def sanitized(path):
+    """A sanitizer build's RSS (shadow memory, quarantine, redzones) says nothing here."""
+    with open(path, "rb") as f:
+        return b"AddressSanitizer" in f.read()
+
+
+def main():
+    if sanitized(brokerlib.env("SLUICE_BIN")):
+        brokerlib.skip("RSS of a sanitizer build is not comparable")
+    failures = []
+    with brokerlib.Broker("--max-request-bytes", str(CAP)) as b:
+        c = kwire.Conn(b.port, timeout=60)
+        kwire.ensure_topic(c, "mem", 1)
+        pid = b.proc.pid
+        print("%-26s %9s %10s %10s %10s %8s" % ("request", "elements", "req bytes", "resp bytes",
+                                                 "peak rise", "limit"))
+        for name, key, ver, body, n in requests():
+            with open("/proc/%d/clear_refs" % pid, "w") as f:
+                f.write("5")  # resets the peak (VmHWM) to the current RSS
+            base = status(pid, "VmRSS")
+            corr = c.send(key, ver, body)
+            try:
+                got = c.recv(timeout=60)
+            except (TimeoutError, ConnectionResetError) as e:
+                got = None
+                print("%s: %s" % (name, e))
+            if not b.alive():
+                brokerlib.fail("the broker died on %s" % name)
+            peak = status(pid, "VmHWM")
+            resp = len(got[1]) + 4 if got else 0
+            frame = len(body) + len(kwire.request_frame(0, 0, 0, b""))
+            limit = 2 * frame + resp + SLACK
+            rise = peak - base
+            print("%-26s %9d %10d %10d %10d %8d%s" % (name, n, frame, resp, rise, limit,
+                                                     "" if rise <= limit else "  TOO MUCH"))
+            if rise > limit:
+                failures.append(name)
+            if got is None:
+                c = kwire.Conn(b.port, timeout=60)  # the broker closed it: go on with a new one
+            elif got[0] != corr:
+                brokerlib.fail("%s: answer has correlation id %d, expected %d" % (name, got[0],
+                                                                                 corr))
+        if failures:
+            brokerlib.fail("peak RSS rose by more than allowed for: " + ", ".join(failures))
+        # and it still serves
+        c.call(kwire.API_VERSIONS, 0, kwire.api_versions_v0())
+    print("1 passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()
