@@ -116,7 +116,6 @@ void broker_close(struct broker *bk)
         bk->loop = NULL;
     }
     broker_sync(bk);
-    groups_index_free(&bk->groups); /* groups_close forgets everything, the index too */
     groups_close(&bk->groups);
     registry_close(&bk->reg);
     free(bk->dirty);
