@@ -1,14 +1,18 @@
 #!/usr/bin/python3
 """Fails when the #include graph among src/ files has a cycle.
 
-A module is a .c/.h pair (src/broker/server.c + src/broker/server.h = broker/server). Module A
-depends on module B when A.c or A.h includes B.h. A cycle in that graph means two parts of the
+A module is a .c/.h pair (src/broker/server.c + src/broker/server.h = broker/server); a private
+header X_int.h beside X.c belongs to module X. Module A depends on module B when one of A's
+files includes one of B's headers. A cycle in that graph means two parts of the
 tree cannot be understood, built or tested one without the other (e.g. group.c includes
 server.h, whose broker.h includes group.h). Prints every cycle found, one strongly connected
 component per line with one concrete include path through it, and exits 1; exits 0 when the
-graph is acyclic.
+graph is acyclic. A cycle listed in KNOWN_FILE (one line per cycle: its modules, comma-separated,
+as printed; '#' starts a comment) is reported but does not fail: a debt recorded, to be paid by
+the part's owners.
 
-Usage: check_includes.py [SRC_DIR]   (default: the src/ beside this tests/ directory)"""
+Usage: check_includes.py [SRC_DIR [KNOWN_FILE]]   (default: the src/ beside this tests/
+directory and include_cycles_known.txt beside this script)"""
 import os
 import re
 import sys
@@ -24,9 +28,15 @@ def modules(src):
             if n.endswith((".c", ".h")):
                 path = os.path.join(root, n)
                 files[os.path.relpath(path, src)] = path
+    def module(rel):
+        base = rel[:-2]
+        if base.endswith("_int") and base[:-4] + ".c" in files:
+            return base[:-4]
+        return base
+
     deps = {}
     for rel, path in sorted(files.items()):
-        mod = rel[:-2]
+        mod = module(rel)
         deps.setdefault(mod, {})
         with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read()
@@ -36,7 +46,7 @@ def modules(src):
             target = next((c for c in cand if c in files), None)
             if target is None or not target.endswith(".h"):
                 continue
-            tmod = target[:-2]
+            tmod = module(target)
             if tmod != mod:
                 deps[mod].setdefault(tmod, "%s includes %s" % (rel, target))
     return deps
@@ -86,10 +96,9 @@ def sccs(deps):
     return out
 
 
-def cycle_path(deps, comp):
-    """One cycle through comp[0], as the include lines that make it."""
+def cycle_path(deps, comp, start):
+    """A shortest cycle through start, as the include lines that make it."""
     members = set(comp)
-    start = comp[0]
     prev = {start: None}
     queue = [start]
     while queue:
@@ -112,14 +121,37 @@ def cycle_path(deps, comp):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "src")
+    known_file = sys.argv[2] if len(sys.argv) > 2 else os.path.join(here,
+                                                                   "include_cycles_known.txt")
+    known = set()
+    if os.path.exists(known_file):
+        with open(known_file) as f:
+            for line in f:
+                line = line.split("#")[0].strip()
+                if line:
+                    known.add(frozenset(m.strip() for m in line.split(",")))
     deps = modules(src)
     comps = sccs(deps)
+    failing = 0
     for comp in comps:
-        print("include cycle among %s:" % ", ".join(comp))
-        for step in cycle_path(deps, comp):
-            print("    " + step)
-    print("%d module(s), %d include cycle(s)" % (len(deps), len(comps)))
-    return 1 if comps else 0
+        is_known = frozenset(comp) in known
+        failing += not is_known
+        print("%sinclude cycle among %s:" % ("known (listed in %s) " % os.path.basename(known_file)
+                                             if is_known else "", ", ".join(comp)))
+        seen = set()
+        for start in comp:  # a shortest cycle through each module, each cycle once
+            steps = cycle_path(deps, comp, start)
+            key = frozenset(steps)
+            if key in seen:
+                continue
+            seen.add(key)
+            mods = [step.split(" includes ")[1] for step in steps]
+            print("  " + " -> ".join(m[:-2] for m in [steps[0].split(" includes ")[0]] + mods))
+            for step in steps:
+                print("    " + step)
+    print("%d module(s), %d include cycle(s), %d not listed as known"
+          % (len(deps), len(comps), failing))
+    return 1 if failing else 0
 
 
 if __name__ == "__main__":

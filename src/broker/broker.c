@@ -117,7 +117,6 @@ void broker_close(struct broker *bk)
         bk->loop = NULL;
     }
     broker_sync(bk);
-    groups_index_free(&bk->groups); /* groups_close forgets everything, the index too */
     groups_close(&bk->groups);
     registry_close(&bk->reg);
     free(bk->dirty);
@@ -239,6 +238,7 @@ struct sync_job {
     uint64_t epoch;
     struct sync_item *items;
     int n, cap;
+    int group_fd; /* a dup of the group log's descriptor, or -1 */
 };
 
 struct syncer {
@@ -283,6 +283,11 @@ static void *sync_main(void *arg)
             broker_metrics_fsync(mono_us() - t0);
             if (rc != 0)
                 fatal_sync(job->items[i].tp, err.msg);
+        }
+        if (job->group_fd >= 0) {
+            if (fdatasync(job->group_fd) != 0)
+                fatal_sync(NULL, "cannot sync the group log");
+            close(job->group_fd);
         }
         pthread_mutex_lock(&sy->mu);
         sy->done = job;
@@ -370,13 +375,26 @@ static void sync_start(struct broker *bk)
         tp->in_dirty_list = false;
     }
     bk->ndirty = 0;
-    /* the group log is small and rarely written: synced here */
-    struct sl_err gerr;
-    if (groups_sync(&bk->groups, &gerr) != 0)
-        fatal_sync(NULL, gerr.msg);
+    /* The group log: synced by the thread too, except now and then (every 8 MiB it grows) the
+     * whole groups_sync here, which also compacts the log when it is mostly dead records. */
+    struct groups *gs = &bk->groups;
+    job->group_fd = -1;
+    if (gs->dirty || gs->store.dirty) {
+        if (gs->store.end < bk->group_check_at && gs->store.fd >= 0)
+            job->group_fd = dup(gs->store.fd);
+        if (job->group_fd >= 0) {
+            gs->dirty = false; /* appends from now on need the next sync */
+            gs->store.dirty = false;
+        } else {
+            struct sl_err gerr;
+            if (groups_sync(gs, &gerr) != 0)
+                fatal_sync(NULL, gerr.msg);
+            bk->group_check_at = gs->store.end + (8 << 20);
+        }
+    }
     struct syncer *sy = bk->syncer;
     sy->busy = true;
-    if (job->n == 0) {
+    if (job->n == 0 && job->group_fd < 0) {
         sync_complete(bk, job);
         return;
     }

@@ -138,7 +138,7 @@ struct groups {
     bool deadlines; /* some deadline may have moved earlier: ask groups_tick again */
 };
 
-/* Frees the id index (before groups_close, which forgets the groups). */
+/* Frees the id index (groups_close does). */
 void groups_index_free(struct groups *gs);
 
 /* For the record log's replay and compaction. */

@@ -403,6 +403,7 @@ void groups_close(struct groups *gs)
     for (int32_t i = 0; i < gs->n; i++)
         group_free(gs->all[i]);
     free(gs->all);
+    groups_index_free(gs);
     memset(gs, 0, sizeof(*gs));
     gs->store.fd = -1;
 }

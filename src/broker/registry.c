@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,11 @@ struct partition_config topic_partition_config(const struct topic *t)
     };
     return pc;
 }
+
+/* Removals still running (registry_close waits for them). */
+static pthread_mutex_t removals_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t removals_cv = PTHREAD_COND_INITIALIZER;
+static int removals;
 
 static int write_meta(const struct registry *reg, const struct topic *t, struct sl_err *err)
 {
@@ -238,6 +244,10 @@ int registry_open(struct registry *reg, const char *data_dir, struct sl_err *err
 
 void registry_close(struct registry *reg)
 {
+    pthread_mutex_lock(&removals_mu);
+    while (removals > 0)
+        pthread_cond_wait(&removals_cv, &removals_mu);
+    pthread_mutex_unlock(&removals_mu);
     for (int i = 0; i < reg->ntopics; i++)
         topic_free(reg->topics[i]);
     free(reg->topics);
@@ -350,6 +360,39 @@ int registry_create(struct registry *reg, const char *name, int32_t npartitions,
     return KERR_NONE;
 }
 
+static void *remove_main(void *arg)
+{
+    fs_remove_tree(arg, NULL);
+    free(arg);
+    pthread_mutex_lock(&removals_mu);
+    removals--;
+    pthread_cond_broadcast(&removals_cv);
+    pthread_mutex_unlock(&removals_mu);
+    return NULL;
+}
+
+/* A deleted topic's files go on another thread: removing thousands of partitions must not hold
+ * up the loop. The directory is already in the trash, and the trash is emptied on start. */
+static void remove_later(const char *path)
+{
+    char *copy = strdup(path);
+    pthread_attr_t attr;
+    pthread_t th;
+    bool started = false;
+    if (copy && pthread_attr_init(&attr) == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_mutex_lock(&removals_mu);
+        started = pthread_create(&th, &attr, remove_main, copy) == 0;
+        removals += started;
+        pthread_mutex_unlock(&removals_mu);
+        pthread_attr_destroy(&attr);
+    }
+    if (!started) {
+        free(copy);
+        fs_remove_tree(path, NULL);
+    }
+}
+
 int registry_delete(struct registry *reg, const char *name, struct sl_err *err)
 {
     int idx = -1;
@@ -378,7 +421,7 @@ int registry_delete(struct registry *reg, const char *name, struct sl_err *err)
     reg->topics[idx] = reg->topics[--reg->ntopics];
     reg->index_stale = true;
     topic_free(t);
-    fs_remove_tree(trash, NULL);
+    remove_later(trash);
     log_info("broker", "deleted topic %s", name);
     return KERR_NONE;
 }
