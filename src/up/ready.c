@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,23 @@ int up_trigger_dag(const char *addr, const char *user, const char *password, con
     if (st != 200) {
         sl_err_set(err, "cannot unpause %s (HTTP %ld: %s)", dag_id, st, (const char *)b.data);
         goto out;
+    }
+    /* Unpausing a scheduled DAG may start its latest run by itself (catchup false, as Airflow
+     * does with data intervals): then that is the one run, and no second one is triggered. */
+    snprintf(url, sizeof url, "http://%s/api/v2/dags/%s/dagRuns?state=queued&state=running&limit=1",
+             addr, dag_id);
+    for (int i = 0; i < 10; i++) {
+        if (call("GET", url, token, NULL, &b) == 200) {
+            cJSON *runs = cJSON_Parse((const char *)b.data);
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(runs, "total_entries");
+            bool active = cJSON_IsNumber(n) && n->valuedouble > 0;
+            cJSON_Delete(runs);
+            if (active) {
+                rc = 0;
+                goto out;
+            }
+        }
+        nap(200);
     }
     snprintf(url, sizeof url, "http://%s/api/v2/dags/%s/dagRuns", addr, dag_id);
     st = call("POST", url, token, "{\"logical_date\": null, \"conf\": {}}", &b);
