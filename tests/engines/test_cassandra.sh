@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The stream job into a real Apache Cassandra 5.0 node (from Maven jars, PasswordAuthenticator
-# on), checked through the DataStax Python driver and the topic itself, never through sluice:
+# on), reading from a real Apache Kafka 4.x broker (Maven jars; KAFKA_TARGET=sluice uses sluice's
+# own broker instead), checked through the DataStax Python driver and the topic itself, never through sluice:
 #  0. logins: a wrong password and missing credentials fail fast with a clear message (and the
 #     password is never printed); TLS (the node offers it, optional): trusted with the node's
 #     certificate, refused without it, accepted with tls_verify=0;
@@ -31,6 +32,13 @@ command -v java >/dev/null || { echo "SKIP: java is not installed"; exit 77; }
 rc=0
 "$HERE/cassandra-jars.sh" server >/dev/null || rc=$?
 [[ $rc -eq 0 ]] || exit $rc
+# The topic lives on Apache Kafka (KAFKA_TARGET=apache, the default: the issue's engines) or on
+# sluice's own broker (KAFKA_TARGET=sluice).
+KAFKA_TARGET=${KAFKA_TARGET:-apache}
+if [[ "$KAFKA_TARGET" == apache ]]; then
+    "$HERE/kafka-jars.sh" >/dev/null || rc=$?
+    [[ $rc -eq 0 ]] || exit $rc
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-engines-cassandra.XXXXXX")
 CDIR="$WORK/cassandra"
@@ -42,9 +50,10 @@ cleanup() {
         kill -KILL "$p" 2>/dev/null || true
     done
     "$HERE/cassandra-server.sh" kill "$CDIR" 2>/dev/null || true
+    [[ -d "$WORK/kafka" ]] && "$HERE/kafka-server.sh" stop "$WORK/kafka" >/dev/null 2>&1 || true
     wait 2>/dev/null || true
     if [[ $rc -ne 0 && $rc -ne 77 ]]; then
-        for f in "$WORK"/*.log "$CDIR/logs/system.log"; do
+        for f in "$WORK"/*.log "$CDIR/logs/system.log" "$WORK/kafka/server.log"; do
             [[ -f "$f" ]] || continue
             echo "--- last lines of $f:" >&2
             tail -n 20 "$f" | cut -c1-400 >&2
@@ -61,15 +70,26 @@ fail() {
 note() { echo "--- $(date +%T) $*"; }
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-BOOT="127.0.0.1:$(free_port)"
 CPORT=$(free_port)
-"$SLUICE_BIN" broker --listen "$BOOT" --data-dir "$WORK/broker" >"$WORK/broker.log" 2>&1 &
-PIDS+=($!)
-note "starting Cassandra (PasswordAuthenticator, optional TLS) on 127.0.0.1:$CPORT"
+if [[ "$KAFKA_TARGET" == apache ]]; then
+    # Apache Kafka 4.x from the cached Maven jars: 3 partitions per new topic, as sluice's
+    # broker makes them, and session timeouts as short as the test's 3 s allowed.
+    KPORT=$(free_port)
+    note "starting Apache Kafka on 127.0.0.1:$KPORT"
+    BOOT=$(KAFKA_SERVER_PROPS=$'num.partitions=3\ngroup.min.session.timeout.ms=1000\ngroup.initial.rebalance.delay.ms=0' \
+        "$HERE/kafka-server.sh" start "$WORK/kafka" "$KPORT" | head -1) || fail "Apache Kafka did not start"
+else
+    BOOT="127.0.0.1:$(free_port)"
+    "$SLUICE_BIN" broker --listen "$BOOT" --data-dir "$WORK/broker" >"$WORK/broker.log" 2>&1 &
+    PIDS+=($!)
+fi
+note "starting Cassandra (PasswordAuthenticator, optional TLS) on 127.0.0.1:$CPORT; Kafka: $KAFKA_TARGET at $BOOT"
 export CASSANDRA_AUTH=1 CASSANDRA_TLS=1
 "$HERE/cassandra-server.sh" start "$CDIR" "$CPORT" >/dev/null
-for _ in $(seq 100); do grep -q "listening" "$WORK/broker.log" && break; sleep 0.1; done
-grep -q "listening" "$WORK/broker.log" || fail "broker did not start"
+if [[ "$KAFKA_TARGET" != apache ]]; then
+    for _ in $(seq 100); do grep -q "listening" "$WORK/broker.log" && break; sleep 0.1; done
+    grep -q "listening" "$WORK/broker.log" || fail "broker did not start"
+fi
 # The default superuser appears shortly after the node serves.
 for _ in $(seq 60); do
     "$PY" - "$CPORT" <<'PY' 2>/dev/null && break
