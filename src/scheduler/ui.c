@@ -355,6 +355,7 @@ void ui_destroy(struct ui *ui)
 static const struct http_route routes[] = {
     {"GET", "/", h_root, HTTP_PUBLIC},
     {"GET", "/ui", h_root, HTTP_PUBLIC},
+    {"GET", "/ui/", h_root, HTTP_PUBLIC},
     {"GET", "/ui/login", h_login_page, HTTP_PUBLIC},
     {"POST", "/ui/login", h_login, HTTP_PUBLIC},
     {"POST", "/ui/logout", h_logout, HTTP_PUBLIC},

@@ -155,6 +155,11 @@ static void test_pages(void)
     CHECK_EQ_INT(r.status, 302);
     CHECK_EQ_STR(r.location, "/ui/dags");
     done(&r);
+    /* The address the scheduler prints, http://HOST:PORT/ui/, leads to the UI (it was a 404). */
+    r = call("GET", "/ui/", NULL, NULL);
+    CHECK_EQ_INT(r.status, 302);
+    CHECK_EQ_STR(r.location, "/ui/dags");
+    done(&r);
     r = call("GET", "/ui/dags", NULL, NULL);
     CHECK_EQ_INT(r.status, 302);
     CHECK_EQ_STR(r.location, "/ui/login?next=/ui/dags");
