@@ -99,6 +99,17 @@ static bool ident_ok(const char *s)
     return true;
 }
 
+/* parse_int with the parameter's name in front of its message (formatted from a copy: a
+ * message formatted into itself is undefined behaviour and came out garbled). */
+static int param_int(const char *name, const char *v, int64_t lo, int64_t hi, int64_t *out,
+                     struct sl_err *err)
+{
+    struct sl_err e;
+    if (parse_int(v, lo, hi, out, &e) != 0)
+        return sl_err_set(err, "sqlite: %s: %s", name, e.msg);
+    return 0;
+}
+
 static int parse_params(const char *loc, struct sqlite_params *p, struct sl_err *err)
 {
     memset(p, 0, sizeof(*p));
@@ -132,17 +143,17 @@ static int parse_params(const char *loc, struct sqlite_params *p, struct sl_err 
         else if (strcmp(kv, "synchronous") == 0 && strcmp(v, "full") == 0)
             p->sync_full = true;
         else if (strcmp(kv, "cache_mb") == 0) {
-            if (parse_int(v, 1, 65536, &p->cache_mb, err) != 0)
-                return sl_err_set(err, "sqlite: cache_mb: %s", err->msg);
+            if (param_int("cache_mb", v, 1, 65536, &p->cache_mb, err) != 0)
+                return -1;
         } else if (strcmp(kv, "busy_timeout_ms") == 0) {
-            if (parse_int(v, 0, 3600000, &p->busy_timeout_ms, err) != 0)
-                return sl_err_set(err, "sqlite: busy_timeout_ms: %s", err->msg);
+            if (param_int("busy_timeout_ms", v, 0, 3600000, &p->busy_timeout_ms, err) != 0)
+                return -1;
         } else if (strcmp(kv, "checkpoint_pages") == 0) {
-            if (parse_int(v, 0, 10000000, &p->checkpoint_pages, err) != 0)
-                return sl_err_set(err, "sqlite: checkpoint_pages: %s", err->msg);
+            if (param_int("checkpoint_pages", v, 0, 10000000, &p->checkpoint_pages, err) != 0)
+                return -1;
         } else if (strcmp(kv, "mmap_mb") == 0) {
-            if (parse_int(v, 0, 1 << 20, &p->mmap_mb, err) != 0)
-                return sl_err_set(err, "sqlite: mmap_mb: %s", err->msg);
+            if (param_int("mmap_mb", v, 0, 1 << 20, &p->mmap_mb, err) != 0)
+                return -1;
         } else if (strcmp(kv, "page_size") == 0) {
             if (parse_int(v, 512, 65536, &p->page_size, err) != 0 ||
                 (p->page_size & (p->page_size - 1)) != 0)

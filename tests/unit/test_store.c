@@ -74,6 +74,9 @@ static void test_uri(void)
     char bad[300];
     snprintf(bad, sizeof(bad), "%s?cache_mb=zero", uri);
     CHECK(store_open(bad, &spec_users()->layout, "g", 0, &st, &err) == -1);
+    /* The message names the parameter once and keeps the reason whole (it was formatted into
+     * itself and came out as "sqlite: cache_mb: sqlite: cache_mb: teger"). */
+    CHECK_EQ_STR(err.msg, "sqlite: cache_mb: 'zero' is not an integer");
     snprintf(bad, sizeof(bad), "%s?nope=1", uri);
     CHECK(store_open(bad, &spec_users()->layout, "g", 0, &st, &err) == -1);
     /* Read-only on a missing store says so. */
