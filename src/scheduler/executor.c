@@ -64,6 +64,8 @@ int executor_start(struct executor *ex, const struct exec_slot *tmpl, const stru
     s->timed_out = false;
     s->cancelled = false;
     s->term_sent_us = 0;
+    s->ended_us = 0;
+    s->end_logged = false;
     if (proc_spawn(spec, &s->proc, err) != 0)
         return -1;
     s->used = true;
@@ -80,7 +82,7 @@ void executor_cancel(struct exec_slot *slot, int64_t grace_ms)
 }
 
 int executor_poll(struct executor *ex, int64_t now_us,
-                  void (*done)(struct exec_slot *slot, void *arg), void *arg)
+                  bool (*done)(struct exec_slot *slot, void *arg), void *arg)
 {
     int n = 0;
     for (int i = 0; i < ex->cap; i++) {
@@ -100,9 +102,13 @@ int executor_poll(struct executor *ex, int64_t now_us,
         }
         if (r == 0)
             continue;
-        if (s->timed_out || s->cancelled)
-            proc_signal(&s->proc, SIGKILL); /* what is left of the group */
-        done(s, arg);
+        if (!s->ended_us) {
+            s->ended_us = now_us;
+            if (s->timed_out || s->cancelled)
+                proc_signal(&s->proc, SIGKILL); /* what is left of the group */
+        }
+        if (!done(s, arg))
+            continue; /* not recorded yet: again at the next poll */
         s->used = false;
         ex->used--;
         n++;

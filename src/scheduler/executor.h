@@ -22,7 +22,9 @@ struct exec_slot {
     int64_t deadline_us; /* 0: no timeout */
     int64_t term_sent_us;
     bool timed_out;
-    bool cancelled; /* stopped because its run was marked by a user */
+    bool cancelled;   /* stopped because its run was marked by a user */
+    int64_t ended_us; /* when the try was first seen ended (0: still running) */
+    bool end_logged;  /* the scheduler wrote the try's last log lines */
     char log_path[1024];
 };
 
@@ -43,9 +45,11 @@ int executor_start(struct executor *ex, const struct exec_slot *tmpl, const stru
                    struct sl_err *err);
 
 /* Enforces timeouts (now_us) and reaps: calls done for each finished try, then frees its
- * slot. Returns how many finished. */
+ * slot, unless done returns false (its result could not be recorded, e.g. the disk is full):
+ * then done is called again at the next poll, with slot->ended_us still the first end time.
+ * Returns how many finished. */
 int executor_poll(struct executor *ex, int64_t now_us,
-                  void (*done)(struct exec_slot *slot, void *arg), void *arg);
+                  bool (*done)(struct exec_slot *slot, void *arg), void *arg);
 
 /* Stops a try's whole group now (TERM, then KILL after grace_ms). */
 void executor_cancel(struct exec_slot *slot, int64_t grace_ms);

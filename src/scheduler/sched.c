@@ -83,18 +83,20 @@ static int64_t retry_delay_s(const struct task *t, int try_number)
     return delay;
 }
 
-/* A try ended without success: up_for_retry while tries remain, else failed. */
-static void fail_try(struct sched *s, const struct ti *t, const char *logp, int64_t now)
+/* A try ended without success: up_for_retry while tries remain, else failed. Returns -1 when
+ * the new state could not be written (the caller tries again later). */
+static int fail_try(struct sched *s, const struct ti *t, const char *logp, int64_t now)
 {
     char end[32], next[32];
     double dur = t->start_us != INT64_MIN ? (double)(now - t->start_us) / 1e6 : 0.0;
     if (t->try_number <= t->max_tries) {
         const struct task *task = task_of(s, t->dag_id, t->task_id);
         int64_t delay = retry_delay_s(task, t->try_number);
-        sdb_exec(s,
-                 "UPDATE task_instance SET state='up_for_retry', end_date=?, duration=?, "
-                 "next_try_at=?, pid=NULL WHERE id=?",
-                 "sdss", sdb_ts(now, end), dur, sdb_ts(now + delay * 1000000, next), t->id);
+        if (sdb_exec(s,
+                     "UPDATE task_instance SET state='up_for_retry', end_date=?, duration=?, "
+                     "next_try_at=?, pid=NULL WHERE id=?",
+                     "sdss", sdb_ts(now, end), dur, sdb_ts(now + delay * 1000000, next), t->id) < 0)
+            return -1;
         if (logp)
             sched_try_log(
                 s, logp, "INFO",
@@ -105,11 +107,11 @@ static void fail_try(struct sched *s, const struct ti *t, const char *logp, int6
         log_info(SCHED_MOD, "%s.%s (%s) try %d failed; retrying in %lld s", t->dag_id, t->task_id,
                  t->run_id, t->try_number, (long long)delay);
     } else {
-        sdb_exec(
-            s,
-            "UPDATE task_instance SET state='failed', end_date=?, duration=?, next_try_at=NULL, "
-            "pid=NULL WHERE id=?",
-            "sds", sdb_ts(now, end), dur, t->id);
+        if (sdb_exec(s,
+                     "UPDATE task_instance SET state='failed', end_date=?, duration=?, "
+                     "next_try_at=NULL, pid=NULL WHERE id=?",
+                     "sds", sdb_ts(now, end), dur, t->id) < 0)
+            return -1;
         if (logp)
             sched_try_log(s, logp, "ERROR",
                           "Marking task as FAILED. dag_id=%s, task_id=%s, run_id=%s, try %d of %d",
@@ -117,6 +119,7 @@ static void fail_try(struct sched *s, const struct ti *t, const char *logp, int6
         log_warn(SCHED_MOD, "%s.%s (%s) failed after try %d", t->dag_id, t->task_id, t->run_id,
                  t->try_number);
     }
+    return 0;
 }
 
 static bool load_ti(struct sched *s, const char *id, struct ti *t)
@@ -602,56 +605,83 @@ struct done_ctx {
     int64_t now;
 };
 
-static void on_try_done(struct exec_slot *slot, void *arg)
+/* Records how a try ended. Returns false when that could not be written (e.g. the disk is
+ * full): the executor keeps the slot and calls again at the next turn, so a finished try is
+ * never left 'running' in the metadata. */
+static bool on_try_done(struct exec_slot *slot, void *arg)
 {
     struct done_ctx *dc = arg;
     struct sched *s = dc->s;
-    int64_t now = dc->now;
+    int64_t now = slot->ended_us ? slot->ended_us : dc->now;
+    bool first = !slot->end_logged; /* the try's log gets its last lines once */
+    slot->end_logged = true;
     char desc[64], stamp[32];
     proc_describe(&slot->proc, desc, sizeof(desc));
     int code = proc_exit_code(&slot->proc);
     struct ti t;
     if (!load_ti(s, slot->ti_id, &t))
-        return;
+        return true;
     double dur = (double)(now - slot->started_us) / 1e6;
+    int rc;
     if (slot->cancelled || strcmp(t.state, "running") != 0) {
         /* its run was marked by a user, who decided the state */
-        sched_try_log(s, slot->log_path, "INFO", "Task stopped (%s): its run was marked by a user",
-                      desc);
-        sdb_exec(s, "UPDATE task_instance SET duration=?, pid=NULL WHERE id=?", "ds", dur, t.id);
-        return;
-    }
-    const struct task *task = task_of(s, t.dag_id, t.task_id);
-    t.start_us = slot->started_us;
-    if (slot->timed_out) {
-        sched_try_log(
-            s, slot->log_path, "ERROR",
-            "Timeout: the task ran past its execution_timeout of %lld s; its process group "
-            "was killed (%s)",
-            task ? (long long)task->execution_timeout_s : 0LL, desc);
-        fail_try(s, &t, slot->log_path, now);
-    } else if (code == 0) {
-        sched_try_log(s, slot->log_path, "INFO", "Task exited with return code 0");
-        sched_try_log(s, slot->log_path, "INFO",
-                      "Marking task as SUCCESS. dag_id=%s, task_id=%s, run_id=%s", t.dag_id,
-                      t.task_id, t.run_id);
-        sdb_exec(s,
-                 "UPDATE task_instance SET state='success', end_date=?, duration=?, pid=NULL WHERE "
-                 "id=?",
-                 "sds", sdb_ts(now, stamp), dur, t.id);
-        log_info(SCHED_MOD, "%s.%s (%s) try %d succeeded", t.dag_id, t.task_id, t.run_id,
-                 t.try_number);
-    } else if (task && task->op == OP_BASH && task->skip_on_exit_code >= 0 &&
-               code == task->skip_on_exit_code) {
-        sched_try_log(s, slot->log_path, "INFO", "Task exited with return code %d: skipping", code);
-        sdb_exec(s,
-                 "UPDATE task_instance SET state='skipped', end_date=?, duration=?, pid=NULL WHERE "
-                 "id=?",
-                 "sds", sdb_ts(now, stamp), dur, t.id);
+        if (first)
+            sched_try_log(s, slot->log_path, "INFO",
+                          "Task stopped (%s): its run was marked by a user", desc);
+        rc = sdb_exec(s, "UPDATE task_instance SET duration=?, pid=NULL WHERE id=?", "ds", dur,
+                      t.id);
     } else {
-        sched_try_log(s, slot->log_path, "ERROR", "Task failed: %s", desc);
-        fail_try(s, &t, slot->log_path, now);
+        const struct task *task = task_of(s, t.dag_id, t.task_id);
+        t.start_us = slot->started_us;
+        if (slot->timed_out) {
+            if (first)
+                sched_try_log(s, slot->log_path, "ERROR",
+                              "Timeout: the task ran past its execution_timeout of %lld s; its "
+                              "process group was killed (%s)",
+                              task ? (long long)task->execution_timeout_s : 0LL, desc);
+            rc = fail_try(s, &t, first ? slot->log_path : NULL, now);
+        } else if (code == 0) {
+            if (first) {
+                sched_try_log(s, slot->log_path, "INFO", "Task exited with return code 0");
+                sched_try_log(s, slot->log_path, "INFO",
+                              "Marking task as SUCCESS. dag_id=%s, task_id=%s, run_id=%s", t.dag_id,
+                              t.task_id, t.run_id);
+            }
+            rc = sdb_exec(s,
+                          "UPDATE task_instance SET state='success', end_date=?, duration=?, "
+                          "pid=NULL WHERE id=?",
+                          "sds", sdb_ts(now, stamp), dur, t.id);
+            if (rc >= 0)
+                log_info(SCHED_MOD, "%s.%s (%s) try %d succeeded", t.dag_id, t.task_id, t.run_id,
+                         t.try_number);
+        } else if (task && task->op == OP_BASH && task->skip_on_exit_code >= 0 &&
+                   code == task->skip_on_exit_code) {
+            if (first)
+                sched_try_log(s, slot->log_path, "INFO",
+                              "Task exited with return code %d: skipping", code);
+            rc = sdb_exec(s,
+                          "UPDATE task_instance SET state='skipped', end_date=?, duration=?, "
+                          "pid=NULL WHERE id=?",
+                          "sds", sdb_ts(now, stamp), dur, t.id);
+        } else {
+            if (first) {
+                sched_try_log(s, slot->log_path, "ERROR", "Task failed: %s", desc);
+                /* Also here: the try's own log may be on a disk that is full. */
+                log_warn(SCHED_MOD, "%s.%s (%s) try %d: %s", t.dag_id, t.task_id, t.run_id,
+                         t.try_number, desc);
+            }
+            rc = fail_try(s, &t, first ? slot->log_path : NULL, now);
+        }
     }
+    if (rc < 0) {
+        if (first)
+            log_warn(SCHED_MOD,
+                     "%s.%s (%s): cannot record the end of try %d in the metadata DB (see the "
+                     "SQL error above, e.g. a full disk); trying again every turn",
+                     t.dag_id, t.task_id, t.run_id, t.try_number);
+        return false;
+    }
+    return true;
 }
 
 static void schedule_tasks(struct sched *s, int64_t now)
