@@ -313,7 +313,18 @@ static void reseek_all(struct process_job *j)
             continue;
         struct sl_err err;
         int64_t next;
-        if (store_load_offset(j->store, j->o.topic, i, &next, &err) != 0) {
+        /* A store that just refused a batch (e.g. a full disk) may refuse a read for a moment
+         * too: try for a while before giving up. */
+        int rc, tries = 0;
+        while ((rc = store_load_offset(j->store, j->o.topic, i, &next, &err)) != 0 &&
+               ++tries < 40) {
+            if (tries == 1)
+                log_warn(MOD, "%s[%d]: cannot read the stored offset (%s); retrying", j->o.topic, i,
+                         err.msg);
+            struct timespec ts = {0, 250 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (rc != 0) {
             job_fatal(j, err.msg);
             break;
         }

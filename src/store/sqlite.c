@@ -510,6 +510,14 @@ static long plan_rows(struct sqlite_store *s, const struct store_row *rows, size
     return (long)w;
 }
 
+/* Whether the connection's last error is one that passes by itself (space freed, a lock
+ * released, a transient I/O error), so the job should wait and retry rather than give up. */
+static bool passing_error(sqlite3 *db)
+{
+    int ec = sqlite3_errcode(db);
+    return ec == SQLITE_FULL || ec == SQLITE_BUSY || ec == SQLITE_LOCKED || ec == SQLITE_IOERR;
+}
+
 static int sqlite_store_write_batch(struct store *st, const char *topic,
                                     const struct store_row *rows, size_t nrows,
                                     const struct store_offset *offs, size_t noffs,
@@ -526,7 +534,7 @@ static int sqlite_store_write_batch(struct store *st, const char *topic,
     /* IMMEDIATE takes the write lock up front (waiting up to busy_timeout for another
      * instance's batch), so the offset check below cannot race with another writer. */
     if (exec(s->db, "BEGIN IMMEDIATE", err) != 0)
-        return -1;
+        return passing_error(s->db) ? STORE_RETRY : -1;
     int ret = -1;
     for (size_t i = 0; i < noffs; i++) {
         int64_t cur;
@@ -572,12 +580,8 @@ static int sqlite_store_write_batch(struct store *st, const char *topic,
     sqlite3_clear_bindings(s->upsert);
     return 0;
 rollback:
-    if (ret == -1) {
-        /* Conditions that pass (space freed, a reader's lock released): the job waits. */
-        int ec = sqlite3_errcode(s->db);
-        if (ec == SQLITE_FULL || ec == SQLITE_BUSY || ec == SQLITE_LOCKED || ec == SQLITE_IOERR)
-            ret = STORE_RETRY;
-    }
+    if (ret == -1 && passing_error(s->db))
+        ret = STORE_RETRY;
     /* Fails harmlessly when SQLite already rolled back on its own (e.g. SQLITE_FULL). */
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_clear_bindings(s->upsert);

@@ -89,6 +89,15 @@ def main():
             if v.returncode != 0:
                 fail("verify: %s %s" % (v.stdout[-1500:], v.stderr[-1500:]))
             print("PASS")
+        except SystemExit as e:
+            if e.code not in (0, 77):
+                try:
+                    with open(os.path.join(b.work, "job.log"), errors="replace") as f:
+                        print("--- last lines of the job's log:\n" + "".join(f.readlines()[-15:]),
+                              file=sys.stderr)
+                except OSError:
+                    pass
+            raise
         finally:
             if job and job.poll() is None:
                 job.kill()
