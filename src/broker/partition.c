@@ -386,14 +386,12 @@ int partition_sync(struct partition *p, struct sl_err *err)
 
 static void ticket_release(struct partition_sync_ticket *t)
 {
-    if (t->fd >= 0)
-        close(t->fd);
-    t->fd = -1;
+    free(t->path);
+    t->path = NULL;
     for (int i = 0; i < t->nold; i++)
-        if (t->old_fds[i] >= 0)
-            close(t->old_fds[i]);
-    free(t->old_fds);
-    t->old_fds = NULL;
+        free(t->old[i]);
+    free(t->old);
+    t->old = NULL;
     t->nold = 0;
     free(t->dir);
     t->dir = NULL;
@@ -404,7 +402,7 @@ static void ticket_release(struct partition_sync_ticket *t)
 int partition_sync_prepare(struct partition *p, struct partition_sync_ticket *t, struct sl_err *err)
 {
     struct segment *seg = active(p);
-    *t = (struct partition_sync_ticket){.fd = -1, .rp_base = -1};
+    *t = (struct partition_sync_ticket){.rp_base = -1};
     bool others_dirty = p->nsegs > 1 && p->segs[p->nsegs - 2].dirty;
     bool roll = p->dir_dirty || others_dirty || seg->base_offset > p->clean_before;
     if (!roll && !seg->dirty)
@@ -422,61 +420,51 @@ int partition_sync_prepare(struct partition *p, struct partition_sync_ticket *t,
             first--;
         }
         size_t n = p->nsegs - 1 - first;
-        if (n > 0) {
-            t->old_fds = malloc(n * sizeof(*t->old_fds));
-            if (!t->old_fds)
-                return sl_err_set(err, "out of memory");
-            for (size_t i = first; i < p->nsegs - 1; i++) {
-                if (!p->segs[i].dirty)
-                    continue;
-                int fd = segment_private_fd(&p->segs[i], err);
-                if (fd < 0) {
-                    ticket_release(t);
-                    return -1;
-                }
-                t->old_fds[t->nold++] = fd;
-            }
+        if (n > 0 && !(t->old = malloc(n * sizeof(*t->old))))
+            goto oom;
+        for (size_t i = first; i < p->nsegs - 1; i++) {
+            if (!p->segs[i].dirty)
+                continue;
+            if (!(t->old[t->nold] = strdup(p->segs[i].path)))
+                goto oom;
+            t->nold++;
         }
-        if (p->dir_dirty && !(t->dir = strdup(p->dir))) {
-            ticket_release(t);
-            return sl_err_set(err, "out of memory");
-        }
+        if (p->dir_dirty && !(t->dir = strdup(p->dir)))
+            goto oom;
         if (seg->base_offset > p->clean_before) {
             size_t len = strlen(p->dir) + sizeof(RECOVERY_POINT) + 2;
-            t->rp_path = malloc(len);
-            if (!t->rp_path) {
-                ticket_release(t);
-                return sl_err_set(err, "out of memory");
-            }
+            if (!(t->rp_path = malloc(len)))
+                goto oom;
             snprintf(t->rp_path, len, "%s/%s", p->dir, RECOVERY_POINT);
             t->rp_base = seg->base_offset;
         }
         p->dir_dirty = false; /* a roll from now on sets it again, for the next sync */
     }
-    if (seg->dirty) {
-        int fd = segment_fd(seg, err);
-        if (fd < 0) {
-            ticket_release(t);
-            return -1;
-        }
-        t->fd = dup(fd);
-        if (t->fd < 0) {
-            sl_err_errno(err, "dup %s", seg->path);
-            ticket_release(t);
-            return -1;
-        }
-    }
+    if (seg->dirty && !(t->path = strdup(seg->path)))
+        goto oom;
     return 1;
+oom:
+    ticket_release(t);
+    return sl_err_set(err, "out of memory");
+}
+
+static int sync_file(const char *path, struct sl_err *err)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return sl_err_errno(err, "open %s", path);
+    int rc = fdatasync(fd) == 0 ? 0 : sl_err_errno(err, "fdatasync %s", path);
+    close(fd);
+    return rc;
 }
 
 int partition_sync_run(struct partition_sync_ticket *t, struct sl_err *err)
 {
     int rc = 0;
     for (int i = 0; i < t->nold && rc == 0; i++)
-        if (fdatasync(t->old_fds[i]) != 0)
-            rc = sl_err_errno(err, "fdatasync of a rolled segment");
-    if (rc == 0 && t->fd >= 0 && fdatasync(t->fd) != 0)
-        rc = sl_err_errno(err, "fdatasync");
+        rc = sync_file(t->old[i], err);
+    if (rc == 0 && t->path)
+        rc = sync_file(t->path, err);
     if (rc == 0 && t->dir)
         rc = fs_sync_dir(t->dir, err);
     if (rc == 0 && t->rp_path) {

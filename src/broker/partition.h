@@ -51,14 +51,15 @@ int partition_sync(struct partition *p, struct sl_err *err);
 /* Sync off the loop thread, in three steps: prepare (owner thread) returns 1 with a ticket
  * for the active segment's data up to t->end_offset and, after a roll, for what the roll left
  * to make durable (older segments, the directory, then the recovery point), or 0 when nothing
- * is pending; run (any thread) does that file work and releases the ticket's descriptors;
+ * is pending; run (any thread) does that file work (opening each file only while it syncs it,
+so thousands of tickets hold no descriptors) and releases the ticket;
  * finish (owner thread) records it. Appends may go on meanwhile; they need a later sync. -1 on
  * error. */
 struct partition_sync_ticket {
-    int fd; /* a dup of the active segment's descriptor, or -1 when it is clean */
+    char *path; /* the active segment's file, or NULL when it is clean */
     int64_t base_offset;
     int64_t end_offset; /* everything before this is durable once run succeeds */
-    int *old_fds;       /* descriptors of rolled segments not yet synced */
+    char **old;         /* rolled segments' files not yet synced */
     int nold;
     char *dir;       /* the directory to fsync, or NULL */
     char *rp_path;   /* the recovery point to write once all of the above is durable */

@@ -751,11 +751,6 @@ int segment_sync(struct segment *seg, struct sl_err *err)
     return 0;
 }
 
-int segment_private_fd(struct segment *seg, struct sl_err *err)
-{
-    return seg_private_fd(seg, err);
-}
-
 void segment_seal(struct segment *seg)
 {
     struct sl_err e;

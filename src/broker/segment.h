@@ -95,8 +95,6 @@ int segment_offset_for_timestamp(struct segment *seg, int64_t ts, int64_t *offse
 /* fdatasync if dirty, through a descriptor of its own (never one the pool could close): may
  * run on another thread if the caller serialises it with appends to this segment. */
 int segment_sync(struct segment *seg, struct sl_err *err);
-/* A descriptor of the segment's file of the caller's own (to sync on another thread). */
-int segment_private_fd(struct segment *seg, struct sl_err *err);
 /* Writes out pending index entries and closes the index file (the segment is no longer
  * active); failures are only logged since the index is rebuilt when it looks wrong. */
 void segment_seal(struct segment *seg);
