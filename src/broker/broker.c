@@ -224,10 +224,11 @@ void broker_append(struct broker *bk, struct tpart *tp, uint8_t *records, int32_
 
 /* --- group commit off the loop thread ---
  * Before each sleep the loop prepares a sync job: for each dirty partition a ticket for its
- * active segment (partition_sync_prepare; what cannot be synced elsewhere is synced there and
- * then). The sync thread fdatasyncs the tickets and signals an eventfd; the loop then records
- * them, advances high watermarks and releases acks=all responses. acks=1 traffic meanwhile
- * goes on. One job at a time; everything dirtied while it runs goes into the next. */
+ * active segment and what a roll left to make durable (older segments, the directory, the
+ * recovery point: partition_sync_prepare). The sync thread fdatasyncs the tickets and signals an
+ * eventfd; the loop then records them, advances high watermarks and releases acks=all responses.
+ * acks=1 traffic meanwhile goes on. One job at a time; everything dirtied while it runs goes into
+ * the next. */
 
 struct sync_item {
     struct tpart *tp;
@@ -369,7 +370,7 @@ static void sync_start(struct broker *bk)
         if (rc < 0)
             fatal_sync(tp, err.msg);
         if (rc == 0)
-            advance_hw(bk, tp, partition_log_end(tp->log)); /* synced right there */
+            advance_hw(bk, tp, partition_log_end(tp->log)); /* nothing pending */
         else
             it->tp = tp, job->n++;
         tp->in_dirty_list = false;
@@ -517,6 +518,8 @@ static int64_t retention_fire(struct loop *l, struct loop_timer *t, void *ctx)
     struct broker *bk = ctx;
     struct registry *reg = &bk->reg;
     int64_t now = now_ms();
+    /* a sync job out may be writing a partition's recovery point, as a retention roll would */
+    sync_collect(bk, true);
     for (int i = 0; i < reg->ntopics; i++) {
         struct topic *tp = reg->topics[i];
         for (int32_t p = 0; p < tp->npartitions; p++) {

@@ -384,41 +384,116 @@ int partition_sync(struct partition *p, struct sl_err *err)
     return 0;
 }
 
+static void ticket_release(struct partition_sync_ticket *t)
+{
+    free(t->path);
+    t->path = NULL;
+    for (int i = 0; i < t->nold; i++)
+        free(t->old[i]);
+    free(t->old);
+    t->old = NULL;
+    t->nold = 0;
+    free(t->dir);
+    t->dir = NULL;
+    free(t->rp_path);
+    t->rp_path = NULL;
+}
+
 int partition_sync_prepare(struct partition *p, struct partition_sync_ticket *t, struct sl_err *err)
 {
     struct segment *seg = active(p);
+    *t = (struct partition_sync_ticket){.rp_base = -1};
     bool others_dirty = p->nsegs > 1 && p->segs[p->nsegs - 2].dirty;
-    if (p->dir_dirty || others_dirty || seg->base_offset > p->clean_before) {
-        /* a roll not yet recorded: the whole sync, here (rare: once per roll) */
-        return partition_sync(p, err) == 0 ? 0 : -1;
-    }
-    if (!seg->dirty)
+    bool roll = p->dir_dirty || others_dirty || seg->base_offset > p->clean_before;
+    if (!roll && !seg->dirty)
         return 0;
-    int fd = segment_fd(seg, err);
-    if (fd < 0)
-        return -1;
-    t->fd = dup(fd);
-    if (t->fd < 0)
-        return sl_err_errno(err, "dup %s", seg->path);
     t->base_offset = seg->base_offset;
     t->end_offset = seg->end_offset;
+    if (roll) {
+        /* What a roll left: the rolled segments not yet synced (at the end of the list, as in
+         * partition_sync), the new files' directory entries, then the recovery point. */
+        size_t first = p->nsegs - 1;
+        while (first > 0) {
+            struct segment *o = &p->segs[first - 1];
+            if (!o->dirty && o->base_offset < p->clean_before)
+                break;
+            first--;
+        }
+        size_t n = p->nsegs - 1 - first;
+        if (n > 0 && !(t->old = malloc(n * sizeof(*t->old))))
+            goto oom;
+        for (size_t i = first; i < p->nsegs - 1; i++) {
+            if (!p->segs[i].dirty)
+                continue;
+            if (!(t->old[t->nold] = strdup(p->segs[i].path)))
+                goto oom;
+            t->nold++;
+        }
+        if (p->dir_dirty && !(t->dir = strdup(p->dir)))
+            goto oom;
+        if (seg->base_offset > p->clean_before) {
+            size_t len = strlen(p->dir) + sizeof(RECOVERY_POINT) + 2;
+            if (!(t->rp_path = malloc(len)))
+                goto oom;
+            snprintf(t->rp_path, len, "%s/%s", p->dir, RECOVERY_POINT);
+            t->rp_base = seg->base_offset;
+        }
+        p->dir_dirty = false; /* a roll from now on sets it again, for the next sync */
+    }
+    if (seg->dirty && !(t->path = strdup(seg->path)))
+        goto oom;
     return 1;
+oom:
+    ticket_release(t);
+    return sl_err_set(err, "out of memory");
+}
+
+static int sync_file(const char *path, struct sl_err *err)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return sl_err_errno(err, "open %s", path);
+    int rc = fdatasync(fd) == 0 ? 0 : sl_err_errno(err, "fdatasync %s", path);
+    close(fd);
+    return rc;
 }
 
 int partition_sync_run(struct partition_sync_ticket *t, struct sl_err *err)
 {
-    int rc = fdatasync(t->fd) == 0 ? 0 : sl_err_errno(err, "fdatasync");
-    close(t->fd);
-    t->fd = -1;
+    int rc = 0;
+    for (int i = 0; i < t->nold && rc == 0; i++)
+        rc = sync_file(t->old[i], err);
+    if (rc == 0 && t->path)
+        rc = sync_file(t->path, err);
+    if (rc == 0 && t->dir)
+        rc = fs_sync_dir(t->dir, err);
+    if (rc == 0 && t->rp_path) {
+        /* every segment before the active one is now durable whole: say so */
+        char text[32];
+        int n = snprintf(text, sizeof(text), "%" PRId64 "\n", t->rp_base);
+        rc = fs_write_atomic(t->rp_path, text, (size_t)n, err);
+    }
+    ticket_release(t); /* finish needs only the offsets */
     return rc;
 }
 
 void partition_sync_finish(struct partition *p, const struct partition_sync_ticket *t)
 {
-    struct segment *seg = active(p);
-    /* nothing appended since: the segment is clean (otherwise a later sync covers the rest) */
-    if (seg->base_offset == t->base_offset && seg->end_offset == t->end_offset)
-        seg->dirty = false;
+    /* Rolled segments older than the ticket's active one were all synced (none is appended to
+     * after its roll); the ticket's segment is clean if nothing was appended since. */
+    for (size_t i = p->nsegs; i-- > 0;) {
+        struct segment *seg = &p->segs[i];
+        if (seg->base_offset < t->base_offset) {
+            if (!seg->dirty)
+                break;
+            seg->dirty = false;
+        } else if (seg->base_offset == t->base_offset && seg->end_offset == t->end_offset &&
+                   i + 1 == p->nsegs) {
+            seg->dirty = false;
+        }
+    }
+    if (t->rp_base > p->clean_before)
+        p->clean_before = t->rp_base;
 }
 
 /* Index of the segment that holds offset: the last one whose base is <= offset. */

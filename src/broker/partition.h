@@ -48,16 +48,22 @@ int partition_append(struct partition *p, uint8_t *batch, size_t len, int64_t *b
 /* fdatasyncs everything appended so far (including segments rolled since the last sync).
  * Returns 0 when nothing was pending. */
 int partition_sync(struct partition *p, struct sl_err *err);
-/* Sync off the loop thread, in three steps: prepare (owner thread) either syncs at once what
- * cannot be synced elsewhere (after a roll: older segments, the directory, the recovery point)
- * and returns 0, or returns 1 with a ticket for the active segment's data up to
- * t->end_offset; run (any thread) fdatasyncs it and releases the ticket's descriptor; finish
- * (owner thread) records it. Appends may go on meanwhile; they need a later sync. -1 on
+/* Sync off the loop thread, in three steps: prepare (owner thread) returns 1 with a ticket
+ * for the active segment's data up to t->end_offset and, after a roll, for what the roll left
+ * to make durable (older segments, the directory, then the recovery point), or 0 when nothing
+ * is pending; run (any thread) does that file work (opening each file only while it syncs it,
+so thousands of tickets hold no descriptors) and releases the ticket;
+ * finish (owner thread) records it. Appends may go on meanwhile; they need a later sync. -1 on
  * error. */
 struct partition_sync_ticket {
-    int fd; /* a dup of the active segment's descriptor */
+    char *path; /* the active segment's file, or NULL when it is clean */
     int64_t base_offset;
     int64_t end_offset; /* everything before this is durable once run succeeds */
+    char **old;         /* rolled segments' files not yet synced */
+    int nold;
+    char *dir;       /* the directory to fsync, or NULL */
+    char *rp_path;   /* the recovery point to write once all of the above is durable */
+    int64_t rp_base; /* its value (-1: none) */
 };
 int partition_sync_prepare(struct partition *p, struct partition_sync_ticket *t,
                            struct sl_err *err);
