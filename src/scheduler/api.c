@@ -365,6 +365,26 @@ void api_version_uuid(const char *dag_id, int64_t number, char out[37])
              h[14], h[15]);
 }
 
+cJSON *api_dag_version_json(const char *dag_id, int64_t number, int64_t current,
+                            const char *current_id, const char *at, const char *fallback_at)
+{
+    cJSON *e = cJSON_CreateObject();
+    char uuid[37];
+    if (number == current && current_id)
+        snprintf(uuid, sizeof(uuid), "%s", current_id);
+    else
+        api_version_uuid(dag_id, number, uuid);
+    cJSON_AddStringToObject(e, "id", uuid);
+    cJSON_AddNumberToObject(e, "version_number", (double)number);
+    cJSON_AddStringToObject(e, "dag_id", dag_id);
+    cJSON_AddStringToObject(e, "dag_display_name", dag_id);
+    cJSON_AddStringToObject(e, "bundle_name", "dags-folder");
+    cJSON_AddNullToObject(e, "bundle_version");
+    cJSON_AddNullToObject(e, "bundle_url");
+    api_add_text(e, "created_at", at ? at : fallback_at);
+    return e;
+}
+
 int api_need_dag(struct api_call *c, const char *dag_id)
 {
     sqlite3_stmt *st = NULL;

@@ -58,6 +58,11 @@ int api_parse_time(const char *s, char out[32]);
 /* A DAG version's id: the dag's own version_id for its current version, else a UUID derived
  * from dag_id and the number. */
 void api_version_uuid(const char *dag_id, int64_t number, char out[37]);
+/* A DagVersionResponse for version `number` of dag_id: its id is current_id when number is the
+ * DAG's current version (current), else api_version_uuid's; created_at is at, else
+ * fallback_at. Caller owns the object. */
+cJSON *api_dag_version_json(const char *dag_id, int64_t number, int64_t current,
+                            const char *current_id, const char *at, const char *fallback_at);
 
 /* Is this string one of Airflow's bool query values ("true"/"false", any case, 1/0)? */
 int api_query_bool(const char *s, bool *out);

@@ -77,27 +77,13 @@ static cJSON *run_json(struct api_call *c, sqlite3_stmt *st)
     api_add_json_col(o, "conf", st, R_CONF, "{}");
     api_add_col(o, "note", st, R_NOTE);
     if (!c->v1) {
-        int64_t v = sqlite3_column_int64(st, R_VERSION);
         cJSON *vs = cJSON_AddArrayToObject(o, "dag_versions");
-        cJSON *e = cJSON_CreateObject();
-        char uuid[37];
-        const char *vid = (const char *)sqlite3_column_text(st, R_DAG_VERSION_ID);
-        if (v == sqlite3_column_int64(st, R_DAG_VERSION) && vid)
-            snprintf(uuid, sizeof(uuid), "%s", vid);
-        else
-            api_version_uuid(dag_id, v, uuid);
-        cJSON_AddStringToObject(e, "id", uuid);
-        cJSON_AddNumberToObject(e, "version_number", (double)v);
-        cJSON_AddStringToObject(e, "dag_id", dag_id);
-        cJSON_AddStringToObject(e, "dag_display_name", dag_id);
-        cJSON_AddStringToObject(e, "bundle_name", "dags-folder");
-        cJSON_AddNullToObject(e, "bundle_version");
-        cJSON_AddNullToObject(e, "bundle_url");
-        const char *at = (const char *)sqlite3_column_text(st, R_DAG_VERSION_AT);
-        if (!at)
-            at = (const char *)sqlite3_column_text(st, R_AFTER);
-        api_add_text(e, "created_at", at);
-        cJSON_AddItemToArray(vs, e);
+        cJSON_AddItemToArray(
+            vs, api_dag_version_json(dag_id, sqlite3_column_int64(st, R_VERSION),
+                                     sqlite3_column_int64(st, R_DAG_VERSION),
+                                     (const char *)sqlite3_column_text(st, R_DAG_VERSION_ID),
+                                     (const char *)sqlite3_column_text(st, R_DAG_VERSION_AT),
+                                     (const char *)sqlite3_column_text(st, R_AFTER)));
     }
     return o;
 }

@@ -103,23 +103,12 @@ static cJSON *ti_json(struct api_call *c, sqlite3_stmt *st)
     if (!c->v1) {
         cJSON_AddNullToObject(o, "trigger");
         cJSON_AddNullToObject(o, "triggerer_job");
-        int64_t v = sqlite3_column_int64(st, T_RUN_VERSION);
-        cJSON *dv = cJSON_AddObjectToObject(o, "dag_version");
-        char uuid[37];
-        const char *vid = (const char *)sqlite3_column_text(st, T_DAG_VERSION_ID);
-        if (v == sqlite3_column_int64(st, T_DAG_VERSION) && vid)
-            snprintf(uuid, sizeof(uuid), "%s", vid);
-        else
-            api_version_uuid(dag_id, v, uuid);
-        cJSON_AddStringToObject(dv, "id", uuid);
-        cJSON_AddNumberToObject(dv, "version_number", (double)v);
-        cJSON_AddStringToObject(dv, "dag_id", dag_id);
-        cJSON_AddStringToObject(dv, "dag_display_name", dag_id);
-        cJSON_AddStringToObject(dv, "bundle_name", "dags-folder");
-        cJSON_AddNullToObject(dv, "bundle_version");
-        cJSON_AddNullToObject(dv, "bundle_url");
-        const char *at = (const char *)sqlite3_column_text(st, T_DAG_VERSION_AT);
-        api_add_text(dv, "created_at", at ? at : after);
+        cJSON_AddItemToObject(
+            o, "dag_version",
+            api_dag_version_json(dag_id, sqlite3_column_int64(st, T_RUN_VERSION),
+                                 sqlite3_column_int64(st, T_DAG_VERSION),
+                                 (const char *)sqlite3_column_text(st, T_DAG_VERSION_ID),
+                                 (const char *)sqlite3_column_text(st, T_DAG_VERSION_AT), after));
     }
     return o;
 }
