@@ -332,13 +332,18 @@ static void reseek_all(struct process_job *j)
         rd_kafka_topic_partition_list_add(seek, j->o.topic, i)->offset = resume_at(j, i, next);
         persist_move(j, i);
     }
-    if (seek->cnt > 0) {
+    /* A seek waits for librdkafka's broker thread, which a loaded machine can delay past the
+     * timeout (seen in CI); seeking again to the same offsets is harmless, so try a few times
+     * before giving up. */
+    for (int attempt = 1; seek->cnt > 0 && !j->fatal; attempt++) {
         rd_kafka_error_t *e = rd_kafka_seek_partitions(j->rk, seek, 10000);
-        if (e) {
-            log_warn(MOD, "seek: %s", rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
+        if (!e)
+            break;
+        log_warn(MOD, "seek back to the stored offsets (attempt %d of 5): %s", attempt,
+                 rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        if (attempt == 5)
             job_fatal(j, "cannot seek back after a failed batch");
-        }
     }
     rd_kafka_topic_partition_list_destroy(seek);
 }
