@@ -148,6 +148,15 @@ void broker_storage_failed(struct broker *bk, struct tpart *tp, const char *why)
               "(produce gets KAFKA_STORAGE_ERROR; offsets below %" PRId64
               " were synced and stay readable)",
               tp->topic->name, (int)tp->index, why, tp->high_watermark);
+    /* With --flush group the high watermark is the synced end: a restart cuts the log back
+     * to it. (--flush interval promises nothing beyond the last interval's sync.) */
+    struct sl_err err;
+    if (bk->cfg.flush == FLUSH_GROUP &&
+        partition_mark_storage_error(tp->log, tp->high_watermark, &err) != 0)
+        log_error("broker",
+                  "%s-%d: cannot record the storage error (%s): a restart may keep records "
+                  "past offset %" PRId64 " that were never acknowledged",
+                  tp->topic->name, (int)tp->index, err.msg, tp->high_watermark);
 }
 
 void broker_mark_dirty(struct broker *bk, struct tpart *tp)
@@ -344,8 +353,11 @@ static void sync_complete(struct broker *bk, struct sync_job *job)
 {
     for (int i = 0; i < job->n; i++) {
         struct sync_item *it = &job->items[i];
-        if (it->failed) {
-            broker_storage_failed(bk, it->tp, it->why.msg);
+        if (it->failed || it->tp->storage_failed) {
+            /* also when a write failed meanwhile: the restart cuts back to the high watermark,
+             * so it must not move past what the failure recorded */
+            if (it->failed)
+                broker_storage_failed(bk, it->tp, it->why.msg);
             continue;
         }
         partition_sync_finish(it->tp->log, &it->t);

@@ -8,7 +8,9 @@ writes to two partitions. Two rounds, one with failing fdatasyncs, one with fail
   to it after the fault is acknowledged;
 - the broker logs the storage error, stays up and keeps serving reads of what it acknowledged;
 - after a restart without the shim every acknowledged record is at its acknowledged offset
-  (checked by value), and the faulty partition takes produce again."""
+  (checked by value), the faulty partition's log was cut back to its synced end (nothing that
+  got an error is served: after a failed fsync the page cache may hold pages the disk never
+  got), and it takes produce again."""
 import os
 import signal
 import sys
@@ -104,7 +106,8 @@ def one_round(lib, kind, bad_part):
     with brokerlib.Broker("--segment-bytes", "64KiB") as b:
         gate = os.path.join(b.work, "fail-now")
         shim = {"LD_PRELOAD": lib, "CRASHSIM_FAIL": kind, "CRASHSIM_FAIL_ERRNO": "EIO",
-                "CRASHSIM_FAIL_PATH": "/topics/%s/%d/" % (TOPIC, bad_part),
+                # the segment files (named by their 20-digit base offset), not the directory
+                "CRASHSIM_FAIL_PATH": "/topics/%s/%d/000" % (TOPIC, bad_part),
                 "CRASHSIM_FAIL_WHILE": gate}
         # the broker is started by the context manager without the shim: restart it with it
         b.stop()
@@ -149,7 +152,8 @@ def one_round(lib, kind, bad_part):
             log = f.read().decode("utf-8", "replace")
         if "crashsim: injected EIO" not in log:
             fail("%s: the shim injected no error (is the path right?)" % kind)
-        if "storage error on %s-%d" % (TOPIC, bad_part) not in log:
+        said = [ln for ln in log.splitlines() if "storage error on %s-%d" % (TOPIC, bad_part) in ln]
+        if not said:
             fail("%s: the broker did not log the storage error" % kind)
         hw_during = high_watermark(b.bootstrap, bad_part)
         if hw_during != hw_before:
@@ -160,6 +164,19 @@ def one_round(lib, kind, bad_part):
         b.stop()  # SIGTERM: must exit 0 even with an offline partition
         b.start()  # without the shim
         n_restart = check_acked(b.bootstrap, acked, kind + ", after a restart")
+        # What was written past the synced end got errors and may never have reached the disk
+        # (after a failed fsync the page cache says nothing): the restart cut it away.
+        hw_restart = high_watermark(b.bootstrap, bad_part)
+        if hw_restart != hw_before:
+            fail("%s: after a restart the failing partition ends at %d, expected %d (the "
+                 "synced end)" % (kind, hw_restart, hw_before))
+        with open(b.log_path, "rb") as f:
+            cut = [ln for ln in f.read().decode("utf-8", "replace").splitlines()
+                   if "log cut back to offset %d" % hw_before in ln]
+        if not cut:
+            fail("%s: the restart did not say it cut the log back" % kind)
+        print("%s: the broker said: %s" % (kind, said[0]))
+        print("%s: after the restart: %s" % (kind, cut[0]))
         again_acked, again_failed = {}, {}
         produce(b.bootstrap, "again", [bad_part], again_acked, again_failed)
         if again_failed or len(again_acked) != PER_PHASE:
