@@ -5,8 +5,8 @@ simulator's shim (libcrashsim.so, CRASHSIM_FAIL=...), the broker unaffected. Thr
    status and say that the store's disk is failing;
 2. fsync fails with EIO after a while (synchronous=full: each commit syncs the WAL): the same;
 3. no fault: the job goes on from the stored offsets.
-Rows only grow between runs, every run makes progress, and in the end every record is stored
-exactly once (usergen verify): nothing was counted as stored that was not, nothing twice."""
+Rows only grow between runs, and in the end every record is stored exactly once (usergen
+verify): nothing was counted as stored that was not, nothing twice."""
 import json
 import os
 import subprocess
