@@ -7,17 +7,22 @@ writes to two partitions. Two rounds, one with failing fdatasyncs, one with fail
 - the faulty partition refuses produce (KAFKA_STORAGE_ERROR) once the fault hits: nothing sent
   to it after the fault is acknowledged;
 - the broker logs the storage error, stays up and keeps serving reads of what it acknowledged;
+- a raw Produce v3 and a flexible v9 request (Kafka 4's Java clients send v11), each naming a
+  failing and a healthy partition, get KAFKA_STORAGE_ERROR for the first and an offset for the
+  second (the held answer is rewritten per partition);
 - after a restart without the shim every acknowledged record is at its acknowledged offset
   (checked by value), the faulty partition's log was cut back to its synced end (nothing that
   got an error is served: after a failed fsync the page cache may hold pages the disk never
   got), and it takes produce again."""
 import os
 import signal
+import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import brokerlib  # noqa: E402
+import kwire  # noqa: E402
 from brokerlib import fail, skip  # noqa: E402
 
 TOPIC = "fe"
@@ -189,6 +194,110 @@ def one_round(lib, kind, bad_part):
              ok_part, len(again_acked)))
 
 
+# ---- raw Produce requests: v3 (classic) and v9 (flexible), two partitions each ----
+
+def uvarint(n):
+    out = b""
+    while n >= 0x80:
+        out += bytes([(n & 0x7f) | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+def read_uvarint(b, pos):
+    n, shift = 0, 0
+    while True:
+        c = b[pos]
+        pos += 1
+        n |= (c & 0x7f) << shift
+        shift += 7
+        if not c & 0x80:
+            return n, pos
+
+
+def produce_v9(parts):
+    """parts: [(topic, partition, records)], one topic entry per element (request header v2)."""
+    body = uvarint(0) + struct.pack(">hi", -1, 10000) + uvarint(len(parts) + 1)
+    for topic, partition, records in parts:
+        body += uvarint(len(topic) + 1) + topic.encode() + uvarint(2)
+        body += struct.pack(">i", partition) + uvarint(len(records) + 1) + records + uvarint(0)
+        body += uvarint(0)
+    return body + uvarint(0)
+
+
+def call_v9(c, body):
+    corr = c.next_corr
+    c.next_corr += 1
+    hdr = struct.pack(">hhi", 0, 9, corr) + struct.pack(">h", 5) + b"kwire" + uvarint(0)
+    c.send_raw(struct.pack(">i", len(hdr) + len(body)) + hdr + body)
+    r = c.recv(30)
+    if r is None or r[0] != corr:
+        fail("raw Produce v9: no answer or a wrong correlation id")
+    return r[1]
+
+
+def parse_produce_v9(b):
+    """[(topic, partition, error, base_offset)] from a v9 response body (after its header)."""
+    _, pos = read_uvarint(b, 0)  # response header v1: tagged fields
+    ntopics, pos = read_uvarint(b, pos)
+    out = []
+    for _ in range(ntopics - 1):
+        n, pos = read_uvarint(b, pos)
+        name = b[pos:pos + n - 1].decode()
+        pos += n - 1
+        nparts, pos = read_uvarint(b, pos)
+        for _ in range(nparts - 1):
+            idx, err, base = struct.unpack(">ihq", b[pos:pos + 14])
+            pos += 14 + 16  # log_append_time, log_start_offset
+            nrec, pos = read_uvarint(b, pos)
+            if nrec != 1:
+                fail("raw Produce v9: record_errors in the answer")
+            n, pos = read_uvarint(b, pos)  # error_message
+            pos += max(n - 1, 0)
+            _, pos = read_uvarint(b, pos)  # partition tags
+            out.append((name, idx, err, base))
+        _, pos = read_uvarint(b, pos)  # topic tags
+    return out
+
+
+def raw_round(lib):
+    bad, good = "fr", "frok"
+    with brokerlib.Broker() as b:
+        gate = os.path.join(b.work, "fail-now")
+        b.stop()
+        saved = dict(os.environ)
+        os.environ.update({"LD_PRELOAD": lib, "CRASHSIM_FAIL": "fsync",
+                           "CRASHSIM_FAIL_PATH": "/topics/%s/" % bad,
+                           "CRASHSIM_FAIL_WHILE": gate})
+        try:
+            b.start()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        for t in (bad, good):
+            brokerlib.run([b.bin, "topics", "create", t, "--partitions", "2", "--bootstrap",
+                           b.bootstrap], 30)
+        open(gate, "w").close()
+        c = kwire.Conn(b.port)
+        batch = kwire.record_batch([(b"k", b"v1"), (b"k", b"v2")])
+        # v3: bad-0 and good-0 in one request (two topic entries)
+        w = kwire.Writer().string(None).i16(-1).i32(10000).i32(2)
+        for t in (bad, good):
+            w.string(t).i32(1).i32(0).bytes_(batch)
+        got3 = kwire.parse_produce_v3(c.call(0, 3, w.done()))
+        # v9: bad-1 and good-1
+        got9 = parse_produce_v9(call_v9(c, produce_v9([(bad, 1, batch), (good, 1, batch)])))
+        c.close()
+        want3 = [(bad, 0, 56, -1), (good, 0, 0, 0)]
+        want9 = [(bad, 1, 56, -1), (good, 1, 0, 0)]
+        if got3 != want3 or got9 != want9:
+            fail("raw produce answers: v3 %r (want %r), v9 %r (want %r)"
+                 % (got3, want3, got9, want9))
+        os.unlink(gate)
+        b.stop()
+    print("raw Produce v3 %r, v9 %r: the failing partitions' answers were rewritten" % (got3, got9))
+
+
 def main():
     try:
         import confluent_kafka  # noqa: F401
@@ -199,6 +308,7 @@ def main():
         skip("%s is not built" % lib)
     one_round(lib, "fsync", 0)
     one_round(lib, "pwrite", 1)
+    raw_round(lib)
     print("PASS")
 
 
