@@ -355,6 +355,19 @@ static void batch_fail(struct process_job *j, size_t nin, int rc, const char *wh
 {
     process_stats_failure(&j->stats);
     int64_t ms;
+    if (rc == STORE_FATAL) {
+        /* A failing disk: writing on could store rows the disk then loses. The batch and its
+         * offsets went in together or not at all, so a restart goes on exactly once. */
+        char msg[sizeof(j->fatal_err.msg)];
+        snprintf(msg, sizeof(msg),
+                 "the store's disk is failing (%s); stopping: nothing after the last stored "
+                 "offsets is counted as stored, and a restart once the disk is fixed goes on "
+                 "from them",
+                 why);
+        job_fatal(j, msg);
+        batch_reset(j);
+        return;
+    }
     if (rc == STORE_RETRY) {
         /* The store cannot take writes for now (e.g. its disk is full): pause, say so now and
          * then, and retry the same records without giving up. */
