@@ -16,6 +16,7 @@
 #include "broker/kerr.h"
 #include "broker/metrics.h"
 #include "broker/server.h"
+#include "broker/worker.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -112,6 +113,8 @@ void broker_close(struct broker *bk)
         server_destroy(bk->srv); /* ends every wait */
         bk->srv = NULL;
     }
+    worker_stop(bk->worker); /* runs what is queued to its end */
+    bk->worker = NULL;
     if (bk->loop) {
         loop_destroy(bk->loop); /* and the broker's timers */
         bk->loop = NULL;
@@ -584,6 +587,8 @@ int broker_start(struct broker *bk, server_dispatch_fn dispatch, struct sl_err *
     if (server_create(bk->loop, &sc, dispatch, bk, &bk->srv, err) != 0)
         return -1;
     loop_set_before_sleep(bk->loop, before_sleep, bk);
+    if (worker_start(bk->loop, &bk->worker, err) != 0)
+        return -1;
     bk->retention_timer = loop_add_timer(bk->loop, bk->cfg.retention_check_ms, retention_fire, bk);
     if (bk->cfg.flush == FLUSH_GROUP && syncer_start(bk, err) != 0)
         return -1;
