@@ -514,6 +514,28 @@ static int64_t group_timer_fire(struct loop *l, struct loop_timer *t, void *ctx)
     return delay > 0 ? delay : 0;
 }
 
+/* Segments retention let go, deleted on the admin worker. */
+struct retention_job {
+    struct partition_gone gone;
+};
+
+static void retention_run(void *ctx)
+{
+    struct retention_job *j = ctx;
+    struct sl_err err;
+    if (partition_gone_delete(&j->gone, &err) != 0)
+        log_error("broker", "retention: %s", err.msg);
+}
+
+static void retention_done(void *ctx)
+{
+    free(ctx);
+}
+
+/* Retention: the loop detaches expired segments (the log start moves at once) and the admin
+ * worker deletes their files. A roll it causes is made durable by the sync thread like any
+ * other (the partition is marked dirty). Segments a sync job out may name are left for the
+ * next round, so nothing here waits for the sync thread. */
 static int64_t retention_fire(struct loop *l, struct loop_timer *t, void *ctx)
 {
     (void)l;
@@ -521,18 +543,29 @@ static int64_t retention_fire(struct loop *l, struct loop_timer *t, void *ctx)
     struct broker *bk = ctx;
     struct registry *reg = &bk->reg;
     int64_t now = now_ms();
-    /* a sync job out may be writing a partition's recovery point, as a retention roll would */
-    sync_collect(bk, true);
+    struct retention_job *job = calloc(1, sizeof(*job));
+    if (!job)
+        return bk->cfg.retention_check_ms;
     for (int i = 0; i < reg->ntopics; i++) {
         struct topic *tp = reg->topics[i];
         for (int32_t p = 0; p < tp->npartitions; p++) {
             struct sl_err err;
-            int n = partition_enforce_retention(tp->parts[p].log, now, &err);
-            if (n < 0)
+            size_t before = job->gone.n;
+            bool rolled = false;
+            if (partition_retention_take(tp->parts[p].log, now, &job->gone, &rolled, &err) != 0)
                 log_error("broker", "retention on %s-%d: %s", tp->name, (int)p, err.msg);
-            else if (n > 0)
-                log_info("broker", "retention deleted %d segment(s) of %s-%d", n, tp->name, (int)p);
+            if (rolled)
+                broker_mark_dirty(bk, &tp->parts[p]);
+            if (job->gone.n > before)
+                log_info("broker", "retention deleted %d segment(s) of %s-%d",
+                         (int)(job->gone.n - before), tp->name, (int)p);
         }
+    }
+    if (job->gone.n == 0) {
+        free(job->gone.segs);
+        free(job);
+    } else {
+        worker_submit(bk->worker, retention_run, retention_done, job);
     }
     return bk->cfg.retention_check_ms;
 }

@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "broker/segment.h"
 #include "core/loop.h"
 
 struct job {
@@ -34,6 +35,7 @@ struct worker {
 static void *worker_main(void *arg)
 {
     struct worker *wk = arg;
+    segment_pool_bypass(true); /* the pool belongs to the loop thread */
     pthread_mutex_lock(&wk->mu);
     for (;;) {
         while (!wk->todo && !wk->quit)
