@@ -242,7 +242,8 @@ struct sync_job {
     uint64_t epoch;
     struct sync_item *items;
     int n, cap;
-    int group_fd; /* a dup of the group log's descriptor, or -1 */
+    int group_fd;  /* a dup of the group log's descriptor, or -1 */
+    int group_fd2; /* a dup of the new group log's while a compaction is out, or -1 */
 };
 
 struct syncer {
@@ -292,6 +293,11 @@ static void *sync_main(void *arg)
             if (fdatasync(job->group_fd) != 0)
                 fatal_sync(NULL, "cannot sync the group log");
             close(job->group_fd);
+        }
+        if (job->group_fd2 >= 0) {
+            if (fdatasync(job->group_fd2) != 0)
+                fatal_sync(NULL, "cannot sync the new group log");
+            close(job->group_fd2);
         }
         pthread_mutex_lock(&sy->mu);
         sy->done = job;
@@ -352,6 +358,47 @@ static void on_sync_done(struct loop *l, int fd, void *ctx, int mask)
     sync_collect(ctx, false);
 }
 
+/* --- group-log compaction on the admin worker --- */
+
+static void compaction_run(void *ctx)
+{
+    group_store_compact_run(ctx);
+}
+
+static void close_run(void *ctx)
+{
+    close((int)(intptr_t)ctx);
+}
+
+static void compaction_done(void *ctx)
+{
+    struct group_store_compaction *c = ctx;
+    struct broker *bk = c->owner;
+    struct sl_err err;
+    int old_fd;
+    bool failed;
+    if (group_store_compact_end(&bk->groups.store, c, &old_fd, &failed, &err) != 0)
+        fatal_sync(NULL, err.msg); /* renamed, but the directory could not be synced */
+    if (failed)
+        log_error("broker", "group log compaction failed (the old log stays): %s", err.msg);
+    else
+        log_info("broker", "group log compacted to %" PRId64 " bytes", bk->groups.store.end);
+    if (old_fd >= 0) /* the last descriptor of a big unlinked file: its blocks are freed */
+        worker_submit(bk->worker, close_run, NULL, (void *)(intptr_t)old_fd);
+    free(c);
+}
+
+/* Starts compacting the group log when it is mostly superseded records (loop thread). */
+static void compaction_start(struct broker *bk)
+{
+    struct sl_err err;
+    struct group_store_compaction *c = groups_compact_begin(&bk->groups, &err);
+    if (!c)
+        return;
+    c->owner = bk;
+    worker_submit(bk->worker, compaction_run, compaction_done, c);
+}
+
 /* Starts a sync of everything appended so far (loop thread, no job out). */
 static void sync_start(struct broker *bk)
 {
@@ -379,13 +426,21 @@ static void sync_start(struct broker *bk)
         tp->in_dirty_list = false;
     }
     bk->ndirty = 0;
-    /* The group log: synced by the thread too, except now and then (every 8 MiB it grows) the
-     * whole groups_sync here, which also compacts the log when it is mostly dead records. */
+    /* The group log: synced by the thread too (and, while a compaction is out, the new log
+     * beside it); every 8 MiB it grows the loop checks whether it is worth compacting, which
+     * the admin worker then does. */
     struct groups *gs = &bk->groups;
-    job->group_fd = -1;
+    job->group_fd = job->group_fd2 = -1;
     if (gs->dirty || gs->store.dirty) {
-        if (gs->store.end < bk->group_check_at && gs->store.fd >= 0)
+        if (gs->store.fd >= 0)
             job->group_fd = dup(gs->store.fd);
+        if (gs->store.shadow_on && job->group_fd >= 0) {
+            job->group_fd2 = dup(gs->store.shadow_fd);
+            if (job->group_fd2 < 0) {
+                close(job->group_fd);
+                job->group_fd = -1;
+            }
+        }
         if (job->group_fd >= 0) {
             gs->dirty = false; /* appends from now on need the next sync */
             gs->store.dirty = false;
@@ -393,12 +448,15 @@ static void sync_start(struct broker *bk)
             struct sl_err gerr;
             if (groups_sync(gs, &gerr) != 0)
                 fatal_sync(NULL, gerr.msg);
-            bk->group_check_at = gs->store.end + (8 << 20);
         }
+    }
+    if (gs->store.end >= bk->group_check_at) {
+        bk->group_check_at = gs->store.end + (8 << 20);
+        compaction_start(bk);
     }
     struct syncer *sy = bk->syncer;
     sy->busy = true;
-    if (job->n == 0 && job->group_fd < 0) {
+    if (job->n == 0 && job->group_fd < 0 && job->group_fd2 < 0) {
         sync_complete(bk, job);
         return;
     }
@@ -575,6 +633,7 @@ static int64_t flush_fire(struct loop *l, struct loop_timer *t, void *ctx)
     (void)l;
     (void)t;
     struct broker *bk = ctx;
+    compaction_start(bk); /* on the worker, when the group log is worth it */
     broker_sync(bk);
     return bk->cfg.flush_interval_ms;
 }
