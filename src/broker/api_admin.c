@@ -249,6 +249,7 @@ static bool create_step(void *ctx, struct kwriter *w, bool expired)
     }
     for (; cw->left > 0; cw->left--) {
         struct req_topic *t = &cw->topic;
+        struct kreader at = cw->r;
         read_topic(bk, &cw->r, cw->flex, t);
         int32_t nparts = topic_nparts(cw, t);
         int16_t error = KERR_NONE;
@@ -273,6 +274,9 @@ static bool create_step(void *ctx, struct kwriter *w, bool expired)
         } else if (registry_find(&bk->reg, t->name) || registry_creating(&bk->reg, t->name)) {
             error = KERR_TOPIC_ALREADY_EXISTS;
             snprintf(err.msg, sizeof(err.msg), "topic '%.249s' already exists", t->name);
+        } else if (!cw->validate_only && !expired && bk->reg.ncreating >= REGISTRY_MAX_CREATING) {
+            cw->r = at; /* as many creations as allowed are out: again when one is done */
+            return false;
         } else if (!cw->validate_only && !expired) {
             struct topic_creation *c;
             error = (int16_t)registry_create_begin(&bk->reg, t->name, nparts, &t->cfg, &c, &err);

@@ -195,7 +195,9 @@ static int start_creations(struct meta_req *m)
     struct kreader r = m->names;
     int started = 0, out = 0;
     struct create_job **tail = &m->jobs;
-    for (int32_t i = 0; i < n && started < bk->cfg.max_auto_create; i++) {
+    for (int32_t i = 0;
+         i < n && started < bk->cfg.max_auto_create && bk->reg.ncreating < REGISTRY_MAX_CREATING;
+         i++) {
         char name[256];
         if (kslice_cstr(next_name(&r, m), name, sizeof(name)) != 0 || !topic_name_valid(name) ||
             registry_find(&bk->reg, name) || registry_creating(&bk->reg, name))

@@ -66,6 +66,9 @@ int registry_create(struct registry *reg, const char *name, int32_t npartitions,
  * Until finish the topic is not found by registry_find: no client sees a partition whose files
  * are not yet durable. A crash before topic.meta is durable leaves a directory without one,
  * which the next start removes. begin and finish return Kafka error codes with err set. */
+/* Creations in flight at most: more wait (CreateTopics) or answer LEADER_NOT_AVAILABLE
+ * (Metadata), so requests cannot queue unbounded work on the worker. */
+#define REGISTRY_MAX_CREATING 64
 struct topic_creation {
     struct registry *reg;
     struct topic *t;
