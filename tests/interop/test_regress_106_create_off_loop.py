@@ -28,7 +28,8 @@ ERR_LEADER_NOT_AVAILABLE = 5
 
 def start(data, port, log, env):
     proc = subprocess.Popen([brokerlib.env("SLUICE_BIN"), "broker", "--listen",
-                             "127.0.0.1:%d" % port, "--data-dir", data, "--default-partitions", "1"],
+                             "127.0.0.1:%d" % port, "--data-dir", data,
+                             "--default-partitions", "1"],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 30
     while not brokerlib.port_open(port):
