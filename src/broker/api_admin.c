@@ -7,6 +7,7 @@
 #include "broker/apis.h"
 #include "broker/broker.h"
 #include "broker/kerr.h"
+#include "broker/worker.h"
 #include "core/log.h"
 #include "core/units.h"
 
@@ -102,39 +103,156 @@ static void read_topic(struct broker *bk, struct kreader *r, bool flex, struct r
     kr_tags(r, flex);
 }
 
-enum handler_result api_create_topics(struct kreq *rq)
+/* --- topic creation on the admin worker --- */
+
+struct create_job {
+    struct broker *bk;
+    struct topic_creation *c;
+    char name[256];
+    int16_t code;    /* once done: what the creation returned */
+    struct topic *t; /* once done: the topic, when created */
+    struct sl_err err;
+    bool done;
+    bool waited;             /* a request still wants the result (else the job frees itself) */
+    struct create_job *next; /* the waiting request's list */
+};
+
+static void create_job_run(void *ctx)
 {
-    struct broker *bk = rq->bk;
-    struct kreader *r = &rq->r;
-    struct kwriter *w = rq->w;
-    bool flex = rq->flex;
-    int16_t v = rq->api_version;
-    int32_t ntopics = kr_array(r, flex);
-    if (r->err || ntopics < 0)
-        return H_CLOSE;
+    struct create_job *j = ctx;
+    registry_create_run(j->c);
+}
 
-    /* The request's options come after the topic list: the topics are read once to check
-     * the request and again to act, instead of being copied (a request then costs its own
-     * size, whatever count it declares). */
-    struct kreader again = *r;
-    struct req_topic topic;
-    for (int32_t i = 0; i < ntopics && !r->err; i++)
-        read_topic(bk, r, flex, &topic);
-    kr_i32(r); /* timeout_ms */
-    bool validate_only = v >= 1 ? kr_i8(r) != 0 : false;
-    kr_tags(r, flex);
-    if (r->err)
-        return H_CLOSE;
+static void create_job_done(void *ctx)
+{
+    struct create_job *j = ctx;
+    j->code = (int16_t)registry_create_finish(j->c, &j->t, &j->err);
+    j->c = NULL;
+    j->done = true;
+    if (!j->waited) {
+        free(j);
+        return;
+    }
+    if (j->bk->srv)
+        server_wake(j->bk->srv);
+}
 
-    if (v >= 2)
-        kw_i32(w, 0); /* throttle_time_ms */
-    kw_array(w, flex, ntopics);
-    for (int32_t i = 0; i < ntopics; i++) {
-        struct req_topic *t = &topic;
-        read_topic(bk, &again, flex, t);
-        int32_t nparts = t->partitions == -1 ? bk->cfg.default_partitions : t->partitions;
-        int16_t error = KERR_NONE;
+struct create_job *api_create_submit(struct broker *bk, struct topic_creation *c)
+{
+    struct create_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        c->code = KERR_KAFKA_STORAGE_ERROR;
+        sl_err_set(&c->err, "out of memory");
+        registry_create_finish(c, NULL, NULL);
+        return NULL;
+    }
+    j->bk = bk;
+    j->c = c;
+    j->waited = true;
+    snprintf(j->name, sizeof(j->name), "%s", c->t->name);
+    worker_submit(bk->worker, create_job_run, create_job_done, j);
+    return j;
+}
+
+bool api_create_done(const struct create_job *j)
+{
+    return j->done;
+}
+
+const char *api_create_name(const struct create_job *j)
+{
+    return j->name;
+}
+
+int16_t api_create_result(const struct create_job *j, struct topic **t, const char **msg)
+{
+    if (t)
+        *t = j->t;
+    if (msg)
+        *msg = j->err.msg;
+    return j->code;
+}
+
+struct create_job **api_create_next(struct create_job *j)
+{
+    return &j->next;
+}
+
+void api_create_release(struct create_job *j)
+{
+    if (!j)
+        return;
+    if (j->done)
+        free(j);
+    else
+        j->waited = false; /* freed when the worker is done with it */
+}
+
+/* A CreateTopics answer in progress. The topics are walked in request order and answered as
+ * they are decided; a topic to create goes to the admin worker and the walk resumes when it is
+ * done. One creation at a time per request, so the request costs its own bytes (copied only
+ * once it has to wait) whatever it declares. */
+struct create_wait {
+    struct broker *bk;
+    struct kreader r; /* at the next topic to answer */
+    int32_t left;     /* topics not yet answered */
+    bool flex, validate_only;
+    int16_t v;
+    struct req_topic topic; /* the one being created */
+    struct create_job *job; /* its creation, or NULL */
+    uint8_t *copy;          /* the rest of the request, once waiting */
+};
+
+static void write_created(struct kwriter *w, const struct create_wait *cw,
+                          const struct req_topic *t, int32_t nparts, int16_t error, const char *msg,
+                          const struct topic *created)
+{
+    bool flex = cw->flex;
+    int16_t v = cw->v;
+    kw_str(w, flex, t->name_ok ? t->name : NULL);
+    if (v >= 7) {
+        static const uint8_t zero[16];
+        kw_uuid(w, created ? created->id : zero);
+    }
+    kw_i16(w, error);
+    if (v >= 1)
+        kw_str(w, flex, error ? msg : NULL);
+    if (v >= 5) {
+        kw_i32(w, error ? -1 : nparts);
+        kw_i16(w, error ? -1 : 1);
+        kw_array(w, flex, 0); /* configs: none listed (Java clients need a list) */
+    }
+    kw_tags(w, flex);
+}
+
+static int32_t topic_nparts(const struct create_wait *cw, const struct req_topic *t)
+{
+    return t->partitions == -1 ? cw->bk->cfg.default_partitions : t->partitions;
+}
+
+/* Answers topics until one must be created (true once the whole response is written). */
+static bool create_step(void *ctx, struct kwriter *w, bool expired)
+{
+    struct create_wait *cw = ctx;
+    struct broker *bk = cw->bk;
+    if (cw->job) {
+        if (!api_create_done(cw->job) && !expired)
+            return false;
         struct topic *created = NULL;
+        const char *msg = "the broker is stopping";
+        int16_t error = KERR_REQUEST_TIMED_OUT;
+        if (api_create_done(cw->job))
+            error = api_create_result(cw->job, &created, &msg);
+        write_created(w, cw, &cw->topic, topic_nparts(cw, &cw->topic), error, msg, created);
+        api_create_release(cw->job);
+        cw->job = NULL;
+    }
+    for (; cw->left > 0; cw->left--) {
+        struct req_topic *t = &cw->topic;
+        struct kreader at = cw->r;
+        read_topic(bk, &cw->r, cw->flex, t);
+        int32_t nparts = topic_nparts(cw, t);
+        int16_t error = KERR_NONE;
         struct sl_err err = {{0}};
         if (!t->name_ok || !topic_name_valid(t->name)) {
             error = KERR_INVALID_TOPIC_EXCEPTION;
@@ -153,29 +271,97 @@ enum handler_result api_create_topics(struct kreq *rq)
         } else if (nparts <= 0 || nparts > 10000) {
             error = KERR_INVALID_PARTITIONS;
             snprintf(err.msg, sizeof(err.msg), "number of partitions must be 1-10000");
-        } else if (registry_find(&bk->reg, t->name)) {
+        } else if (registry_find(&bk->reg, t->name) || registry_creating(&bk->reg, t->name)) {
             error = KERR_TOPIC_ALREADY_EXISTS;
             snprintf(err.msg, sizeof(err.msg), "topic '%.249s' already exists", t->name);
-        } else if (!validate_only) {
-            error = (int16_t)registry_create(&bk->reg, t->name, nparts, &t->cfg, &created, &err);
+        } else if (!cw->validate_only && !expired && bk->reg.ncreating >= REGISTRY_MAX_CREATING) {
+            cw->r = at; /* as many creations as allowed are out: again when one is done */
+            return false;
+        } else if (!cw->validate_only && !expired) {
+            struct topic_creation *c;
+            error = (int16_t)registry_create_begin(&bk->reg, t->name, nparts, &t->cfg, &c, &err);
+            if (error == KERR_NONE) {
+                cw->job = api_create_submit(bk, c);
+                if (!cw->job) {
+                    error = KERR_KAFKA_STORAGE_ERROR;
+                    snprintf(err.msg, sizeof(err.msg), "out of memory");
+                } else {
+                    cw->left--;
+                    if (!api_create_done(cw->job))
+                        return false;
+                    return create_step(ctx, w, expired); /* ran here (no worker) */
+                }
+            }
+        } else if (!cw->validate_only) {
+            error = KERR_REQUEST_TIMED_OUT;
+            snprintf(err.msg, sizeof(err.msg), "the broker is stopping");
         }
-        kw_str(w, flex, t->name_ok ? t->name : NULL);
-        if (v >= 7) {
-            static const uint8_t zero[16];
-            kw_uuid(w, created ? created->id : zero);
-        }
-        kw_i16(w, error);
-        if (v >= 1)
-            kw_str(w, flex, error ? err.msg : NULL);
-        if (v >= 5) {
-            kw_i32(w, error ? -1 : nparts);
-            kw_i16(w, error ? -1 : 1);
-            kw_array(w, flex, 0); /* configs: none listed (Java clients need a list) */
-        }
-        kw_tags(w, flex);
+        write_created(w, cw, t, nparts, error, err.msg, NULL);
     }
-    kw_tags(w, flex);
-    return H_DONE;
+    kw_tags(w, cw->flex);
+    return true;
+}
+
+static void create_wait_free(void *ctx)
+{
+    struct create_wait *cw = ctx;
+    api_create_release(cw->job);
+    free(cw->copy);
+    free(cw);
+}
+
+enum handler_result api_create_topics(struct kreq *rq)
+{
+    struct broker *bk = rq->bk;
+    struct kreader *r = &rq->r;
+    struct kwriter *w = rq->w;
+    bool flex = rq->flex;
+    int16_t v = rq->api_version;
+    int32_t ntopics = kr_array(r, flex);
+    if (r->err || ntopics < 0)
+        return H_CLOSE;
+
+    /* The request's options come after the topic list: the topics are read once to check
+     * the request and again to act, instead of being copied (a request then costs its own
+     * size, whatever count it declares). */
+    struct create_wait *cw = calloc(1, sizeof(*cw));
+    if (!cw)
+        return H_CLOSE;
+    cw->bk = bk;
+    cw->r = *r;
+    cw->left = ntopics;
+    cw->flex = flex;
+    cw->v = v;
+    for (int32_t i = 0; i < ntopics && !r->err; i++)
+        read_topic(bk, r, flex, &cw->topic);
+    kr_i32(r); /* timeout_ms */
+    cw->validate_only = v >= 1 ? kr_i8(r) != 0 : false;
+    kr_tags(r, flex);
+    if (r->err) {
+        free(cw);
+        return H_CLOSE;
+    }
+
+    if (v >= 2)
+        kw_i32(w, 0); /* throttle_time_ms */
+    kw_array(w, flex, ntopics);
+    if (create_step(cw, w, false)) {
+        free(cw);
+        return H_DONE;
+    }
+    /* A creation is out on the worker: the topics after it must outlive the request buffer. */
+    size_t rest = kr_remaining(&cw->r);
+    cw->copy = malloc(rest + 1);
+    if (!cw->copy) {
+        create_step(cw, w, true);
+        create_wait_free(cw);
+        return H_DONE;
+    }
+    memcpy(cw->copy, cw->r.p, rest);
+    kr_init(&cw->r, cw->copy, rest);
+    rq->hold_bytes = sizeof(*cw) + rest;
+    server_wait(rq, -1, create_step, create_wait_free, cw);
+    return H_DEFER;
 }
 
 enum handler_result api_delete_topics(struct kreq *rq)

@@ -5,6 +5,7 @@
 #ifndef SLUICE_BROKER_APIS_H
 #define SLUICE_BROKER_APIS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "broker/server.h"
@@ -47,6 +48,22 @@ struct produce_ack {
  * (base offset at or past its high watermark) is answered KAFKA_STORAGE_ERROR with base offset
  * -1 instead: nothing unsynced is acknowledged. Copies acks. */
 void api_wait_produce(struct kreq *rq, const struct produce_ack *acks, int n);
+/* Topic creation through the broker's admin worker (api_admin.c), for CreateTopics and
+ * Metadata's auto-creation: api_create_submit hands over a registry_create_begin'd creation
+ * (NULL when out of memory: the creation is then ended with an error); once api_create_done,
+ * api_create_result says what happened (the topic is published by then) and server_wake has
+ * been called. api_create_release drops the request's interest, done or not (NULL is fine). */
+struct create_job;
+struct topic;
+struct topic_creation;
+struct create_job *api_create_submit(struct broker *bk, struct topic_creation *c);
+bool api_create_done(const struct create_job *j);
+const char *api_create_name(const struct create_job *j);
+int16_t api_create_result(const struct create_job *j, struct topic **t, const char **msg);
+void api_create_release(struct create_job *j);
+/* The link a request may chain its jobs with. */
+struct create_job **api_create_next(struct create_job *j);
+
 /* The server's dispatch function. */
 enum server_result api_dispatch(struct kreq *rq);
 

@@ -17,6 +17,7 @@
 #include "broker/kerr.h"
 #include "broker/metrics.h"
 #include "broker/server.h"
+#include "broker/worker.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -113,6 +114,8 @@ void broker_close(struct broker *bk)
         server_destroy(bk->srv); /* ends every wait */
         bk->srv = NULL;
     }
+    worker_stop(bk->worker); /* runs what is queued to its end */
+    bk->worker = NULL;
     if (bk->loop) {
         loop_destroy(bk->loop); /* and the broker's timers */
         bk->loop = NULL;
@@ -276,7 +279,8 @@ struct sync_job {
     uint64_t epoch;
     struct sync_item *items;
     int n, cap;
-    int group_fd; /* a dup of the group log's descriptor, or -1 */
+    int group_fd;  /* a dup of the group log's descriptor, or -1 */
+    int group_fd2; /* a dup of the new group log's while a compaction is out, or -1 */
 };
 
 struct syncer {
@@ -328,6 +332,11 @@ static void *sync_main(void *arg)
             if (fdatasync(job->group_fd) != 0)
                 fatal_sync(NULL, "cannot sync the group log");
             close(job->group_fd);
+        }
+        if (job->group_fd2 >= 0) {
+            if (fdatasync(job->group_fd2) != 0)
+                fatal_sync(NULL, "cannot sync the new group log");
+            close(job->group_fd2);
         }
         pthread_mutex_lock(&sy->mu);
         sy->done = job;
@@ -395,6 +404,47 @@ static void on_sync_done(struct loop *l, int fd, void *ctx, int mask)
     sync_collect(ctx, false);
 }
 
+/* --- group-log compaction on the admin worker --- */
+
+static void compaction_run(void *ctx)
+{
+    group_store_compact_run(ctx);
+}
+
+static void close_run(void *ctx)
+{
+    close((int)(intptr_t)ctx);
+}
+
+static void compaction_done(void *ctx)
+{
+    struct group_store_compaction *c = ctx;
+    struct broker *bk = c->owner;
+    struct sl_err err;
+    int old_fd;
+    bool failed;
+    if (group_store_compact_end(&bk->groups.store, c, &old_fd, &failed, &err) != 0)
+        fatal_sync(NULL, err.msg); /* renamed, but the directory could not be synced */
+    if (failed)
+        log_error("broker", "group log compaction failed (the old log stays): %s", err.msg);
+    else
+        log_info("broker", "group log compacted to %" PRId64 " bytes", bk->groups.store.end);
+    if (old_fd >= 0) /* the last descriptor of a big unlinked file: its blocks are freed */
+        worker_submit(bk->worker, close_run, NULL, (void *)(intptr_t)old_fd);
+    free(c);
+}
+
+/* Starts compacting the group log when it is mostly superseded records (loop thread). */
+static void compaction_start(struct broker *bk)
+{
+    struct sl_err err;
+    struct group_store_compaction *c = groups_compact_begin(&bk->groups, &err);
+    if (!c)
+        return;
+    c->owner = bk;
+    worker_submit(bk->worker, compaction_run, compaction_done, c);
+}
+
 /* Starts a sync of everything appended so far (loop thread, no job out). */
 static void sync_start(struct broker *bk)
 {
@@ -425,13 +475,21 @@ static void sync_start(struct broker *bk)
             it->tp = tp, job->n++;
     }
     bk->ndirty = 0;
-    /* The group log: synced by the thread too, except now and then (every 8 MiB it grows) the
-     * whole groups_sync here, which also compacts the log when it is mostly dead records. */
+    /* The group log: synced by the thread too (and, while a compaction is out, the new log
+     * beside it); every 8 MiB it grows the loop checks whether it is worth compacting, which
+     * the admin worker then does. */
     struct groups *gs = &bk->groups;
-    job->group_fd = -1;
+    job->group_fd = job->group_fd2 = -1;
     if (gs->dirty || gs->store.dirty) {
-        if (gs->store.end < bk->group_check_at && gs->store.fd >= 0)
+        if (gs->store.fd >= 0)
             job->group_fd = dup(gs->store.fd);
+        if (gs->store.shadow_on && job->group_fd >= 0) {
+            job->group_fd2 = dup(gs->store.shadow_fd);
+            if (job->group_fd2 < 0) {
+                close(job->group_fd);
+                job->group_fd = -1;
+            }
+        }
         if (job->group_fd >= 0) {
             gs->dirty = false; /* appends from now on need the next sync */
             gs->store.dirty = false;
@@ -439,12 +497,15 @@ static void sync_start(struct broker *bk)
             struct sl_err gerr;
             if (groups_sync(gs, &gerr) != 0)
                 fatal_sync(NULL, gerr.msg);
-            bk->group_check_at = gs->store.end + (8 << 20);
         }
+    }
+    if (gs->store.end >= bk->group_check_at) {
+        bk->group_check_at = gs->store.end + (8 << 20);
+        compaction_start(bk);
     }
     struct syncer *sy = bk->syncer;
     sy->busy = true;
-    if (job->n == 0 && job->group_fd < 0) {
+    if (job->n == 0 && job->group_fd < 0 && job->group_fd2 < 0) {
         sync_complete(bk, job);
         return;
     }
@@ -564,6 +625,28 @@ static int64_t group_timer_fire(struct loop *l, struct loop_timer *t, void *ctx)
     return delay > 0 ? delay : 0;
 }
 
+/* Segments retention let go, deleted on the admin worker. */
+struct retention_job {
+    struct partition_gone gone;
+};
+
+static void retention_run(void *ctx)
+{
+    struct retention_job *j = ctx;
+    struct sl_err err;
+    if (partition_gone_delete(&j->gone, &err) != 0)
+        log_error("broker", "retention: %s", err.msg);
+}
+
+static void retention_done(void *ctx)
+{
+    free(ctx);
+}
+
+/* Retention: the loop detaches expired segments (the log start moves at once) and the admin
+ * worker deletes their files. A roll it causes is made durable by the sync thread like any
+ * other (the partition is marked dirty). Segments a sync job out may name are left for the
+ * next round, so nothing here waits for the sync thread. */
 static int64_t retention_fire(struct loop *l, struct loop_timer *t, void *ctx)
 {
     (void)l;
@@ -571,18 +654,29 @@ static int64_t retention_fire(struct loop *l, struct loop_timer *t, void *ctx)
     struct broker *bk = ctx;
     struct registry *reg = &bk->reg;
     int64_t now = now_ms();
-    /* a sync job out may be writing a partition's recovery point, as a retention roll would */
-    sync_collect(bk, true);
+    struct retention_job *job = calloc(1, sizeof(*job));
+    if (!job)
+        return bk->cfg.retention_check_ms;
     for (int i = 0; i < reg->ntopics; i++) {
         struct topic *tp = reg->topics[i];
         for (int32_t p = 0; p < tp->npartitions; p++) {
             struct sl_err err;
-            int n = partition_enforce_retention(tp->parts[p].log, now, &err);
-            if (n < 0)
+            size_t before = job->gone.n;
+            bool rolled = false;
+            if (partition_retention_take(tp->parts[p].log, now, &job->gone, &rolled, &err) != 0)
                 log_error("broker", "retention on %s-%d: %s", tp->name, (int)p, err.msg);
-            else if (n > 0)
-                log_info("broker", "retention deleted %d segment(s) of %s-%d", n, tp->name, (int)p);
+            if (rolled)
+                broker_mark_dirty(bk, &tp->parts[p]);
+            if (job->gone.n > before)
+                log_info("broker", "retention deleted %d segment(s) of %s-%d",
+                         (int)(job->gone.n - before), tp->name, (int)p);
         }
+    }
+    if (job->gone.n == 0) {
+        free(job->gone.segs);
+        free(job);
+    } else {
+        worker_submit(bk->worker, retention_run, retention_done, job);
     }
     return bk->cfg.retention_check_ms;
 }
@@ -592,6 +686,7 @@ static int64_t flush_fire(struct loop *l, struct loop_timer *t, void *ctx)
     (void)l;
     (void)t;
     struct broker *bk = ctx;
+    compaction_start(bk); /* on the worker, when the group log is worth it */
     broker_sync(bk);
     return bk->cfg.flush_interval_ms;
 }
@@ -637,6 +732,8 @@ int broker_start(struct broker *bk, server_dispatch_fn dispatch, struct sl_err *
     if (server_create(bk->loop, &sc, dispatch, bk, &bk->srv, err) != 0)
         return -1;
     loop_set_before_sleep(bk->loop, before_sleep, bk);
+    if (worker_start(bk->loop, &bk->worker, err) != 0)
+        return -1;
     bk->retention_timer = loop_add_timer(bk->loop, bk->cfg.retention_check_ms, retention_fire, bk);
     if (bk->cfg.flush == FLUSH_GROUP && syncer_start(bk, err) != 0)
         return -1;

@@ -31,6 +31,7 @@ struct broker {
     uint64_t want_epoch;      /* the sync some waiting response needs */
     uint64_t woken_epoch;     /* sync_epoch when waits were last woken */
     struct syncer *syncer;    /* the sync thread (--flush group) */
+    struct worker *worker;    /* the admin worker: topic creation, retention deletes */
     int64_t group_check_at;   /* group log size at which the loop syncs (and compacts) it */
     int nwait_sync;           /* responses waiting for the next sync */
     bool hw_advanced;         /* some high watermark moved since waits were last woken */

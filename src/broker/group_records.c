@@ -2,6 +2,7 @@
  * itself (framing, append, sync, rewrite) is group_store.c. */
 #include "broker/group_records.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,69 @@ static int compact(struct groups *gs, struct sl_err *err)
     return 0;
 }
 
+/* The live state as framed records in memory, for a compaction off the loop thread. */
+static int snapshot(struct groups *gs, struct buf *out, int64_t *nrec, struct sl_err *err)
+{
+    int rc = 0;
+    *nrec = 0;
+    for (int32_t i = 0; i < gs->n && rc == 0; i++) {
+        struct group *g = gs->all[i];
+        struct kwriter w;
+        enc_group_fitting(&w, g);
+        rc = w.err || group_store_frame(out, w.b.data, w.b.len) != 0
+                 ? sl_err_set(err, "cannot encode group %s", g->id)
+                 : 0;
+        ++*nrec;
+        for (int32_t j = 0; j < g->noffsets && rc == 0; j++) {
+            const struct committed *c = &g->offsets[j];
+            buf_reset(&w.b);
+            w.err = false;
+            enc_offset(&w, g->id, c->topic, c->partition, c->offset, c->leader_epoch, c->metadata,
+                       c->commit_ms);
+            rc = w.err || group_store_frame(out, w.b.data, w.b.len) != 0
+                     ? sl_err_set(err, "cannot encode an offset of group %s", g->id)
+                     : 0;
+            ++*nrec;
+        }
+        kw_free(&w);
+    }
+    return rc;
+}
+
+/* True when the log is mostly superseded records. */
+static bool worth_compacting(const struct groups *gs)
+{
+    int64_t live = 0;
+    for (int32_t i = 0; i < gs->n; i++)
+        live += 256 + (int64_t)gs->all[i]->noffsets * 96 + (int64_t)gs->all[i]->nmembers * 512;
+    return gs->store.end > COMPACT_MIN_BYTES && gs->store.end > 4 * live;
+}
+
+struct group_store_compaction *groups_compact_begin(struct groups *gs, struct sl_err *err)
+{
+    if (gs->store.shadow_on || gs->store.fd < 0 || !worth_compacting(gs))
+        return NULL;
+    struct group_store_compaction *c = calloc(1, sizeof(*c));
+    struct buf b;
+    buf_init(&b, SIZE_MAX);
+    if (!c) {
+        sl_err_set(err, "out of memory");
+        return NULL;
+    }
+    if (snapshot(gs, &b, &c->head_nrec, err) != 0) {
+        buf_free(&b);
+        free(c);
+        return NULL;
+    }
+    c->head = buf_detach(&b, &c->head_len);
+    if (group_store_compact_begin(&gs->store, c, err) != 0) {
+        free(c->head);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
 static const struct group_log_ops record_log = {
     group_store_put_offset,       group_store_put_group,         group_store_put_topic_delete,
     group_store_put_group_delete, group_store_put_offset_delete,
@@ -388,11 +452,8 @@ int groups_sync(struct groups *gs, struct sl_err *err)
     if (group_store_sync(&gs->store, err) != 0)
         return -1;
     gs->dirty = false;
-    /* Compact when the log is mostly superseded records. */
-    int64_t live = 0;
-    for (int32_t i = 0; i < gs->n; i++)
-        live += 256 + (int64_t)gs->all[i]->noffsets * 96 + (int64_t)gs->all[i]->nmembers * 512;
-    if (gs->store.end > COMPACT_MIN_BYTES && gs->store.end > 4 * live)
+    /* Compact when the log is mostly superseded records (unless a compaction is out). */
+    if (!gs->store.shadow_on && worth_compacting(gs))
         return compact(gs, err);
     return 0;
 }

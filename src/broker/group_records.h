@@ -22,7 +22,12 @@ int group_store_put_offset_delete(struct groups *gs, const char *group, const ch
 int groups_open(struct groups *gs, const char *data_dir, int64_t initial_delay_ms,
                 struct sl_err *err);
 void groups_close(struct groups *gs);
-/* fdatasyncs the record log if anything was written since the last sync. */
+/* fdatasyncs the record log if anything was written since the last sync, and compacts it
+ * here when it is mostly superseded records and no compaction is out. */
 int groups_sync(struct groups *gs, struct sl_err *err);
+/* When the log is worth compacting and no compaction is out: frames the live state and starts
+ * a compaction (group_store_compact_begin) whose run the caller hands to another thread, then
+ * ends with group_store_compact_end on this one. NULL otherwise (err set on failure). */
+struct group_store_compaction *groups_compact_begin(struct groups *gs, struct sl_err *err);
 
 #endif

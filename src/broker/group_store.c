@@ -61,6 +61,7 @@ int group_store_open(struct group_store *st, const char *data_dir, group_store_r
     char dir[4000];
     memset(st, 0, sizeof(*st));
     st->fd = -1;
+    st->shadow_fd = -1;
     if (skipped)
         *skipped = 0;
     snprintf(dir, sizeof(dir), "%s/groups", data_dir);
@@ -144,6 +145,22 @@ int group_store_append(struct group_store *st, const uint8_t *payload, size_t le
         }
         return -1;
     }
+    if (st->shadow_on && write_record(st->shadow_fd, st->shadow_end, payload, len) != 0) {
+        /* The new log must hold exactly what the old one does: the append fails in both. */
+        sl_err_errno(err, "cannot append to %s.new", st->path);
+        if (ftruncate(st->shadow_fd, (off_t)st->shadow_end) != 0) {
+            /* a torn record at its end: nothing may follow it, in either log */
+            st->shadow_bad = true;
+            st->broken = true;
+        }
+        if (ftruncate(st->fd, (off_t)st->end) != 0)
+            st->broken = true;
+        return -1;
+    }
+    if (st->shadow_on) {
+        st->shadow_end += 8 + (int64_t)len;
+        st->shadow_nrec++;
+    }
     st->end += 8 + (int64_t)len;
     st->nrec++;
     st->dirty = true;
@@ -156,12 +173,19 @@ int group_store_sync(struct group_store *st, struct sl_err *err)
         return 0;
     if (fdatasync(st->fd) != 0)
         return sl_err_errno(err, "cannot sync %s", st->path);
+    if (st->shadow_on && fdatasync(st->shadow_fd) != 0)
+        return sl_err_errno(err, "cannot sync %s.new", st->path);
     st->dirty = false;
     return 0;
 }
 
 void group_store_close(struct group_store *st)
 {
+    if (st->shadow_on) { /* a compaction never ended: the old log is whole */
+        close(st->shadow_fd);
+        st->shadow_on = false;
+        st->shadow_fd = -1;
+    }
     if (st->fd >= 0) {
         if (st->dirty)
             fdatasync(st->fd);
@@ -232,4 +256,105 @@ int group_store_rewrite_commit(struct group_store *st, struct group_store_rewrit
     if (slash)
         *slash = '\0';
     return fs_sync_dir(dir, err);
+}
+
+int group_store_frame(struct buf *b, const uint8_t *payload, size_t len)
+{
+    if (len > GROUP_STORE_MAX_RECORD)
+        return -1;
+    uint8_t head[8];
+    put32(head, (uint32_t)len);
+    put32(head + 4, crc32c(0, payload, len));
+    return buf_append(b, head, 8) == 0 && buf_append(b, payload, len) == 0 ? 0 : -1;
+}
+
+int group_store_compact_begin(struct group_store *st, struct group_store_compaction *c,
+                              struct sl_err *err)
+{
+    if (st->shadow_on)
+        return sl_err_set(err, "a compaction of %s is already out", st->path);
+    snprintf(c->tmp, sizeof(c->tmp), "%s.new", st->path);
+    snprintf(c->path, sizeof(c->path), "%s", st->path);
+    c->stage = 0;
+    int fd = open(c->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return sl_err_errno(err, "cannot create %s", c->tmp);
+    c->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (c->fd < 0) {
+        close(fd);
+        unlink(c->tmp);
+        return sl_err_errno(err, "cannot dup a descriptor of %s", c->tmp);
+    }
+    st->shadow_on = true;
+    st->shadow_fd = fd;
+    st->shadow_end = (int64_t)c->head_len; /* appends go after the head run writes */
+    st->shadow_nrec = c->head_nrec;
+    st->shadow_bad = false;
+    return 0;
+}
+
+void group_store_compact_run(struct group_store_compaction *c)
+{
+    size_t done = 0;
+    while (done < c->head_len) {
+        ssize_t w = pwrite(c->fd, c->head + done, c->head_len - done, (off_t)done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            sl_err_errno(&c->err, "cannot write %s", c->tmp);
+            goto out;
+        }
+        done += (size_t)w;
+    }
+    if (fdatasync(c->fd) != 0) {
+        sl_err_errno(&c->err, "cannot sync %s", c->tmp);
+        goto out;
+    }
+    if (rename(c->tmp, c->path) != 0) {
+        sl_err_errno(&c->err, "cannot replace %s", c->path);
+        goto out;
+    }
+    c->stage = 1;
+    char dir[sizeof(c->path)];
+    snprintf(dir, sizeof(dir), "%s", c->path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    if (fs_sync_dir(dir, &c->err) == 0)
+        c->stage = 2;
+out:
+    close(c->fd);
+    c->fd = -1;
+    if (c->stage == 0)
+        unlink(c->tmp);
+}
+
+int group_store_compact_end(struct group_store *st, struct group_store_compaction *c, int *old_fd,
+                            bool *failed, struct sl_err *err)
+{
+    free(c->head);
+    c->head = NULL;
+    *old_fd = -1;
+    *failed = c->stage != 2;
+    if (c->stage == 1) {
+        sl_err_set(err, "%s", c->err.msg);
+        return -1;
+    }
+    if (c->stage == 0) {
+        sl_err_set(err, "%s", c->err.msg);
+        close(st->shadow_fd);
+    } else {
+        *old_fd = st->fd;
+        st->fd = st->shadow_fd;
+        st->end = st->shadow_end;
+        st->nrec = st->shadow_nrec;
+        st->dirty = true;
+        /* a failed append the old log could not cut back is not in the new one */
+        st->broken = st->shadow_bad;
+    }
+    st->shadow_on = false;
+    st->shadow_fd = -1;
+    return 0;
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 
 /* Largest payload; group_store_append refuses larger ones. */
@@ -25,6 +26,12 @@ struct group_store {
     bool dirty;   /* appended since the last group_store_sync */
     bool broken;  /* a failed append could not be cut back: appends are refused */
     int64_t nrec; /* records in the file (replayed or appended) */
+    /* A compaction out on another thread (group_store_compact_*): the new log, to which every
+     * append also goes until the owner switches to it. */
+    bool shadow_on;
+    int shadow_fd;
+    int64_t shadow_end, shadow_nrec;
+    bool shadow_bad; /* an append to it failed and could not be cut back */
 };
 
 /* Called for each record in order; returns 0 when applied, non-zero when the payload cannot be
@@ -60,5 +67,37 @@ int group_store_rewrite_add(struct group_store_rewrite *rw, const uint8_t *paylo
 int group_store_rewrite_commit(struct group_store *st, struct group_store_rewrite *rw,
                                struct sl_err *err);
 void group_store_rewrite_abort(struct group_store_rewrite *rw);
+
+/* Compaction off the owner thread, with appends going on meanwhile. The owner frames the live
+ * state into a buffer (group_store_frame), then: begin (owner) creates the new log beside the
+ * old one, leaves room for that head and from now on writes every append to both logs (an
+ * append that fails in either is cut back from both and fails); run (any thread) writes the
+ * head, fdatasyncs the new log, renames it over the old one and fsyncs the directory; end
+ * (owner) switches to the new log and hands back the old descriptor for the caller to close
+ * off the owner thread too (closing the last descriptor of a big unlinked file frees its
+ * blocks). While a compaction is out, whoever makes appends durable must fdatasync
+ * st->shadow_fd as well as st->fd (group_store_sync does): an append acknowledged after that
+ * is in both, whichever name a power loss leaves. */
+struct group_store_compaction {
+    uint8_t *head; /* framed records (owned; freed by end) */
+    size_t head_len;
+    int64_t head_nrec;
+    int fd; /* run's own descriptor of the new log */
+    char tmp[4200];
+    char path[4096];
+    int stage; /* what run got to: 0 failed before the rename, 1 renamed, 2 done */
+    struct sl_err err;
+    void *owner; /* the caller's */
+};
+/* Appends one framed record ([length][CRC][payload]) to b. */
+int group_store_frame(struct buf *b, const uint8_t *payload, size_t len);
+int group_store_compact_begin(struct group_store *st, struct group_store_compaction *c,
+                              struct sl_err *err);
+void group_store_compact_run(struct group_store_compaction *c);
+/* 0 with *old_fd (-1 when none) after a switch or a compaction that failed before its rename
+ * (the old log stays, err says why when *failed); -1 when the rename happened but the
+ * directory could not be synced (like a failed fsync: the caller stops). */
+int group_store_compact_end(struct group_store *st, struct group_store_compaction *c, int *old_fd,
+                            bool *failed, struct sl_err *err);
 
 #endif

@@ -727,18 +727,26 @@ int partition_offset_for_timestamp(struct partition *p, int64_t ts, int64_t *off
     return 0;
 }
 
-/* Deletes the oldest segment (never the only one). */
-static int delete_oldest(struct partition *p, struct sl_err *err)
+/* Moves the oldest segment (never the only one) to the end of *gone, whose files the caller
+ * deletes. */
+static int detach_oldest(struct partition *p, struct partition_gone *gone, struct sl_err *err)
 {
     struct segment *seg = &p->segs[0];
-    int64_t size = seg->size;
+    if (gone->n == gone->cap) {
+        size_t cap = gone->cap ? gone->cap * 2 : 4;
+        struct segment *g = realloc(gone->segs, cap * sizeof(*g));
+        if (!g)
+            return sl_err_set(err, "out of memory");
+        gone->segs = g;
+        gone->cap = cap;
+    }
     log_info(LOG_MOD, "%s: retention deletes segment %" PRId64 "..%" PRId64 " (%" PRId64 " bytes)",
-             p->dir, seg->base_offset, seg->end_offset - 1, size);
-    int rc = segment_remove(seg, err);
-    p->size_bytes -= size;
+             p->dir, seg->base_offset, seg->end_offset - 1, seg->size);
+    gone->segs[gone->n++] = *seg;
+    p->size_bytes -= seg->size;
     memmove(&p->segs[0], &p->segs[1], (p->nsegs - 1) * sizeof(*p->segs));
     p->nsegs--;
-    return rc;
+    return 0;
 }
 
 /* The newest record time of a segment for retention: its largest batch MaxTimestamp, or the
@@ -756,13 +764,15 @@ static int retention_time(struct segment *seg, int64_t *ts, struct sl_err *err)
     return 0;
 }
 
-int partition_enforce_retention(struct partition *p, int64_t now_ms, struct sl_err *err)
+/* keep_dirty: a segment with appends not yet synced may be named by a sync ticket that is out
+ * (whose thread would then not find its file): it is left for a later round. */
+static int retention_take(struct partition *p, int64_t now_ms, struct partition_gone *gone,
+                          bool *rolled, bool keep_dirty, struct sl_err *err)
 {
-    int deleted = 0;
-    bool rolled = false;
+    *rolled = false;
     if (p->cfg.retention_ms >= 0) {
         int64_t cutoff = now_ms - p->cfg.retention_ms;
-        while (p->nsegs > 0) {
+        while (p->nsegs > 0 && !(keep_dirty && p->segs[0].dirty)) {
             struct segment *seg = &p->segs[0];
             int64_t ts;
             if (p->nsegs == 1 && seg->size == 0)
@@ -778,23 +788,52 @@ int partition_enforce_retention(struct partition *p, int64_t now_ms, struct sl_e
             if (p->nsegs == 1) {
                 if (partition_roll(p, err) != 0)
                     return -1;
-                rolled = true;
+                *rolled = true;
             }
-            if (delete_oldest(p, err) != 0)
+            if (detach_oldest(p, gone, err) != 0)
                 return -1;
-            deleted++;
         }
     }
     if (p->cfg.retention_bytes >= 0) {
-        while (p->nsegs > 1 && p->size_bytes - p->segs[0].size >= p->cfg.retention_bytes) {
-            if (delete_oldest(p, err) != 0)
+        while (p->nsegs > 1 && !(keep_dirty && p->segs[0].dirty) &&
+               p->size_bytes - p->segs[0].size >= p->cfg.retention_bytes) {
+            if (detach_oldest(p, gone, err) != 0)
                 return -1;
-            deleted++;
         }
     }
+    return 0;
+}
+
+int partition_retention_take(struct partition *p, int64_t now_ms, struct partition_gone *gone,
+                             bool *rolled, struct sl_err *err)
+{
+    return retention_take(p, now_ms, gone, rolled, true, err);
+}
+
+int partition_gone_delete(struct partition_gone *gone, struct sl_err *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < gone->n; i++) {
+        struct sl_err e;
+        if (segment_remove(&gone->segs[i], &e) != 0 && rc == 0)
+            rc = sl_err_set(err, "%s", e.msg);
+    }
+    free(gone->segs);
+    *gone = (struct partition_gone){0};
+    return rc;
+}
+
+int partition_enforce_retention(struct partition *p, int64_t now_ms, struct sl_err *err)
+{
+    struct partition_gone gone = {0};
+    bool rolled;
+    int rc = retention_take(p, now_ms, &gone, &rolled, false, err);
+    int n = (int)gone.n;
+    if (partition_gone_delete(&gone, rc == 0 ? err : NULL) != 0)
+        rc = -1;
     /* The new active segment's directory entry is what remembers the log start: make it
      * durable now, as a produce-driven roll's is by the next group sync. */
-    if (rolled && partition_sync(p, err) != 0)
-        return -1;
-    return deleted;
+    if (rc == 0 && rolled && partition_sync(p, err) != 0)
+        rc = -1;
+    return rc == 0 ? n : -1;
 }

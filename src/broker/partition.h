@@ -112,7 +112,22 @@ void log_slices_close(struct log_slice *s, int n);
 int partition_offset_for_timestamp(struct partition *p, int64_t ts, int64_t *offset,
                                    int64_t *timestamp, struct sl_err *err);
 
-/* Deletes whole segments past retention (never the active one). Returns the number deleted. */
+/* Deletes whole segments past retention (never the active one; when everything has expired it
+ * first rolls to an empty active segment and syncs that). Returns the number deleted. */
 int partition_enforce_retention(struct partition *p, int64_t now_ms, struct sl_err *err);
+/* The same in two steps, so that the file work can run off the owner thread: take (owner
+ * thread) detaches the segments past retention -- the log start moves at once -- and appends
+ * them to *gone; *rolled says it rolled to an empty active segment, whose directory entry the
+ * next partition sync must make durable (mark the partition dirty). Segments with unsynced
+ * appends are left for a later round. partition_gone_delete (any thread) then deletes the
+ * detached segments' files and empties *gone. */
+struct segment;
+struct partition_gone {
+    struct segment *segs;
+    size_t n, cap;
+};
+int partition_retention_take(struct partition *p, int64_t now_ms, struct partition_gone *gone,
+                             bool *rolled, struct sl_err *err);
+int partition_gone_delete(struct partition_gone *gone, struct sl_err *err);
 
 #endif

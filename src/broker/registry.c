@@ -321,14 +321,25 @@ struct tpart *registry_part(struct registry *reg, const char *name, int32_t part
     return &t->parts[partition];
 }
 
-int registry_create(struct registry *reg, const char *name, int32_t npartitions,
-                    const struct topic_config *cfg, struct topic **out, struct sl_err *err)
+bool registry_creating(const struct registry *reg, const char *name)
 {
+    for (const struct topic_creation *c = reg->creating; c; c = c->next) {
+        if (strcmp(c->t->name, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+int registry_create_begin(struct registry *reg, const char *name, int32_t npartitions,
+                          const struct topic_config *cfg, struct topic_creation **out,
+                          struct sl_err *err)
+{
+    *out = NULL;
     if (!topic_name_valid(name)) {
         sl_err_set(err, "topic name '%s' is not valid: 1-249 of [a-zA-Z0-9._-]", name);
         return KERR_INVALID_TOPIC_EXCEPTION;
     }
-    if (registry_find(reg, name)) {
+    if (registry_find(reg, name) || registry_creating(reg, name)) {
         sl_err_set(err, "topic '%s' already exists", name);
         return KERR_TOPIC_ALREADY_EXISTS;
     }
@@ -336,8 +347,11 @@ int registry_create(struct registry *reg, const char *name, int32_t npartitions,
         sl_err_set(err, "number of partitions must be between 1 and 10000");
         return KERR_INVALID_PARTITIONS;
     }
+    struct topic_creation *c = calloc(1, sizeof(*c));
     struct topic *t = calloc(1, sizeof(*t));
-    if (!t) {
+    if (!c || !t) {
+        free(c);
+        free(t);
         sl_err_set(err, "out of memory");
         return KERR_KAFKA_STORAGE_ERROR;
     }
@@ -345,19 +359,69 @@ int registry_create(struct registry *reg, const char *name, int32_t npartitions,
     uuid_v4(t->id);
     t->npartitions = npartitions;
     t->cfg = *cfg;
-    char dir[PATH_MAX + 300];
-    snprintf(dir, sizeof(dir), "%s/%s", reg->dir, name);
-    if (fs_mkdirs(dir, err) != 0 || open_partitions(reg, t, err) != 0 ||
-        write_meta(reg, t, err) != 0 || fs_sync_dir(reg->dir, err) != 0 ||
-        add_topic(reg, t, err) != 0) {
-        topic_free(t);
-        fs_remove_tree(dir, NULL);
-        return KERR_KAFKA_STORAGE_ERROR;
-    }
-    log_info("broker", "created topic %s with %d partitions", name, (int)npartitions);
-    if (out)
-        *out = t;
+    c->reg = reg;
+    c->t = t;
+    c->code = KERR_NONE;
+    c->next = reg->creating;
+    reg->creating = c;
+    reg->ncreating++;
+    *out = c;
     return KERR_NONE;
+}
+
+/* Any thread: reads only reg->dir, which never changes. */
+void registry_create_run(struct topic_creation *c)
+{
+    struct registry *reg = c->reg;
+    struct topic *t = c->t;
+    char dir[PATH_MAX + 300];
+    snprintf(dir, sizeof(dir), "%s/%s", reg->dir, t->name);
+    if (fs_mkdirs(dir, &c->err) != 0 || open_partitions(reg, t, &c->err) != 0 ||
+        write_meta(reg, t, &c->err) != 0 || fs_sync_dir(reg->dir, &c->err) != 0) {
+        topic_free(t);
+        c->t = NULL;
+        fs_remove_tree(dir, NULL);
+        c->code = KERR_KAFKA_STORAGE_ERROR;
+    }
+}
+
+int registry_create_finish(struct topic_creation *c, struct topic **out, struct sl_err *err)
+{
+    struct registry *reg = c->reg;
+    for (struct topic_creation **pp = &reg->creating; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            reg->ncreating--;
+            break;
+        }
+    }
+    int code = c->code;
+    struct topic *t = c->t;
+    if (code == KERR_NONE && add_topic(reg, t, &c->err) != 0) {
+        /* the files are complete: the topic is there after a restart */
+        code = KERR_KAFKA_STORAGE_ERROR;
+    }
+    if (code != KERR_NONE)
+        topic_free(t); /* NULL when run already removed it */
+    if (code == KERR_NONE)
+        log_info("broker", "created topic %s with %d partitions", t->name, (int)t->npartitions);
+    if (out)
+        *out = code == KERR_NONE ? t : NULL;
+    if (err)
+        *err = c->err;
+    free(c);
+    return code;
+}
+
+int registry_create(struct registry *reg, const char *name, int32_t npartitions,
+                    const struct topic_config *cfg, struct topic **out, struct sl_err *err)
+{
+    struct topic_creation *c;
+    int code = registry_create_begin(reg, name, npartitions, cfg, &c, err);
+    if (code != KERR_NONE)
+        return code;
+    registry_create_run(c);
+    return registry_create_finish(c, out, err);
 }
 
 static void *remove_main(void *arg)

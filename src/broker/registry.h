@@ -49,6 +49,8 @@ struct registry {
     int *index; /* name hash -> position in topics + 1; 0 = free */
     int index_cap;
     bool index_stale;
+    struct topic_creation *creating; /* creations begun and not yet finished */
+    int ncreating;
 };
 
 /* Opens DATA_DIR/topics, loading every topic and recovering its partitions. */
@@ -61,6 +63,30 @@ bool topic_name_valid(const char *name);
 /* Creates a topic; returns a Kafka error code (KERR_TOPIC_ALREADY_EXISTS, ...) with msg set. */
 int registry_create(struct registry *reg, const char *name, int32_t npartitions,
                     const struct topic_config *cfg, struct topic **out, struct sl_err *err);
+/* Topic creation in three steps, so that its file work can run off the loop thread: begin
+ * (owner thread) checks the request and reserves the name; run (any thread) creates the
+ * directory, every partition's files and topic.meta, durably, and removes them again if any
+ * step fails; finish (owner thread) publishes the topic (or releases the name) and frees c.
+ * Until finish the topic is not found by registry_find: no client sees a partition whose files
+ * are not yet durable. A crash before topic.meta is durable leaves a directory without one,
+ * which the next start removes. begin and finish return Kafka error codes with err set. */
+/* Creations in flight at most: more wait (CreateTopics) or answer LEADER_NOT_AVAILABLE
+ * (Metadata), so requests cannot queue unbounded work on the worker. */
+#define REGISTRY_MAX_CREATING 64
+struct topic_creation {
+    struct registry *reg;
+    struct topic *t;
+    int code; /* what run did: a Kafka error code */
+    struct sl_err err;
+    struct topic_creation *next;
+};
+int registry_create_begin(struct registry *reg, const char *name, int32_t npartitions,
+                          const struct topic_config *cfg, struct topic_creation **out,
+                          struct sl_err *err);
+void registry_create_run(struct topic_creation *c);
+int registry_create_finish(struct topic_creation *c, struct topic **out, struct sl_err *err);
+/* True while a creation of this name is between begin and finish. */
+bool registry_creating(const struct registry *reg, const char *name);
 /* Grows a topic to npartitions (never shrinks). The caller first syncs and drops the topic's
  * partitions from the dirty list: the partition array moves. Returns a Kafka error code. */
 int registry_add_partitions(struct registry *reg, struct topic *t, int32_t npartitions,

@@ -43,6 +43,14 @@ static int pool_max = SEGMENT_DEFAULT_MAX_OPEN;
 static int *pool_free;
 static int pool_nfree;
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Set on a thread that creates segments for the loop's later use (the admin worker): it must
+ * not put descriptors in the pool, whose eviction could close one the loop thread is using. */
+static _Thread_local bool no_pool;
+
+void segment_pool_bypass(bool on)
+{
+    no_pool = on;
+}
 
 void segment_set_max_open(int max)
 {
@@ -147,6 +155,8 @@ static int attach_fd(struct segment *seg, int fd, struct sl_err *err)
  * Loop thread only. */
 static int seg_fd(struct segment *seg, struct sl_err *err)
 {
+    if (no_pool)
+        return sl_err_set(err, "%s: no pooled descriptors on this thread", seg->path);
     pthread_mutex_lock(&pool_mu);
     int fd;
     if (slot_valid(seg)) {
@@ -353,10 +363,16 @@ int segment_create(struct segment *seg, const char *dir, int64_t base_offset,
 {
     if (segment_init(seg, dir, base_offset, index_interval, err) != 0)
         return -1;
-    pthread_mutex_lock(&pool_mu);
-    int fd = open_evicting(seg->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC);
-    int rc = fd < 0 ? sl_err_errno(err, "create %s", seg->path) : attach_fd(seg, fd, err);
-    pthread_mutex_unlock(&pool_mu);
+    int rc;
+    if (no_pool) { /* created here, opened on demand by the loop later */
+        int fd = open(seg->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        rc = fd < 0 ? sl_err_errno(err, "create %s", seg->path) : close(fd);
+    } else {
+        pthread_mutex_lock(&pool_mu);
+        int fd = open_evicting(seg->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC);
+        rc = fd < 0 ? sl_err_errno(err, "create %s", seg->path) : attach_fd(seg, fd, err);
+        pthread_mutex_unlock(&pool_mu);
+    }
     if (rc != 0) {
         segment_close(seg);
         return -1;

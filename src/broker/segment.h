@@ -38,6 +38,9 @@ struct segment {
 #define SEGMENT_DEFAULT_MAX_OPEN 256
 /* Sets the process-wide cap on open segment descriptors (at least 4). */
 void segment_set_max_open(int max);
+/* On for a thread that creates segments for the loop thread's later use (the admin worker):
+ * it opens no pooled descriptor (creation closes its own; reading through the pool fails). */
+void segment_pool_bypass(bool on);
 /* Segment descriptors open right now (for tests and stats). */
 int segment_open_fds(void);
 /* The segment file's descriptor, opened if need be. It stays valid until the next call into

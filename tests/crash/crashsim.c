@@ -23,6 +23,8 @@
  *                    not what is on disk (so a later crash drops what kill -9 left unsynced)
  *   CRASHSIM_SYNC_GATE  a path: while that file exists, an fdatasync of a tracked file waits
  *                    (outside the simulator's lock) -- a disk that takes its time
+ *   CRASHSIM_GATE_ALL  1: the gate also holds fsync (files and directories) and unlink of
+ *                    tracked paths (topic creation, retention deletes wait at it too)
  * The file CRASHSIM_SHADOW/crash-now, when it appears, also triggers the crash (checked every
  * 10 ms by a thread), and CRASHSIM_SHADOW/syncs always holds the number of syncs so far.
  * Descriptors made by dup and fcntl(F_DUPFD*) track the same file.
@@ -93,6 +95,7 @@ static size_t rootlen;
 static char shadow[PATH_MAX];
 static long sync_n = -1, syncs;
 static const char *sync_gate;
+static bool gate_all;
 static bool crash_after, torn = true, drop_fdatasync, active, kill9;
 static uint64_t rng = 1;
 
@@ -553,6 +556,7 @@ __attribute__((constructor)) static void init(void)
     kill9 = (v = getenv("CRASHSIM_KILL9")) != NULL && atoi(v) == 1;
     if ((v = getenv("CRASHSIM_SYNC_GATE")) != NULL && v[0])
         sync_gate = v;
+    gate_all = (v = getenv("CRASHSIM_GATE_ALL")) != NULL && atoi(v) == 1;
     mkdirs(shadow);
     if ((v = getenv("CRASHSIM_MANIFEST")) != NULL && v[0]) {
         inside++;
@@ -817,12 +821,21 @@ int ftruncate(int fd, off_t len)
 
 int ftruncate64(int fd, off_t len) __attribute__((alias("ftruncate")));
 
+/* Waits while the gate file exists (CRASHSIM_GATE_ALL), outside the simulator's lock. */
+static void gate_wait(void)
+{
+    while (gate_all && sync_gate && access(sync_gate, F_OK) == 0)
+        usleep(10000);
+}
+
 int fsync(int fd)
 {
     if (fault(FOP_FSYNC, fd, "fsync"))
         return -1;
     if (inside || !active)
         return real_fsync(fd);
+    if (fd >= 0 && fd < MAX_FDS && (fdobj[fd] || fdmap[fd]))
+        gate_wait();
     ENTER();
     int rc = do_sync(fd, false);
     int saved = errno;
@@ -912,6 +925,8 @@ int unlinkat(int dirfd, const char *path, int flags)
     char a[PATH_MAX];
     if (inside || !active || !absolute(dirfd, path, a) || !tracked(a))
         return real_unlinkat(dirfd, path, flags);
+    if (!(flags & AT_REMOVEDIR))
+        gate_wait();
     ENTER();
     see(a);
     int rc = real_unlinkat(dirfd, path, flags);
