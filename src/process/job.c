@@ -47,11 +47,13 @@ struct batch {
     /* rows point into arena; ts are the records' timestamps (ms, -1 none). */
     struct store_row *rows;
     int64_t *ts;
+    int64_t *taken_us; /* wall clock when the loop took each row (stage latencies) */
     size_t nrows, cap;
     size_t nin;    /* records taken, good and bad */
     size_t nbad;   /* of which dead-lettered */
     bool poisoned; /* a dead-letter send failed: the batch must be retried */
     int64_t start_us;
+    int64_t handed_us; /* wall clock of the hand-over to the writer */
     struct spec_arena arena;
     struct store_offset *offs; /* progress, filled when the batch is handed over */
     size_t noffs, cap_offs;
@@ -61,6 +63,7 @@ struct batch {
     struct sl_err err;
     int64_t commit_ms, commit_us;
     struct hist e2e;
+    struct hist to_job, queued, commit; /* the stages of e2e (see stats.h) */
 };
 
 /* The writer thread and its one slot. */
@@ -127,6 +130,20 @@ static struct part *part_get(struct process_job *j, int32_t p)
     return &j->parts[p];
 }
 
+/* Wall clock in microseconds: record timestamps are wall clock (ms since the epoch). */
+static int64_t wall_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* b - a in microseconds, 0 when the clock went back. */
+static uint64_t span_us(int64_t a, int64_t b)
+{
+    return b > a ? (uint64_t)(b - a) : 0;
+}
+
 static void batch_clear(struct batch *b)
 {
     b->nrows = b->nin = b->nbad = 0;
@@ -162,6 +179,10 @@ static bool batch_room(struct process_job *j)
     if (!ts)
         return false;
     b->ts = ts;
+    int64_t *tk = realloc(b->taken_us, cap * sizeof(*tk));
+    if (!tk)
+        return false;
+    b->taken_us = tk;
     b->cap = cap;
     return true;
 }
@@ -182,13 +203,21 @@ static void *writer_main(void *arg)
             store_write_batch(j->store, j->o.topic, b->rows, b->nrows, b->offs, b->noffs, &b->err);
         b->commit_ms = now_ms();
         b->commit_us = mono_us();
+        int64_t commit_wall = wall_us();
         memset(&b->e2e, 0, sizeof(b->e2e));
+        memset(&b->to_job, 0, sizeof(b->to_job));
+        memset(&b->queued, 0, sizeof(b->queued));
+        memset(&b->commit, 0, sizeof(b->commit));
         if (b->rc == 0) {
             for (size_t i = 0; i < b->nrows; i++) {
-                if (b->ts[i] >= 0)
+                if (b->ts[i] >= 0) {
                     hist_add(&b->e2e,
                              (uint64_t)(b->commit_ms > b->ts[i] ? b->commit_ms - b->ts[i] : 0) *
                                  1000);
+                    hist_add(&b->to_job, span_us(b->ts[i] * 1000, b->taken_us[i]));
+                }
+                hist_add(&b->queued, span_us(b->taken_us[i], b->handed_us));
+                hist_add(&b->commit, span_us(b->handed_us, commit_wall));
             }
         }
         pthread_mutex_lock(&w->mu);
@@ -414,6 +443,7 @@ static int collect(struct process_job *j, bool wait)
     rd_kafka_topic_partition_list_destroy(kc);
     process_stats_batch(&j->stats, b->nin, b->nrows, b->dead_lettered,
                         (uint64_t)(b->commit_us - b->start_us), &b->e2e);
+    process_stats_stages(&j->stats, &b->to_job, &b->queued, &b->commit);
     j->failures = 0;
     j->retries = 0;
     if (j->paused_since_ms) {
@@ -466,6 +496,7 @@ static int handoff(struct process_job *j)
         p->stored_next = p->next = p->batch_next;
         p->in_batch = false;
     }
+    b->handed_us = wall_us();
     pthread_mutex_lock(&j->w.mu);
     j->w.todo = b;
     pthread_cond_broadcast(&j->w.cond);
@@ -734,6 +765,7 @@ static void take(struct process_job *j, const rd_kafka_message_t *m)
         row->partition = m->partition;
         row->offset = m->offset;
         row->ts_ms = ts;
+        j->cur->taken_us[j->cur->nrows] = wall_us();
         j->cur->ts[j->cur->nrows++] = ts;
     } else {
         struct sl_err err;
@@ -772,13 +804,27 @@ static void update_lag(struct process_job *j)
     process_stats_set_lag(&j->stats, known ? lag : -1, assigned);
 }
 
+/* "stages p50/p99 ms: to-job A/B queued C/D commit E/F": where end-to-end latency goes. */
+static void stages_text(const struct hist st[3], char *out, size_t n)
+{
+    snprintf(out, n, "stages p50/p99 ms: to-job %.1f/%.1f queued %.1f/%.1f commit %.1f/%.1f",
+             hist_quantile(&st[0], 0.5) / 1000.0, hist_quantile(&st[0], 0.99) / 1000.0,
+             hist_quantile(&st[1], 0.5) / 1000.0, hist_quantile(&st[1], 0.99) / 1000.0,
+             hist_quantile(&st[2], 0.5) / 1000.0, hist_quantile(&st[2], 0.99) / 1000.0);
+}
+
 static void log_stats(struct process_job *j, struct process_stats_snapshot *prev, int64_t dt_ms)
 {
     struct process_stats_snapshot s;
     process_stats_snapshot(&j->stats, &s);
-    struct hist b, e;
+    struct hist b, e, st[3];
     hist_diff(&s.batch_us, &prev->batch_us, &b);
     hist_diff(&s.e2e_us, &prev->e2e_us, &e);
+    hist_diff(&s.to_job_us, &prev->to_job_us, &st[0]);
+    hist_diff(&s.queued_us, &prev->queued_us, &st[1]);
+    hist_diff(&s.commit_us, &prev->commit_us, &st[2]);
+    char stages[160];
+    stages_text(st, stages, sizeof(stages));
     if (s.records_in == prev->records_in && s.batch_failures == prev->batch_failures &&
         s.lag == prev->lag && s.assigned == prev->assigned) {
         *prev = s;
@@ -788,12 +834,12 @@ static void log_stats(struct process_job *j, struct process_stats_snapshot *prev
     log_info(MOD,
              "in %" PRIu64 " (%.0f/s) stored %" PRIu64 " (%.0f/s) dead-lettered %" PRIu64
              " batches %" PRIu64 " failed %" PRIu64 " | batch p50 %.1f ms p99 %.1f ms | "
-             "end-to-end p50 %.0f ms p99 %.0f ms | lag %" PRId64 " | partitions %d",
+             "end-to-end p50 %.0f ms p99 %.0f ms | lag %" PRId64 " | partitions %d | %s",
              s.records_in, (s.records_in - prev->records_in) / secs, s.stored,
              (s.stored - prev->stored) / secs, s.dead_lettered, s.batches, s.batch_failures,
              hist_quantile(&b, 0.5) / 1000.0, hist_quantile(&b, 0.99) / 1000.0,
              hist_quantile(&e, 0.5) / 1000.0, hist_quantile(&e, 0.99) / 1000.0, s.lag,
-             (int)s.assigned);
+             (int)s.assigned, stages);
     *prev = s;
 }
 
@@ -914,14 +960,17 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
     struct process_stats_snapshot s;
     process_stats_snapshot(&j->stats, &s);
     double span = s.last_commit_ms > s.first_in_ms ? (s.last_commit_ms - s.first_in_ms) / 1e3 : 0;
+    struct hist st[3] = {s.to_job_us, s.queued_us, s.commit_us};
+    char stages[160];
+    stages_text(st, stages, sizeof(stages));
     log_info(MOD,
              "summary: in %" PRIu64 " stored %" PRIu64 " dead-lettered %" PRIu64 " batches %" PRIu64
              " failed %" PRIu64 " span %.3f s rate %.0f/s | batch p50 "
-             "%.1f ms p99 %.1f ms | end-to-end p50 %.1f ms p99 %.1f ms",
+             "%.1f ms p99 %.1f ms | end-to-end p50 %.1f ms p99 %.1f ms | %s",
              s.records_in, s.stored, s.dead_lettered, s.batches, s.batch_failures, span,
              span > 0 ? s.records_in / span : 0.0, hist_quantile(&s.batch_us, 0.5) / 1000.0,
              hist_quantile(&s.batch_us, 0.99) / 1000.0, hist_quantile(&s.e2e_us, 0.5) / 1000.0,
-             hist_quantile(&s.e2e_us, 0.99) / 1000.0);
+             hist_quantile(&s.e2e_us, 0.99) / 1000.0, stages);
     if (j->skipped)
         log_info(MOD, "%" PRIu64 " record(s) below the stored offsets were skipped", j->skipped);
     if (j->fatal)
@@ -955,6 +1004,7 @@ void process_job_destroy(struct process_job *j)
         spec_arena_free(&j->bufs[i].arena);
         free(j->bufs[i].rows);
         free(j->bufs[i].ts);
+        free(j->bufs[i].taken_us);
         free(j->bufs[i].offs);
     }
     free(j->parts);
