@@ -30,7 +30,9 @@ SECS=${BENCH_SECS:-60}
 LINGER=${BENCH_LINGER:-5}
 PRE=${BENCH_STORE_ROWS:-0}
 ONLY=${BENCH_ONLY:-}
-for f in "$SLUICE" "$USERGEN" "$SINK"; do
+NEEDED=("$SLUICE" "$USERGEN")
+[[ "$ONLY" == latency ]] || NEEDED+=("$SINK")
+for f in "${NEEDED[@]}"; do
     [[ -x "$f" ]] || { echo "bench_process: $f is not built (cmake --build $BUILD)" >&2; exit 1; }
 done
 

@@ -83,6 +83,7 @@ struct process_job {
     struct store *store;
     struct dlq *dlq;
     rd_kafka_t *rk;
+    rd_kafka_queue_t *cq; /* the consumer queue: the writer wakes the loop's poll on it */
     bool cooperative;
     bool closed;        /* the consumer left its group (consumer_close_bounded) */
     struct part *parts; /* indexed by partition id */
@@ -224,6 +225,10 @@ static void *writer_main(void *arg)
         w->todo = NULL;
         w->done = b;
         pthread_cond_broadcast(&w->cond);
+        /* The loop may be blocked in its poll with a batch ready to go: wake it now (its
+         * current or next poll returns at once) rather than at its poll timeout. */
+        if (j->cq)
+            rd_kafka_queue_yield(j->cq);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -642,6 +647,7 @@ static int create_consumer(struct process_job *j, struct sl_err *err)
     if (!j->rk)
         return -1;
     rd_kafka_poll_set_consumer(j->rk);
+    j->cq = rd_kafka_queue_get_consumer(j->rk);
     j->cooperative = strcmp(rd_kafka_rebalance_protocol(j->rk), "COOPERATIVE") == 0;
     return 0;
 }
@@ -912,12 +918,15 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
         if (b->nin > 0) {
             int64_t left = j->o.batch_linger_ms - (mono_us() - b->start_us) / 1000;
             timeout = left < 0 ? 0 : (left < 100 ? (int)left : 100);
+            /* The writer is idle: take what is already fetched, no more (issue 12). */
+            if (!j->flying)
+                timeout = 0;
         }
-        /* With a batch in flight, look at the writer's result soon, but do not spin while a
-         * due batch waits for it (the writer needs the CPU). */
-        if (j->flying)
-            timeout = timeout > 5 ? 5 : (timeout < 1 ? 1 : timeout);
+        /* With a batch in flight the writer wakes the poll when it is done (queue yield);
+         * the timeout only bounds a missed wake-up. */
         rd_kafka_message_t *m = rd_kafka_consumer_poll(j->rk, timeout);
+        /* Nothing more fetched: the open batch need not wait for --batch-linger. */
+        bool drained = m == NULL;
         if (m) {
             if (!m->err)
                 take(j, m);
@@ -928,9 +937,12 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
         b = j->cur;
         if (collect(j, false) == 0 && b == j->cur &&
             (b->nin >= (size_t)j->o.batch_max ||
-             (b->nin > 0 && mono_us() - b->start_us >= j->o.batch_linger_ms * 1000))) {
-            /* Due and the writer is free (a batch still in flight when this one is due only
-             * lets it grow, up to --batch-max, where handoff waits for the writer). */
+             (b->nin > 0 && (drained || mono_us() - b->start_us >= j->o.batch_linger_ms * 1000)))) {
+            /* Due and the writer is free: full, or everything fetched is in it, or older than
+             * --batch-linger. Records do not wait for more to come while the writer idles:
+             * the next batch fills while this one commits, so under load batches still grow
+             * (a batch still in flight when this one is due only lets it grow, up to
+             * --batch-max, where handoff waits for the writer). */
             handoff(j);
         } else if (b == j->cur && b->nin >= (size_t)j->o.batch_max) {
             handoff(j);
@@ -987,6 +999,8 @@ void process_job_destroy(struct process_job *j)
 {
     if (!j)
         return;
+    if (j->cq)
+        rd_kafka_queue_destroy(j->cq);
     if (j->rk)
         rd_kafka_destroy_flags(j->rk, j->closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     if (j->w.started) {
