@@ -30,6 +30,8 @@
 #define MOD "process"
 #define MAX_PARTITIONS 65536
 #define MAX_CONSECUTIVE_FAILURES 20
+/* Progress goes to Kafka's committed offsets at most this often (and at revoke and close). */
+#define KAFKA_COMMIT_INTERVAL_MS 1000
 
 /* What this instance knows about one partition of its topic. */
 struct part {
@@ -40,6 +42,7 @@ struct part {
                             log was reset or --reset-offsets moved it */
     bool reset_done;     /* --reset-offsets applied to it */
     int64_t batch_next;  /* next offset after the batch's last record of it */
+    int64_t kafka_next;  /* last next offset committed to Kafka (progress display only) */
 };
 
 /* A batch: the open one (filled by the loop thread) or the one in flight (the writer's). */
@@ -94,8 +97,9 @@ struct process_job {
     struct batch *flying; /* handed to the writer and not collected yet, or NULL */
     struct writer w;
 
-    int failures; /* consecutive failed batches */
-    int retries;  /* consecutive batches refused with STORE_RETRY (a pause, not a failure) */
+    int64_t kafka_commit_ms; /* monotonic: last progress commit to Kafka */
+    int failures;            /* consecutive failed batches */
+    int retries; /* consecutive batches refused with STORE_RETRY (a pause, not a failure) */
     int64_t paused_since_ms, paused_said_ms; /* store paused (STORE_RETRY) since, last said */
     bool fatal;
     struct sl_err fatal_err;
@@ -416,6 +420,35 @@ static void batch_fail(struct process_job *j, size_t nin, int rc, const char *wh
     nanosleep(&ts, NULL);
 }
 
+/* Kafka's committed offsets only show progress (kafka-consumer-groups --describe): the store
+ * holds the real ones. They are sent at most every KAFKA_COMMIT_INTERVAL_MS unless `force`:
+ * an offset commit per batch would cost the broker a sync of its group state per batch, in
+ * the way of the produce path's fsyncs (issue 12: batches are small at a steady rate). Called
+ * with nothing in flight, when stored_next is what the store holds. */
+static void commit_progress(struct process_job *j, bool force)
+{
+    int64_t now = mono_ms();
+    if (!force && now - j->kafka_commit_ms < KAFKA_COMMIT_INTERVAL_MS)
+        return;
+    j->kafka_commit_ms = now;
+    rd_kafka_topic_partition_list_t *kc = NULL;
+    for (int i = 0; i < j->nparts; i++) {
+        struct part *p = &j->parts[i];
+        if (!p->assigned || p->stored_next < 0 || p->stored_next == p->kafka_next)
+            continue;
+        if (!kc)
+            kc = rd_kafka_topic_partition_list_new(4);
+        rd_kafka_topic_partition_list_add(kc, j->o.topic, i)->offset = p->stored_next;
+        p->kafka_next = p->stored_next;
+    }
+    if (!kc)
+        return;
+    rd_kafka_resp_err_t ke = rd_kafka_commit(j->rk, kc, 1);
+    if (ke)
+        log_debug(MOD, "offset commit to Kafka: %s", rd_kafka_err2str(ke));
+    rd_kafka_topic_partition_list_destroy(kc);
+}
+
 /* Takes the writer's result for the batch in flight, waiting for it when `wait`. Returns 0
  * when nothing was in flight or it committed, 1 when it is still running (no wait), -1 when
  * it failed (the open batch is then dropped and the partitions sought back). */
@@ -437,15 +470,7 @@ static int collect(struct process_job *j, bool wait)
         batch_clear(b);
         return -1;
     }
-    /* Kafka's committed offsets only show progress (kafka-consumer-groups --describe). */
-    rd_kafka_topic_partition_list_t *kc = rd_kafka_topic_partition_list_new((int)b->noffs);
-    for (size_t i = 0; i < b->noffs; i++)
-        rd_kafka_topic_partition_list_add(kc, j->o.topic, b->offs[i].partition)->offset =
-            b->offs[i].next_offset;
-    rd_kafka_resp_err_t ke = kc->cnt > 0 ? rd_kafka_commit(j->rk, kc, 1) : 0;
-    if (ke)
-        log_debug(MOD, "offset commit to Kafka: %s", rd_kafka_err2str(ke));
-    rd_kafka_topic_partition_list_destroy(kc);
+    commit_progress(j, false);
     process_stats_batch(&j->stats, b->nin, b->nrows, b->dead_lettered,
                         (uint64_t)(b->commit_us - b->start_us), &b->e2e);
     process_stats_stages(&j->stats, &b->to_job, &b->queued, &b->commit);
@@ -545,6 +570,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             p->assigned = true;
             p->in_batch = false;
             p->stored_next = next;
+            p->kafka_next = -1;
             tp->offset = resume_at(j, tp->partition, next);
             persist_move(j, tp->partition);
             if (next >= 0)
@@ -573,8 +599,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (j->fatal) {
             collect(j, true);
             batch_reset(j); /* the store is not trusted any more: write nothing more */
-        } else {
-            batch_flush(j);
+        } else if (batch_flush(j) == 0) {
+            commit_progress(j, true);
         }
         for (int i = 0; i < parts->cnt; i++) {
             struct part *p = part_get(j, parts->elems[i].partition);
@@ -961,9 +987,10 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
     }
     /* Finish the batch in flight, then leave the group (the revoke callback runs inside
      * close and finds nothing left to commit). */
-    if (!j->fatal)
-        batch_flush(j);
-    else
+    if (!j->fatal) {
+        if (batch_flush(j) == 0)
+            commit_progress(j, true);
+    } else
         collect(j, true);
     log_info(MOD, "leaving group %s", j->o.group);
     j->closed = consumer_close_bounded(j, CLOSE_TIMEOUT_MS);
