@@ -14,7 +14,8 @@
 #     it: producer, broker, fetch), queued (taken -> handed to the writer) and commit (handed
 #     over -> committed) per record. BENCH_LINGER (default 5) is the producer's linger.ms;
 #     BENCH_STORE_ROWS (default 0) rows are stored first, to measure on a large table;
-#     BENCH_JOB_ARGS are added to the job's options.
+#     BENCH_JOB_ARGS are added to the job's options; BENCH_BAD (default 10) bad records per
+#     thousand (dead-lettered).
 #  4. the SQLite sink's levers alone (bench_sink), unless BENCH_SINK=0.
 # BENCH_ONLY=latency runs section 3 alone.
 # Usage: bench/bench_process.sh BUILD_DIR. Data goes under BUILD_DIR (the real disk).
@@ -131,7 +132,7 @@ latency() {
     local before=0
     LN=$((RATE * SECS))
     "$USERGEN" produce -b "$BOOT" -t live -n "$LN" -k "$first" -r "$RATE" -S 3 -T 600 \
-        -L "$LINGER" >"$WORK/produce3.log"
+        -L "$LINGER" -B "${BENCH_BAD:-10}" >"$WORK/produce3.log"
     sed 's/^/   /' "$WORK/produce3.log"
     deadline=$((SECONDS + 120))
     while (($(stored_sum "$WORK/s3" live) < LN + first && SECONDS < deadline)); do sleep 0.2; done

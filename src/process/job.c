@@ -60,7 +60,8 @@ struct batch {
     struct spec_arena arena;
     struct store_offset *offs; /* progress, filled when the batch is handed over */
     size_t noffs, cap_offs;
-    uint64_t dead_lettered; /* acknowledged dead letters, known at hand-over */
+    uint64_t dead_lettered; /* acknowledged dead letters, known before the commit */
+    int dlq_slot;           /* its dead letters' slot (dlq_seal), waited for by the writer */
     /* The writer's result. */
     int rc;
     struct sl_err err;
@@ -204,8 +205,16 @@ static void *writer_main(void *arg)
             break;
         struct batch *b = w->todo;
         pthread_mutex_unlock(&w->mu);
-        b->rc =
-            store_write_batch(j->store, j->o.topic, b->rows, b->nrows, b->offs, b->noffs, &b->err);
+        /* The batch's dead letters must be on the broker before its offsets are stored. The
+         * wait is here, not on the loop thread, which meanwhile keeps taking records. */
+        uint64_t dl = 0;
+        if (dlq_wait(j->dlq, b->dlq_slot, j->o.dlq_timeout_ms, &dl, &b->err) != 0) {
+            b->rc = -1;
+        } else {
+            b->dead_lettered = dl;
+            b->rc = store_write_batch(j->store, j->o.topic, b->rows, b->nrows, b->offs, b->noffs,
+                                      &b->err);
+        }
         b->commit_ms = now_ms();
         b->commit_us = mono_us();
         int64_t commit_wall = wall_us();
@@ -387,6 +396,7 @@ static void reseek_all(struct process_job *j)
 static void batch_fail(struct process_job *j, size_t nin, int rc, const char *why)
 {
     process_stats_failure(&j->stats);
+    dlq_abort(j->dlq); /* both batches are read again: so are their dead letters */
     int64_t ms;
     if (rc == STORE_RETRY) {
         /* The store cannot take writes for now (e.g. its disk is full): pause, say so now and
@@ -485,9 +495,10 @@ static int collect(struct process_job *j, bool wait)
     return 0;
 }
 
-/* Hands the open batch to the writer (waiting for the batch in flight first): dead letters
- * delivered, progress of each partition in the batch attached. The open batch becomes the
- * other buffer. Returns -1 when the batch failed before it could be handed over. */
+/* Hands the open batch to the writer (waiting for the batch in flight first) with the slot of
+ * its dead letters (the writer waits for their acknowledgement before the commit) and the
+ * progress of each partition in the batch. The open batch becomes the other buffer. Returns -1 when
+ * the batch failed before it could be handed over. */
 static int handoff(struct process_job *j)
 {
     struct batch *b = j->cur;
@@ -495,17 +506,12 @@ static int handoff(struct process_job *j)
         return 0;
     if (collect(j, true) < 0)
         return -1; /* the open batch was dropped with the failed one */
-    struct sl_err err;
     if (b->poisoned) {
         batch_fail(j, b->nin, -1, "a dead-letter record could not be queued");
         return -1;
     }
     b->dead_lettered = 0;
-    if (dlq_pending(j->dlq) > 0 &&
-        dlq_flush(j->dlq, j->o.dlq_timeout_ms, &b->dead_lettered, &err) != 0) {
-        batch_fail(j, b->nin, -1, err.msg);
-        return -1;
-    }
+    b->dlq_slot = dlq_seal(j->dlq); /* the writer waits for them before the commit */
     if (b->cap_offs < (size_t)j->nparts) {
         struct store_offset *o = realloc(b->offs, (size_t)j->nparts * sizeof(*o));
         if (!o) {
