@@ -137,13 +137,18 @@ latency() {
     deadline=$((SECONDS + 120))
     while (($(stored_sum "$WORK/s3" live) < LN + first && SECONDS < deadline)); do sleep 0.2; done
     echo "   load average at end: $(cat /proc/loadavg)"
-    local cpu
+    local cpu threads=""
     cpu=$(awk '{print ($14 + $15) / 100}' "/proc/$LIVE/stat")
+    # CPU seconds per thread (loop, writer, checkpointer, librdkafka's): less at the mercy of
+    # the machine's load than the latencies.
+    for t in /proc/"$LIVE"/task/*; do
+        threads+="$(cat "$t/comm"):$(awk '{print ($14 + $15) / 100}' "$t/stat")s "
+    done
     kill -TERM "$LIVE"
     wait "$LIVE" || die "live job failed"
     L=$(grep "summary:" "$WORK/live.log" | tail -1 | sed 's/.*summary: //')
     echo "   job summary: $L"
-    echo "   job CPU $cpu s"
+    echo "   job CPU $cpu s; by thread: $threads"
     echo "   10 s intervals of the measured run (end-to-end and stages, p50/p99 ms):"
     tail -n +"$((before + 1))" "$WORK/live.log" | grep "process: in " |
         sed -E 's/.*stored [0-9]+ \(([0-9]+)\/s\).*end-to-end p50 ([0-9]+) ms p99 ([0-9]+) ms.*stages p50\/p99 ms: (.*)/     \1 rows\/s  e2e \2\/\3  \4/'

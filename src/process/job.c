@@ -945,17 +945,13 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
     process_stats_snapshot(&j->stats, &prev);
     int64_t last_stats = mono_ms(), last_lag = last_stats;
     while (!atomic_load(stop) && !j->fatal) {
-        int timeout = 100;
         struct batch *b = j->cur;
-        if (b->nin > 0) {
-            int64_t left = j->o.batch_linger_ms - (mono_us() - b->start_us) / 1000;
-            timeout = left < 0 ? 0 : (left < 100 ? (int)left : 100);
-            /* The writer is idle: take what is already fetched, no more (issue 12). */
-            if (!j->flying)
-                timeout = 0;
-        }
-        /* With a batch in flight the writer wakes the poll when it is done (queue yield);
-         * the timeout only bounds a missed wake-up. */
+        /* The writer idle and records taken: take what is already fetched, no more (issue
+         * 12). Otherwise wait for a record, or with a batch in flight for the writer, which
+         * wakes the poll when it is done (queue yield): the open batch cannot go before that,
+         * so an open batch older than --batch-linger must not make the loop spin. The 100 ms
+         * bound is only a safety. */
+        int timeout = b->nin > 0 && !j->flying ? 0 : 100;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(j->rk, timeout);
         /* Nothing more fetched: the open batch need not wait for --batch-linger. */
         bool drained = m == NULL;
