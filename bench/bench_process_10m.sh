@@ -107,8 +107,9 @@ done
 while (($(stored_sum "$WORK/store" users) < N + 1000 && SECONDS < deadline)); do sleep 0.2; done
 # The stats lines from here on are the steady phase's.
 MARK=$(wc -l <"$WORK/steady.log")
+# Producer linger 5 ms, as `sluice ingest` (issue 12); usergen prints its ack latency too.
 "$USERGEN" produce -b "$BOOT" -t users -n "$LN" -k $((N + 1000)) -r "$RATE" -B 0 -U 10 -S 3 \
-    -T 600 | tail -1
+    -T 600 -L 5 | tail -2
 deadline=$((SECONDS + 120))
 while (($(stored_sum "$WORK/store" users) < N + 1000 + LN && SECONDS < deadline)); do
     sleep 0.2

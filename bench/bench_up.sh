@@ -116,3 +116,11 @@ if [[ -n "$caught_up" ]]; then
 else
     echo "  ingest tries delivered $produced users; stored $stored: not caught up within 60 s"
 fi
+# The stream job's 10 s stats lines: the largest lag and interval p99 (issue 12: lag under
+# 5 s of data for the whole run, i.e. under 50,000 records at the default 10,000/s).
+grep "process: in " "$WORK/up.log" "$WORK"/data/*.log 2>/dev/null | awk '
+    { if (match($0, /\| lag [0-9]+/)) { split(substr($0, RSTART, RLENGTH), a, " "); if (a[3] > lag) lag = a[3] }
+      if (match($0, /end-to-end p50 [0-9]+ ms p99 [0-9]+/)) {
+          split(substr($0, RSTART, RLENGTH), e, " "); if (e[6] > p99) p99 = e[6] }
+      n++ }
+    END { if (n) printf "  stream job, %d stats lines: largest lag %d records; worst interval end-to-end p99 %d ms\n", n, lag, p99 }'

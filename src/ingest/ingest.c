@@ -92,7 +92,7 @@ static const struct opt_def ingest_opts[] = {
     {"nat", OPT_STRING, NULL, "LIST", "nationalities, e.g. de,fr,gb (default: all)"},
     {"seed", OPT_STRING, NULL, "S", "API seed: the same seed replays the same users and ids"},
     {"compression", OPT_STRING, "lz4", "CODEC", "none, gzip, snappy, lz4 or zstd"},
-    {"linger", OPT_DURATION, "10ms", "DURATION", "producer batching delay (linger.ms)"},
+    {"linger", OPT_DURATION, "5ms", "DURATION", "producer batching delay (linger.ms)"},
     {"idempotence", OPT_BOOL, "true", NULL, "idempotent producer (acks=all in any case)"},
     {"delivery-timeout", OPT_DURATION, "30s", "DURATION", "a record fails if not acked by then"},
     {"broker-timeout", OPT_DURATION, "10s", "DURATION", "how long to wait for the broker at start"},

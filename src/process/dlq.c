@@ -1,8 +1,13 @@
-/* Dead-letter producer (see dlq.h). Delivery reports run on the job thread inside
- * rd_kafka_poll/flush, so the counters need no locking. */
+/* Dead-letter producer (see dlq.h). Delivery reports run inside rd_kafka_poll on the loop
+ * thread (dlq_poll) or the writer thread (dlq_wait): the counters are under a mutex. Each
+ * record carries its batch's slot (0 or 1) as its opaque, so a batch waits for its own dead
+ * letters only, while the loop keeps sending the next batch's. */
 #include "process/dlq.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,22 +20,33 @@ struct dlq {
     rd_kafka_t *rk;
     char topic[256];
     int64_t timeout_ms;
-    uint64_t sent;      /* since the last flush */
-    uint64_t delivered; /* since the last flush */
-    uint64_t failed;    /* since the last flush */
-    char first_error[256];
+    pthread_mutex_t mu;
+    int cur; /* the open batch's slot (loop thread) */
+    struct dlq_slot {
+        uint64_t sent, delivered, failed; /* since the slot was last reset */
+        char first_error[256];
+    } slot[2];
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     struct dlq *d = opaque;
+    struct dlq_slot *s = &d->slot[(intptr_t)m->_private & 1];
+    pthread_mutex_lock(&d->mu);
     if (m->err) {
-        if (d->failed++ == 0)
-            snprintf(d->first_error, sizeof(d->first_error), "%s", rd_kafka_err2str(m->err));
-        return;
+        if (s->failed++ == 0)
+            snprintf(s->first_error, sizeof(s->first_error), "%s", rd_kafka_err2str(m->err));
+    } else {
+        s->delivered++;
     }
-    d->delivered++;
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void slot_reset(struct dlq_slot *s)
+{
+    s->sent = s->delivered = s->failed = 0;
+    s->first_error[0] = '\0';
 }
 
 int dlq_create(struct dlq **out, const char *bootstrap, const char *topic,
@@ -45,6 +61,7 @@ int dlq_create(struct dlq **out, const char *bootstrap, const char *topic,
         return sl_err_set(err, "--dlq-topic is too long");
     }
     d->timeout_ms = delivery_timeout_ms;
+    pthread_mutex_init(&d->mu, NULL);
     char num[32];
     snprintf(num, sizeof(num), "%" PRId64, delivery_timeout_ms);
     const char *defaults[][2] = {
@@ -65,6 +82,7 @@ int dlq_create(struct dlq **out, const char *bootstrap, const char *topic,
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     d->rk = kafka_new(RD_KAFKA_PRODUCER, conf, "the dead-letter producer", err);
     if (!d->rk) {
+        pthread_mutex_destroy(&d->mu);
         free(d);
         return -1;
     }
@@ -88,9 +106,11 @@ int dlq_send(struct dlq *d, const rd_kafka_message_t *m, const char *reason, str
         rd_kafka_resp_err_t e = rd_kafka_producev(
             d->rk, RD_KAFKA_V_TOPIC(d->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
-            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE((void *)(intptr_t)d->cur), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            d->sent++;
+            pthread_mutex_lock(&d->mu);
+            d->slot[d->cur].sent++;
+            pthread_mutex_unlock(&d->mu);
             return 0;
         }
         rd_kafka_headers_destroy(h); /* not taken on failure */
@@ -103,36 +123,69 @@ int dlq_send(struct dlq *d, const rd_kafka_message_t *m, const char *reason, str
     }
 }
 
-int dlq_flush(struct dlq *d, int64_t timeout_ms, uint64_t *n, struct sl_err *err)
+int dlq_seal(struct dlq *d)
 {
-    *n = 0;
+    int sealed = d->cur;
+    d->cur ^= 1;
+    return sealed;
+}
+
+int dlq_wait(struct dlq *d, int slot, int64_t timeout_ms, uint64_t *n, struct sl_err *err)
+{
+    struct dlq_slot *s = &d->slot[slot & 1];
+    int64_t deadline = mono_ms() + timeout_ms;
     int ret = 0;
-    if (d->sent > 0)
-        rd_kafka_flush(d->rk, (int)timeout_ms);
-    else
-        rd_kafka_poll(d->rk, 0);
-    int left = rd_kafka_outq_len(d->rk);
-    if (left > 0) {
-        /* Purge so that late reports cannot be mistaken for the retried batch's. */
-        rd_kafka_purge(d->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        for (int i = 0; i < 100 && rd_kafka_outq_len(d->rk) > 0; i++)
-            rd_kafka_poll(d->rk, 10);
-        ret = sl_err_set(err, "%d dead-letter record(s) not acknowledged within %" PRId64 " ms",
-                         left, timeout_ms);
-    } else if (d->failed > 0) {
-        ret = sl_err_set(err, "%" PRIu64 " dead-letter record(s) failed: %s", d->failed,
-                         d->first_error);
+    pthread_mutex_lock(&d->mu);
+    while (s->delivered + s->failed < s->sent) {
+        pthread_mutex_unlock(&d->mu);
+        if (mono_ms() > deadline) {
+            pthread_mutex_lock(&d->mu);
+            ret = sl_err_set(
+                err, "%" PRIu64 " dead-letter record(s) not acknowledged within %" PRId64 " ms",
+                s->sent - s->delivered - s->failed, timeout_ms);
+            break;
+        }
+        rd_kafka_poll(d->rk, 5); /* serves the reports, on this thread */
+        pthread_mutex_lock(&d->mu);
     }
+    if (ret == 0 && s->failed > 0)
+        ret = sl_err_set(err, "%" PRIu64 " dead-letter record(s) failed: %s", s->failed,
+                         s->first_error);
+    *n = ret == 0 ? s->delivered : 0;
     if (ret == 0)
-        *n = d->delivered;
-    d->sent = d->delivered = d->failed = 0;
-    d->first_error[0] = '\0';
+        slot_reset(s);
+    pthread_mutex_unlock(&d->mu);
     return ret;
 }
 
-uint64_t dlq_pending(const struct dlq *d)
+void dlq_abort(struct dlq *d)
 {
-    return d->sent;
+    bool sent;
+    pthread_mutex_lock(&d->mu);
+    sent = d->slot[0].sent > 0 || d->slot[1].sent > 0;
+    pthread_mutex_unlock(&d->mu);
+    if (sent && rd_kafka_outq_len(d->rk) > 0) {
+        rd_kafka_flush(d->rk, d->timeout_ms < 1000 ? (int)d->timeout_ms : 1000);
+        if (rd_kafka_outq_len(d->rk) > 0) {
+            /* Purge so that late reports cannot be counted for the retried batches. */
+            rd_kafka_purge(d->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            for (int i = 0; i < 100 && rd_kafka_outq_len(d->rk) > 0; i++)
+                rd_kafka_poll(d->rk, 10);
+        }
+    }
+    pthread_mutex_lock(&d->mu);
+    slot_reset(&d->slot[0]);
+    slot_reset(&d->slot[1]);
+    d->cur = 0;
+    pthread_mutex_unlock(&d->mu);
+}
+
+uint64_t dlq_pending(struct dlq *d)
+{
+    pthread_mutex_lock(&d->mu);
+    uint64_t n = d->slot[d->cur].sent;
+    pthread_mutex_unlock(&d->mu);
+    return n;
 }
 
 void dlq_poll(struct dlq *d)
@@ -149,5 +202,6 @@ void dlq_destroy(struct dlq *d)
     if (rd_kafka_outq_len(d->rk) > 0)
         rd_kafka_flush(d->rk, d->timeout_ms < 5000 ? (int)d->timeout_ms : 5000);
     rd_kafka_destroy(d->rk);
+    pthread_mutex_destroy(&d->mu);
     free(d);
 }

@@ -30,6 +30,8 @@
 #define MOD "process"
 #define MAX_PARTITIONS 65536
 #define MAX_CONSECUTIVE_FAILURES 20
+/* Progress goes to Kafka's committed offsets at most this often (and at revoke and close). */
+#define KAFKA_COMMIT_INTERVAL_MS 1000
 
 /* What this instance knows about one partition of its topic. */
 struct part {
@@ -40,6 +42,7 @@ struct part {
                             log was reset or --reset-offsets moved it */
     bool reset_done;     /* --reset-offsets applied to it */
     int64_t batch_next;  /* next offset after the batch's last record of it */
+    int64_t kafka_next;  /* last next offset committed to Kafka (progress display only) */
 };
 
 /* A batch: the open one (filled by the loop thread) or the one in flight (the writer's). */
@@ -47,20 +50,24 @@ struct batch {
     /* rows point into arena; ts are the records' timestamps (ms, -1 none). */
     struct store_row *rows;
     int64_t *ts;
+    int64_t *taken_us; /* wall clock when the loop took each row (stage latencies) */
     size_t nrows, cap;
     size_t nin;    /* records taken, good and bad */
     size_t nbad;   /* of which dead-lettered */
     bool poisoned; /* a dead-letter send failed: the batch must be retried */
     int64_t start_us;
+    int64_t handed_us; /* wall clock of the hand-over to the writer */
     struct spec_arena arena;
     struct store_offset *offs; /* progress, filled when the batch is handed over */
     size_t noffs, cap_offs;
-    uint64_t dead_lettered; /* acknowledged dead letters, known at hand-over */
+    uint64_t dead_lettered; /* acknowledged dead letters, known before the commit */
+    int dlq_slot;           /* its dead letters' slot (dlq_seal), waited for by the writer */
     /* The writer's result. */
     int rc;
     struct sl_err err;
     int64_t commit_ms, commit_us;
     struct hist e2e;
+    struct hist to_job, queued, commit; /* the stages of e2e (see stats.h) */
 };
 
 /* The writer thread and its one slot. */
@@ -80,6 +87,7 @@ struct process_job {
     struct store *store;
     struct dlq *dlq;
     rd_kafka_t *rk;
+    rd_kafka_queue_t *cq; /* the consumer queue: the writer wakes the loop's poll on it */
     bool cooperative;
     bool closed;        /* the consumer left its group (consumer_close_bounded) */
     struct part *parts; /* indexed by partition id */
@@ -90,8 +98,9 @@ struct process_job {
     struct batch *flying; /* handed to the writer and not collected yet, or NULL */
     struct writer w;
 
-    int failures; /* consecutive failed batches */
-    int retries;  /* consecutive batches refused with STORE_RETRY (a pause, not a failure) */
+    int64_t kafka_commit_ms; /* monotonic: last progress commit to Kafka */
+    int failures;            /* consecutive failed batches */
+    int retries; /* consecutive batches refused with STORE_RETRY (a pause, not a failure) */
     int64_t paused_since_ms, paused_said_ms; /* store paused (STORE_RETRY) since, last said */
     bool fatal;
     struct sl_err fatal_err;
@@ -125,6 +134,20 @@ static struct part *part_get(struct process_job *j, int32_t p)
         j->nparts = n;
     }
     return &j->parts[p];
+}
+
+/* Wall clock in microseconds: record timestamps are wall clock (ms since the epoch). */
+static int64_t wall_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* b - a in microseconds, 0 when the clock went back. */
+static uint64_t span_us(int64_t a, int64_t b)
+{
+    return b > a ? (uint64_t)(b - a) : 0;
 }
 
 static void batch_clear(struct batch *b)
@@ -162,6 +185,10 @@ static bool batch_room(struct process_job *j)
     if (!ts)
         return false;
     b->ts = ts;
+    int64_t *tk = realloc(b->taken_us, cap * sizeof(*tk));
+    if (!tk)
+        return false;
+    b->taken_us = tk;
     b->cap = cap;
     return true;
 }
@@ -178,23 +205,43 @@ static void *writer_main(void *arg)
             break;
         struct batch *b = w->todo;
         pthread_mutex_unlock(&w->mu);
-        b->rc =
-            store_write_batch(j->store, j->o.topic, b->rows, b->nrows, b->offs, b->noffs, &b->err);
+        /* The batch's dead letters must be on the broker before its offsets are stored. The
+         * wait is here, not on the loop thread, which meanwhile keeps taking records. */
+        uint64_t dl = 0;
+        if (dlq_wait(j->dlq, b->dlq_slot, j->o.dlq_timeout_ms, &dl, &b->err) != 0) {
+            b->rc = -1;
+        } else {
+            b->dead_lettered = dl;
+            b->rc = store_write_batch(j->store, j->o.topic, b->rows, b->nrows, b->offs, b->noffs,
+                                      &b->err);
+        }
         b->commit_ms = now_ms();
         b->commit_us = mono_us();
+        int64_t commit_wall = wall_us();
         memset(&b->e2e, 0, sizeof(b->e2e));
+        memset(&b->to_job, 0, sizeof(b->to_job));
+        memset(&b->queued, 0, sizeof(b->queued));
+        memset(&b->commit, 0, sizeof(b->commit));
         if (b->rc == 0) {
             for (size_t i = 0; i < b->nrows; i++) {
-                if (b->ts[i] >= 0)
+                if (b->ts[i] >= 0) {
                     hist_add(&b->e2e,
                              (uint64_t)(b->commit_ms > b->ts[i] ? b->commit_ms - b->ts[i] : 0) *
                                  1000);
+                    hist_add(&b->to_job, span_us(b->ts[i] * 1000, b->taken_us[i]));
+                }
+                hist_add(&b->queued, span_us(b->taken_us[i], b->handed_us));
+                hist_add(&b->commit, span_us(b->handed_us, commit_wall));
             }
         }
         pthread_mutex_lock(&w->mu);
         w->todo = NULL;
         w->done = b;
         pthread_cond_broadcast(&w->cond);
+        /* The loop may be blocked in its poll with a batch ready to go: wake it now (its
+         * current or next poll returns at once) rather than at its poll timeout. */
+        if (j->cq)
+            rd_kafka_queue_yield(j->cq);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -354,6 +401,7 @@ static void reseek_all(struct process_job *j)
 static void batch_fail(struct process_job *j, size_t nin, int rc, const char *why)
 {
     process_stats_failure(&j->stats);
+    dlq_abort(j->dlq); /* both batches are read again: so are their dead letters */
     int64_t ms;
     if (rc == STORE_FATAL) {
         /* A failing disk: writing on could store rows the disk then loses. The batch and its
@@ -400,6 +448,35 @@ static void batch_fail(struct process_job *j, size_t nin, int rc, const char *wh
     nanosleep(&ts, NULL);
 }
 
+/* Kafka's committed offsets only show progress (kafka-consumer-groups --describe): the store
+ * holds the real ones. They are sent at most every KAFKA_COMMIT_INTERVAL_MS unless `force`:
+ * an offset commit per batch would cost the broker a sync of its group state per batch, in
+ * the way of the produce path's fsyncs (issue 12: batches are small at a steady rate). Called
+ * with nothing in flight, when stored_next is what the store holds. */
+static void commit_progress(struct process_job *j, bool force)
+{
+    int64_t now = mono_ms();
+    if (!force && now - j->kafka_commit_ms < KAFKA_COMMIT_INTERVAL_MS)
+        return;
+    j->kafka_commit_ms = now;
+    rd_kafka_topic_partition_list_t *kc = NULL;
+    for (int i = 0; i < j->nparts; i++) {
+        struct part *p = &j->parts[i];
+        if (!p->assigned || p->stored_next < 0 || p->stored_next == p->kafka_next)
+            continue;
+        if (!kc)
+            kc = rd_kafka_topic_partition_list_new(4);
+        rd_kafka_topic_partition_list_add(kc, j->o.topic, i)->offset = p->stored_next;
+        p->kafka_next = p->stored_next;
+    }
+    if (!kc)
+        return;
+    rd_kafka_resp_err_t ke = rd_kafka_commit(j->rk, kc, 1);
+    if (ke)
+        log_debug(MOD, "offset commit to Kafka: %s", rd_kafka_err2str(ke));
+    rd_kafka_topic_partition_list_destroy(kc);
+}
+
 /* Takes the writer's result for the batch in flight, waiting for it when `wait`. Returns 0
  * when nothing was in flight or it committed, 1 when it is still running (no wait), -1 when
  * it failed (the open batch is then dropped and the partitions sought back). */
@@ -421,17 +498,10 @@ static int collect(struct process_job *j, bool wait)
         batch_clear(b);
         return -1;
     }
-    /* Kafka's committed offsets only show progress (kafka-consumer-groups --describe). */
-    rd_kafka_topic_partition_list_t *kc = rd_kafka_topic_partition_list_new((int)b->noffs);
-    for (size_t i = 0; i < b->noffs; i++)
-        rd_kafka_topic_partition_list_add(kc, j->o.topic, b->offs[i].partition)->offset =
-            b->offs[i].next_offset;
-    rd_kafka_resp_err_t ke = kc->cnt > 0 ? rd_kafka_commit(j->rk, kc, 1) : 0;
-    if (ke)
-        log_debug(MOD, "offset commit to Kafka: %s", rd_kafka_err2str(ke));
-    rd_kafka_topic_partition_list_destroy(kc);
+    commit_progress(j, false);
     process_stats_batch(&j->stats, b->nin, b->nrows, b->dead_lettered,
                         (uint64_t)(b->commit_us - b->start_us), &b->e2e);
+    process_stats_stages(&j->stats, &b->to_job, &b->queued, &b->commit);
     j->failures = 0;
     j->retries = 0;
     if (j->paused_since_ms) {
@@ -443,9 +513,10 @@ static int collect(struct process_job *j, bool wait)
     return 0;
 }
 
-/* Hands the open batch to the writer (waiting for the batch in flight first): dead letters
- * delivered, progress of each partition in the batch attached. The open batch becomes the
- * other buffer. Returns -1 when the batch failed before it could be handed over. */
+/* Hands the open batch to the writer (waiting for the batch in flight first) with the slot of
+ * its dead letters (the writer waits for their acknowledgement before the commit) and the
+ * progress of each partition in the batch. The open batch becomes the other buffer. Returns -1 when
+ * the batch failed before it could be handed over. */
 static int handoff(struct process_job *j)
 {
     struct batch *b = j->cur;
@@ -453,17 +524,12 @@ static int handoff(struct process_job *j)
         return 0;
     if (collect(j, true) < 0)
         return -1; /* the open batch was dropped with the failed one */
-    struct sl_err err;
     if (b->poisoned) {
         batch_fail(j, b->nin, -1, "a dead-letter record could not be queued");
         return -1;
     }
     b->dead_lettered = 0;
-    if (dlq_pending(j->dlq) > 0 &&
-        dlq_flush(j->dlq, j->o.dlq_timeout_ms, &b->dead_lettered, &err) != 0) {
-        batch_fail(j, b->nin, -1, err.msg);
-        return -1;
-    }
+    b->dlq_slot = dlq_seal(j->dlq); /* the writer waits for them before the commit */
     if (b->cap_offs < (size_t)j->nparts) {
         struct store_offset *o = realloc(b->offs, (size_t)j->nparts * sizeof(*o));
         if (!o) {
@@ -484,6 +550,7 @@ static int handoff(struct process_job *j)
         p->stored_next = p->next = p->batch_next;
         p->in_batch = false;
     }
+    b->handed_us = wall_us();
     pthread_mutex_lock(&j->w.mu);
     j->w.todo = b;
     pthread_cond_broadcast(&j->w.cond);
@@ -527,6 +594,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             p->assigned = true;
             p->in_batch = false;
             p->stored_next = next;
+            p->kafka_next = -1;
             tp->offset = resume_at(j, tp->partition, next);
             persist_move(j, tp->partition);
             if (next >= 0)
@@ -555,8 +623,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (j->fatal) {
             collect(j, true);
             batch_reset(j); /* the store is not trusted any more: write nothing more */
-        } else {
-            batch_flush(j);
+        } else if (batch_flush(j) == 0) {
+            commit_progress(j, true);
         }
         for (int i = 0; i < parts->cnt; i++) {
             struct part *p = part_get(j, parts->elems[i].partition);
@@ -629,6 +697,7 @@ static int create_consumer(struct process_job *j, struct sl_err *err)
     if (!j->rk)
         return -1;
     rd_kafka_poll_set_consumer(j->rk);
+    j->cq = rd_kafka_queue_get_consumer(j->rk);
     j->cooperative = strcmp(rd_kafka_rebalance_protocol(j->rk), "COOPERATIVE") == 0;
     return 0;
 }
@@ -752,6 +821,7 @@ static void take(struct process_job *j, const rd_kafka_message_t *m)
         row->partition = m->partition;
         row->offset = m->offset;
         row->ts_ms = ts;
+        j->cur->taken_us[j->cur->nrows] = wall_us();
         j->cur->ts[j->cur->nrows++] = ts;
     } else {
         struct sl_err err;
@@ -790,13 +860,27 @@ static void update_lag(struct process_job *j)
     process_stats_set_lag(&j->stats, known ? lag : -1, assigned);
 }
 
+/* "stages p50/p99 ms: to-job A/B queued C/D commit E/F": where end-to-end latency goes. */
+static void stages_text(const struct hist st[3], char *out, size_t n)
+{
+    snprintf(out, n, "stages p50/p99 ms: to-job %.1f/%.1f queued %.1f/%.1f commit %.1f/%.1f",
+             hist_quantile(&st[0], 0.5) / 1000.0, hist_quantile(&st[0], 0.99) / 1000.0,
+             hist_quantile(&st[1], 0.5) / 1000.0, hist_quantile(&st[1], 0.99) / 1000.0,
+             hist_quantile(&st[2], 0.5) / 1000.0, hist_quantile(&st[2], 0.99) / 1000.0);
+}
+
 static void log_stats(struct process_job *j, struct process_stats_snapshot *prev, int64_t dt_ms)
 {
     struct process_stats_snapshot s;
     process_stats_snapshot(&j->stats, &s);
-    struct hist b, e;
+    struct hist b, e, st[3];
     hist_diff(&s.batch_us, &prev->batch_us, &b);
     hist_diff(&s.e2e_us, &prev->e2e_us, &e);
+    hist_diff(&s.to_job_us, &prev->to_job_us, &st[0]);
+    hist_diff(&s.queued_us, &prev->queued_us, &st[1]);
+    hist_diff(&s.commit_us, &prev->commit_us, &st[2]);
+    char stages[160];
+    stages_text(st, stages, sizeof(stages));
     if (s.records_in == prev->records_in && s.batch_failures == prev->batch_failures &&
         s.lag == prev->lag && s.assigned == prev->assigned) {
         *prev = s;
@@ -806,12 +890,12 @@ static void log_stats(struct process_job *j, struct process_stats_snapshot *prev
     log_info(MOD,
              "in %" PRIu64 " (%.0f/s) stored %" PRIu64 " (%.0f/s) dead-lettered %" PRIu64
              " batches %" PRIu64 " failed %" PRIu64 " | batch p50 %.1f ms p99 %.1f ms | "
-             "end-to-end p50 %.0f ms p99 %.0f ms | lag %" PRId64 " | partitions %d",
+             "end-to-end p50 %.0f ms p99 %.0f ms | lag %" PRId64 " | partitions %d | %s",
              s.records_in, (s.records_in - prev->records_in) / secs, s.stored,
              (s.stored - prev->stored) / secs, s.dead_lettered, s.batches, s.batch_failures,
              hist_quantile(&b, 0.5) / 1000.0, hist_quantile(&b, 0.99) / 1000.0,
              hist_quantile(&e, 0.5) / 1000.0, hist_quantile(&e, 0.99) / 1000.0, s.lag,
-             (int)s.assigned);
+             (int)s.assigned, stages);
     *prev = s;
 }
 
@@ -879,17 +963,16 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
     process_stats_snapshot(&j->stats, &prev);
     int64_t last_stats = mono_ms(), last_lag = last_stats;
     while (!atomic_load(stop) && !j->fatal) {
-        int timeout = 100;
         struct batch *b = j->cur;
-        if (b->nin > 0) {
-            int64_t left = j->o.batch_linger_ms - (mono_us() - b->start_us) / 1000;
-            timeout = left < 0 ? 0 : (left < 100 ? (int)left : 100);
-        }
-        /* With a batch in flight, look at the writer's result soon, but do not spin while a
-         * due batch waits for it (the writer needs the CPU). */
-        if (j->flying)
-            timeout = timeout > 5 ? 5 : (timeout < 1 ? 1 : timeout);
+        /* The writer idle and records taken: take what is already fetched, no more (issue
+         * 12). Otherwise wait for a record, or with a batch in flight for the writer, which
+         * wakes the poll when it is done (queue yield): the open batch cannot go before that,
+         * so an open batch older than --batch-linger must not make the loop spin. The 100 ms
+         * bound is only a safety. */
+        int timeout = b->nin > 0 && !j->flying ? 0 : 100;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(j->rk, timeout);
+        /* Nothing more fetched: the open batch need not wait for --batch-linger. */
+        bool drained = m == NULL;
         if (m) {
             if (!m->err)
                 take(j, m);
@@ -900,9 +983,12 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
         b = j->cur;
         if (collect(j, false) == 0 && b == j->cur &&
             (b->nin >= (size_t)j->o.batch_max ||
-             (b->nin > 0 && mono_us() - b->start_us >= j->o.batch_linger_ms * 1000))) {
-            /* Due and the writer is free (a batch still in flight when this one is due only
-             * lets it grow, up to --batch-max, where handoff waits for the writer). */
+             (b->nin > 0 && (drained || mono_us() - b->start_us >= j->o.batch_linger_ms * 1000)))) {
+            /* Due and the writer is free: full, or everything fetched is in it, or older than
+             * --batch-linger. Records do not wait for more to come while the writer idles:
+             * the next batch fills while this one commits, so under load batches still grow
+             * (a batch still in flight when this one is due only lets it grow, up to
+             * --batch-max, where handoff waits for the writer). */
             handoff(j);
         } else if (b == j->cur && b->nin >= (size_t)j->o.batch_max) {
             handoff(j);
@@ -921,9 +1007,10 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
     }
     /* Finish the batch in flight, then leave the group (the revoke callback runs inside
      * close and finds nothing left to commit). */
-    if (!j->fatal)
-        batch_flush(j);
-    else
+    if (!j->fatal) {
+        if (batch_flush(j) == 0)
+            commit_progress(j, true);
+    } else
         collect(j, true);
     log_info(MOD, "leaving group %s", j->o.group);
     j->closed = consumer_close_bounded(j, CLOSE_TIMEOUT_MS);
@@ -932,14 +1019,17 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
     struct process_stats_snapshot s;
     process_stats_snapshot(&j->stats, &s);
     double span = s.last_commit_ms > s.first_in_ms ? (s.last_commit_ms - s.first_in_ms) / 1e3 : 0;
+    struct hist st[3] = {s.to_job_us, s.queued_us, s.commit_us};
+    char stages[160];
+    stages_text(st, stages, sizeof(stages));
     log_info(MOD,
              "summary: in %" PRIu64 " stored %" PRIu64 " dead-lettered %" PRIu64 " batches %" PRIu64
              " failed %" PRIu64 " span %.3f s rate %.0f/s | batch p50 "
-             "%.1f ms p99 %.1f ms | end-to-end p50 %.1f ms p99 %.1f ms",
+             "%.1f ms p99 %.1f ms | end-to-end p50 %.1f ms p99 %.1f ms | %s",
              s.records_in, s.stored, s.dead_lettered, s.batches, s.batch_failures, span,
              span > 0 ? s.records_in / span : 0.0, hist_quantile(&s.batch_us, 0.5) / 1000.0,
              hist_quantile(&s.batch_us, 0.99) / 1000.0, hist_quantile(&s.e2e_us, 0.5) / 1000.0,
-             hist_quantile(&s.e2e_us, 0.99) / 1000.0);
+             hist_quantile(&s.e2e_us, 0.99) / 1000.0, stages);
     if (j->skipped)
         log_info(MOD, "%" PRIu64 " record(s) below the stored offsets were skipped", j->skipped);
     if (j->fatal)
@@ -956,6 +1046,8 @@ void process_job_destroy(struct process_job *j)
 {
     if (!j)
         return;
+    if (j->cq)
+        rd_kafka_queue_destroy(j->cq);
     if (j->rk)
         rd_kafka_destroy_flags(j->rk, j->closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     if (j->w.started) {
@@ -973,6 +1065,7 @@ void process_job_destroy(struct process_job *j)
         spec_arena_free(&j->bufs[i].arena);
         free(j->bufs[i].rows);
         free(j->bufs[i].ts);
+        free(j->bufs[i].taken_us);
         free(j->bufs[i].offs);
     }
     free(j->parts);

@@ -189,6 +189,16 @@ void process_stats_batch(struct process_stats *st, uint64_t in, uint64_t stored,
     metrics_batch(in, stored, dead_lettered, batch_us, e2e);
 }
 
+void process_stats_stages(struct process_stats *st, const struct hist *to_job,
+                          const struct hist *queued, const struct hist *commit)
+{
+    pthread_mutex_lock(&st->mu);
+    hist_merge(&st->s.to_job_us, to_job);
+    hist_merge(&st->s.queued_us, queued);
+    hist_merge(&st->s.commit_us, commit);
+    pthread_mutex_unlock(&st->mu);
+}
+
 void process_stats_failure(struct process_stats *st)
 {
     pthread_mutex_lock(&st->mu);

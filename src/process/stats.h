@@ -39,6 +39,10 @@ struct process_stats_snapshot {
     int64_t last_commit_ms;  /* wall clock: last batch committed */
     struct hist batch_us;    /* batch latency: first record in -> store commit */
     struct hist e2e_us;      /* store commit time minus record timestamp */
+    /* The stages of e2e_us, per row (issue 12): */
+    struct hist to_job_us; /* record timestamp -> the loop takes it (producer, broker, fetch) */
+    struct hist queued_us; /* taken -> handed to the writer (batching, waiting for the writer) */
+    struct hist commit_us; /* handed over -> store commit (the writer's transaction) */
 };
 
 struct process_stats {
@@ -51,6 +55,9 @@ void process_stats_destroy(struct process_stats *st);
 /* One committed batch (job thread). e2e holds the batch's end-to-end latencies. */
 void process_stats_batch(struct process_stats *st, uint64_t in, uint64_t stored,
                          uint64_t dead_lettered, uint64_t batch_us, const struct hist *e2e);
+/* The stage latencies of one committed batch's rows (job thread). */
+void process_stats_stages(struct process_stats *st, const struct hist *to_job,
+                          const struct hist *queued, const struct hist *commit);
 void process_stats_failure(struct process_stats *st);
 void process_stats_set_lag(struct process_stats *st, int64_t lag, int32_t assigned);
 /* The figures are also Prometheus metrics (core/metrics, global registry): registered (at 0)

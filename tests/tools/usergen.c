@@ -5,7 +5,8 @@
  * with new content (the row must hold the last version), some carry \u escapes, surrogate
  * pairs, numeric post codes and unknown extra members.
  *   usergen produce -b HOST:PORT -t TOPIC -n N [-S SEED] [-k FIRST] [-B BAD_PERMILLE]
- *                   [-U UPDATE_PERMILLE] [-r RATE] [-T TIMEOUT_S] [-o ACKFILE]
+ *                   [-U UPDATE_PERMILLE] [-r RATE] [-T TIMEOUT_S] [-o ACKFILE] [-L LINGER_MS]
+ *     (prints the acknowledgement latency, record timestamp -> delivery report, p50/p99)
  *   usergen verify  -b HOST:PORT -t TOPIC -n N [-S SEED] [-B ..] [-U ..] -d DB [-g GROUP]
  *                   [-D DLQ_TOPIC]
  * Exit 0 ok, 1 failure (or mismatch), 2 usage. */
@@ -25,7 +26,7 @@
 
 struct opts {
     const char *bootstrap, *topic, *db, *group, *dlq, *ackfile;
-    long long n, first, rate, timeout_s;
+    long long n, first, rate, timeout_s, linger_ms;
     unsigned long long seed;
     int bad_pm, update_pm;
 };
@@ -242,6 +243,20 @@ static int set(rd_kafka_conf_t *c, const char *k, const char *v)
 }
 
 static long long delivered, failed;
+/* Acknowledgement latency (record timestamp -> delivery report) in 1 ms buckets. */
+#define ACK_BUCKETS 60001
+static long long ack_ms[ACK_BUCKETS];
+
+static long long ack_quantile(double q)
+{
+    long long rank = (long long)(q * (double)delivered + 0.5), seen = 0;
+    for (int i = 0; i < ACK_BUCKETS; i++) {
+        seen += ack_ms[i];
+        if (seen >= rank && seen > 0)
+            return i;
+    }
+    return ACK_BUCKETS - 1;
+}
 static FILE *ackf; /* -o: one "key partition offset index" line per acknowledged record */
 
 static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op)
@@ -253,6 +268,11 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op)
             fprintf(stderr, "usergen: delivery: %s\n", rd_kafka_err2str(m->err));
     } else {
         delivered++;
+        int64_t ts = rd_kafka_message_timestamp(m, NULL);
+        if (ts > 0) {
+            int64_t lat = now_ms() - ts;
+            ack_ms[lat < 0 ? 0 : (lat >= ACK_BUCKETS ? ACK_BUCKETS - 1 : lat)]++;
+        }
         if (ackf)
             fprintf(ackf, "%.*s %d %lld %lld\n", (int)m->key_len, (const char *)m->key,
                     (int)m->partition, (long long)m->offset, (long long)(intptr_t)m->_private);
@@ -262,9 +282,12 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op)
 static int produce(const struct opts *o)
 {
     rd_kafka_conf_t *c = rd_kafka_conf_new();
+    char linger[24];
+    snprintf(linger, sizeof(linger), "%lld", o->linger_ms);
     if (set(c, "bootstrap.servers", o->bootstrap) || set(c, "enable.idempotence", "true") ||
-        set(c, "acks", "all") || set(c, "linger.ms", "20") || set(c, "compression.codec", "lz4") ||
-        set(c, "batch.size", "1000000") || set(c, "message.timeout.ms", "60000"))
+        set(c, "acks", "all") || set(c, "linger.ms", linger) ||
+        set(c, "compression.codec", "lz4") || set(c, "batch.size", "1000000") ||
+        set(c, "message.timeout.ms", "60000"))
         return 1;
     rd_kafka_conf_set_dr_msg_cb(c, on_dr);
     if (o->ackfile) {
@@ -325,6 +348,8 @@ static int produce(const struct opts *o)
     while (rd_kafka_outq_len(rk) > 0 && mono_ms() < deadline)
         rd_kafka_poll(rk, 50);
     double secs = (mono_ms() - start) / 1000.0;
+    printf("usergen: ack latency (linger.ms %lld) p50 %lld ms p99 %lld ms p99.9 %lld ms\n",
+           o->linger_ms, ack_quantile(0.5), ack_quantile(0.99), ack_quantile(0.999));
     printf("usergen: produced %lld (bad %lld, updates %lld) delivered %lld failed %lld in %.2f s "
            "(%.0f/s)\n",
            o->n, bad, upd, delivered, failed, secs, delivered / (secs > 0 ? secs : 1));
@@ -579,6 +604,7 @@ static int verify(const struct opts *o)
 int main(int argc, char **argv)
 {
     struct opts o = {.group = "sluice-process",
+                     .linger_ms = 20,
                      .seed = 1,
                      .bad_pm = 10,
                      .update_pm = 5,
@@ -591,7 +617,7 @@ int main(int argc, char **argv)
     const char *mode = argv[1];
     int c;
     optind = 2;
-    while ((c = getopt(argc, argv, "b:t:n:S:k:B:U:r:T:d:g:D:o:")) != -1) {
+    while ((c = getopt(argc, argv, "b:t:n:S:k:B:U:r:T:d:g:D:o:L:")) != -1) {
         switch (c) {
         case 'b':
             o.bootstrap = optarg;
@@ -631,6 +657,9 @@ int main(int argc, char **argv)
             break;
         case 'o':
             o.ackfile = optarg;
+            break;
+        case 'L':
+            o.linger_ms = atoll(optarg);
             break;
         default:
             return 2;

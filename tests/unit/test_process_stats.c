@@ -85,9 +85,38 @@ static void test_threads(void)
     process_stats_destroy(&st);
 }
 
+/* The stage histograms of each batch add up, each into its own histogram. */
+static void test_stages(void)
+{
+    struct process_stats ps;
+    process_stats_init(&ps);
+    static struct hist a, b, c;
+    for (int i = 0; i < 99; i++)
+        hist_add(&a, 2000);
+    hist_add(&a, 900000);
+    for (int i = 0; i < 100; i++) {
+        hist_add(&b, 30000);
+        hist_add(&c, 5000);
+    }
+    process_stats_stages(&ps, &a, &b, &c);
+    process_stats_stages(&ps, &a, &b, &c);
+    struct process_stats_snapshot s;
+    process_stats_snapshot(&ps, &s);
+    CHECK_EQ_INT(s.to_job_us.count, 200);
+    CHECK_EQ_INT(s.queued_us.count, 200);
+    CHECK_EQ_INT(s.commit_us.count, 200);
+    CHECK(hist_quantile(&s.to_job_us, 0.5) >= 1900 && hist_quantile(&s.to_job_us, 0.5) <= 2100);
+    CHECK(hist_quantile(&s.to_job_us, 0.999) >= 850000);
+    CHECK(hist_quantile(&s.queued_us, 0.99) >= 28000 && hist_quantile(&s.queued_us, 0.99) <= 32000);
+    CHECK(hist_quantile(&s.commit_us, 0.5) >= 4700 && hist_quantile(&s.commit_us, 0.5) <= 5300);
+    CHECK_EQ_INT(s.e2e_us.count, 0); /* stages do not count as end-to-end figures */
+    process_stats_destroy(&ps);
+}
+
 int main(void)
 {
     test_hist();
     test_threads();
+    test_stages();
     return check_summary();
 }
