@@ -11,12 +11,15 @@
 # (utime+stime from /proc/PID/stat around each case); then the ratios sluice/Kafka.
 #
 # Usage: bench/bench_broker.sh BUILD_DIR
-#   BENCH_BROKER_MATRIX=full (default) | quick
+#   BENCH_BROKER_MATRIX=full (default) | quick | goals
 #     full:  kprod over 100 B and 1 KiB x acks=1 and acks=all x 1 and 3 partitions x 1 and 8
 #            producers (16 cases); ProducerPerformance over 100 B and 1 KiB x acks=1 and all,
 #            3 partitions, 1 producer (4 cases: eight JVM producers would measure the JVMs on
 #            this 2-core machine, not the broker); consume: 3 partitions, both sizes, both tools.
 #     quick: acks=all, 3 partitions, 1 producer only (4 produce cases, 4 consume cases).
+#     goals: issue 12's broker goals only: quick without the consume cases, and first the
+#            disk's own figures (bench/fsync_probe.py: fdatasync latency, sequential write
+#            bandwidth) to set the 1 KiB MB/s against. A few minutes.
 #   BENCH_N_100 (default 200000), BENCH_N_1K (default 100000): records per case (split evenly
 #   between producers). BENCH_NO_PEER=1: sluice only. BENCH_NO_FLUSH_PEER=1: skip the
 #   flush.messages=1 Kafka. Without java, the Kafka peer and the Java tools are skipped with a
@@ -38,7 +41,8 @@ TCK=$(getconf CLK_TCK)
 for f in "$SLUICE" "$KPROD" "$KCONS"; do
     [[ -x "$f" ]] || { echo "bench_broker: $f is not built (cmake --build $BUILD)" >&2; exit 1; }
 done
-[[ "$MATRIX" == full || "$MATRIX" == quick ]] || { echo "bench_broker: BENCH_BROKER_MATRIX is full or quick" >&2; exit 2; }
+[[ "$MATRIX" == full || "$MATRIX" == quick || "$MATRIX" == goals ]] ||
+    { echo "bench_broker: BENCH_BROKER_MATRIX is full, quick or goals" >&2; exit 2; }
 
 WORK=$(mktemp -d "$BUILD/bench-broker.XXXXXX")
 BROKER_PID=""
@@ -149,9 +153,11 @@ jprod_case() { # broker boot pid size acks parts prods(=1)
     n=$(count_for "$size")
     create_topic "$boot" "$topic" "$parts"
     c0=$(cpu_ticks "$pid")
+    # One --command-property with every property: the option does not add up when repeated
+    # (the last one given wins, so acks and linger.ms would silently be the defaults).
     timeout 900 bash "$TOOL" producer-perf-test --bootstrap-server "$boot" --topic "$topic" \
-        --num-records "$n" --record-size "$size" --throughput -1 --command-property "acks=$acks" \
-        --command-property linger.ms=5 --command-property batch.size=1000000 \
+        --num-records "$n" --record-size "$size" --throughput -1 \
+        --command-property "acks=$acks" linger.ms=5 batch.size=1000000 \
         >"$WORK/pp.out" 2>"$WORK/pp.err" || rc=$?
     c1=$(cpu_ticks "$pid")
     line=$(grep -E "^$n records sent" "$WORK/pp.out" | tail -n 1 || true)
@@ -204,7 +210,7 @@ run_broker() { # name boot pid
     if [[ $JAVA == 1 ]]; then
         for c in "${JCASES[@]}"; do jprod_case "$b" "$boot" "$pid" $c; done
     fi
-    consume_cases "$b" "$boot" "$pid"
+    [[ $MATRIX == goals ]] || consume_cases "$b" "$boot" "$pid"
     RSS[$b]=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
 }
 
@@ -251,6 +257,13 @@ stop_sluice() {
 }
 T0=$SECONDS
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+DISK=""
+if [[ $MATRIX == goals ]]; then
+    # the disk the brokers write to, measured in the same invocation
+    DISK=$(/usr/bin/python3 "$HERE/fsync_probe.py" "$WORK/probe" 100 2>&1) || DISK="fsync_probe failed: $DISK"
+    rm -rf "$WORK/probe"
+    echo "$DISK" >&2
+fi
 start_sluice
 run_broker sluice "$BOOT" "$BROKER_PID"
 stop_sluice
@@ -347,6 +360,7 @@ for client in kprod pp; do
     done
 done
 echo
+if [[ $MATRIX != goals ]]; then
 echo "consume (3 partitions, from the earliest to the latest offset; ConsumerPerformance: fetch rate, group join excluded)"
 printf "%-6s %-6s %-12s %10s %8s %7s %12s\n" client record broker "records/s" "MB/s" "cpu/M" "sluice/this"
 for client in kcons cp; do
@@ -361,6 +375,7 @@ for client in kcons cp; do
     done
 done
 echo
+fi
 if [[ -n "${LAT[sluice|100]:-}${LAT[sluice|1024]:-}" ]]; then
     echo "produce latency at a fixed rate, 50% of Kafka's peak (kprod, acks=all, 3 partitions, 1 producer; ms)"
     printf "%-6s %-12s %10s %10s %8s %8s %8s %14s\n" record broker "target/s" "achieved/s" p50 p99 p99.9 "p99 sluice/this"
@@ -372,6 +387,18 @@ if [[ -n "${LAT[sluice|100]:-}${LAT[sluice|1024]:-}" ]]; then
             read -r _ _ sp99 _ <<<"${LAT["sluice|$size"]:-0 0 0 0}"
             printf "%-6s %-12s %10s %10s %8s %8s %8s %14s\n" "$(sz "$size")" "$b" "${LRATE[$size]}" "$ar" "$p50" "$p99" "$p999" "$(ratio "$sp99" "$p99")"
         done
+    done
+    echo
+fi
+if [[ -n "$DISK" ]]; then
+    echo "this disk (bench/fsync_probe.py, same invocation, before the brokers):"
+    sed 's/^/  /' <<<"$DISK"
+    bw=$(sed -n 's/^sequential write, 1 GiB then fdatasync: *\([0-9.]*\) MiB.*/\1/p' <<<"$DISK")
+    for client in kprod pp; do
+        v=${RES["$client|sluice|1024|all|3|1"]:-}
+        [[ -n "$v" && -n "$bw" ]] || continue
+        read -r _ m _ <<<"$v"
+        echo "  sluice $client 1 KiB acks=all: $m MB/s = $(awk -v m="$m" -v b="$bw" 'BEGIN { printf "%.0f", m / (b * 1.048576) * 100 }') % of the sequential write bandwidth"
     done
     echo
 fi
