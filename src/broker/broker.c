@@ -241,6 +241,7 @@ struct sync_item {
 
 struct sync_job {
     uint64_t epoch;
+    int64_t t0_us; /* handed out */
     struct sync_item *items;
     int n, cap;
     int group_fd; /* a dup of the group log's descriptor, or -1 */
@@ -341,6 +342,8 @@ static void sync_complete(struct broker *bk, struct sync_job *job)
         advance_hw(bk, it->tp, it->t.end_offset);
     }
     bk->sync_epoch = job->epoch;
+    if (job->t0_us)
+        broker_metrics_sync_round(mono_us() - job->t0_us);
     free(job->items);
     free(job);
     bk->syncer->busy = false;
@@ -423,6 +426,7 @@ static void sync_start(struct broker *bk)
         return;
     }
     job->left = sync_job_units(job);
+    job->t0_us = mono_us();
     pthread_mutex_lock(&sy->mu);
     sy->todo = job;
     /* as many threads as there are units: a one-partition job wakes one */
