@@ -92,6 +92,22 @@ done
 count_for() { [[ $1 == 100 ]] && echo "$N100" || echo "$N1K"; }
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# The client's own CPU (user+system seconds) through /usr/bin/time -f '%U %S' -o FILE, when
+# there is one: clients and brokers share the cores, so what a client costs per record sets
+# how far a cheaper broker can raise the rate.
+TIMECMD=()
+[[ -x /usr/bin/time ]] && TIMECMD=(/usr/bin/time -f '%U %S' -o)
+timed() { # FILE CMD...: CMD under /usr/bin/time writing FILE (or just CMD)
+    local f=$1
+    shift
+    if [[ ${#TIMECMD[@]} -gt 0 ]]; then "${TIMECMD[@]}" "$f" "$@"; else "$@"; fi
+}
+client_cpu_per_m() { # records FILES...: client CPU seconds per million records, or -
+    local n=$1
+    shift
+    cat "$@" 2>/dev/null | awk -v n="$n" '/^[0-9.]+ [0-9.]+$/ { s += $1 + $2; k++ }
+        END { if (k > 0 && n > 0) printf "%.2f", s / n * 1e6; else printf "-" }'
+}
 cpu_per_m() { # ticks0 ticks1 records -> CPU seconds per million records
     awk -v a="$1" -v b="$2" -v n="$3" -v t="$TCK" 'BEGIN { printf "%.2f", (n > 0 ? (b - a) / t / n * 1e6 : 0) }'
 }
@@ -124,7 +140,7 @@ kprod_case() { # broker boot pid size acks parts prods
     create_topic "$boot" "$topic" "$parts"
     c0=$(cpu_ticks "$pid")
     for ((i = 0; i < prods; i++)); do
-        timeout 900 "$KPROD" -b "$boot" -t "$topic" -n "$per" -s "$size" -a "$acks" "${idem[@]}" \
+        timed "$WORK/ccpu.$i" timeout 900 "$KPROD" -b "$boot" -t "$topic" -n "$per" -s "$size" -a "$acks" "${idem[@]}" \
             -k $((i * per)) -q -T 600 -X linger.ms=5 -X batch.size=1000000 -L "$WORK/lat.$i" \
             >"$WORK/kprod.$i.out" 2>"$WORK/kprod.$i.err" &
         pids+=($!)
@@ -141,9 +157,9 @@ kprod_case() { # broker boot pid size acks parts prods
     last=$(awk '/^kprod: window_us/ { if ($4 > m) m = $4 } END { print m }' "$WORK"/kprod.*.out)
     lat=$(percentiles "$WORK"/lat.*)
     RES["kprod|$b|$size|$acks|$parts|$prods"]=$(awk -v n="$acked" -v a="$first" -v z="$last" -v s="$size" \
-        -v l="$lat" -v c="$(cpu_per_m "$c0" "$c1" "$acked")" \
-        'BEGIN { t = (z - a) / 1e6; if (t <= 0) t = 1e-6; printf "%.0f %.1f %s %s", n / t, n * s / t / 1e6, l, c }')
-    rm -f "$WORK"/kprod.*.out "$WORK"/kprod.*.err "$WORK"/lat.*
+        -v l="$lat" -v c="$(cpu_per_m "$c0" "$c1" "$acked")" -v cc="$(client_cpu_per_m "$acked" "$WORK"/ccpu.*)" \
+        'BEGIN { t = (z - a) / 1e6; if (t <= 0) t = 1e-6; printf "%.0f %.1f %s %s %s", n / t, n * s / t / 1e6, l, c, cc }')
+    rm -f "$WORK"/kprod.*.out "$WORK"/kprod.*.err "$WORK"/lat.* "$WORK"/ccpu.*
     echo "  kprod $b ${size}B acks=$acks p=$parts x$prods: ${RES["kprod|$b|$size|$acks|$parts|$prods"]}" >&2
 }
 
@@ -155,7 +171,8 @@ jprod_case() { # broker boot pid size acks parts prods(=1)
     c0=$(cpu_ticks "$pid")
     # One --command-property with every property: the option does not add up when repeated
     # (the last one given wins, so acks and linger.ms would silently be the defaults).
-    timeout 900 bash "$TOOL" producer-perf-test --bootstrap-server "$boot" --topic "$topic" \
+    rm -f "$WORK/ccpu.pp"
+    timed "$WORK/ccpu.pp" timeout 900 bash "$TOOL" producer-perf-test --bootstrap-server "$boot" --topic "$topic" \
         --num-records "$n" --record-size "$size" --throughput -1 \
         --command-property "acks=$acks" linger.ms=5 batch.size=1000000 \
         >"$WORK/pp.out" 2>"$WORK/pp.err" || rc=$?
@@ -164,9 +181,10 @@ jprod_case() { # broker boot pid size acks parts prods(=1)
     [[ $rc -eq 0 && -n "$line" ]] || { tail -n 5 "$WORK/pp.out" "$WORK/pp.err"; die "ProducerPerformance to $b ($topic) failed"; }
     # "N records sent, R records/sec (M MB/sec), A ms avg latency, X ms max latency,
     #  P50 ms 50th, P95 ms 95th, P99 ms 99th, P999 ms 99.9th."
-    RES["pp|$b|$size|$acks|$parts|$prods"]=$(awk -v s="$size" -v c="$(cpu_per_m "$c0" "$c1" "$n")" -F', ' '{
+    RES["pp|$b|$size|$acks|$parts|$prods"]=$(awk -v s="$size" -v c="$(cpu_per_m "$c0" "$c1" "$n")" \
+        -v cc="$(client_cpu_per_m "$n" "$WORK/ccpu.pp")" -F', ' '{
         split($2, r, " "); split($5, p50, " "); split($7, p99, " "); split($8, p999, " ")
-        printf "%.0f %.1f %.2f %.2f %.2f %s", r[1], r[1] * s / 1e6, p50[1], p99[1], p999[1], c }' <<<"$line")
+        printf "%.0f %.1f %.2f %.2f %.2f %s %s", r[1], r[1] * s / 1e6, p50[1], p99[1], p999[1], c, cc }' <<<"$line")
     echo "  pp    $b ${size}B acks=$acks p=$parts x$prods: ${RES["pp|$b|$size|$acks|$parts|$prods"]}" >&2
 }
 
@@ -321,9 +339,10 @@ echo "load average (1/5/15 min) at start: $LOAD0, at end: $(cut -d' ' -f1-3 /pro
 echo "brokers: sluice (fsync before acks=all ack, group commit); kafka = Apache Kafka defaults (no fsync on the produce path);"
 echo "         kafka-flush = Apache Kafka with log.flush.interval.messages=1 (fsync every append)"
 echo
-echo "produce (latency in ms, enqueue to acknowledgement; cpu = broker CPU seconds per million records)"
-printf "%-6s %-6s %-4s %-5s %-5s %-12s %10s %8s %8s %8s %8s %7s\n" client record acks parts prods broker \
-    "records/s" "MB/s" p50 p99 p99.9 "cpu/M"
+echo "produce (latency in ms, enqueue to acknowledgement; cpu = broker CPU seconds per million records;"
+echo "         cli = the client's own CPU seconds per million records, JVM start included for pp)"
+printf "%-6s %-6s %-4s %-5s %-5s %-12s %10s %8s %8s %8s %8s %7s %7s\n" client record acks parts prods broker \
+    "records/s" "MB/s" p50 p99 p99.9 "cpu/M" "cli/M"
 for client in kprod pp; do
     if [[ $client == kprod ]]; then cases=("${KCASES[@]}"); else cases=("${JCASES[@]}"); fi
     [[ $client == pp && $JAVA == 0 ]] && continue
@@ -332,9 +351,9 @@ for client in kprod pp; do
         for b in "${BROKERS[@]}"; do
             v=${RES["$client|$b|$size|$acks|$parts|$prods"]:-}
             [[ -n "$v" ]] || continue
-            read -r r m p50 p99 p999 cpu <<<"$v"
-            printf "%-6s %-6s %-4s %-5s %-5s %-12s %10s %8s %8s %8s %8s %7s\n" "$client" "$(sz "$size")" \
-                "$acks" "$parts" "$prods" "$b" "$r" "$m" "$p50" "$p99" "$p999" "$cpu"
+            read -r r m p50 p99 p999 cpu ccpu <<<"$v"
+            printf "%-6s %-6s %-4s %-5s %-5s %-12s %10s %8s %8s %8s %8s %7s %7s\n" "$client" "$(sz "$size")" \
+                "$acks" "$parts" "$prods" "$b" "$r" "$m" "$p50" "$p99" "$p999" "$cpu" "${ccpu:--}"
         done
     done
 done
@@ -350,10 +369,10 @@ for client in kprod pp; do
         k=${RES["$client|kafka|$size|$acks|$parts|$prods"]:-}
         f=${RES["$client|kafka-flush|$size|$acks|$parts|$prods"]:-}
         [[ -n "$s" && ( -n "$k" || -n "$f" ) ]] || continue
-        read -r sr _ _ sp99 _ sc <<<"$s"
+        read -r sr _ _ sp99 _ sc _ <<<"$s"
         kr=0 kp99=0 kc=0 fr=0 fp99=0 fc=0
-        [[ -n "$k" ]] && read -r kr _ _ kp99 _ kc <<<"$k"
-        [[ -n "$f" ]] && read -r fr _ _ fp99 _ fc <<<"$f"
+        [[ -n "$k" ]] && read -r kr _ _ kp99 _ kc _ <<<"$k"
+        [[ -n "$f" ]] && read -r fr _ _ fp99 _ fc _ <<<"$f"
         printf "%-6s %-6s %-4s %-5s %-5s %12s %12s %12s %12s %12s %12s\n" "$client" "$(sz "$size")" "$acks" \
             "$parts" "$prods" "$(ratio "$sr" "$kr")" "$(ratio "$sr" "$fr")" "$(ratio "$sp99" "$kp99")" \
             "$(ratio "$sp99" "$fp99")" "$(ratio "$sc" "$kc")" "$(ratio "$sc" "$fc")"
@@ -399,6 +418,27 @@ if [[ -n "$DISK" ]]; then
         [[ -n "$v" && -n "$bw" ]] || continue
         read -r _ m _ <<<"$v"
         echo "  sluice $client 1 KiB acks=all: $m MB/s = $(awk -v m="$m" -v b="$bw" 'BEGIN { printf "%.0f", m / (b * 1.048576) * 100 }') % of the sequential write bandwidth"
+    done
+    echo
+fi
+if [[ $MATRIX == goals ]]; then
+    # When the clients and the broker saturate the cores, a rate is at most cores / (client CPU +
+    # broker CPU per record): the ratio sluice/kafka can then be at most
+    # (cli_kafka + cpu_kafka) / (cli_sluice + cpu_sluice), and with a broker costing nothing at all
+    # (cli_kafka + cpu_kafka) / cli_sluice.
+    echo "CPU-bound ceilings of rate/kafka (client + broker CPU per record, from the table above):"
+    for client in kprod pp; do
+        for size in 100 1024; do
+            s=${RES["$client|sluice|$size|all|3|1"]:-}
+            k=${RES["$client|kafka|$size|all|3|1"]:-}
+            [[ -n "$s" && -n "$k" ]] || continue
+            read -r _ _ _ _ _ sc scc <<<"$s"
+            read -r _ _ _ _ _ kc kcc <<<"$k"
+            [[ "$scc" != - && "$kcc" != - && -n "$scc" && -n "$kcc" ]] || continue
+            awk -v c="$client" -v z="$(sz "$size")" -v sc="$sc" -v scc="$scc" -v kc="$kc" -v kcc="$kcc" 'BEGIN {
+                printf "  %-6s %-6s acks=all: at the CPU measured %.2fx, with a broker at 0 CPU %.2fx\n", c, z,
+                    (kcc + kc) / (scc + sc), (kcc + kc) / scc }'
+        done
     done
     echo
 fi
