@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,7 +266,12 @@ struct syncer {
 static void fatal_sync(const struct tpart *tp, const char *msg)
 {
     /* The data may not be on disk and we cannot say which: acknowledging anything more would
-     * be a lie, so stop like Kafka does on a log-directory failure. */
+     * be a lie, so stop like Kafka does on a log-directory failure. Sync threads may fail
+     * together: one of them exits, the others wait for that. */
+    static atomic_flag stopping = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&stopping))
+        for (;;)
+            pause();
     if (tp)
         log_error("broker", "fsync of %s-%d failed: %s; stopping", tp->topic->name, (int)tp->index,
                   msg);
