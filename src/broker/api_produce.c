@@ -1,6 +1,8 @@
 /* Produce and InitProducerId: decoding and encoding only. Each partition's records go through
  * one call, broker_append, which validates, checks idempotence, appends and marks the partition
- * dirty; with acks=all the response waits for the group fsync. */
+ * dirty; with acks=all the response waits for the group fsync, and a partition whose sync
+ * fails meanwhile is answered KAFKA_STORAGE_ERROR (api_wait_produce). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker/apis.h"
@@ -44,15 +46,20 @@ enum handler_result api_produce(struct kreq *rq)
         return H_CLOSE;
     bool valid_acks = acks == -1 || acks == 0 || acks == 1;
     bool appended = false;
+    /* acks=all: where each waiting partition's answer is, in case storage fails meanwhile */
+    struct produce_ack fixed[16], *held = fixed;
+    int nheld = 0, capheld = 16;
+    enum handler_result hr = H_CLOSE;
 
     kw_array(w, flex, ntopics);
     for (int32_t i = 0; i < ntopics; i++) {
         struct kslice name = kr_str(r, flex);
         int32_t nparts = kr_array(r, flex);
         if (r->err || nparts < 0)
-            return H_CLOSE;
+            goto out;
         char topic[256];
         bool name_ok = kslice_cstr(name, topic, sizeof(topic)) == 0;
+        uint32_t name_pos = (uint32_t)w->b.len;
         kw_strn(w, flex, (const char *)name.p, name.len);
         kw_array(w, flex, nparts);
         for (int32_t j = 0; j < nparts; j++) {
@@ -60,7 +67,7 @@ enum handler_result api_produce(struct kreq *rq)
             struct kslice records = kr_bytes(r, flex);
             kr_tags(r, flex);
             if (r->err)
-                return H_CLOSE;
+                goto out;
             struct append_result res = {KERR_NONE, -1, -1, NULL, false};
             if (!valid_acks)
                 res.error = KERR_INVALID_REQUIRED_ACKS;
@@ -69,6 +76,20 @@ enum handler_result api_produce(struct kreq *rq)
             else
                 produce_partition(rq, topic, index, records, &res, &appended);
             kw_i32(w, index);
+            if (acks == -1 && res.durable_wait) {
+                if (nheld == capheld) {
+                    int cap = capheld * 2;
+                    struct produce_ack *p = malloc((size_t)cap * sizeof(*p));
+                    if (!p)
+                        goto out; /* no memory: close, acknowledge nothing */
+                    memcpy(p, held, (size_t)nheld * sizeof(*p));
+                    if (held != fixed)
+                        free(held);
+                    held = p;
+                    capheld = cap;
+                }
+                held[nheld++] = (struct produce_ack){name_pos, (uint32_t)w->b.len};
+            }
             kw_i16(w, res.error);
             kw_i64(w, res.base_offset);
             if (v >= 2)
@@ -86,15 +107,22 @@ enum handler_result api_produce(struct kreq *rq)
     }
     kr_tags(r, flex);
     if (r->err)
-        return H_CLOSE;
+        goto out;
     if (v >= 1)
         kw_i32(w, 0); /* throttle_time_ms */
     kw_tags(w, flex);
-    if (acks == 0)
-        return H_NORESP;
-    if (acks == -1 && appended && rq->bk->cfg.flush == FLUSH_GROUP)
-        return H_WAIT_SYNC;
-    return H_DONE;
+    if (acks == 0) {
+        hr = H_NORESP;
+    } else if (acks == -1 && appended && rq->bk->cfg.flush == FLUSH_GROUP) {
+        api_wait_produce(rq, held, nheld);
+        hr = H_DEFER;
+    } else {
+        hr = H_DONE;
+    }
+out:
+    if (held != fixed)
+        free(held);
+    return hr;
 }
 
 enum handler_result api_init_producer_id(struct kreq *rq)

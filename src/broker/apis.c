@@ -8,8 +8,10 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "broker/broker.h"
+#include "broker/kerr.h"
 #include "broker/metrics.h"
 #include "core/log.h"
 
@@ -56,14 +58,72 @@ const struct api_def *api_find(int16_t key)
 struct sync_wait {
     struct broker *bk;
     uint64_t epoch;
+    uint64_t failures; /* bk->io_failures when the wait began */
+    bool flex;
+    int nacks;
+    struct produce_ack acks[]; /* Produce: the partitions to check when storage failed */
 };
+
+static uint64_t get_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n; i-- > 0; v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+/* A storage error happened while the Produce answer waited: each partition whose data did not
+ * become durable gets KAFKA_STORAGE_ERROR instead of its offset. The answer was written by
+ * api_produce, so its fields are where acks say. */
+static void produce_recheck(struct sync_wait *sw, struct kwriter *w)
+{
+    uint8_t *d = w->b.data;
+    for (int i = 0; i < sw->nacks; i++) {
+        const struct produce_ack *a = &sw->acks[i];
+        size_t pos = a->name_pos, len;
+        if (sw->flex) {
+            uint32_t n = 0;
+            for (int shift = 0; shift < 35; shift += 7) {
+                uint8_t b = d[pos++];
+                n |= (uint32_t)(b & 0x7f) << shift;
+                if (!(b & 0x80))
+                    break;
+            }
+            len = n ? n - 1 : 0;
+        } else {
+            len = (size_t)get_be(d + pos, 2);
+            pos += 2;
+        }
+        char name[256];
+        if (len >= sizeof(name))
+            continue; /* not a topic name the registry has */
+        memcpy(name, d + pos, len);
+        name[len] = '\0';
+        int32_t index = (int32_t)get_be(d + a->err_pos - 4, 4);
+        int64_t base = (int64_t)get_be(d + a->err_pos + 2, 8);
+        struct tpart *tp = registry_part(&sw->bk->reg, name, index);
+        if (tp && !(tp->storage_failed && base >= tp->high_watermark))
+            continue;
+        put_be(d + a->err_pos, KERR_KAFKA_STORAGE_ERROR, 2);
+        put_be(d + a->err_pos + 2, (uint64_t)-1, 8);
+    }
+}
 
 static bool sync_try(void *ctx, struct kwriter *w, bool expired)
 {
-    (void)w;
     (void)expired;
     struct sync_wait *sw = ctx;
-    return sw->bk->sync_epoch >= sw->epoch;
+    if (sw->bk->sync_epoch < sw->epoch)
+        return false;
+    if (sw->nacks > 0 && sw->bk->io_failures != sw->failures)
+        produce_recheck(sw, w);
+    return true;
 }
 
 static void sync_free(void *ctx)
@@ -75,14 +135,30 @@ static void sync_free(void *ctx)
 
 void api_wait_sync(struct kreq *rq)
 {
+    api_wait_produce(rq, NULL, 0);
+}
+
+void api_wait_produce(struct kreq *rq, const struct produce_ack *acks, int n)
+{
     struct broker *bk = rq->bk;
-    struct sync_wait *sw = malloc(sizeof(*sw));
+    struct sync_wait *sw = malloc(sizeof(*sw) + (size_t)n * sizeof(*acks));
     if (!sw) {
-        /* cannot wait: make it durable now */
+        /* cannot wait: make it durable now (a partition that fails goes offline, and its
+         * answer can no longer be changed: stop rather than acknowledge it) */
+        uint64_t failures = bk->io_failures;
         broker_sync(bk);
+        if (n > 0 && bk->io_failures != failures) {
+            log_error("broker", "out of memory while a storage error happened; stopping");
+            exit(1);
+        }
         return;
     }
     sw->bk = bk;
+    sw->failures = bk->io_failures;
+    sw->flex = rq->flex;
+    sw->nacks = n;
+    if (n > 0)
+        memcpy(sw->acks, acks, (size_t)n * sizeof(*acks));
     sw->epoch = bk->submitted_epoch + 1; /* the next sync to start covers this data */
     if (bk->want_epoch < sw->epoch)
         bk->want_epoch = sw->epoch;

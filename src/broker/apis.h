@@ -35,6 +35,18 @@ const struct api_def *api_find(int16_t key);
 /* Holds rq's complete response until everything appended so far is durable (the broker's
  * next sync); what H_WAIT_SYNC does. */
 void api_wait_sync(struct kreq *rq);
+/* Where one partition's answer sits in a Produce response held for the sync: positions in the
+ * response writer of its topic name and of its error code (base offset and partition index
+ * are next to it). */
+struct produce_ack {
+    uint32_t name_pos;
+    uint32_t err_pos;
+};
+/* api_wait_sync for a Produce response (the handler then returns H_DEFER): when the sync
+ * comes, a listed partition that a storage error took offline before its data became durable
+ * (base offset at or past its high watermark) is answered KAFKA_STORAGE_ERROR with base offset
+ * -1 instead: nothing unsynced is acknowledged. Copies acks. */
+void api_wait_produce(struct kreq *rq, const struct produce_ack *acks, int n);
 /* The server's dispatch function. */
 enum server_result api_dispatch(struct kreq *rq);
 

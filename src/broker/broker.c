@@ -3,6 +3,7 @@
  * each sleep, group deadlines, retention and the interval flush are timers. */
 #include "broker/broker.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -136,6 +137,29 @@ int64_t broker_alloc_producer_id(struct broker *bk)
     return bk->next_producer_id++;
 }
 
+void broker_storage_failed(struct broker *bk, struct tpart *tp, const char *why)
+{
+    if (tp->storage_failed)
+        return;
+    tp->storage_failed = true;
+    bk->io_failures++;
+    bk->hw_advanced = true; /* wake the held answers: those for its data become errors */
+    log_error("broker",
+              "storage error on %s-%d: %s; the partition is offline for writes until a restart "
+              "(produce gets KAFKA_STORAGE_ERROR; offsets below %" PRId64
+              " were synced and stay readable)",
+              tp->topic->name, (int)tp->index, why, tp->high_watermark);
+    /* With --flush group the high watermark is the synced end: a restart cuts the log back
+     * to it. (--flush interval promises nothing beyond the last interval's sync.) */
+    struct sl_err err;
+    if (bk->cfg.flush == FLUSH_GROUP &&
+        partition_mark_storage_error(tp->log, tp->high_watermark, &err) != 0)
+        log_error("broker",
+                  "%s-%d: cannot record the storage error (%s): a restart may keep records "
+                  "past offset %" PRId64 " that were never acknowledged",
+                  tp->topic->name, (int)tp->index, err.msg, tp->high_watermark);
+}
+
 void broker_mark_dirty(struct broker *bk, struct tpart *tp)
 {
     if (bk->cfg.flush == FLUSH_INTERVAL) {
@@ -176,6 +200,11 @@ void broker_append(struct broker *bk, struct tpart *tp, uint8_t *records, int32_
     res->message = NULL;
     res->durable_wait = false;
     res->log_start = partition_log_start(tp->log);
+    if (tp->storage_failed) {
+        res->error = KERR_KAFKA_STORAGE_ERROR;
+        res->message = "the partition is offline after a storage error (see the broker's log)";
+        return;
+    }
     if (len <= 0) {
         res->error = KERR_INVALID_RECORD;
         res->message = "no records";
@@ -211,8 +240,14 @@ void broker_append(struct broker *bk, struct tpart *tp, uint8_t *records, int32_
     case PRODUCER_APPEND:
         break;
     }
+    errno = 0;
     if (partition_append(tp->log, records, (size_t)len, &base, &err) != 0) {
-        log_error("broker", "append to %s-%d failed: %s", tp->topic->name, (int)tp->index, err.msg);
+        /* A full disk passes (space is freed); an I/O error means a failing disk. */
+        if (errno == EIO || errno == EROFS)
+            broker_storage_failed(bk, tp, err.msg);
+        else
+            log_error("broker", "append to %s-%d failed: %s", tp->topic->name, (int)tp->index,
+                      err.msg);
         res->error = KERR_KAFKA_STORAGE_ERROR;
         return;
     }
@@ -238,6 +273,8 @@ void broker_append(struct broker *bk, struct tpart *tp, uint8_t *records, int32_
 struct sync_item {
     struct tpart *tp;
     struct partition_sync_ticket t;
+    bool failed; /* the sync thread could not make it durable: why */
+    struct sl_err why;
 };
 
 struct sync_job {
@@ -266,8 +303,8 @@ struct syncer {
 static void fatal_sync(const struct tpart *tp, const char *msg)
 {
     /* The data may not be on disk and we cannot say which: acknowledging anything more would
-     * be a lie, so stop like Kafka does on a log-directory failure. Sync threads may fail
-     * together: one of them exits, the others wait for that. */
+     * be a lie, so stop like Kafka does on a log-directory failure. A sync thread and the loop
+     * may fail together: the first exits, the other waits for that. */
     static atomic_flag stopping = ATOMIC_FLAG_INIT;
     if (atomic_flag_test_and_set(&stopping))
         for (;;)
@@ -293,8 +330,10 @@ static void sync_unit_run(struct sync_job *job, int i)
         int64_t t0 = mono_us();
         int rc = partition_sync_run(&job->items[i].t, &err);
         broker_metrics_fsync(mono_us() - t0);
-        if (rc != 0)
-            fatal_sync(job->items[i].tp, err.msg);
+        if (rc != 0) { /* the loop takes the partition offline (sync_complete) */
+            job->items[i].failed = true;
+            job->items[i].why = err;
+        }
         return;
     }
     if (fdatasync(job->group_fd) != 0)
@@ -344,6 +383,13 @@ static void sync_complete(struct broker *bk, struct sync_job *job)
 {
     for (int i = 0; i < job->n; i++) {
         struct sync_item *it = &job->items[i];
+        if (it->failed || it->tp->storage_failed) {
+            /* also when a write failed meanwhile: the restart cuts back to the high watermark,
+             * so it must not move past what the failure recorded */
+            if (it->failed)
+                broker_storage_failed(bk, it->tp, it->why.msg);
+            continue;
+        }
         partition_sync_finish(it->tp->log, &it->t);
         advance_hw(bk, it->tp, it->t.end_offset);
     }
@@ -398,6 +444,10 @@ static void sync_start(struct broker *bk)
         struct tpart *tp = bk->dirty[i];
         struct sl_err err;
         struct sync_item *it = &job->items[job->n];
+        tp->in_dirty_list = false;
+        if (tp->storage_failed)
+            continue; /* never synced again: a later fsync could succeed over lost pages */
+        it->failed = false;
         int rc = partition_sync_prepare(tp->log, &it->t, &err);
         if (rc < 0)
             fatal_sync(tp, err.msg);
@@ -405,7 +455,6 @@ static void sync_start(struct broker *bk)
             advance_hw(bk, tp, partition_log_end(tp->log)); /* nothing pending */
         else
             it->tp = tp, job->n++;
-        tp->in_dirty_list = false;
     }
     bk->ndirty = 0;
     /* The group log: synced by the thread too, except now and then (every 8 MiB it grows) the
@@ -502,10 +551,14 @@ void broker_sync(struct broker *bk)
     for (int i = 0; i < bk->ndirty; i++) {
         struct tpart *tp = bk->dirty[i];
         struct sl_err err;
-        if (partition_sync(tp->log, &err) != 0)
-            fatal_sync(tp, err.msg);
-        advance_hw(bk, tp, partition_log_end(tp->log));
         tp->in_dirty_list = false;
+        if (tp->storage_failed)
+            continue;
+        if (partition_sync(tp->log, &err) != 0) {
+            broker_storage_failed(bk, tp, err.msg);
+            continue;
+        }
+        advance_hw(bk, tp, partition_log_end(tp->log));
     }
     bk->ndirty = 0;
     struct sl_err gerr;

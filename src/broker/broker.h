@@ -34,6 +34,7 @@ struct broker {
     int64_t group_check_at;   /* group log size at which the loop syncs (and compacts) it */
     int nwait_sync;           /* responses waiting for the next sync */
     bool hw_advanced;         /* some high watermark moved since waits were last woken */
+    uint64_t io_failures;     /* partitions taken offline by a failed sync or write so far */
     struct groups groups;
     struct loop *loop;
     struct server *srv;
@@ -53,11 +54,17 @@ struct append_result {
  * dirty. */
 void broker_append(struct broker *bk, struct tpart *tp, uint8_t *records, int32_t len,
                    struct append_result *res);
+/* Takes a partition offline for writes after a failed sync or write (loop thread): logs why,
+ * once; appends are refused with KAFKA_STORAGE_ERROR until a restart, its high watermark stays
+ * where the last successful sync left it, and acks=all answers still held for its data become
+ * KAFKA_STORAGE_ERROR. */
+void broker_storage_failed(struct broker *bk, struct tpart *tp, const char *why);
 /* Marks a partition as having unsynced appends. */
 void broker_mark_dirty(struct broker *bk, struct tpart *tp);
 /* Makes everything appended so far durable now, on this thread (after waiting for a sync
- * out on the sync thread), and advances high watermarks. A failed fsync is fatal: the broker
- * cannot keep its promise, so it stops. */
+ * out on the sync thread), and advances high watermarks. A failed fsync of a partition takes
+ * it offline (broker_storage_failed); one of the group log is fatal: the broker cannot keep its
+ * promise, so it stops. */
 void broker_sync(struct broker *bk);
 /* Drops a topic's partitions from the dirty list (before the topic is deleted). */
 void broker_forget_topic(struct broker *bk, struct topic *t);

@@ -24,6 +24,8 @@
 #define DEFAULT_SEGMENT_BYTES (1024LL * 1024 * 1024)
 #define DEFAULT_INDEX_INTERVAL 4096
 #define RECOVERY_POINT "recovery-point"
+/* Written when a sync or write of the log failed: the offset up to which it was synced. */
+#define STORAGE_ERROR "storage-error"
 
 struct partition {
     char *dir;
@@ -171,6 +173,99 @@ static int list_segments(const char *dir, int64_t **bases, size_t *n, struct sl_
     return 0;
 }
 
+/* The previous run's sync failed (STORAGE_ERROR holds how far the log was synced): what
+ * follows may be in the page cache only, where a failed fsync leaves pages the disk may never
+ * get, so a sync now would prove nothing. None of it was acknowledged: cut the log back to the
+ * synced end (whole segments past it removed, the one holding it truncated at that batch) before
+ * recovery scans it, then forget the mark. bases is updated. */
+static int cut_after_storage_error(const char *dir, int64_t *bases, size_t *nbases,
+                                   struct sl_err *err)
+{
+    char mark[4200], path[4200];
+    snprintf(mark, sizeof(mark), "%s/%s", dir, STORAGE_ERROR);
+    char *text;
+    if (fs_read_file(mark, 64, &text, NULL, NULL) != 0)
+        return 0;
+    char *end = NULL;
+    long long v = strtoll(text, &end, 10);
+    bool ok = end != text && (*end == '\n' || *end == '\0') && v >= 0;
+    free(text);
+    if (!ok)
+        return sl_err_set(err, "%s: not an offset", mark);
+    int64_t synced = (int64_t)v;
+    int64_t dropped = 0;
+    while (*nbases > 0 && bases[*nbases - 1] >= synced) {
+        char name[64];
+        segment_name(name, bases[*nbases - 1], ".log");
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        struct stat st;
+        if (stat(path, &st) == 0)
+            dropped += st.st_size;
+        if (unlink(path) != 0 && errno != ENOENT)
+            return sl_err_errno(err, "remove %s", path);
+        segment_name(name, bases[*nbases - 1], ".index");
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        if (unlink(path) != 0 && errno != ENOENT)
+            return sl_err_errno(err, "remove %s", path);
+        (*nbases)--;
+    }
+    if (*nbases > 0) {
+        char name[64];
+        segment_name(name, bases[*nbases - 1], ".log");
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            return sl_err_errno(err, "open %s", path);
+        struct stat st;
+        int64_t pos = 0;
+        uint8_t h[12];
+        int rc = fstat(fd, &st);
+        while (rc == 0 && pos + 12 <= st.st_size && pread(fd, h, 12, pos) == 12) {
+            int64_t base = 0;
+            for (int i = 0; i < 8; i++)
+                base = (int64_t)((uint64_t)base << 8 | h[i]);
+            uint32_t len =
+                (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11];
+            if (base >= synced)
+                break;
+            pos += 12 + (int64_t)len;
+        }
+        if (rc == 0 && pos < st.st_size) {
+            dropped += st.st_size - pos;
+            rc = ftruncate(fd, (off_t)pos) == 0 && fdatasync(fd) == 0 ? 0 : -1;
+        }
+        if (rc != 0)
+            sl_err_errno(err, "cut %s back", path);
+        close(fd);
+        if (rc != 0)
+            return -1;
+    }
+    /* A sync that ended after the failure may have recorded a recovery point past the cut:
+     * without one, recovery scans every segment. */
+    snprintf(path, sizeof(path), "%s/%s", dir, RECOVERY_POINT);
+    if (unlink(path) != 0 && errno != ENOENT)
+        return sl_err_errno(err, "remove %s", path);
+    if (fs_sync_dir(dir, err) != 0)
+        return -1;
+    if (unlink(mark) != 0 && errno != ENOENT)
+        return sl_err_errno(err, "remove %s", mark);
+    if (fs_sync_dir(dir, err) != 0)
+        return -1;
+    log_warn(LOG_MOD,
+             "%s: the previous run had a storage error: log cut back to offset %" PRId64
+             " (what it had synced), %" PRId64 " bytes of unacknowledged records dropped",
+             dir, synced, dropped);
+    return 0;
+}
+
+int partition_mark_storage_error(struct partition *p, int64_t synced_end, struct sl_err *err)
+{
+    char path[4200], text[32];
+    snprintf(path, sizeof(path), "%s/%s", p->dir, STORAGE_ERROR);
+    int n = snprintf(text, sizeof(text), "%" PRId64 "\n", synced_end);
+    return fs_write_atomic(path, text, (size_t)n, err);
+}
+
 static void partition_free(struct partition *p)
 {
     if (!p)
@@ -202,7 +297,8 @@ int partition_open(const char *dir, const struct partition_config *cfg, struct p
     if (p->cfg.index_interval_bytes <= 0)
         p->cfg.index_interval_bytes = DEFAULT_INDEX_INTERVAL;
 
-    if (mkdir_all(dir, err) != 0 || list_segments(dir, &bases, &nbases, err) != 0)
+    if (mkdir_all(dir, err) != 0 || list_segments(dir, &bases, &nbases, err) != 0 ||
+        cut_after_storage_error(dir, bases, &nbases, err) != 0)
         goto fail;
     p->clean_before = nbases > 0 ? read_recovery_point(dir) : 0;
     if (grow_segs(p, nbases ? nbases : 1, err) != 0)

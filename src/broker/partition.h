@@ -69,6 +69,10 @@ int partition_sync_prepare(struct partition *p, struct partition_sync_ticket *t,
                            struct sl_err *err);
 int partition_sync_run(struct partition_sync_ticket *t, struct sl_err *err);
 void partition_sync_finish(struct partition *p, const struct partition_sync_ticket *t);
+/* Records durably (a file in the partition's directory) that a sync or write of the log failed
+ * and that only offsets below synced_end were synced: the next partition_open cuts the log back
+ * there, since after a failed fsync the page cache may show records the disk does not have. */
+int partition_mark_storage_error(struct partition *p, int64_t synced_end, struct sl_err *err);
 /* True when appends have happened since the last partition_sync. */
 bool partition_dirty(const struct partition *p);
 

@@ -26,6 +26,10 @@ struct tpart {
     struct partition *log;
     int64_t high_watermark; /* end of what consumers may read: synced data (or all, by policy) */
     bool in_dirty_list;
+    /* A sync or write of its log failed (EIO...): after a failed fsync the page cache no longer
+     * says what is on disk, so the partition takes no more appends until a restart; what is
+     * below high_watermark was synced and stays readable. */
+    bool storage_failed;
     struct producers producers;
 };
 

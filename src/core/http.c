@@ -160,7 +160,7 @@ bool http_listen_is_loopback(const char *listen)
     return false;
 }
 
-static const char *reason(unsigned status)
+const char *http_reason(unsigned status)
 {
     switch (status) {
     case 400:
@@ -452,7 +452,7 @@ static void reply_error_style(struct http_req *req, enum http_error_style style,
     case HTTP_ERR_PROBLEM:
         ctype = "application/problem+json";
         rc |= jsonw_raw(&b, "{\"type\":\"about:blank\",\"title\":");
-        rc |= jsonw_cstr(&b, reason(status));
+        rc |= jsonw_cstr(&b, http_reason(status));
         rc |= jsonw_raw(&b, ",\"status\":");
         rc |= jsonw_int(&b, status);
         rc |= jsonw_raw(&b, ",\"detail\":");

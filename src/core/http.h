@@ -94,6 +94,8 @@ void http_reply_take(struct http_req *req, unsigned status, const char *content_
                      size_t len);
 /* application/json; takes ownership of a malloc'ed body. */
 void http_reply_json(struct http_req *req, unsigned status, char *body, size_t len);
+/* The reason phrase of a status ("Not Found"); "Error" for an unlisted error status. */
+const char *http_reason(unsigned status);
 /* An error in the server's error_style; msg is formatted printf-style. */
 void http_reply_error(struct http_req *req, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -124,6 +125,88 @@ int parse_hostport(const char *s, char *host, int *port, struct sl_err *err)
     if (parse_int(colon + 1, 0, 65535, &p, NULL) != 0)
         return sl_err_set(err, "'%s' has no valid port (0-65535)", s);
     *port = (int)p;
+    return 0;
+}
+
+static int iso_digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)(*p)[i]))
+            return -1;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+int parse_iso_time_us(const char *s, unsigned flags, int64_t *us)
+{
+    if (!s)
+        return -1;
+    const char *p = s;
+    int y, mo, d, h = 0, mi = 0, se = 0, offset_s = 0;
+    int64_t frac = 0;
+    if (iso_digits(&p, 4, &y) || *p++ != '-' || iso_digits(&p, 2, &mo) || *p++ != '-' ||
+        iso_digits(&p, 2, &d))
+        return -1;
+    bool zoned = false;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        p++;
+        if (iso_digits(&p, 2, &h) || *p++ != ':' || iso_digits(&p, 2, &mi))
+            return -1;
+        if (*p == ':') {
+            p++;
+            if (iso_digits(&p, 2, &se))
+                return -1;
+            if (*p == '.' || *p == ',') {
+                p++;
+                if (!isdigit((unsigned char)*p))
+                    return -1;
+                for (int64_t scale = 100000; isdigit((unsigned char)*p); p++, scale /= 10)
+                    frac += (*p - '0') * scale;
+            }
+        }
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+            zoned = true;
+        } else if (*p == '+' || *p == '-') {
+            int sign = *p == '-' ? -1 : 1, oh, om = 0;
+            p++;
+            if (iso_digits(&p, 2, &oh))
+                return -1;
+            if (*p == ':') {
+                p++;
+                if (iso_digits(&p, 2, &om))
+                    return -1;
+            } else if (*p && iso_digits(&p, 2, &om)) {
+                return -1;
+            }
+            if (oh > 23 || om > 59)
+                return -1;
+            offset_s = sign * (oh * 3600 + om * 60);
+            zoned = true;
+        }
+    } else if (flags & ISO_NEED_TIME) {
+        return -1;
+    }
+    if (*p || ((flags & ISO_NEED_ZONE) && !zoned))
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+        return -1;
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = se};
+    time_t t = timegm(&tm);
+    struct tm back;
+    gmtime_r(&t, &back);
+    if (back.tm_mday != d) /* Feb 30 and the like */
+        return -1;
+    *us = ((int64_t)t - offset_s) * 1000000 + frac;
     return 0;
 }
 

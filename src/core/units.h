@@ -17,6 +17,14 @@ int parse_int(const char *s, int64_t min, int64_t max, int64_t *out, struct sl_e
 /* "HOST:PORT" (HOST may be empty, meaning 0.0.0.0, or "[v6]"). host must hold 256 bytes. */
 int parse_hostport(const char *s, char *host, int *port, struct sl_err *err);
 
+/* ISO 8601 time to microseconds since the epoch: "YYYY-MM-DD", then optionally 'T', 't' or
+ * ' ' and "HH:MM[:SS[.frac]]" (',' also starts the fraction; digits past the sixth are
+ * ignored), then optionally 'Z'/'z' or an offset "+HH", "+HHMM", "+HH:MM" ('-' likewise). A
+ * time without a zone is UTC. Flags: ISO_NEED_TIME rejects a bare date, ISO_NEED_ZONE a time
+ * without a zone. Impossible dates (2023-02-30) are rejected. 0, or -1 when s is not one. */
+enum { ISO_NEED_TIME = 1, ISO_NEED_ZONE = 2 };
+int parse_iso_time_us(const char *s, unsigned flags, int64_t *us);
+
 /* Wall clock in ms since the epoch, and a monotonic clock in ms. */
 int64_t now_ms(void);
 int64_t mono_ms(void);

@@ -13,6 +13,7 @@
 #include "core/kafka.h"
 #include "core/log.h"
 #include "core/metrics_http.h"
+#include "core/units.h"
 #include "process/job.h"
 #include "store/store.h"
 
@@ -62,8 +63,8 @@ static const struct cmd_def process_cmd = {
 
 static atomic_bool stop_flag;
 
-/* "YYYY-MM-DDTHH:MM[:SS[.fff]][Z|+HH:MM|-HH:MM]" (a space for T is fine, no zone = UTC) or
- * milliseconds since the epoch; -1 when s is neither. */
+/* An ISO 8601 time (see parse_iso_time_us; no zone = UTC) or milliseconds since the epoch;
+ * -1 when s is neither. */
 static int64_t parse_time_ms(const char *s)
 {
     char *end;
@@ -71,46 +72,10 @@ static int64_t parse_time_ms(const char *s)
         long long v = strtoll(s, &end, 10);
         return *end == '\0' && v >= 0 ? v : -1;
     }
-    struct tm tm = {0};
-    int ms = 0;
-    const char *p = strptime(s, "%Y-%m-%d", &tm);
-    if (!p || (*p != 'T' && *p != ' '))
+    int64_t us;
+    if (parse_iso_time_us(s, ISO_NEED_TIME, &us) != 0 || us < 0)
         return -1;
-    p = strptime(p + 1, "%H:%M", &tm);
-    if (!p)
-        return -1;
-    if (*p == ':') {
-        p = strptime(p + 1, "%S", &tm);
-        if (!p)
-            return -1;
-        if (*p == '.') {
-            int digits = 0;
-            for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
-                if (digits < 3)
-                    ms = ms * 10 + (*p - '0');
-            }
-            if (digits == 0)
-                return -1;
-            for (; digits < 3; digits++)
-                ms *= 10;
-        }
-    }
-    long off_s = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1, hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || strlen(p) != 6)
-            return -1;
-        off_s = sign * (hh * 3600L + mm * 60L);
-        p += 6;
-    }
-    if (*p != '\0')
-        return -1;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1 || t - off_s < 0)
-        return -1;
-    return ((int64_t)t - off_s) * 1000 + ms;
+    return us / 1000;
 }
 /* A stop must end: rd_kafka_consumer_close() waits without a bound for the group leave, and
  * when the broker goes at the same moment (both parts told to stop by `sluice up`'s death) it

@@ -332,13 +332,18 @@ static void reseek_all(struct process_job *j)
         rd_kafka_topic_partition_list_add(seek, j->o.topic, i)->offset = resume_at(j, i, next);
         persist_move(j, i);
     }
-    if (seek->cnt > 0) {
+    /* A seek waits for librdkafka's broker thread, which a loaded machine can delay past the
+     * timeout (seen in CI); seeking again to the same offsets is harmless, so try a few times
+     * before giving up. */
+    for (int attempt = 1; seek->cnt > 0 && !j->fatal; attempt++) {
         rd_kafka_error_t *e = rd_kafka_seek_partitions(j->rk, seek, 10000);
-        if (e) {
-            log_warn(MOD, "seek: %s", rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
+        if (!e)
+            break;
+        log_warn(MOD, "seek back to the stored offsets (attempt %d of 5): %s", attempt,
+                 rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        if (attempt == 5)
             job_fatal(j, "cannot seek back after a failed batch");
-        }
     }
     rd_kafka_topic_partition_list_destroy(seek);
 }
@@ -350,6 +355,19 @@ static void batch_fail(struct process_job *j, size_t nin, int rc, const char *wh
 {
     process_stats_failure(&j->stats);
     int64_t ms;
+    if (rc == STORE_FATAL) {
+        /* A failing disk: writing on could store rows the disk then loses. The batch and its
+         * offsets went in together or not at all, so a restart goes on exactly once. */
+        char msg[sizeof(j->fatal_err.msg)];
+        snprintf(msg, sizeof(msg),
+                 "the store's disk is failing (%s); stopping: nothing after the last stored "
+                 "offsets is counted as stored, and a restart once the disk is fixed goes on "
+                 "from them",
+                 why);
+        job_fatal(j, msg);
+        batch_reset(j);
+        return;
+    }
     if (rc == STORE_RETRY) {
         /* The store cannot take writes for now (e.g. its disk is full): pause, say so now and
          * then, and retry the same records without giving up. */

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/units.h"
 #include "scheduler/api.h"
 #include "scheduler/api_int.h"
 #include "scheduler/auth.h"
@@ -58,28 +59,6 @@ void api_reply(struct api_call *c, unsigned status, cJSON *obj)
     http_reply_json(c->req, status, s, strlen(s));
 }
 
-static const char *title(unsigned status)
-{
-    switch (status) {
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 409:
-        return "Conflict";
-    case 422:
-        return "Unprocessable Entity";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Error";
-    }
-}
-
 void api_error(struct api_call *c, unsigned status, const char *fmt, ...)
 {
     char msg[1024];
@@ -90,7 +69,7 @@ void api_error(struct api_call *c, unsigned status, const char *fmt, ...)
     cJSON *o = cJSON_CreateObject();
     if (c->v1) {
         cJSON_AddStringToObject(o, "type", "about:blank");
-        cJSON_AddStringToObject(o, "title", title(status));
+        cJSON_AddStringToObject(o, "title", http_reason(status));
         cJSON_AddNumberToObject(o, "status", status);
         cJSON_AddStringToObject(o, "detail", msg);
         char *s = cJSON_PrintUnformatted(o);
@@ -252,83 +231,14 @@ void api_now(char out[32])
     api_format_time((int64_t)ts.tv_sec, ts.tv_nsec / 1000, out);
 }
 
-static int digits(const char **p, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)(*p)[i]))
-            return -1;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    *out = v;
-    return 0;
-}
-
-/* Parses an ISO time into seconds and microseconds; tz_required rejects naive times. */
+/* An ISO time as seconds and microseconds; tz_required rejects naive times. */
 static int parse_time(const char *s, bool tz_required, int64_t *sec, long *usec)
 {
-    int Y, M, D, h = 0, m = 0, sc = 0;
-    long us = 0;
-    const char *p = s;
-    if (digits(&p, 4, &Y) || *p++ != '-' || digits(&p, 2, &M) || *p++ != '-' || digits(&p, 2, &D))
+    int64_t us;
+    if (parse_iso_time_us(s, ISO_NEED_TIME | (tz_required ? ISO_NEED_ZONE : 0), &us) != 0)
         return -1;
-    if (*p != 'T' && *p != 't' && *p != ' ')
-        return -1;
-    p++;
-    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &m))
-        return -1;
-    if (*p == ':') {
-        p++;
-        if (digits(&p, 2, &sc))
-            return -1;
-        if (*p == '.' || *p == ',') {
-            p++;
-            int n = 0;
-            while (isdigit((unsigned char)*p)) {
-                if (n < 6) {
-                    us = us * 10 + (*p - '0');
-                    n++;
-                }
-                p++;
-            }
-            if (n == 0)
-                return -1;
-            while (n++ < 6)
-                us *= 10;
-        }
-    }
-    int off = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1, oh, om;
-        p++;
-        if (digits(&p, 2, &oh))
-            return -1;
-        if (*p == ':')
-            p++;
-        if (digits(&p, 2, &om))
-            return -1;
-        off = sign * (oh * 3600 + om * 60);
-    } else if (tz_required) {
-        return -1;
-    }
-    if (*p || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sc > 60)
-        return -1;
-    struct tm tm = {.tm_year = Y - 1900,
-                    .tm_mon = M - 1,
-                    .tm_mday = D,
-                    .tm_hour = h,
-                    .tm_min = m,
-                    .tm_sec = sc};
-    time_t t = timegm(&tm);
-    struct tm back;
-    gmtime_r(&t, &back);
-    if (back.tm_mday != D) /* 2023-02-30 */
-        return -1;
-    *sec = (int64_t)t - off;
-    *usec = us;
+    *sec = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+    *usec = (long)(us - *sec * 1000000);
     return 0;
 }
 

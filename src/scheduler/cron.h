@@ -45,9 +45,6 @@ int schedule_parse(const char *text, struct schedule *s, struct sl_err *err);
 
 /* "2023-09-03T10:00:00.000000Z" (out holds 32 bytes) from microseconds since the epoch. */
 char *ts_format_us(int64_t us, char out[32]);
-/* Parses ISO 8601: a date, or date and time ('T' or ' '), optional fraction, optional 'Z'
- * or +HH:MM offset (naive means UTC). */
-int ts_parse_us(const char *s, int64_t *us);
 /* Airflow's run id form of a time: "2023-09-03T10:00:00+00:00" (out holds 32 bytes). */
 char *ts_format_runid(int64_t t, char out[32]);
 

@@ -274,7 +274,7 @@ static int get_datetime(struct rd *r, yaml_node_t *n, const char *key, int64_t *
         }
     }
     int64_t us;
-    if (ts_parse_us(text, &us) == 0) {
+    if (parse_iso_time_us(text, 0, &us) == 0) {
         *out = us / 1000000;
         return 0;
     }

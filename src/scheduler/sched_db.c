@@ -123,7 +123,7 @@ char *sdb_ts_s(int64_t sec, char out[32])
 int64_t sdb_parse_ts(const char *text)
 {
     int64_t us = 0;
-    if (!text || ts_parse_us(text, &us) != 0)
+    if (!text || parse_iso_time_us(text, 0, &us) != 0)
         return INT64_MIN;
     return us;
 }

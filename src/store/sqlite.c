@@ -48,6 +48,8 @@ struct sqlite_ckpt {
     sqlite3 *db; /* the thread's own connection */
     int64_t pages;
     uint64_t runs;
+    bool failed;       /* a checkpoint hit a failing disk (guarded by mu) */
+    struct sl_err why; /* what it said */
 };
 
 /* A row's key and position in the batch, for sorting. */
@@ -242,6 +244,18 @@ static int setup_writer(struct sqlite_store *s, const struct sqlite_params *p, s
     return 0;
 }
 
+/* Whether the connection's last error means a failing disk: a failed fsync (the kernel may have
+ * dropped the unsynced pages, so a later fsync that succeeds proves nothing) or a read or write
+ * that failed for another reason than a full disk (SQLite reports ENOSPC as SQLITE_FULL, which
+ * passes when space is freed). sqlite3_system_errno is not used: it is the errno at the time
+ * the error was reported, which later calls may have changed. */
+static bool disk_failed(sqlite3 *db)
+{
+    int ec = sqlite3_extended_errcode(db);
+    return ec == SQLITE_IOERR_FSYNC || ec == SQLITE_IOERR_DIR_FSYNC || ec == SQLITE_IOERR_WRITE ||
+           ec == SQLITE_IOERR_READ;
+}
+
 static void *ckpt_main(void *arg)
 {
     struct sqlite_ckpt *c = arg;
@@ -257,9 +271,14 @@ static void *ckpt_main(void *arg)
         c->wake = false;
         pthread_mutex_unlock(&c->mu);
         /* PASSIVE: copies what it can without waiting for the writer or readers. */
-        sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        bool bad = rc != SQLITE_OK && disk_failed(c->db);
         pthread_mutex_lock(&c->mu);
         c->runs++;
+        if (bad && !c->failed) { /* the writer stops at its next batch */
+            c->failed = true;
+            sl_err_set(&c->why, "sqlite: checkpoint: %s", sqlite3_errmsg(c->db));
+        }
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
@@ -531,10 +550,19 @@ static int sqlite_store_write_batch(struct store *st, const char *topic,
     long nw = plan_rows(s, rows, nrows);
     if (nw < 0)
         return sl_err_set(err, "out of memory");
+    if (s->ckpt) {
+        pthread_mutex_lock(&s->ckpt->mu);
+        bool failed = s->ckpt->failed;
+        if (failed)
+            *err = s->ckpt->why;
+        pthread_mutex_unlock(&s->ckpt->mu);
+        if (failed)
+            return STORE_FATAL;
+    }
     /* IMMEDIATE takes the write lock up front (waiting up to busy_timeout for another
      * instance's batch), so the offset check below cannot race with another writer. */
     if (exec(s->db, "BEGIN IMMEDIATE", err) != 0)
-        return passing_error(s->db) ? STORE_RETRY : -1;
+        return disk_failed(s->db) ? STORE_FATAL : passing_error(s->db) ? STORE_RETRY : -1;
     int ret = -1;
     for (size_t i = 0; i < noffs; i++) {
         int64_t cur;
@@ -580,7 +608,9 @@ static int sqlite_store_write_batch(struct store *st, const char *topic,
     sqlite3_clear_bindings(s->upsert);
     return 0;
 rollback:
-    if (ret == -1 && passing_error(s->db))
+    if (ret == -1 && disk_failed(s->db))
+        ret = STORE_FATAL;
+    else if (ret == -1 && passing_error(s->db))
         ret = STORE_RETRY;
     /* Fails harmlessly when SQLite already rolled back on its own (e.g. SQLITE_FULL). */
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);

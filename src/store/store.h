@@ -52,6 +52,10 @@ struct store_offset {
  * was written; the same batch may succeed later, so the caller waits and retries instead of
  * giving up. */
 #define STORE_RETRY 2
+/* The store's disk is failing (an I/O error, a failed fsync: what is on disk is no longer
+ * known): the batch may or may not be stored, together with its offsets; the caller stops
+ * rather than write on, and a restart goes on from the stored offsets. */
+#define STORE_FATAL 3
 
 /* Open flags. */
 #define STORE_READONLY 1u
@@ -75,8 +79,8 @@ struct store_ops {
                        struct sl_err *err);
     /* Upserts rows (later rows win over earlier ones with the same key) and records offs,
      * all or nothing. Returns 0, STORE_CONFLICT (nothing written, err names the partition),
-     * STORE_RETRY (nothing written, a passing condition such as a full disk)
-     * or -1 (nothing written). */
+     * STORE_RETRY (nothing written, a passing condition such as a full disk),
+     * STORE_FATAL (the disk is failing: stop) or -1 (nothing written). */
     int (*write_batch)(struct store *st, const char *topic, const struct store_row *rows,
                        size_t nrows, const struct store_offset *offs, size_t noffs,
                        struct sl_err *err);

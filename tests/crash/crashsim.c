@@ -27,7 +27,21 @@
  * 10 ms by a thread), and CRASHSIM_SHADOW/syncs always holds the number of syncs so far.
  * Descriptors made by dup and fcntl(F_DUPFD*) track the same file.
  * Directory renames are treated as durable at once (the broker renames directories only to
- * delete topics). Test-only code: simple arrays and linear searches, test-sized data. */
+ * delete topics). Test-only code: simple arrays and linear searches, test-sized data.
+ *
+ * Fault injection (works with or without CRASHSIM_ROOT): failing syncs and writes, as a dying
+ * disk gives them. Only regular files and directories are affected (never sockets or pipes).
+ *   CRASHSIM_FAIL        comma-separated operations to fail: fsync (fsync, fdatasync,
+ *                        sync_file_range), write (write, writev), pwrite (pwrite, pwrite64,
+ *                        pwritev), or all
+ *   CRASHSIM_FAIL_PATH   only descriptors whose path contains this substring
+ *   CRASHSIM_FAIL_AFTER  the Nth matching call is the first to fail (default 1)
+ *   CRASHSIM_FAIL_COUNT  how many calls fail from there on (default 0: every later one)
+ *   CRASHSIM_FAIL_ERRNO  EIO (default), ENOSPC, EDQUOT, EROFS or a number
+ *   CRASHSIM_FAIL_WHILE  a path: calls match only while that file exists (a test switches the
+ *                        fault on and off)
+ * A failed call does nothing and returns -1 with that errno; each is reported on stderr as
+ * "crashsim: injected <errno name> into <call> of <path> (matching call N)". */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -103,8 +117,11 @@ static int (*real_rmdir)(const char *);
 static int (*real_remove)(const char *);
 static int (*real_fcntl)(int, int, ...);
 static int (*real_dup)(int);
+static ssize_t (*real_pwritev)(int, const struct iovec *, int, off_t);
+static int (*real_sync_file_range)(int, off_t, off_t, unsigned int);
 
 static void crash(const char *why);
+static void fault_init(void);
 
 static uint64_t next_rand(void)
 {
@@ -514,6 +531,9 @@ __attribute__((constructor)) static void init(void)
     real_remove = dlsym(RTLD_NEXT, "remove");
     real_fcntl = dlsym(RTLD_NEXT, "fcntl");
     real_dup = dlsym(RTLD_NEXT, "dup");
+    real_pwritev = dlsym(RTLD_NEXT, "pwritev");
+    real_sync_file_range = dlsym(RTLD_NEXT, "sync_file_range");
+    fault_init();
     const char *r = getenv("CRASHSIM_ROOT"), *s = getenv("CRASHSIM_SHADOW");
     if (!r || !s || r[0] != '/')
         return;
@@ -543,6 +563,97 @@ __attribute__((constructor)) static void init(void)
     pthread_t t;
     pthread_create(&t, NULL, watcher, NULL);
     pthread_detach(t);
+}
+
+/* ---- fault injection ---- */
+
+enum { FOP_FSYNC = 1, FOP_WRITE = 2, FOP_PWRITE = 4 };
+
+static unsigned fail_ops;
+static const char *fail_path, *fail_while;
+static long fail_after = 1, fail_count;
+static int fail_errno = EIO;
+static long fail_seen; /* matching calls so far (atomic) */
+
+static void fault_init(void)
+{
+    const char *v = getenv("CRASHSIM_FAIL");
+    if (!v || !v[0])
+        return;
+    char list[256];
+    snprintf(list, sizeof(list), "%s", v);
+    for (char *save = NULL, *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        if (strcmp(t, "fsync") == 0)
+            fail_ops |= FOP_FSYNC;
+        else if (strcmp(t, "write") == 0)
+            fail_ops |= FOP_WRITE;
+        else if (strcmp(t, "pwrite") == 0)
+            fail_ops |= FOP_PWRITE;
+        else if (strcmp(t, "all") == 0)
+            fail_ops |= FOP_FSYNC | FOP_WRITE | FOP_PWRITE;
+        else {
+            errno = EINVAL;
+            die("CRASHSIM_FAIL: unknown operation (fsync, write, pwrite, all)");
+        }
+    }
+    if ((v = getenv("CRASHSIM_FAIL_PATH")) != NULL && v[0])
+        fail_path = v;
+    if ((v = getenv("CRASHSIM_FAIL_WHILE")) != NULL && v[0])
+        fail_while = v;
+    if ((v = getenv("CRASHSIM_FAIL_AFTER")) != NULL && atol(v) > 0)
+        fail_after = atol(v);
+    if ((v = getenv("CRASHSIM_FAIL_COUNT")) != NULL)
+        fail_count = atol(v);
+    if ((v = getenv("CRASHSIM_FAIL_ERRNO")) != NULL && v[0]) {
+        if (strcmp(v, "EIO") == 0)
+            fail_errno = EIO;
+        else if (strcmp(v, "ENOSPC") == 0)
+            fail_errno = ENOSPC;
+        else if (strcmp(v, "EDQUOT") == 0)
+            fail_errno = EDQUOT;
+        else if (strcmp(v, "EROFS") == 0)
+            fail_errno = EROFS;
+        else if (atoi(v) > 0)
+            fail_errno = atoi(v);
+        else {
+            errno = EINVAL;
+            die("CRASHSIM_FAIL_ERRNO: EIO, ENOSPC, EDQUOT, EROFS or a number");
+        }
+    }
+}
+
+/* Whether this call of `what` (an operation of class op) on fd fails; sets errno when so. */
+static bool fault(unsigned op, int fd, const char *what)
+{
+    if (!(fail_ops & op) || inside || fd < 0)
+        return false;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+        return false;
+    char link[64], path[PATH_MAX];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof(path) - 1);
+    if (n < 0)
+        return false;
+    path[n] = '\0';
+    if (fail_path && !strstr(path, fail_path))
+        return false;
+    if (fail_while && access(fail_while, F_OK) != 0)
+        return false;
+    long k = __atomic_add_fetch(&fail_seen, 1, __ATOMIC_SEQ_CST);
+    if (k < fail_after || (fail_count > 0 && k >= fail_after + fail_count))
+        return false;
+    char msg[PATH_MAX + 128];
+    int len =
+        snprintf(msg, sizeof(msg), "crashsim: injected %s into %s of %s (matching call %ld)\n",
+                 fail_errno == EIO      ? "EIO"
+                 : fail_errno == ENOSPC ? "ENOSPC"
+                                        : strerror(fail_errno),
+                 what, path, k);
+    if (len > 0)
+        (void)!real_write(2, msg, (size_t)len < sizeof(msg) ? (size_t)len : sizeof(msg) - 1);
+    errno = fail_errno;
+    return true;
 }
 
 /* ---- interposed calls ---- */
@@ -632,6 +743,8 @@ int close(int fd)
 
 ssize_t write(int fd, const void *buf, size_t n)
 {
+    if (fault(FOP_WRITE, fd, "write"))
+        return -1;
     if (inside || !active || fd < 0 || fd >= MAX_FDS || !fdobj[fd])
         return real_write(fd, buf, n);
     ENTER();
@@ -644,6 +757,8 @@ ssize_t write(int fd, const void *buf, size_t n)
 
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
+    if (fault(FOP_PWRITE, fd, "pwrite"))
+        return -1;
     if (inside || !active || fd < 0 || fd >= MAX_FDS || !fdobj[fd])
         return real_pwrite(fd, buf, n, off);
     ENTER();
@@ -658,6 +773,8 @@ ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) __attribute__((al
 
 ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
+    if (fault(FOP_WRITE, fd, "writev"))
+        return -1;
     if (inside || !active || fd < 0 || fd >= MAX_FDS || !fdobj[fd])
         return real_writev(fd, iov, cnt);
     ENTER();
@@ -666,6 +783,24 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt)
     LEAVE();
     errno = saved;
     return rc;
+}
+
+/* Not tracked by the crash model (the product does not use them); faults only. */
+ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+    if (fault(FOP_PWRITE, fd, "pwritev"))
+        return -1;
+    return real_pwritev(fd, iov, cnt, off);
+}
+
+ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off_t off)
+    __attribute__((alias("pwritev")));
+
+int sync_file_range(int fd, off_t off, off_t n, unsigned int flags)
+{
+    if (fault(FOP_FSYNC, fd, "sync_file_range"))
+        return -1;
+    return real_sync_file_range(fd, off, n, flags);
 }
 
 int ftruncate(int fd, off_t len)
@@ -684,6 +819,8 @@ int ftruncate64(int fd, off_t len) __attribute__((alias("ftruncate")));
 
 int fsync(int fd)
 {
+    if (fault(FOP_FSYNC, fd, "fsync"))
+        return -1;
     if (inside || !active)
         return real_fsync(fd);
     ENTER();
@@ -696,6 +833,8 @@ int fsync(int fd)
 
 int fdatasync(int fd)
 {
+    if (fault(FOP_FSYNC, fd, "fdatasync"))
+        return -1;
     if (inside || !active)
         return real_fdatasync(fd);
     while (sync_gate && fd >= 0 && fd < MAX_FDS && fdobj[fd] && access(sync_gate, F_OK) == 0)

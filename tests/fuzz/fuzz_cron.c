@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/units.h"
 #include "scheduler/cron.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -29,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     int64_t us;
-    if (ts_parse_us(s, &us) == 0) {
+    if (parse_iso_time_us(s, 0, &us) == 0) {
         char out[32];
         ts_format_us(us, out);
     }

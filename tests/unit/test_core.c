@@ -49,6 +49,50 @@ static void test_units(void)
     CHECK(parse_hostport("h:70000", host, &port, NULL) == -1);
 }
 
+/* The one ISO 8601 parser the scheduler, its API and `process --reset-offsets` share. */
+static void test_iso_time(void)
+{
+    int64_t us = 0;
+    const int64_t base = 1693735200LL * 1000000; /* 2023-09-03T10:00:00Z */
+    CHECK_EQ_INT(parse_iso_time_us("2023-09-03T10:00:00Z", 0, &us), 0);
+    CHECK(us == base);
+    CHECK_EQ_INT(parse_iso_time_us("2023-09-03 10:00", 0, &us), 0); /* naive = UTC */
+    CHECK(us == base);
+    CHECK_EQ_INT(parse_iso_time_us("2023-09-03t12:00:00+02:00", 0, &us), 0);
+    CHECK(us == base);
+    CHECK_EQ_INT(parse_iso_time_us("2023-09-03T15:30:00+0530", 0, &us), 0);
+    CHECK(us == base);
+    CHECK_EQ_INT(parse_iso_time_us("2023-09-03T07:00:00-03", 0, &us), 0);
+    CHECK(us == base);
+    CHECK_EQ_INT(parse_iso_time_us("2023-09-03T10:00:00,25Z", 0, &us), 0);
+    CHECK(us == base + 250000);
+    CHECK_EQ_INT(parse_iso_time_us("2023-09-03T10:00:00.1234567Z", 0, &us), 0);
+    CHECK(us == base + 123456); /* digits past the sixth are ignored */
+    CHECK_EQ_INT(parse_iso_time_us("1969-12-31T23:59:59.5Z", 0, &us), 0);
+    CHECK(us == -500000);
+    CHECK_EQ_INT(parse_iso_time_us("2024-02-29", 0, &us), 0);
+    CHECK(us == 1709164800LL * 1000000);
+    /* flags */
+    CHECK_EQ_INT(parse_iso_time_us("2024-02-29", ISO_NEED_TIME, &us), -1);
+    CHECK_EQ_INT(parse_iso_time_us("2023-09-03T10:00:00", ISO_NEED_ZONE, &us), -1);
+    CHECK_EQ_INT(parse_iso_time_us("2023-09-03T10:00:00Z", ISO_NEED_TIME | ISO_NEED_ZONE, &us), 0);
+    /* rejected */
+    const char *bad[] = {"",
+                         "yesterday",
+                         "2023-02-29",
+                         "2023-13-01",
+                         "2023-09-03T24:00",
+                         "2023-09-03T10",
+                         "2023-09-03T10:00:00.",
+                         "2023-09-03T10:00:00+02:",
+                         "2023-09-03T10:00:00+24:00",
+                         "2023-09-03T10:00:00Zjunk",
+                         "2023-9-3"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK_EQ_INT(parse_iso_time_us(bad[i], 0, &us), -1);
+    CHECK_EQ_INT(parse_iso_time_us(NULL, 0, &us), -1);
+}
+
 static void test_buf(void)
 {
     struct buf b;
@@ -132,6 +176,7 @@ int main(void)
 {
     test_crc32c();
     test_units();
+    test_iso_time();
     test_buf();
     test_config();
     return check_summary();

@@ -3,12 +3,13 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "core/units.h"
 #include "scheduler/cron.h"
 
 static int64_t T(const char *iso)
 {
     int64_t us = 0;
-    if (ts_parse_us(iso, &us) != 0) {
+    if (parse_iso_time_us(iso, 0, &us) != 0) {
         fprintf(stderr, "bad test time %s\n", iso);
         abort();
     }
@@ -142,15 +143,15 @@ static void test_times(void)
 {
     int64_t us;
     char buf[32];
-    CHECK_EQ_INT(ts_parse_us("2023-09-03T10:00:00", &us), 0);
+    CHECK_EQ_INT(parse_iso_time_us("2023-09-03T10:00:00", 0, &us), 0);
     CHECK_EQ_STR(ts_format_us(us, buf), "2023-09-03T10:00:00.000000Z");
-    CHECK_EQ_INT(ts_parse_us("2023-09-03T10:00:00.25+02:00", &us), 0);
+    CHECK_EQ_INT(parse_iso_time_us("2023-09-03T10:00:00.25+02:00", 0, &us), 0);
     CHECK_EQ_STR(ts_format_us(us, buf), "2023-09-03T08:00:00.250000Z");
-    CHECK_EQ_INT(ts_parse_us("2024-02-29", &us), 0);
+    CHECK_EQ_INT(parse_iso_time_us("2024-02-29", 0, &us), 0);
     CHECK_EQ_STR(ts_format_us(us, buf), "2024-02-29T00:00:00.000000Z");
-    CHECK_EQ_INT(ts_parse_us("2023-02-29", &us), -1);
-    CHECK_EQ_INT(ts_parse_us("2023-09-03T10:00:00Zjunk", &us), -1);
-    CHECK_EQ_INT(ts_parse_us("yesterday", &us), -1);
+    CHECK_EQ_INT(parse_iso_time_us("2023-02-29", 0, &us), -1);
+    CHECK_EQ_INT(parse_iso_time_us("2023-09-03T10:00:00Zjunk", 0, &us), -1);
+    CHECK_EQ_INT(parse_iso_time_us("yesterday", 0, &us), -1);
 }
 
 int main(void)

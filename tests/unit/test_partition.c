@@ -643,12 +643,67 @@ static void test_slices(void)
     rm_rf(tmp);
 }
 
+/* A storage error recorded at offset X (partition_mark_storage_error): the next open cuts the
+ * log back to X, whole segments past it removed, and forgets the mark. */
+static void test_storage_error_cut(void)
+{
+    char tmp[64], dir[96], path[160];
+    make_dirs(tmp, dir);
+    uint8_t b[65536];
+    size_t blen = build_batch(b, 3, 0, 30);
+    struct partition_config cfg = config((int64_t)(3 * blen)); /* 3 batches per segment */
+    struct partition *p = open_part(dir, &cfg);
+    if (!p)
+        return;
+    struct sl_err err;
+    append_batches(p, 4, 3, 1000, 30); /* offsets 0..11, segments at 0 and 9 */
+    CHECK_EQ_INT(partition_sync(p, &err), 0);
+    CHECK_EQ_INT(partition_mark_storage_error(p, 12, &err), 0);
+    append_batches(p, 6, 3, 2000, 30); /* 12..29: never synced, as if its fsync had failed */
+    CHECK_EQ_INT(partition_log_end(p), 30);
+    partition_close(p);
+    seg_path(path, dir, 27, ".log");
+    CHECK(file_size(path) > 0);
+
+    p = open_part(dir, &cfg);
+    if (!p)
+        return;
+    CHECK_EQ_INT(partition_log_end(p), 12);
+    CHECK_EQ_INT(count_files(dir, ".log"), 2);
+    seg_path(path, dir, 9, ".log");
+    CHECK_EQ_INT(file_size(path), (int64_t)blen);
+    int rc;
+    struct scan s = read_at(p, 0, INT64_MAX, 1 << 20, &rc);
+    CHECK(rc == 0 && s.ok && s.batches == 4 && s.next == 12);
+    append_batches(p, 1, 3, 3000, 30);
+    partition_close(p);
+    /* The mark is gone: a second open keeps what was appended after the cut. */
+    p = open_part(dir, &cfg);
+    if (!p)
+        return;
+    CHECK_EQ_INT(partition_log_end(p), 15);
+
+    /* Nothing synced at all: the log is cut to empty and still starts at 0. */
+    CHECK_EQ_INT(partition_mark_storage_error(p, 0, &err), 0);
+    partition_close(p);
+    p = open_part(dir, &cfg);
+    if (!p)
+        return;
+    CHECK_EQ_INT(partition_log_start(p), 0);
+    CHECK_EQ_INT(partition_log_end(p), 0);
+    append_batches(p, 1, 3, 4000, 30);
+    CHECK_EQ_INT(partition_log_end(p), 3);
+    partition_close(p);
+    rm_rf(tmp);
+}
+
 int main(void)
 {
     test_slices();
     test_empty_and_append_read();
     test_roll_reopen_index();
     test_recovery();
+    test_storage_error_cut();
     test_retention_bytes();
     test_retention_time_and_timestamps();
     test_big_batch();

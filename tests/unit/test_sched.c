@@ -9,6 +9,7 @@
 #include "check.h"
 #include "core/fsutil.h"
 #include "core/log.h"
+#include "core/units.h"
 #include "scheduler/cron.h"
 #include "scheduler/meta.h"
 #include "scheduler/sched.h"
@@ -25,7 +26,7 @@ static int64_t fake_clock(void *arg)
 
 static void set_now(const char *iso)
 {
-    if (ts_parse_us(iso, &fake_now_us) != 0)
+    if (parse_iso_time_us(iso, 0, &fake_now_us) != 0)
         abort();
 }
 
