@@ -11,12 +11,15 @@
 # (utime+stime from /proc/PID/stat around each case); then the ratios sluice/Kafka.
 #
 # Usage: bench/bench_broker.sh BUILD_DIR
-#   BENCH_BROKER_MATRIX=full (default) | quick
+#   BENCH_BROKER_MATRIX=full (default) | quick | goals
 #     full:  kprod over 100 B and 1 KiB x acks=1 and acks=all x 1 and 3 partitions x 1 and 8
 #            producers (16 cases); ProducerPerformance over 100 B and 1 KiB x acks=1 and all,
 #            3 partitions, 1 producer (4 cases: eight JVM producers would measure the JVMs on
 #            this 2-core machine, not the broker); consume: 3 partitions, both sizes, both tools.
 #     quick: acks=all, 3 partitions, 1 producer only (4 produce cases, 4 consume cases).
+#     goals: issue 12's broker goals only: quick without the consume cases, and first the
+#            disk's own figures (bench/fsync_probe.py: fdatasync latency, sequential write
+#            bandwidth) to set the 1 KiB MB/s against. A few minutes.
 #   BENCH_N_100 (default 200000), BENCH_N_1K (default 100000): records per case (split evenly
 #   between producers). BENCH_NO_PEER=1: sluice only. BENCH_NO_FLUSH_PEER=1: skip the
 #   flush.messages=1 Kafka. Without java, the Kafka peer and the Java tools are skipped with a
@@ -38,7 +41,8 @@ TCK=$(getconf CLK_TCK)
 for f in "$SLUICE" "$KPROD" "$KCONS"; do
     [[ -x "$f" ]] || { echo "bench_broker: $f is not built (cmake --build $BUILD)" >&2; exit 1; }
 done
-[[ "$MATRIX" == full || "$MATRIX" == quick ]] || { echo "bench_broker: BENCH_BROKER_MATRIX is full or quick" >&2; exit 2; }
+[[ "$MATRIX" == full || "$MATRIX" == quick || "$MATRIX" == goals ]] ||
+    { echo "bench_broker: BENCH_BROKER_MATRIX is full, quick or goals" >&2; exit 2; }
 
 WORK=$(mktemp -d "$BUILD/bench-broker.XXXXXX")
 BROKER_PID=""
@@ -88,6 +92,22 @@ done
 count_for() { [[ $1 == 100 ]] && echo "$N100" || echo "$N1K"; }
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# The client's own CPU (user+system seconds) through /usr/bin/time -f '%U %S' -o FILE, when
+# there is one: clients and brokers share the cores, so what a client costs per record sets
+# how far a cheaper broker can raise the rate.
+TIMECMD=()
+[[ -x /usr/bin/time ]] && TIMECMD=(/usr/bin/time -f '%U %S' -o)
+timed() { # FILE CMD...: CMD under /usr/bin/time writing FILE (or just CMD)
+    local f=$1
+    shift
+    if [[ ${#TIMECMD[@]} -gt 0 ]]; then "${TIMECMD[@]}" "$f" "$@"; else "$@"; fi
+}
+client_cpu_per_m() { # records FILES...: client CPU seconds per million records, or -
+    local n=$1
+    shift
+    cat "$@" 2>/dev/null | awk -v n="$n" '/^[0-9.]+ [0-9.]+$/ { s += $1 + $2; k++ }
+        END { if (k > 0 && n > 0) printf "%.2f", s / n * 1e6; else printf "-" }'
+}
 cpu_per_m() { # ticks0 ticks1 records -> CPU seconds per million records
     awk -v a="$1" -v b="$2" -v n="$3" -v t="$TCK" 'BEGIN { printf "%.2f", (n > 0 ? (b - a) / t / n * 1e6 : 0) }'
 }
@@ -120,7 +140,7 @@ kprod_case() { # broker boot pid size acks parts prods
     create_topic "$boot" "$topic" "$parts"
     c0=$(cpu_ticks "$pid")
     for ((i = 0; i < prods; i++)); do
-        timeout 900 "$KPROD" -b "$boot" -t "$topic" -n "$per" -s "$size" -a "$acks" "${idem[@]}" \
+        timed "$WORK/ccpu.$i" timeout 900 "$KPROD" -b "$boot" -t "$topic" -n "$per" -s "$size" -a "$acks" "${idem[@]}" \
             -k $((i * per)) -q -T 600 -X linger.ms=5 -X batch.size=1000000 -L "$WORK/lat.$i" \
             >"$WORK/kprod.$i.out" 2>"$WORK/kprod.$i.err" &
         pids+=($!)
@@ -137,9 +157,9 @@ kprod_case() { # broker boot pid size acks parts prods
     last=$(awk '/^kprod: window_us/ { if ($4 > m) m = $4 } END { print m }' "$WORK"/kprod.*.out)
     lat=$(percentiles "$WORK"/lat.*)
     RES["kprod|$b|$size|$acks|$parts|$prods"]=$(awk -v n="$acked" -v a="$first" -v z="$last" -v s="$size" \
-        -v l="$lat" -v c="$(cpu_per_m "$c0" "$c1" "$acked")" \
-        'BEGIN { t = (z - a) / 1e6; if (t <= 0) t = 1e-6; printf "%.0f %.1f %s %s", n / t, n * s / t / 1e6, l, c }')
-    rm -f "$WORK"/kprod.*.out "$WORK"/kprod.*.err "$WORK"/lat.*
+        -v l="$lat" -v c="$(cpu_per_m "$c0" "$c1" "$acked")" -v cc="$(client_cpu_per_m "$acked" "$WORK"/ccpu.*)" \
+        'BEGIN { t = (z - a) / 1e6; if (t <= 0) t = 1e-6; printf "%.0f %.1f %s %s %s", n / t, n * s / t / 1e6, l, c, cc }')
+    rm -f "$WORK"/kprod.*.out "$WORK"/kprod.*.err "$WORK"/lat.* "$WORK"/ccpu.*
     echo "  kprod $b ${size}B acks=$acks p=$parts x$prods: ${RES["kprod|$b|$size|$acks|$parts|$prods"]}" >&2
 }
 
@@ -149,18 +169,22 @@ jprod_case() { # broker boot pid size acks parts prods(=1)
     n=$(count_for "$size")
     create_topic "$boot" "$topic" "$parts"
     c0=$(cpu_ticks "$pid")
-    timeout 900 bash "$TOOL" producer-perf-test --bootstrap-server "$boot" --topic "$topic" \
-        --num-records "$n" --record-size "$size" --throughput -1 --command-property "acks=$acks" \
-        --command-property linger.ms=5 --command-property batch.size=1000000 \
+    # One --command-property with every property: the option does not add up when repeated
+    # (the last one given wins, so acks and linger.ms would silently be the defaults).
+    rm -f "$WORK/ccpu.pp"
+    timed "$WORK/ccpu.pp" timeout 900 bash "$TOOL" producer-perf-test --bootstrap-server "$boot" --topic "$topic" \
+        --num-records "$n" --record-size "$size" --throughput -1 \
+        --command-property "acks=$acks" linger.ms=5 batch.size=1000000 \
         >"$WORK/pp.out" 2>"$WORK/pp.err" || rc=$?
     c1=$(cpu_ticks "$pid")
     line=$(grep -E "^$n records sent" "$WORK/pp.out" | tail -n 1 || true)
     [[ $rc -eq 0 && -n "$line" ]] || { tail -n 5 "$WORK/pp.out" "$WORK/pp.err"; die "ProducerPerformance to $b ($topic) failed"; }
     # "N records sent, R records/sec (M MB/sec), A ms avg latency, X ms max latency,
     #  P50 ms 50th, P95 ms 95th, P99 ms 99th, P999 ms 99.9th."
-    RES["pp|$b|$size|$acks|$parts|$prods"]=$(awk -v s="$size" -v c="$(cpu_per_m "$c0" "$c1" "$n")" -F', ' '{
+    RES["pp|$b|$size|$acks|$parts|$prods"]=$(awk -v s="$size" -v c="$(cpu_per_m "$c0" "$c1" "$n")" \
+        -v cc="$(client_cpu_per_m "$n" "$WORK/ccpu.pp")" -F', ' '{
         split($2, r, " "); split($5, p50, " "); split($7, p99, " "); split($8, p999, " ")
-        printf "%.0f %.1f %.2f %.2f %.2f %s", r[1], r[1] * s / 1e6, p50[1], p99[1], p999[1], c }' <<<"$line")
+        printf "%.0f %.1f %.2f %.2f %.2f %s %s", r[1], r[1] * s / 1e6, p50[1], p99[1], p999[1], c, cc }' <<<"$line")
     echo "  pp    $b ${size}B acks=$acks p=$parts x$prods: ${RES["pp|$b|$size|$acks|$parts|$prods"]}" >&2
 }
 
@@ -204,7 +228,7 @@ run_broker() { # name boot pid
     if [[ $JAVA == 1 ]]; then
         for c in "${JCASES[@]}"; do jprod_case "$b" "$boot" "$pid" $c; done
     fi
-    consume_cases "$b" "$boot" "$pid"
+    [[ $MATRIX == goals ]] || consume_cases "$b" "$boot" "$pid"
     RSS[$b]=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
 }
 
@@ -251,6 +275,13 @@ stop_sluice() {
 }
 T0=$SECONDS
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+DISK=""
+if [[ $MATRIX == goals ]]; then
+    # the disk the brokers write to, measured in the same invocation
+    DISK=$(/usr/bin/python3 "$HERE/fsync_probe.py" "$WORK/probe" 100 2>&1) || DISK="fsync_probe failed: $DISK"
+    rm -rf "$WORK/probe"
+    echo "$DISK" >&2
+fi
 start_sluice
 run_broker sluice "$BOOT" "$BROKER_PID"
 stop_sluice
@@ -308,9 +339,10 @@ echo "load average (1/5/15 min) at start: $LOAD0, at end: $(cut -d' ' -f1-3 /pro
 echo "brokers: sluice (fsync before acks=all ack, group commit); kafka = Apache Kafka defaults (no fsync on the produce path);"
 echo "         kafka-flush = Apache Kafka with log.flush.interval.messages=1 (fsync every append)"
 echo
-echo "produce (latency in ms, enqueue to acknowledgement; cpu = broker CPU seconds per million records)"
-printf "%-6s %-6s %-4s %-5s %-5s %-12s %10s %8s %8s %8s %8s %7s\n" client record acks parts prods broker \
-    "records/s" "MB/s" p50 p99 p99.9 "cpu/M"
+echo "produce (latency in ms, enqueue to acknowledgement; cpu = broker CPU seconds per million records;"
+echo "         cli = the client's own CPU seconds per million records, JVM start included for pp)"
+printf "%-6s %-6s %-4s %-5s %-5s %-12s %10s %8s %8s %8s %8s %7s %7s\n" client record acks parts prods broker \
+    "records/s" "MB/s" p50 p99 p99.9 "cpu/M" "cli/M"
 for client in kprod pp; do
     if [[ $client == kprod ]]; then cases=("${KCASES[@]}"); else cases=("${JCASES[@]}"); fi
     [[ $client == pp && $JAVA == 0 ]] && continue
@@ -319,9 +351,9 @@ for client in kprod pp; do
         for b in "${BROKERS[@]}"; do
             v=${RES["$client|$b|$size|$acks|$parts|$prods"]:-}
             [[ -n "$v" ]] || continue
-            read -r r m p50 p99 p999 cpu <<<"$v"
-            printf "%-6s %-6s %-4s %-5s %-5s %-12s %10s %8s %8s %8s %8s %7s\n" "$client" "$(sz "$size")" \
-                "$acks" "$parts" "$prods" "$b" "$r" "$m" "$p50" "$p99" "$p999" "$cpu"
+            read -r r m p50 p99 p999 cpu ccpu <<<"$v"
+            printf "%-6s %-6s %-4s %-5s %-5s %-12s %10s %8s %8s %8s %8s %7s %7s\n" "$client" "$(sz "$size")" \
+                "$acks" "$parts" "$prods" "$b" "$r" "$m" "$p50" "$p99" "$p999" "$cpu" "${ccpu:--}"
         done
     done
 done
@@ -337,16 +369,17 @@ for client in kprod pp; do
         k=${RES["$client|kafka|$size|$acks|$parts|$prods"]:-}
         f=${RES["$client|kafka-flush|$size|$acks|$parts|$prods"]:-}
         [[ -n "$s" && ( -n "$k" || -n "$f" ) ]] || continue
-        read -r sr _ _ sp99 _ sc <<<"$s"
+        read -r sr _ _ sp99 _ sc _ <<<"$s"
         kr=0 kp99=0 kc=0 fr=0 fp99=0 fc=0
-        [[ -n "$k" ]] && read -r kr _ _ kp99 _ kc <<<"$k"
-        [[ -n "$f" ]] && read -r fr _ _ fp99 _ fc <<<"$f"
+        [[ -n "$k" ]] && read -r kr _ _ kp99 _ kc _ <<<"$k"
+        [[ -n "$f" ]] && read -r fr _ _ fp99 _ fc _ <<<"$f"
         printf "%-6s %-6s %-4s %-5s %-5s %12s %12s %12s %12s %12s %12s\n" "$client" "$(sz "$size")" "$acks" \
             "$parts" "$prods" "$(ratio "$sr" "$kr")" "$(ratio "$sr" "$fr")" "$(ratio "$sp99" "$kp99")" \
             "$(ratio "$sp99" "$fp99")" "$(ratio "$sc" "$kc")" "$(ratio "$sc" "$fc")"
     done
 done
 echo
+if [[ $MATRIX != goals ]]; then
 echo "consume (3 partitions, from the earliest to the latest offset; ConsumerPerformance: fetch rate, group join excluded)"
 printf "%-6s %-6s %-12s %10s %8s %7s %12s\n" client record broker "records/s" "MB/s" "cpu/M" "sluice/this"
 for client in kcons cp; do
@@ -361,6 +394,7 @@ for client in kcons cp; do
     done
 done
 echo
+fi
 if [[ -n "${LAT[sluice|100]:-}${LAT[sluice|1024]:-}" ]]; then
     echo "produce latency at a fixed rate, 50% of Kafka's peak (kprod, acks=all, 3 partitions, 1 producer; ms)"
     printf "%-6s %-12s %10s %10s %8s %8s %8s %14s\n" record broker "target/s" "achieved/s" p50 p99 p99.9 "p99 sluice/this"
@@ -371,6 +405,41 @@ if [[ -n "${LAT[sluice|100]:-}${LAT[sluice|1024]:-}" ]]; then
             read -r ar p50 p99 p999 <<<"$v"
             read -r _ _ sp99 _ <<<"${LAT["sluice|$size"]:-0 0 0 0}"
             printf "%-6s %-12s %10s %10s %8s %8s %8s %14s\n" "$(sz "$size")" "$b" "${LRATE[$size]}" "$ar" "$p50" "$p99" "$p999" "$(ratio "$sp99" "$p99")"
+        done
+    done
+    echo
+fi
+if [[ -n "$DISK" ]]; then
+    echo "this disk (bench/fsync_probe.py, same invocation, before the brokers):"
+    sed 's/^/  /' <<<"$DISK"
+    # the better of the probe's two sequential figures (the page cache's writeback makes either
+    # one low at times), so that the share is not flattered
+    bw=$(sed -n 's/^sequential write, [^:]*: *\([0-9.]*\) MiB.*/\1/p' <<<"$DISK" | sort -g | tail -n 1)
+    for client in kprod pp; do
+        v=${RES["$client|sluice|1024|all|3|1"]:-}
+        [[ -n "$v" && -n "$bw" ]] || continue
+        read -r _ m _ <<<"$v"
+        echo "  sluice $client 1 KiB acks=all: $m MB/s = $(awk -v m="$m" -v b="$bw" 'BEGIN { printf "%.0f", m / (b * 1.048576) * 100 }') % of the sequential write bandwidth"
+    done
+    echo
+fi
+if [[ $MATRIX == goals ]]; then
+    # When the clients and the broker saturate the cores, a rate is at most cores / (client CPU +
+    # broker CPU per record): the ratio sluice/kafka can then be at most
+    # (cli_kafka + cpu_kafka) / (cli_sluice + cpu_sluice), and with a broker costing nothing at all
+    # (cli_kafka + cpu_kafka) / cli_sluice.
+    echo "CPU-bound ceilings of rate/kafka (client + broker CPU per record, from the table above):"
+    for client in kprod pp; do
+        for size in 100 1024; do
+            s=${RES["$client|sluice|$size|all|3|1"]:-}
+            k=${RES["$client|kafka|$size|all|3|1"]:-}
+            [[ -n "$s" && -n "$k" ]] || continue
+            read -r _ _ _ _ _ sc scc <<<"$s"
+            read -r _ _ _ _ _ kc kcc <<<"$k"
+            [[ "$scc" != - && "$kcc" != - && -n "$scc" && -n "$kcc" ]] || continue
+            awk -v c="$client" -v z="$(sz "$size")" -v sc="$sc" -v scc="$scc" -v kc="$kc" -v kcc="$kcc" 'BEGIN {
+                printf "  %-6s %-6s acks=all: at the CPU measured %.2fx, with a broker at 0 CPU %.2fx\n", c, z,
+                    (kcc + kc) / (scc + sc), (kcc + kc) / scc }'
         done
     done
     echo

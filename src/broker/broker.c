@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,10 +264,14 @@ void broker_append(struct broker *bk, struct tpart *tp, uint8_t *records, int32_
 /* --- group commit off the loop thread ---
  * Before each sleep the loop prepares a sync job: for each dirty partition a ticket for its
  * active segment and what a roll left to make durable (older segments, the directory, the
- * recovery point: partition_sync_prepare). The sync thread fdatasyncs the tickets and signals an
- * eventfd; the loop then records them, advances high watermarks and releases acks=all responses.
- * acks=1 traffic meanwhile goes on. One job at a time; everything dirtied while it runs goes into
- * the next. */
+ * recovery point: partition_sync_prepare). The sync threads fdatasync the tickets, several at
+ * once (concurrent fdatasyncs share the filesystem's journal commits and the disk's cache
+ * flushes: three files synced by three threads took 1.0 ms at p50 here, one after the other
+ * 5.9 ms, bench/fsync_probe.py), and the last to finish signals an eventfd; the loop then records
+ * them, advances high watermarks and releases acks=all responses. acks=1 traffic meanwhile goes
+ * on. One job at a time; everything dirtied while it runs goes into the next. */
+
+#define SYNC_THREADS 4
 
 struct sync_item {
     struct tpart *tp;
@@ -277,19 +282,24 @@ struct sync_item {
 
 struct sync_job {
     uint64_t epoch;
+    int64_t t0_us; /* handed out */
     struct sync_item *items;
     int n, cap;
     int group_fd;  /* a dup of the group log's descriptor, or -1 */
     int group_fd2; /* a dup of the new group log's while a compaction is out, or -1 */
+    int claimed;   /* units (items, then the group logs) taken by a thread */
+    int left;      /* units not finished yet */
 };
 
 struct syncer {
-    pthread_t thread;
+    pthread_t threads[SYNC_THREADS];
+    int nthreads;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct sync_job *todo; /* for the thread */
-    struct sync_job *done; /* back from the thread */
-    bool busy;             /* a job is out (loop thread's view) */
+    pthread_cond_t cv;      /* work for the threads, or quit */
+    pthread_cond_t done_cv; /* a job is back */
+    struct sync_job *todo;  /* for the thread */
+    struct sync_job *done;  /* back from the thread */
+    bool busy;              /* a job is out (loop thread's view) */
     bool quit;
     int efd;
 };
@@ -297,7 +307,12 @@ struct syncer {
 static void fatal_sync(const struct tpart *tp, const char *msg)
 {
     /* The data may not be on disk and we cannot say which: acknowledging anything more would
-     * be a lie, so stop like Kafka does on a log-directory failure. */
+     * be a lie, so stop like Kafka does on a log-directory failure. A sync thread and the loop
+     * may fail together: the first exits, the other waits for that. */
+    static atomic_flag stopping = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&stopping))
+        for (;;)
+            pause();
     if (tp)
         log_error("broker", "fsync of %s-%d failed: %s; stopping", tp->topic->name, (int)tp->index,
                   msg);
@@ -306,44 +321,61 @@ static void fatal_sync(const struct tpart *tp, const char *msg)
     exit(1);
 }
 
+/* The job's units: its partitions' tickets, then the group log if it has one, then the new
+ * group log while a compaction is out (only ever with the first). */
+static int sync_job_units(const struct sync_job *job)
+{
+    return job->n + (job->group_fd >= 0 ? 1 : 0) + (job->group_fd2 >= 0 ? 1 : 0);
+}
+
+static void sync_unit_run(struct sync_job *job, int i)
+{
+    if (i < job->n) {
+        struct sl_err err;
+        int64_t t0 = mono_us();
+        int rc = partition_sync_run(&job->items[i].t, &err);
+        broker_metrics_fsync(mono_us() - t0);
+        if (rc != 0) { /* the loop takes the partition offline (sync_complete) */
+            job->items[i].failed = true;
+            job->items[i].why = err;
+        }
+        return;
+    }
+    if (i == job->n && job->group_fd >= 0) {
+        if (fdatasync(job->group_fd) != 0)
+            fatal_sync(NULL, "cannot sync the group log");
+        close(job->group_fd);
+        return;
+    }
+    if (fdatasync(job->group_fd2) != 0)
+        fatal_sync(NULL, "cannot sync the new group log");
+    close(job->group_fd2);
+}
+
+/* Each sync thread takes the job's units one at a time; the one finishing the last hands the
+ * job back to the loop. */
 static void *sync_main(void *arg)
 {
     struct syncer *sy = arg;
     pthread_mutex_lock(&sy->mu);
     for (;;) {
-        while (!sy->todo && !sy->quit)
+        while (!sy->quit && !(sy->todo && sy->todo->claimed < sync_job_units(sy->todo)))
             pthread_cond_wait(&sy->cv, &sy->mu);
-        if (!sy->todo)
-            break;
         struct sync_job *job = sy->todo;
-        sy->todo = NULL;
+        if (!job || job->claimed >= sync_job_units(job))
+            break; /* quitting (the loop collected every job first) */
+        int i = job->claimed++;
         pthread_mutex_unlock(&sy->mu);
-        for (int i = 0; i < job->n; i++) {
-            struct sl_err err;
-            int64_t t0 = mono_us();
-            int rc = partition_sync_run(&job->items[i].t, &err);
-            broker_metrics_fsync(mono_us() - t0);
-            if (rc != 0) { /* the loop takes the partition offline (sync_complete) */
-                job->items[i].failed = true;
-                job->items[i].why = err;
-            }
-        }
-        if (job->group_fd >= 0) {
-            if (fdatasync(job->group_fd) != 0)
-                fatal_sync(NULL, "cannot sync the group log");
-            close(job->group_fd);
-        }
-        if (job->group_fd2 >= 0) {
-            if (fdatasync(job->group_fd2) != 0)
-                fatal_sync(NULL, "cannot sync the new group log");
-            close(job->group_fd2);
-        }
+        sync_unit_run(job, i);
         pthread_mutex_lock(&sy->mu);
-        sy->done = job;
-        pthread_cond_broadcast(&sy->cv);
-        uint64_t one = 1;
-        ssize_t w = write(sy->efd, &one, sizeof(one));
-        (void)w;
+        if (--job->left == 0) {
+            sy->todo = NULL;
+            sy->done = job;
+            pthread_cond_signal(&sy->done_cv);
+            uint64_t one = 1;
+            ssize_t w = write(sy->efd, &one, sizeof(one));
+            (void)w;
+        }
     }
     pthread_mutex_unlock(&sy->mu);
     return NULL;
@@ -373,6 +405,8 @@ static void sync_complete(struct broker *bk, struct sync_job *job)
         advance_hw(bk, it->tp, it->t.end_offset);
     }
     bk->sync_epoch = job->epoch;
+    if (job->t0_us)
+        broker_metrics_sync_round(mono_us() - job->t0_us);
     free(job->items);
     free(job);
     bk->syncer->busy = false;
@@ -386,7 +420,7 @@ static void sync_collect(struct broker *bk, bool wait)
         return;
     pthread_mutex_lock(&sy->mu);
     while (wait && !sy->done)
-        pthread_cond_wait(&sy->cv, &sy->mu);
+        pthread_cond_wait(&sy->done_cv, &sy->mu);
     struct sync_job *job = sy->done;
     sy->done = NULL;
     pthread_mutex_unlock(&sy->mu);
@@ -509,9 +543,13 @@ static void sync_start(struct broker *bk)
         sync_complete(bk, job);
         return;
     }
+    job->left = sync_job_units(job);
+    job->t0_us = mono_us();
     pthread_mutex_lock(&sy->mu);
     sy->todo = job;
-    pthread_cond_broadcast(&sy->cv);
+    /* as many threads as there are units: a one-partition job wakes one */
+    for (int i = 0; i < job->left && i < sy->nthreads; i++)
+        pthread_cond_signal(&sy->cv);
     pthread_mutex_unlock(&sy->mu);
 }
 
@@ -527,12 +565,22 @@ static int syncer_start(struct broker *bk, struct sl_err *err)
     }
     pthread_mutex_init(&sy->mu, NULL);
     pthread_cond_init(&sy->cv, NULL);
-    if (pthread_create(&sy->thread, NULL, sync_main, sy) != 0) {
+    pthread_cond_init(&sy->done_cv, NULL);
+    bk->syncer = sy;
+    for (int i = 0; i < SYNC_THREADS; i++) {
+        if (pthread_create(&sy->threads[i], NULL, sync_main, sy) != 0)
+            break;
+        sy->nthreads++;
+    }
+    if (sy->nthreads == 0) {
+        bk->syncer = NULL;
         close(sy->efd);
+        pthread_mutex_destroy(&sy->mu);
+        pthread_cond_destroy(&sy->cv);
+        pthread_cond_destroy(&sy->done_cv);
         free(sy);
         return sl_err_set(err, "cannot start the sync thread");
     }
-    bk->syncer = sy;
     if (loop_add_file(bk->loop, sy->efd, LOOP_READ, on_sync_done, bk) != 0)
         return sl_err_errno(err, "cannot watch the sync thread's eventfd");
     return 0;
@@ -548,12 +596,14 @@ static void syncer_stop(struct broker *bk)
     sy->quit = true;
     pthread_cond_broadcast(&sy->cv);
     pthread_mutex_unlock(&sy->mu);
-    pthread_join(sy->thread, NULL);
+    for (int i = 0; i < sy->nthreads; i++)
+        pthread_join(sy->threads[i], NULL);
     if (bk->loop)
         loop_del_file(bk->loop, sy->efd);
     close(sy->efd);
     pthread_mutex_destroy(&sy->mu);
     pthread_cond_destroy(&sy->cv);
+    pthread_cond_destroy(&sy->done_cv);
     free(sy);
     bk->syncer = NULL;
 }

@@ -11,9 +11,11 @@
 #define MAX_KEY 128
 
 static struct {
-    struct metric_family *requests;
+    struct metric_family *requests, *responses;
     _Atomic(struct metric *) by_key[MAX_KEY];
-    struct metric *bytes_in, *bytes_out, *fsync, *conns, *topics, *parts;
+    _Atomic(const char *) names[MAX_KEY];
+    struct metric *resp_by_key[MAX_KEY]; /* loop thread only */
+    struct metric *bytes_in, *bytes_out, *fsync, *sync_round, *conns, *topics, *parts;
     int64_t last_count_ms;
 } bm;
 static pthread_once_t bm_once = PTHREAD_ONCE_INIT;
@@ -30,6 +32,14 @@ static void bm_init(void)
     bm.fsync = metric_get(metrics_histogram(m, "sluice_broker_fsync_duration_seconds",
                                             "Time of one partition fsync (group commit).", NULL,
                                             metrics_latency_buckets, metrics_latency_buckets_n));
+    bm.sync_round = metric_get(metrics_histogram(
+        m, "sluice_broker_sync_round_seconds",
+        "One group commit: sync job handed to the sync threads until the loop has it back.", NULL,
+        metrics_latency_buckets, metrics_latency_buckets_n));
+    bm.responses = metrics_histogram(
+        m, "sluice_broker_response_seconds",
+        "Request handled until its response is written whole (waits included), by API.", "api",
+        metrics_latency_buckets, metrics_latency_buckets_n);
     bm.conns =
         metric_get(metrics_gauge(m, "sluice_broker_connections", "Open client connections.", NULL));
     bm.topics = metric_get(metrics_gauge(m, "sluice_broker_topics", "Topics.", NULL));
@@ -49,6 +59,7 @@ void broker_metrics_request(int key, const char *name)
         return;
     struct metric *s = atomic_load_explicit(&bm.by_key[key], memory_order_acquire);
     if (!s) {
+        atomic_store_explicit(&bm.names[key], name, memory_order_release);
         s = metric_get(bm.requests, name);
         atomic_store_explicit(&bm.by_key[key], s, memory_order_release);
     }
@@ -71,6 +82,27 @@ void broker_metrics_fsync(int64_t us)
 {
     pthread_once(&bm_once, bm_init);
     metric_observe(bm.fsync, (double)us / 1e6);
+}
+
+void broker_metrics_sync_round(int64_t us)
+{
+    pthread_once(&bm_once, bm_init);
+    metric_observe(bm.sync_round, (double)us / 1e6);
+}
+
+void broker_metrics_response(int key, int64_t us)
+{
+    pthread_once(&bm_once, bm_init);
+    if (key < 0 || key >= MAX_KEY)
+        return;
+    struct metric *s = bm.resp_by_key[key];
+    if (!s) {
+        const char *name = atomic_load_explicit(&bm.names[key], memory_order_acquire);
+        if (!name)
+            return; /* not a counted request */
+        s = bm.resp_by_key[key] = metric_get(bm.responses, name);
+    }
+    metric_observe(s, (double)us / 1e6);
 }
 
 void broker_metrics_turn(const struct registry *reg, int connections, int64_t now_ms)

@@ -16,6 +16,12 @@ void broker_metrics_bytes_in(size_t n);
 void broker_metrics_bytes_out(size_t n);
 /* One partition fsync that took us microseconds. */
 void broker_metrics_fsync(int64_t us);
+/* One group-commit round: from the loop handing a sync job out to the loop taking it back
+ * (any thread's fsyncs in it, and the hand-offs both ways). */
+void broker_metrics_sync_round(int64_t us);
+/* The response to a request of API `key` was written whole, us microseconds after the request
+ * was handled (queueing behind earlier responses and any wait, e.g. for the fsync, included). */
+void broker_metrics_response(int key, int64_t us);
 /* Once per loop turn: open connections; topics and partitions of reg are counted at most once
  * a second. */
 void broker_metrics_turn(const struct registry *reg, int connections, int64_t now_ms);

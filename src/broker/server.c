@@ -41,6 +41,8 @@ struct resp {
     bool enqueued;
     size_t held;      /* what it counts for in its connection's held_bytes */
     size_t ctx_bytes; /* memory its wait context holds (kreq.hold_bytes) */
+    int api_key;      /* of its request, -1 before the header is read */
+    int64_t t0_us;    /* when its request was handled */
     /* while R_WAIT */
     server_try_fn try_fn;
     server_free_fn free_fn;
@@ -222,6 +224,7 @@ static void resp_pop(struct conn *c)
     if (!c->head)
         c->tail = NULL;
     c->npending--;
+    broker_metrics_response(r->api_key, mono_us() - r->t0_us);
     c->held_bytes -= r->held;
     resp_free(c->srv, r);
 }
@@ -392,6 +395,7 @@ static int handle_request(struct server *srv, struct conn *c, const uint8_t *fra
         return -1;
     r->conn = c;
     r->state = R_READY;
+    r->t0_us = mono_us();
     kw_init(&r->w, (size_t)srv->cfg.max_response_bytes);
     kw_mark(&r->w); /* frame size */
     struct kreq rq = {
@@ -400,10 +404,12 @@ static int handle_request(struct server *srv, struct conn *c, const uint8_t *fra
         .conn = c,
         .resp = r,
         .w = &r->w,
+        .api_key = -1,
     };
     kr_init(&rq.r, frame, len);
     enum server_result res = srv->dispatch(&rq);
     r->ctx_bytes = rq.hold_bytes;
+    r->api_key = rq.api_key;
     if (r->w.err && r->state == R_READY) {
         log_error("broker", "%s: response to API %d v%d exceeds %zu bytes; closing", c->peer,
                   rq.api_key, rq.api_version, r->w.b.max);
