@@ -535,10 +535,16 @@ static void test_fake_cluster(void)
     pthread_join(t, NULL);
     close(g.lfd);
 
-    /* Nobody listening: open waits wait_ms for a node (it may be restarting), then fails with
-     * the address and the reason. */
+    /* Nobody listening: open fails fast with the address (sluice query); with wait_at_open
+     * (the stream job) it waits wait_ms for a node that may be restarting, then fails with the
+     * address and the reason. */
     o.conn.password = "pw";
     snprintf(hosts, sizeof(hosts), "127.0.0.1:%d", g.port);
+    CHECK(cql_cluster_open(&cl, &o, &err) == -1);
+    CHECK(strstr(err.msg, "cannot connect to 127.0.0.1") != NULL);
+    CHECK(strstr(err.msg, "unreachable for") == NULL);
+    o.wait_at_open = true;
+    o.wait_ms = 1000;
     CHECK(cql_cluster_open(&cl, &o, &err) == -1);
     CHECK(strstr(err.msg, "cannot connect to 127.0.0.1") != NULL);
     CHECK(strstr(err.msg, "Cassandra unreachable for") != NULL);

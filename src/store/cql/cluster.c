@@ -871,9 +871,9 @@ int cql_cluster_open(struct cql_cluster **out, const struct cql_cluster_opts *o,
         }
     }
     free(hosts);
-    /* A cluster that is down or restarting (no contact point accepts a TCP connection) is
-     * waited for, as run_ops waits for one that goes away later: up to wait_ms, with backoff.
-     * Anything else (TLS, handshake, a refused login) fails at once. */
+    /* With wait_at_open, a cluster that is down or restarting (no contact point accepts a TCP
+     * connection) is waited for, as run_ops waits for one that goes away later: up to wait_ms,
+     * with backoff. Anything else (TLS, handshake, a refused login) fails at once. */
     char firsterr[512] = "no contact point given";
     int64_t since = mono_ms(), last_log = 0, backoff = 0;
     for (;;) {
@@ -889,7 +889,7 @@ int cql_cluster_open(struct cql_cluster **out, const struct cql_cluster_opts *o,
                 unreachable = false;
             snprintf(firsterr, sizeof(firsterr), "%s", e.msg);
         }
-        if (first >= 0 || !unreachable)
+        if (first >= 0 || !unreachable || !cl->o.wait_at_open)
             break;
         int64_t now = mono_ms();
         if (now - since >= cl->o.wait_ms) {
