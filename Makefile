@@ -45,6 +45,13 @@ chaos: build
 	/usr/bin/python3 tests/chaos/chaos.py --sluice $(BUILD)/sluice --tools $(BUILD)/tests \
 	  --minutes $${MINUTES:-10} $${CHAOS_SEED:+--seed $$CHAOS_SEED}
 
+# The same against Apache Kafka + Apache Cassandra from Maven jars (tests/engines; needs java,
+# and mvn or cached jars; exit 77 without them): a kill every ~8 s, Cassandra a few times.
+.PHONY: chaos-engines
+chaos-engines: build
+	/usr/bin/python3 tests/chaos/chaos_engines.py --sluice $(BUILD)/sluice --tools $(BUILD)/tests \
+	  --minutes $${MINUTES:-10} $${CHAOS_SEED:+--seed $$CHAOS_SEED}
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 

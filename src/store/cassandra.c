@@ -347,6 +347,7 @@ static int cass_open(struct store **out, const char *location, const struct stor
         .wait_ms = p.wait_s * 1000,
         .max_retries = 10,
         .window = (int)p.window,
+        .wait_at_open = !ro, /* the stream job waits for a restarting node; query does not */
     };
     int rc = cql_cluster_open(&s->cl, &co, err);
     memset(p.password, 0, sizeof(p.password));

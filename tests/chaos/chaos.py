@@ -368,15 +368,15 @@ def canonical(value):
     return row
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def common_args(ap, rate=3000):
+    """The options chaos.py and chaos_engines.py share."""
     ap.add_argument("--sluice", default=os.environ.get("SLUICE_BIN"))
     ap.add_argument("--tools", default=os.environ.get("TOOLS_DIR"))
     ap.add_argument("--minutes", type=float, default=float(os.environ.get("MINUTES", "1")))
     ap.add_argument("--seed", type=int, default=int(os.environ.get("CHAOS_SEED", "0")) or None)
     ap.add_argument("--kill-every", type=float, default=float(os.environ.get("KILL_EVERY", "5")),
                     help="mean seconds between kills (exponential)")
-    ap.add_argument("--rate", type=int, default=int(os.environ.get("RATE", "3000")),
+    ap.add_argument("--rate", type=int, default=int(os.environ.get("RATE", str(rate))),
                     help="usergen records/s")
     ap.add_argument("--chunk", type=int, default=20000, help="usergen records per run")
     ap.add_argument("--bad-permille", type=int, default=10)
@@ -387,6 +387,87 @@ def main():
     ap.add_argument("--no-scheduler", action="store_true", help="no scheduler in the mix")
     ap.add_argument("--work", help="work directory (default: a new temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+
+
+def check_acks(acks_path, recs):
+    """Every acknowledgement in usergen's ack file against the log: (acked, lost)."""
+    at = {(p, o): k for p, o, k, v, h in recs}
+    acked = lost = 0
+    with open(acks_path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) != 4:
+                continue  # a line cut by a kill
+            acked += 1
+            key, p, o = parts[0].encode(), int(parts[1]), int(parts[2])
+            got = at.get((p, o))
+            if got != key:
+                lost += 1
+                if lost <= 10:
+                    print("LOST: key %s acknowledged at %d/%d, log has %r" %
+                          (parts[0], p, o, got))
+    return acked, lost
+
+
+def expected_rows(recs, seed, bad_permille):
+    """The oracle from the log: ({id: last good version's fields}, {(p, o) of bad records})."""
+    expected = {}
+    bad = set()
+    for p, o, k, v, h in sorted(recs, key=lambda r: (r[0], r[1])):
+        ix = h.get("usergen-index")
+        if ix is not None and bad_kind(seed, bad_permille, int(ix)) >= 0:
+            bad.add((p, o))
+            continue
+        expected[k.decode()] = canonical(v)
+    return expected, bad
+
+
+def check_dlq(dlq, recs, bad):
+    """Dead letters against the bad records of the log: (missing, wrong)."""
+    values = {(p, o): v for p, o, k, v, h in recs}
+    dl = {}
+    wrong_dlq = 0
+    for p, o, k, v, h in dlq:
+        try:
+            src = (int(h["source.partition"]), int(h["source.offset"]))
+        except (KeyError, ValueError):
+            wrong_dlq += 1
+            continue
+        if src not in bad or not h.get("error"):
+            wrong_dlq += 1
+            continue
+        if v != values[src]:
+            wrong_dlq += 1
+        dl[src] = h["error"].decode(errors="replace")
+    return len(bad - set(dl)), wrong_dlq
+
+
+def compare_rows(rows, expected):
+    """Stored rows (dicts of text fields) against the oracle: (distinct ids, duplicated, stale,
+    missing, extra)."""
+    seen = {}
+    duplicated = stale = extra = 0
+    for r in rows:
+        rid = r["id"]
+        if rid in seen:
+            duplicated += 1
+            continue
+        seen[rid] = r
+        want = expected.get(rid)
+        if want is None:
+            extra += 1
+            continue
+        if any((r.get(f) or "") != want[f] for f in FIELDS):
+            stale += 1
+            if stale <= 5:
+                print("STALE: row %s differs from the last version in the log" % rid)
+    missing = sum(1 for k in expected if k not in seen)
+    return len(seen), duplicated, stale, missing, extra
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    common_args(ap)
     a = ap.parse_args()
     if not a.sluice or not a.tools:
         print("chaos: give --sluice BIN and --tools DIR (or SLUICE_BIN, TOOLS_DIR)")
@@ -528,44 +609,9 @@ def main():
         log("reading the log and the dead letters")
         recs = read_topic(boot, a.topic)
         dlq = read_topic(boot, a.topic + ".dlq")
-        at = {(p, o): (k, v, h) for p, o, k, v, h in recs}
-        acked = lost = 0
-        with open(producer.acks) as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) != 4:
-                    continue  # a line cut by a kill
-                acked += 1
-                key, p, o = parts[0].encode(), int(parts[1]), int(parts[2])
-                got = at.get((p, o))
-                if got is None or got[0] != key:
-                    lost += 1
-                    if lost <= 10:
-                        print("LOST: key %s acknowledged at %d/%d, log has %r" %
-                              (parts[0], p, o, got[0] if got else None))
-        expected = {}
-        bad = set()
-        for p, o, k, v, h in sorted(recs, key=lambda r: (r[0], r[1])):
-            ix = h.get("usergen-index")
-            if ix is not None and bad_kind(a.seed, a.bad_permille, int(ix)) >= 0:
-                bad.add((p, o))
-                continue
-            expected[k.decode()] = canonical(v)
-        dl = {}
-        wrong_dlq = 0
-        for p, o, k, v, h in dlq:
-            try:
-                src = (int(h["source.partition"]), int(h["source.offset"]))
-            except (KeyError, ValueError):
-                wrong_dlq += 1
-                continue
-            if src not in bad or not h.get("error"):
-                wrong_dlq += 1
-                continue
-            if v != at[src][1]:
-                wrong_dlq += 1
-            dl[src] = h["error"].decode(errors="replace")
-        missing_dlq = len(bad - set(dl))
+        acked, lost = check_acks(producer.acks, recs)
+        expected, bad = expected_rows(recs, a.seed, a.bad_permille)
+        missing_dlq, wrong_dlq = check_dlq(dlq, recs, bad)
 
         out = subprocess.run([a.sluice, "query", "--store", store, "--json", "--limit",
                               "10000000", "SELECT * FROM created_users"],
@@ -573,23 +619,7 @@ def main():
         if out.returncode != 0:
             raise RuntimeError("sluice query failed: %s" % out.stderr.decode()[-500:])
         rows = json.loads(out.stdout.decode())
-        seen = {}
-        duplicated = stale = extra = 0
-        for r in rows:
-            rid = r["id"]
-            if rid in seen:
-                duplicated += 1
-                continue
-            seen[rid] = r
-            want = expected.get(rid)
-            if want is None:
-                extra += 1
-                continue
-            if any((r.get(f) or "") != want[f] for f in FIELDS):
-                stale += 1
-                if stale <= 5:
-                    print("STALE: row %s differs from the last version in the log" % rid)
-        missing = sum(1 for k in expected if k not in seen)
+        nrows, duplicated, stale, missing, extra = compare_rows(rows, expected)
 
         sched_line, sched_ok = "scheduler: not run", True
         if sched:
@@ -610,7 +640,7 @@ def main():
               " extra=%d rows=%d bad=%d dlq_missing=%d dlq_wrong=%d; %s; %s -> %s" %
               (a.seed, a.minutes, total_kills, kills["broker"], kills["process"],
                kills["producer"], kills["ingest"], kills["scheduler"], len(recs), acked, lost,
-               duplicated, stale, missing, extra, len(seen), len(bad), missing_dlq, wrong_dlq,
+               duplicated, stale, missing, extra, nrows, len(bad), missing_dlq, wrong_dlq,
                sched_line, lc_line, "PASS" if ok else "FAIL"))
         rc = 0 if ok else 1
     finally:

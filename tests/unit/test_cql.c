@@ -444,6 +444,37 @@ static void fake_start(struct fake *f, pthread_t *t)
     pthread_create(t, NULL, fake_main, f);
 }
 
+static int free_tcp_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(fd, (struct sockaddr *)&a, sizeof(a));
+    socklen_t sl = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &sl);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* A fake node that listens on f->port only after 700 ms, then serves one connection. */
+static void *late_main(void *arg)
+{
+    struct fake *f = arg;
+    struct timespec ts = {0, 700 * 1000000L};
+    nanosleep(&ts, NULL);
+    f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(f->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                            .sin_port = htons((uint16_t)f->port)};
+    if (bind(f->lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(f->lfd, 4) != 0) {
+        close(f->lfd);
+        f->lfd = -1;
+        return NULL;
+    }
+    return fake_main(f);
+}
+
 static void test_fake_cluster(void)
 {
     struct fake f = {.overloaded_left = 3, .forget_prepared = true, .password = "pw"};
@@ -504,11 +535,37 @@ static void test_fake_cluster(void)
     pthread_join(t, NULL);
     close(g.lfd);
 
-    /* Nobody listening: open fails fast with the address. */
+    /* Nobody listening: open fails fast with the address (sluice query); with wait_at_open
+     * (the stream job) it waits wait_ms for a node that may be restarting, then fails with the
+     * address and the reason. */
     o.conn.password = "pw";
     snprintf(hosts, sizeof(hosts), "127.0.0.1:%d", g.port);
     CHECK(cql_cluster_open(&cl, &o, &err) == -1);
     CHECK(strstr(err.msg, "cannot connect to 127.0.0.1") != NULL);
+    CHECK(strstr(err.msg, "unreachable for") == NULL);
+    o.wait_at_open = true;
+    o.wait_ms = 1000;
+    CHECK(cql_cluster_open(&cl, &o, &err) == -1);
+    CHECK(strstr(err.msg, "cannot connect to 127.0.0.1") != NULL);
+    CHECK(strstr(err.msg, "Cassandra unreachable for") != NULL);
+
+    /* A node that starts listening only after open began (a Cassandra restart, as in the
+     * chaos run, where a job started during the restart used to exit at once): open waits for
+     * it and succeeds. */
+    struct fake late = {.password = "pw"};
+    late.port = free_tcp_port();
+    pthread_create(&t, NULL, late_main, &late);
+    snprintf(hosts, sizeof(hosts), "127.0.0.1:%d", late.port);
+    o.wait_ms = 60000;
+    cl = NULL;
+    int rc = cql_cluster_open(&cl, &o, &err);
+    if (rc != 0)
+        fprintf(stderr, "open of a late node: %s\n", err.msg);
+    CHECK(rc == 0);
+    cql_cluster_close(cl);
+    pthread_join(t, NULL);
+    if (late.lfd >= 0)
+        close(late.lfd);
 }
 
 int main(void)

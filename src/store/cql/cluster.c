@@ -115,9 +115,10 @@ static int node_connect(struct cql_cluster *cl, int i, struct sl_err *err)
 {
     struct node *n = &cl->nodes[i];
     struct cql_conn *c;
-    if (cql_conn_open(&c, n->host, n->port, &cl->o.conn, err) != 0) {
+    int rc = cql_conn_open(&c, n->host, n->port, &cl->o.conn, err);
+    if (rc != 0) {
         node_down(cl, i, err->msg);
-        return -1;
+        return rc;
     }
     bool was_down = n->why[0] != '\0';
     n->conn = c;
@@ -870,14 +871,48 @@ int cql_cluster_open(struct cql_cluster **out, const struct cql_cluster_opts *o,
         }
     }
     free(hosts);
+    /* With wait_at_open, a cluster that is down or restarting (no contact point accepts a TCP
+     * connection) is waited for, as run_ops waits for one that goes away later: up to wait_ms,
+     * with backoff. Anything else (TLS, handshake, a refused login) fails at once. */
     char firsterr[512] = "no contact point given";
-    for (int i = 0; i < cl->nn; i++) {
-        struct sl_err e;
-        if (node_connect(cl, i, &e) == 0) {
-            first = i;
+    int64_t since = mono_ms(), last_log = 0, backoff = 0;
+    for (;;) {
+        bool unreachable = cl->nn > 0;
+        for (int i = 0; i < cl->nn; i++) {
+            struct sl_err e;
+            int rc = node_connect(cl, i, &e);
+            if (rc == 0) {
+                first = i;
+                break;
+            }
+            if (rc != CQL_CONN_UNREACHABLE)
+                unreachable = false;
+            snprintf(firsterr, sizeof(firsterr), "%s", e.msg);
+        }
+        if (first >= 0 || !unreachable || !cl->o.wait_at_open)
+            break;
+        int64_t now = mono_ms();
+        if (now - since >= cl->o.wait_ms) {
+            char down[400];
+            describe_down(cl, down, sizeof(down));
+            snprintf(firsterr, sizeof(firsterr), "Cassandra unreachable for %" PRId64 " s (%s)",
+                     (now - since) / 1000, down);
             break;
         }
-        snprintf(firsterr, sizeof(firsterr), "%s", e.msg);
+        if (now - last_log >= 5000) {
+            char down[600];
+            describe_down(cl, down, sizeof(down));
+            log_warn(MOD,
+                     "waiting for Cassandra (no node reachable: %s); retrying with backoff, "
+                     "giving up after %" PRId64 " s",
+                     down, cl->o.wait_ms / 1000);
+            last_log = now;
+        }
+        backoff = backoff <= 0 ? 200 : (backoff * 2 > 2000 ? 2000 : backoff * 2);
+        int64_t nap =
+            backoff < cl->o.wait_ms - (now - since) ? backoff : cl->o.wait_ms - (now - since);
+        struct timespec ts = {(time_t)(nap / 1000), (long)(nap % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
     }
     if (first < 0) {
         cql_cluster_close(cl);

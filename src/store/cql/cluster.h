@@ -23,9 +23,11 @@ struct cql_cluster_opts {
     struct cql_conn_opts conn;
     const char *dc;             /* only nodes of this data center (NULL: all) */
     int64_t request_timeout_ms; /* one request's deadline (default 12 s) */
-    int64_t wait_ms; /* how long an operation waits for an unreachable cluster (default 120 s) */
-    int max_retries; /* per request (default 10) */
-    int window;      /* most requests in flight over all connections (default 1024) */
+    int64_t wait_ms;   /* how long an operation waits for an unreachable cluster (default 120 s) */
+    int max_retries;   /* per request (default 10) */
+    int window;        /* most requests in flight over all connections (default 1024) */
+    bool wait_at_open; /* open waits up to wait_ms for a contact point that refuses TCP (a
+                          node restarting: the stream job); false: open fails at once (query) */
 };
 
 struct cql_cluster;

@@ -559,7 +559,7 @@ int cql_conn_open(struct cql_conn **out, const char *host, int port, const struc
     if (c->fd < 0) {
         sl_err_set(err, "cannot connect to %s: %s", c->name, why);
         cql_conn_close(c);
-        return -1;
+        return CQL_CONN_UNREACHABLE;
     }
     if ((o->tls && tls_start(c, host, o, deadline, err) != 0) ||
         handshake(c, o, deadline, err) != 0) {

@@ -39,7 +39,10 @@ struct cql_req {
 
 struct cql_conn;
 
-/* Connects to host:port and runs the handshake; 0 or -1 with err. */
+/* Connects to host:port and runs the handshake; 0, or CQL_CONN_UNREACHABLE with err when the TCP
+ * connection itself failed (nobody listening, no route, connect timeout: the node may be down or
+ * restarting), or -1 with err for any other failure (TLS, handshake, login refused). */
+#define CQL_CONN_UNREACHABLE (-2)
 int cql_conn_open(struct cql_conn **out, const char *host, int port, const struct cql_conn_opts *o,
                   struct sl_err *err);
 /* Completes every pending request as failed, closes, frees. */
