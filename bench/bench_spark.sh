@@ -5,7 +5,8 @@
 #   is used for both jobs, not sluice's) and Apache Cassandra 5.0 (cassandra-server.sh), both from
 #   Maven jars, heaps 1G; a topic users_created with BENCH_SPARK_PARTITIONS partitions filled
 #   with N users by `sluice ingest --source generator`; the node warmed up by the Java driver;
-#   then, into spark_streams.created_users, truncated between runs:
+#   then, into spark_streams.created_users, truncated between runs, in the order (c) (b) (c) (a)
+#   (the node keeps warming up: the Java driver brackets sluice, Spark comes last, warmest):
 #   (a) the seed's job (bench/spark/spark_stream.py: PySpark 3.5.7 from PyPI in a cached venv,
 #       spark-sql-kafka-0-10 3.5.7 and spark-cassandra-connector 3.5.1 from Maven, local[2],
 #       driver 1g, a fresh checkpoint) drains the topic;
@@ -18,10 +19,10 @@
 #   Then end-to-end latency at a steady rate (BENCH_SPARK_LAT_RATE records/s for
 #   BENCH_SPARK_LAT_SECONDS) for Spark and for sluice, each on a fresh topic, measured the same
 #   way by bench/spark/latency.py: a paced producer notes each record's produce time, a poller
-#   reads the table for sampled ids every 20 ms; latency = first poll that sees the row minus
-#   produce time.
-#   BENCH_SPARK_N (default 200000), BENCH_SPARK_WARM (300000), BENCH_SPARK_PARTITIONS (2),
-#   BENCH_SPARK_LAT_RATE (1000), BENCH_SPARK_LAT_SECONDS (30; 0 = no latency phase).
+#   reads the table for sampled ids every 25 ms; latency = first poll that sees the row minus
+#   produce time (after a warm-up of 2 s worth of records, waited for).
+#   BENCH_SPARK_N (default 100000), BENCH_SPARK_WARM (200000), BENCH_SPARK_PARTITIONS (2),
+#   BENCH_SPARK_LAT_RATE (500), BENCH_SPARK_LAT_SECONDS (30; 0 = no latency phase).
 # Usage: bench/bench_spark.sh BUILD_DIR. Skips (exit 0, with a notice) without java, javac, mvn,
 # PyPI or Debian's python3-kafka/python3-cassandra.
 set -euo pipefail
@@ -30,10 +31,10 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ENGINES="$HERE/../tests/engines"
 SLUICE="$BUILD/sluice"
 PY=/usr/bin/python3
-N=${BENCH_SPARK_N:-200000}
-WARM=${BENCH_SPARK_WARM:-300000}
+N=${BENCH_SPARK_N:-100000}
+WARM=${BENCH_SPARK_WARM:-200000}
 PARTS=${BENCH_SPARK_PARTITIONS:-2}
-LAT_RATE=${BENCH_SPARK_LAT_RATE:-1000}
+LAT_RATE=${BENCH_SPARK_LAT_RATE:-500}
 LAT_SECS=${BENCH_SPARK_LAT_SECONDS:-30}
 KS=spark_streams
 [[ -x "$SLUICE" ]] || { echo "bench_spark: $SLUICE is not built" >&2; exit 1; }
@@ -117,17 +118,20 @@ spark_job() { # TOPIC CHECKPOINT ARGS...: runs spark_stream.py in the background
     SPID=$!
     PIDS+=("$SPID")
 }
-json_get() { "$PY" -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 
-# (a) the seed's Spark job
-echo "(a) Spark job draining users_created"
-spark_job users_created "$WORK/ckpt-a" --stop-after "$N"
-wait "$SPID" || { echo "bench_spark: the Spark job failed:" >&2; tail -30 "$WORK/spark-users_created.log" >&2; exit 1; }
-SPARK=$(sed -n 's/.*spark-job: {/{/p' "$WORK/spark-users_created.log")
-echo "  $SPARK"
-n=$(count_rows)
-[[ "$n" == "$N" ]] || { echo "bench_spark: Spark stored $n rows of $N" >&2; exit 1; }
-cql "TRUNCATE $KS.created_users" >/dev/null
+# (c) the Java driver's async writer into the same table, before and after sluice process (the
+# node keeps warming up; the two bracket sluice's run and their mean is the ceiling)
+java_run() { # LABEL: prints the line, sets jrate_LABEL / jcpu_LABEL
+    local line
+    line=$(peer "$KS" "$N")
+    echo "  $line"
+    printf -v "jrate_$1" '%s' "$(echo "$line" | sed -E 's/.*= ([0-9]+) rows\/s.*/\1/')"
+    printf -v "jcpu_$1" '%s' "$(echo "$line" | sed -E 's/.*cpu ([0-9.]+) s.*/\1/')"
+    cql "TRUNCATE $KS.created_users" >/dev/null
+}
+echo "(c) DataStax Java driver async writer, before sluice process"
+cql "CREATE KEYSPACE IF NOT EXISTS $KS WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}" >/dev/null
+java_run 1
 
 # (b) sluice process, the same topic into the same (truncated) table
 echo "(b) sluice process draining users_created"
@@ -158,12 +162,19 @@ srate=$(grep "summary:" "$WORK/process.log" | sed -E 's/.* rate ([0-9]+)\/s.*/\1
 echo "  sluice process: $N rows at $srate rows/s, peak RSS $srss MB, cpu $scpu s"
 cql "TRUNCATE $KS.created_users" >/dev/null
 
-# (c) the Java driver's async writer into the same table
-echo "(c) DataStax Java driver async writer"
-jline=$(peer "$KS" "$N")
-echo "  $jline"
-jrate=$(echo "$jline" | sed -E 's/.*= ([0-9]+) rows\/s.*/\1/')
-jcpu=$(echo "$jline" | sed -E 's/.*cpu ([0-9.]+) s.*/\1/')
+echo "(c) DataStax Java driver async writer, after sluice process"
+java_run 2
+jrate=$(( (jrate_1 + jrate_2) / 2 ))
+jcpu=$(awk -v a="$jcpu_1" -v b="$jcpu_2" 'BEGIN { print (a + b) / 2 }')
+
+# (a) the seed's Spark job, last: the node is then at its warmest (in Spark's favour)
+echo "(a) Spark job draining users_created"
+spark_job users_created "$WORK/ckpt-a" --stop-after "$N"
+wait "$SPID" || { echo "bench_spark: the Spark job failed:" >&2; tail -30 "$WORK/spark-users_created.log" >&2; exit 1; }
+SPARK=$(sed -n 's/.*spark-job: {/{/p' "$WORK/spark-users_created.log")
+echo "  $SPARK"
+n=$(count_rows)
+[[ "$n" == "$N" ]] || { echo "bench_spark: Spark stored $n rows of $N" >&2; exit 1; }
 
 # Latency at a steady rate, each job on a fresh topic, the table truncated between.
 LAT_SPARK="" LAT_SLUICE=""
@@ -193,6 +204,7 @@ if ((LAT_SECS > 0)); then
 fi
 
 echo "bench_spark: load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "Java driver runs: $jrate_1 and $jrate_2 rows/s (cpu $jcpu_1 and $jcpu_2 s); their mean below"
 "$PY" - "$N" "$SPARK" "$srate" "$srss" "$scpu" "$jrate" "$jcpu" "$LAT_SPARK" "$LAT_SLUICE" <<'EOF'
 import json, sys
 n = int(sys.argv[1]); sp = json.loads(sys.argv[2])

@@ -2,13 +2,14 @@
 way whatever the job is (sluice process or the Spark job): a paced producer (python3-kafka) sends
 user records (the seed's format_data fields, a fresh UUID each) to a topic at RATE records/s for
 SECONDS, noting the wall-clock time each record was handed to the producer; a poller reads the
-table (python3-cassandra, consistency ONE) every POLL seconds for the oldest SAMPLE ids not yet
-seen (`SELECT id ... WHERE id IN (...)`, every 10th record is sampled), and a record's latency is
-the time of the first poll that saw its row minus its produce time. The resolution is the poll
-interval plus one query (a few ms). Before the paced phase, one record is sent and waited for, so
-the job's start-up is not counted.
+table (python3-cassandra, consistency ONE) for the oldest BATCH (40) sampled ids not yet seen
+(`SELECT id ... WHERE id IN (...)`; every 10th record is sampled), again at once when it found
+some, else after POLL (25 ms); a record's latency is the time of the first poll that saw its row
+minus its produce time. The resolution is the poll interval plus one query (a few ms). Before
+the paced phase, WARM records (default 2 s worth) are sent at the same pace and the last one
+waited for, so the job's start-up is not counted.
 
-usage: latency.py BOOTSTRAP TOPIC CASSANDRA_PORT KEYSPACE RATE SECONDS
+usage: latency.py BOOTSTRAP TOPIC CASSANDRA_PORT KEYSPACE RATE SECONDS [WARM]
 Prints `latency: {json}` with p50/p99/max in ms, the samples seen and sent.
 """
 
@@ -24,8 +25,8 @@ from cassandra.query import SimpleStatement
 from kafka import KafkaProducer
 
 SAMPLE_EVERY = 10
-POLL = 0.02
-BATCH = 100
+POLL = 0.025
+BATCH = 40
 
 
 def record(uid):
@@ -53,12 +54,19 @@ def main():
         q = "SELECT id FROM %s.created_users WHERE id IN (%s)" % (ks, ",".join(str(i) for i in ids))
         return {r.id for r in session.execute(SimpleStatement(q, consistency_level=ConsistencyLevel.ONE))}
 
-    # Warm-up record: wait until the job stores it (its start-up is not latency).
-    first = uuid.uuid4()
-    producer.send(topic, key=str(first).encode(), value=record(first))
+    # Warm-up: WARM records (default 2 s worth) sent at the same pace, then wait until the job has
+    # stored the last one: its start-up and first micro-batches are not latency.
+    warm = int(sys.argv[7]) if len(sys.argv) > 7 else int(2 * rate)
+    t_w = time.time()
+    for i in range(max(1, warm)):
+        delay = t_w + i / rate - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        last = uuid.uuid4()
+        producer.send(topic, key=str(last).encode(), value=record(last))
     producer.flush()
     deadline = time.time() + 300
-    while not seen([first]):
+    while not seen([last]):
         if time.time() > deadline:
             print("latency: the job stored nothing within 300 s", file=sys.stderr)
             sys.exit(1)
