@@ -122,7 +122,9 @@ count_cassandra() {
 import sys
 from cassandra.cluster import Cluster
 c = Cluster(["127.0.0.1"], port=int(sys.argv[1]))
-print(c.connect().execute("SELECT count(*) FROM spark_streams.created_users", timeout=60).one()[0])
+from cassandra.query import SimpleStatement
+q = SimpleStatement("SELECT id FROM spark_streams.created_users", fetch_size=5000)
+print(sum(1 for _ in c.connect().execute(q, timeout=60)))
 c.shutdown()
 EOF
 }

@@ -68,6 +68,7 @@ cleanup() {
     rm -rf "$BUILD/bench-spark-logs"
     mkdir -p "$BUILD/bench-spark-logs"
     cp "$WORK"/*.log "$BUILD/bench-spark-logs/" 2>/dev/null || true
+    tail -n 300 "$WORK/cassandra/server.log" >"$BUILD/bench-spark-logs/cassandra-tail.log" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -86,13 +87,28 @@ if rows:
 c.shutdown()
 EOF
 }
-count_rows() { cql "SELECT count(*) FROM $KS.created_users"; }
+count_rows() { # rows in the table, counted by paging through the ids (a count(*) over 100k rows
+    # failed with ReadFailure on the loaded node)
+    "$PY" - "$CPORT" "$KS" <<'EOF'
+import sys
+from cassandra.cluster import Cluster
+from cassandra.query import SimpleStatement
+c = Cluster(["127.0.0.1"], port=int(sys.argv[1]))
+s = c.connect()
+q = SimpleStatement("SELECT id FROM %s.created_users" % sys.argv[2], fetch_size=5000)
+print(sum(1 for _ in s.execute(q, timeout=120)))
+c.shutdown()
+EOF
+}
 
 echo "bench_spark: $(date -u '+%Y-%m-%d %H:%M UTC'), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 KPORT=$(free_port)
 CPORT=$(free_port)
 BOOT=$("$ENGINES/kafka-server.sh" start "$WORK/kafka" "$KPORT")
-"$ENGINES/cassandra-server.sh" start "$WORK/cassandra" "$CPORT" >/dev/null
+# Server-side timeouts 5x the defaults: on a loaded 2-core machine a write can wait more than 2 s,
+# and a failed write would end the Java driver's run (both jobs retry).
+CASSANDRA_YAML_EXTRA=$'write_request_timeout: 10000ms\nread_request_timeout: 25000ms\nrange_request_timeout: 50000ms' \
+    "$ENGINES/cassandra-server.sh" start "$WORK/cassandra" "$CPORT" >/dev/null
 topic() { "$ENGINES/kafka-tool.sh" topics --bootstrap-server "$BOOT" --create --topic "$1" \
     --partitions "$PARTS" --replication-factor 1 >/dev/null; }
 topic users_created
@@ -103,11 +119,17 @@ echo "filling users_created with $N generated users"
 mkdir -p "$WORK/java"
 javac -cp "$DRIVER/*" -d "$WORK/java" "$HERE/java/CassandraPeer.java"
 peer() { # KEYSPACE ROWS
-    java -Xmx512m -cp "$WORK/java:$DRIVER/*" CassandraPeer "$CPORT" "$1" "$2" 1000 \
-        2>"$WORK/peer.err" | tail -1
+    if ! java -Xmx512m -cp "$WORK/java:$DRIVER/*" CassandraPeer "$CPORT" "$1" "$2" 1000 \
+        >"$WORK/peer.out" 2>"$WORK/peer.log"; then
+        echo "bench_spark: the Java driver peer failed:" >&2
+        tail -20 "$WORK/peer.log" >&2
+        return 1
+    fi
+    tail -1 "$WORK/peer.out"
 }
 echo "warm-up: $WARM rows by the Java driver into ks_warm"
-peer ks_warm "$WARM" | sed 's/^/  /'
+w=$(peer ks_warm "$WARM") || exit 1
+echo "  $w"
 
 spark_job() { # TOPIC CHECKPOINT ARGS...: runs spark_stream.py in the background, pid in SPID
     local topic=$1 ckpt=$2
@@ -123,7 +145,7 @@ spark_job() { # TOPIC CHECKPOINT ARGS...: runs spark_stream.py in the background
 # node keeps warming up; the two bracket sluice's run and their mean is the ceiling)
 java_run() { # LABEL: prints the line, sets jrate_LABEL / jcpu_LABEL
     local line
-    line=$(peer "$KS" "$N")
+    line=$(peer "$KS" "$N") || exit 1
     echo "  $line"
     printf -v "jrate_$1" '%s' "$(echo "$line" | sed -E 's/.*= ([0-9]+) rows\/s.*/\1/')"
     printf -v "jcpu_$1" '%s' "$(echo "$line" | sed -E 's/.*cpu ([0-9.]+) s.*/\1/')"
