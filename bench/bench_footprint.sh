@@ -81,9 +81,12 @@ echo "bench_footprint: $(date -u '+%Y-%m-%d %H:%M UTC'), load average at start: 
 KPORT=$(free_port)
 CPORT=$(free_port)
 t0=$(now_ms)
-"$ENGINES/kafka-server.sh" start "$WORK/kafka" "$KPORT" >"$WORK/kafka.out" 2>&1 &
+# Each start script returns once its server is ready; the time it returned is noted in a file.
+("$ENGINES/kafka-server.sh" start "$WORK/kafka" "$KPORT" && now_ms >"$WORK/kafka.ready") \
+    >"$WORK/kafka.out" 2>&1 &
 KSTART=$!
-"$ENGINES/cassandra-server.sh" start "$WORK/cassandra" "$CPORT" >"$WORK/cassandra.out" 2>&1 &
+("$ENGINES/cassandra-server.sh" start "$WORK/cassandra" "$CPORT" && now_ms >"$WORK/cassandra.ready") \
+    >"$WORK/cassandra.out" 2>&1 &
 CSTART=$!
 jvm_pids() { echo "$(pid_of "$WORK/kafka/kafka.pid") $(pid_of "$WORK/cassandra/cassandra.pid") $SPID"; }
 k_ready="" c_ready=""
@@ -92,11 +95,11 @@ while [[ -z "$k_ready" || -z "$c_ready" ]]; do
     sample $(jvm_pids)
     if [[ -z "$k_ready" ]] && ! kill -0 "$KSTART" 2>/dev/null; then
         wait "$KSTART" || { echo "bench_footprint: Kafka did not start" >&2; cat "$WORK/kafka.out" >&2; exit 1; }
-        k_ready=$(($(now_ms) - t0))
+        k_ready=$(($(cat "$WORK/kafka.ready") - t0))
     fi
     if [[ -z "$c_ready" ]] && ! kill -0 "$CSTART" 2>/dev/null; then
         wait "$CSTART" || { echo "bench_footprint: Cassandra did not start" >&2; cat "$WORK/cassandra.out" >&2; exit 1; }
-        c_ready=$(($(now_ms) - t0))
+        c_ready=$(($(cat "$WORK/cassandra.ready") - t0))
     fi
     sleep 0.5
 done
@@ -107,13 +110,13 @@ BOOT="127.0.0.1:$KPORT"
     --cassandra "127.0.0.1:$CPORT" --checkpoint "$WORK/ckpt" --jars "$JARS" --master 'local[2]' \
     --driver-memory 1g --stop-file "$WORK/stop" --ready-file "$WORK/ready" >"$WORK/spark.log" 2>&1 &
 SPID=$!
-while [[ ! -e "$WORK/ready" ]]; do
+while [[ ! -s "$WORK/ready" ]]; do
     kill -0 "$SPID" 2>/dev/null || { echo "bench_footprint: the Spark job exited" >&2; tail -20 "$WORK/spark.log" >&2; exit 1; }
     # shellcheck disable=SC2046
     sample $(jvm_pids)
     sleep 0.5
 done
-jvm_ready=$(($(now_ms) - t0))
+jvm_ready=$(($(head -1 "$WORK/ready") - t0))
 "$SLUICE" ingest --source generator --count "$N" --bootstrap "$BOOT" --topic users_created \
     >"$WORK/ingest-jvm.log" 2>&1 &
 IPID=$!
@@ -154,14 +157,16 @@ SPID=""
 PEAK_RSS=0 PEAK_PSS=0
 UPORT=$(free_port)
 mkdir -p "$WORK/up/dags"
+UIPORT=$(free_port)
 cd "$WORK/up"
 t0=$(now_ms)
-"$SLUICE" up --listen "127.0.0.1:$UPORT" --ui-listen "127.0.0.1:$(free_port)" \
+"$SLUICE" up --listen "127.0.0.1:$UPORT" --ui-listen "127.0.0.1:$UIPORT" \
     --data-dir "$WORK/up/data" --no-ingest >"$WORK/up.log" 2>&1 &
 UPID=$!
+i=0
 while ! grep -q "sluice is up" "$WORK/up.log" 2>/dev/null; do
     kill -0 "$UPID" 2>/dev/null || { echo "bench_footprint: sluice up exited" >&2; tail "$WORK/up.log" >&2; exit 1; }
-    sample "$UPID"
+    ((i++ % 10 == 0)) && sample "$UPID"
     sleep 0.05
 done
 up_ready=$(($(now_ms) - t0))

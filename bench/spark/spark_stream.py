@@ -110,7 +110,7 @@ def main():
     ap.add_argument("--jars", default="", help="comma-separated jar paths")
     ap.add_argument("--stop-after", type=int, default=0)
     ap.add_argument("--stop-file", default="")
-    ap.add_argument("--ready-file", default="", help="touched once the query has started")
+    ap.add_argument("--ready-file", default="", help="gets the time (epoch ms) the query started")
     args = ap.parse_args()
     args.cassandra_host, port = args.cassandra.rsplit(":", 1)
     args.cassandra_port = int(port)
@@ -136,7 +136,8 @@ def main():
     t_start = time.time()
     cpu_start = proc_stats(jvm_pid)[2]
     if args.ready_file:
-        open(args.ready_file, "w").close()
+        with open(args.ready_file, "w") as f:
+            f.write("%d\n" % int(t_start * 1000))
     print("spark-job: query started %.1f s after launch (jvm pid %d)" % (t_start - t_launch, jvm_pid),
           flush=True)
 
