@@ -191,7 +191,7 @@ jcpu=$(awk -v a="$jcpu_1" -v b="$jcpu_2" 'BEGIN { print (a + b) / 2 }')
 
 # (a) the seed's Spark job, last: the node is then at its warmest (in Spark's favour)
 echo "(a) Spark job draining users_created"
-spark_job users_created "$WORK/ckpt-a" --stop-after "$N"
+spark_job users_created "$WORK/ckpt-a" --stop-after "$N" --timeout 1200
 wait "$SPID" || { echo "bench_spark: the Spark job failed:" >&2; tail -30 "$WORK/spark-users_created.log" >&2; exit 1; }
 SPARK=$(sed -n 's/.*spark-job: {/{/p' "$WORK/spark-users_created.log")
 echo "  $SPARK"

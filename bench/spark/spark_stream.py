@@ -110,6 +110,8 @@ def main():
     ap.add_argument("--jars", default="", help="comma-separated jar paths")
     ap.add_argument("--stop-after", type=int, default=0)
     ap.add_argument("--stop-file", default="")
+    ap.add_argument("--timeout", type=float, default=0,
+                    help="with --stop-after: give up (exit 1) after this many seconds")
     ap.add_argument("--ready-file", default="", help="gets the time (epoch ms) the query started")
     args = ap.parse_args()
     args.cassandra_host, port = args.cassandra.rsplit(":", 1)
@@ -160,6 +162,12 @@ def main():
         if args.stop_file and os.path.exists(args.stop_file):
             t_done = time.time()
             break
+        if args.timeout and time.time() - t_start > args.timeout:
+            print("spark-job: only %d of %d rows after %.0f s; giving up" % (rows, args.stop_after, args.timeout),
+                  file=sys.stderr, flush=True)
+            streaming_query.stop()
+            spark_conn.stop()
+            sys.exit(1)
         time.sleep(0.1)
     if streaming_query.exception() is not None:
         print("spark-job: query failed: %s" % streaming_query.exception(), file=sys.stderr)
