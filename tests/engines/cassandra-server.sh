@@ -18,6 +18,8 @@
 #                      self-signed certificate for 127.0.0.1 made with keytool; its PEM, for
 #                      clients to trust, is DIR/tls/node.pem
 #   CASSANDRA_HEAP     heap size (default 1G)
+#   CASSANDRA_YAML_EXTRA  extra cassandra.yaml lines (newline-separated), appended last, e.g.
+#                      "write_request_timeout: 10000ms" for a bench on a loaded machine
 # Exit 77 (skip) when java is absent, or mvn is absent with no cached jars.
 set -euo pipefail
 
@@ -128,6 +130,7 @@ crypto_provider:
   - class_name: org.apache.cassandra.security.DefaultCryptoProvider
     parameters:
       - fail_on_missing_provider: "false"
+${CASSANDRA_YAML_EXTRA:-}
 YAML
     cat >"$DIR/logback.xml" <<XML
 <configuration>
