@@ -37,16 +37,23 @@ struct sqlite_store {
     struct sqlite_ckpt *ckpt; /* background checkpointer, or NULL (inline autocheckpoint) */
     /* layout=delta (see "Two-level layout" below); false for a file in the one-table layout */
     bool delta;
-    int64_t merge_rows;       /* merge the delta into the main table when it holds this many */
-    sqlite3_stmt *main_upd;   /* UPDATE main ... WHERE id=?1 */
-    sqlite3_stmt *delta_upd;  /* UPDATE delta ... WHERE rowid=?(ncols+1) */
-    sqlite3_stmt *delta_ins;  /* INSERT INTO delta(cols, g) */
-    sqlite3_stmt *delta_id;   /* SELECT id FROM delta WHERE rowid=? */
-    sqlite3_stmt *data_ver;   /* PRAGMA data_version */
-    struct sqlite_idmap *map; /* the delta's ids: hash -> rowid */
-    bool map_ok;              /* map matches the delta as of data version seen_ver */
+    int64_t merge_rows;         /* merge the delta into the main table when it holds this many */
+    sqlite3_stmt *main_upd;     /* UPDATE main ... WHERE id=?1 */
+    sqlite3_stmt *delta_upd;    /* UPDATE delta ... WHERE rowid=?(ncols+1) */
+    sqlite3_stmt *delta_ins;    /* INSERT INTO delta(cols, g) */
+    sqlite3_stmt *delta_id;     /* SELECT id FROM delta WHERE rowid=? */
+    sqlite3_stmt *data_ver;     /* PRAGMA data_version */
+    sqlite3_stmt *get_gen;      /* SELECT merges FROM sluice_merges */
+    sqlite3_stmt *delta_from;   /* SELECT rowid, id FROM delta WHERE rowid > ? */
+    struct sqlite_idmap *map;   /* the delta's ids: hash -> rowid */
+    struct sqlite_bloom *bloom; /* the main table's ids, to skip looking up new ones there */
+    bool map_ok;                /* map matches the delta as of data version seen_ver */
     int64_t seen_ver;
-    uint64_t merges, map_builds;
+    int64_t map_gen; /* merges done when the map was (re)built: rows are only appended to the
+                      * delta between merges, so while it is unchanged reading the rows
+                      * after map_max brings the map up to date */
+    int64_t map_max;
+    uint64_t merges, map_builds, bloom_builds;
     char tmain[STORE_NAME_MAX + 8], tdelta[STORE_NAME_MAX + 8];
 };
 
@@ -61,10 +68,22 @@ struct sqlite_store {
  * primary key, T_delta by a skip-scan of (g, id) (sqlite_stat1 tells the planner that g has
  * few values). The writer finds ids in T_delta through an in-memory hash of them (rebuilt
  * from the table when another connection wrote, or a batch failed). */
+/* A Bloom filter of the ids in the main table (4 probes, >= 8 bits an id). Valid while no
+ * other connection has merged (merge count bloom_gen); own merges add the delta's ids. A
+ * negative answer means the id is certainly not in the main table. */
+struct sqlite_bloom {
+    uint64_t *bits;
+    uint64_t nbits; /* a power of two */
+    uint64_t n, cap_n;
+    int64_t gen;
+    bool ok;
+    bool nomem; /* no memory for it: not tried again */
+};
+
 struct sqlite_idmap {
-    uint64_t *h;   /* hash of the id; slot empty when rid is 0 */
-    int64_t *rid;  /* rowid in the delta */
-    size_t cap, n; /* cap a power of two */
+    uint32_t *h;   /* the id's hash, 32 bits (it also picks the slot) */
+    uint32_t *rid; /* rowid in the delta; slot empty when 0 */
+    size_t cap, n; /* cap a power of two; 8 bytes a slot, at most half full */
 };
 
 /* Background checkpointing: the writer's WAL hook wakes a thread that copies WAL pages into
@@ -325,6 +344,19 @@ static int setup_delta(struct sqlite_store *s, struct sl_err *err)
     if (prepare(s->db, sql, &s->delta_id, err) != 0 ||
         prepare(s->db, "PRAGMA data_version", &s->data_ver, err) != 0)
         return -1;
+    snprintf(sql, sizeof(sql), "SELECT rowid, %s FROM %s WHERE rowid > ?", key, s->tdelta);
+    if (prepare(s->db, sql, &s->delta_from, err) != 0)
+        return -1;
+    /* How many merges the delta has seen, for writers that share the file (delta_sync). */
+    snprintf(sql, sizeof(sql),
+             "CREATE TABLE IF NOT EXISTS sluice_merges(tbl TEXT PRIMARY KEY NOT NULL, merges "
+             "INTEGER NOT NULL) WITHOUT ROWID; INSERT OR IGNORE INTO sluice_merges VALUES('%s', 0)",
+             t->table);
+    if (exec(s->db, sql, err) != 0)
+        return -1;
+    snprintf(sql, sizeof(sql), "SELECT merges FROM sluice_merges WHERE tbl='%s'", t->table);
+    if (prepare(s->db, sql, &s->get_gen, err) != 0)
+        return -1;
     return 0;
 }
 
@@ -508,14 +540,14 @@ static void idmap_free(struct sqlite_idmap *m)
     free(m);
 }
 
-static uint64_t id_hash(const char *k, uint32_t len)
+static uint32_t id_hash(const char *k, uint32_t len)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a, then a final mix */
     for (uint32_t i = 0; i < len; i++)
         h = (h ^ (uint8_t)k[i]) * 1099511628211ull;
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ull;
-    return h ^ (h >> 32);
+    return (uint32_t)(h ^ (h >> 32));
 }
 
 static void idmap_clear(struct sqlite_idmap *m)
@@ -524,13 +556,16 @@ static void idmap_clear(struct sqlite_idmap *m)
     m->n = 0;
 }
 
-/* Adds (h, rid); grows at half full. -1 when memory is short. */
-static int idmap_add(struct sqlite_idmap *m, uint64_t h, int64_t rid)
+/* Adds (h, rid); grows at half full. -1 when memory is short (or rid is beyond 32 bits,
+ * which would take 4 billion rows in the delta). */
+static int idmap_add(struct sqlite_idmap *m, uint32_t h, int64_t rid)
 {
+    if (rid <= 0 || rid > (int64_t)UINT32_MAX)
+        return -1;
     if ((m->n + 1) * 2 > m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 1024;
-        uint64_t *nh = malloc(cap * sizeof(*nh));
-        int64_t *nr = calloc(cap, sizeof(*nr));
+        uint32_t *nh = malloc(cap * sizeof(*nh));
+        uint32_t *nr = calloc(cap, sizeof(*nr));
         if (!nh || !nr) {
             free(nh);
             free(nr);
@@ -555,14 +590,94 @@ static int idmap_add(struct sqlite_idmap *m, uint64_t h, int64_t rid)
     while (m->rid[j])
         j = (j + 1) & (m->cap - 1);
     m->h[j] = h;
-    m->rid[j] = rid;
+    m->rid[j] = (uint32_t)rid;
     m->n++;
+    return 0;
+}
+
+/* The first column of a one-row statement as an integer. */
+static int step_int(sqlite3_stmt *q, int64_t *v)
+{
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static uint64_t bloom_step(uint32_t h)
+{
+    uint64_t x = h * 0x9e3779b97f4a7c15ull;
+    return (x ^ (x >> 31)) | 1;
+}
+
+static void bloom_add(struct sqlite_bloom *b, uint32_t h)
+{
+    uint64_t pos = h, step = bloom_step(h);
+    for (int i = 0; i < 4; i++, pos += step)
+        b->bits[(pos & (b->nbits - 1)) >> 6] |= 1ull << (pos & 63);
+    b->n++;
+}
+
+static bool bloom_maybe(const struct sqlite_bloom *b, uint32_t h)
+{
+    uint64_t pos = h, step = bloom_step(h);
+    for (int i = 0; i < 4; i++, pos += step) {
+        if (!(b->bits[(pos & (b->nbits - 1)) >> 6] & (1ull << (pos & 63))))
+            return false;
+    }
+    return true;
+}
+
+/* Builds the filter from the main table's ids (a scan of its id index), sized for twice
+ * what it holds plus a merge. Leaves it invalid (every id looked up) when memory is short. */
+static int bloom_build(struct sqlite_store *s, int64_t gen, struct sl_err *err)
+{
+    struct sqlite_bloom *b = s->bloom;
+    b->ok = false;
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT max(rowid) FROM %s", s->tmain);
+    sqlite3_stmt *q = NULL;
+    int64_t nmain = 0;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK || step_int(q, &nmain) != 0) {
+        sqlite3_finalize(q);
+        return sqlite_store_fail(s->db, err, "main table size");
+    }
+    sqlite3_finalize(q);
+    uint64_t want = 8 * (2 * (uint64_t)nmain + (uint64_t)s->merge_rows), nbits = 1 << 16;
+    while (nbits < want)
+        nbits <<= 1;
+    if (nbits != b->nbits) {
+        free(b->bits);
+        b->nbits = 0;
+        if (!(b->bits = malloc(nbits / 8))) {
+            b->nomem = true;
+            return 0; /* no filter: correct, only slower */
+        }
+        b->nbits = nbits;
+    }
+    memset(b->bits, 0, nbits / 8);
+    b->n = 0;
+    b->cap_n = nbits / 8;
+    snprintf(sql, sizeof(sql), "SELECT %s FROM %s", s->t->cols[s->t->key_col], s->tmain);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return sqlite_store_fail(s->db, err, "read the main table's ids");
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        bloom_add(b, id_hash((const char *)sqlite3_column_blob(q, 0),
+                             (uint32_t)sqlite3_column_bytes(q, 0)));
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return sqlite_store_fail(s->db, err, "read the main table's ids");
+    b->ok = true;
+    b->gen = gen;
+    s->bloom_builds++;
     return 0;
 }
 
 /* The rowid of key in the delta, 0 if it is not there, -1 on error. Equal hashes are checked
  * against the stored id. */
-static int64_t delta_find(struct sqlite_store *s, const char *key, uint32_t len, uint64_t h)
+static int64_t delta_find(struct sqlite_store *s, const char *key, uint32_t len, uint32_t h)
 {
     struct sqlite_idmap *m = s->map;
     if (m->cap == 0)
@@ -584,41 +699,57 @@ static int64_t delta_find(struct sqlite_store *s, const char *key, uint32_t len,
     return 0;
 }
 
-/* Makes s->map match the delta, reading it again when another connection has committed since
- * it was built (or it is not valid). In a write transaction. */
+/* Makes s->map match the delta. Nothing to do unless another connection has committed since
+ * (data_version) or the map is not valid; then the rows appended since are read, or all of
+ * them after a merge by another writer. In a write transaction. */
 static int delta_sync(struct sqlite_store *s, struct sl_err *err)
 {
-    int rc = sqlite3_step(s->data_ver);
-    int64_t ver = rc == SQLITE_ROW ? sqlite3_column_int64(s->data_ver, 0) : -1;
-    sqlite3_reset(s->data_ver);
-    if (rc != SQLITE_ROW)
+    int64_t ver, gen;
+    if (!s->bloom && !(s->bloom = calloc(1, sizeof(*s->bloom))))
+        return sl_err_set(err, "out of memory");
+    if (step_int(s->data_ver, &ver) != 0)
         return sqlite_store_fail(s->db, err, "data_version");
-    if (s->map_ok && ver == s->seen_ver)
-        return 0;
+    if (s->map_ok && ver == s->seen_ver) {
+        if (s->bloom->ok || s->bloom->nomem)
+            return 0;
+        return bloom_build(s, s->map_gen, err);
+    }
+    if (step_int(s->get_gen, &gen) != 0)
+        return sqlite_store_fail(s->db, err, "merge count");
     if (!s->map && !(s->map = calloc(1, sizeof(*s->map))))
         return sl_err_set(err, "out of memory");
-    if (s->map->cap)
-        idmap_clear(s->map);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT rowid, %s FROM %s", s->t->cols[s->t->key_col], s->tdelta);
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
-        return sqlite_store_fail(s->db, err, "read the delta");
+    if (!s->map_ok || gen != s->map_gen) {
+        if (s->map->cap)
+            idmap_clear(s->map);
+        s->map_max = 0;
+        s->map_builds++;
+    }
+    sqlite3_stmt *q = s->delta_from;
+    sqlite3_bind_int64(q, 1, s->map_max);
+    int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t rid = sqlite3_column_int64(q, 0);
         if (idmap_add(s->map,
                       id_hash((const char *)sqlite3_column_blob(q, 1),
                               (uint32_t)sqlite3_column_bytes(q, 1)),
-                      sqlite3_column_int64(q, 0)) != 0) {
-            sqlite3_finalize(q);
+                      rid) != 0) {
+            sqlite3_reset(q);
+            s->map_ok = false;
             return sl_err_set(err, "out of memory");
         }
+        if (rid > s->map_max)
+            s->map_max = rid;
     }
-    sqlite3_finalize(q);
-    if (rc != SQLITE_DONE)
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        s->map_ok = false;
         return sqlite_store_fail(s->db, err, "read the delta");
+    }
     s->map_ok = true;
     s->seen_ver = ver;
-    s->map_builds++;
+    s->map_gen = gen;
+    if (!s->bloom->nomem && (!s->bloom->ok || s->bloom->gen != gen))
+        return bloom_build(s, gen, err);
     return 0;
 }
 
@@ -628,7 +759,16 @@ static int delta_merge(struct sqlite_store *s, struct sl_err *err)
 {
     const struct store_table *t = s->t;
     char sql[SQL_MAX];
-    int n = snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE; INSERT INTO %s(", s->tmain);
+    /* The map must hold every id moved (another writer may have added rows since this
+     * one's batch), since they go into the filter. */
+    if (exec(s->db, "BEGIN IMMEDIATE", err) != 0)
+        return -1;
+    if (delta_sync(s, err) != 0) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        s->map_ok = false;
+        return -1;
+    }
+    int n = snprintf(sql, sizeof(sql), "INSERT INTO %s(", s->tmain);
     col_list(t, sql, &n, "");
     n += snprintf(sql + n, sizeof(sql) - (size_t)n, ") SELECT ");
     col_list(t, sql, &n, "");
@@ -648,7 +788,10 @@ static int delta_merge(struct sqlite_store *s, struct sl_err *err)
     if (first)
         n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s=excluded.%s", t->cols[t->key_col],
                       t->cols[t->key_col]);
-    n += snprintf(sql + n, sizeof(sql) - (size_t)n, "; DELETE FROM %s; COMMIT", s->tdelta);
+    n += snprintf(sql + n, sizeof(sql) - (size_t)n,
+                  "; DELETE FROM %s; UPDATE sluice_merges SET merges=merges+1 WHERE tbl='%s'; "
+                  "COMMIT",
+                  s->tdelta, t->table);
     if (n >= (int)sizeof(sql))
         return sl_err_set(err, "sqlite: merge statement too long");
     if (exec(s->db, sql, err) != 0) {
@@ -656,7 +799,19 @@ static int delta_merge(struct sqlite_store *s, struct sl_err *err)
         s->map_ok = false;
         return -1;
     }
+    struct sqlite_bloom *b = s->bloom;
+    if (b->ok && b->gen == s->map_gen && b->n + s->map->n <= b->cap_n) {
+        for (size_t i = 0; i < s->map->cap; i++) {
+            if (s->map->rid[i])
+                bloom_add(b, s->map->h[i]);
+        }
+        b->gen++;
+    } else {
+        b->ok = false; /* rebuilt (larger) at the next batch */
+    }
     idmap_clear(s->map);
+    s->map_max = 0;
+    s->map_gen++;
     s->merges++;
     return 0;
 }
@@ -677,7 +832,12 @@ static void sqlite_store_close(struct store *st)
     sqlite3_finalize(s->delta_ins);
     sqlite3_finalize(s->delta_id);
     sqlite3_finalize(s->data_ver);
+    sqlite3_finalize(s->get_gen);
+    sqlite3_finalize(s->delta_from);
     idmap_free(s->map);
+    if (s->bloom)
+        free(s->bloom->bits);
+    free(s->bloom);
     if (s->db)
         sqlite3_close_v2(s->db);
     free(s->order);
@@ -871,7 +1031,7 @@ static int write_delta(struct sqlite_store *s, const struct store_row *rows, lon
         return -1;
     for (long i = 0; i < nw; i++) {
         const struct store_row *r = &rows[s->order[i].idx];
-        uint64_t h = id_hash(r->col[k], r->len[k]);
+        uint32_t h = id_hash(r->col[k], r->len[k]);
         int64_t rid = delta_find(s, r->col[k], r->len[k], h);
         if (rid < 0)
             return sqlite_store_fail(s->db, err, "delta lookup");
@@ -883,20 +1043,25 @@ static int write_delta(struct sqlite_store *s, const struct store_row *rows, lon
                 return sqlite_store_fail(s->db, err, "update");
             continue;
         }
-        for (int c = 0; c < t->ncols; c++)
-            sqlite3_bind_text(s->main_upd, c + 1, r->col[c], (int)r->len[c], SQLITE_STATIC);
-        if (step_done(s->main_upd) != 0)
-            return sqlite_store_fail(s->db, err, "update");
-        if (sqlite3_changes(s->db) > 0)
-            continue;
+        if (!s->bloom->ok || bloom_maybe(s->bloom, h)) {
+            for (int c = 0; c < t->ncols; c++)
+                sqlite3_bind_text(s->main_upd, c + 1, r->col[c], (int)r->len[c], SQLITE_STATIC);
+            if (step_done(s->main_upd) != 0)
+                return sqlite_store_fail(s->db, err, "update");
+            if (sqlite3_changes(s->db) > 0)
+                continue;
+        }
         for (int c = 0; c < t->ncols; c++)
             sqlite3_bind_text(s->delta_ins, c + 1, r->col[c], (int)r->len[c], SQLITE_STATIC);
         /* rows come in groups of 4096 (sorted within a batch), so (g, id) grows at its end */
         sqlite3_bind_int64(s->delta_ins, t->ncols + 1, (int64_t)(s->map->n >> 12));
         if (step_done(s->delta_ins) != 0)
             return sqlite_store_fail(s->db, err, "insert");
-        if (idmap_add(s->map, h, sqlite3_last_insert_rowid(s->db)) != 0)
+        int64_t rid_new = sqlite3_last_insert_rowid(s->db);
+        if (idmap_add(s->map, h, rid_new) != 0)
             return sl_err_set(err, "out of memory");
+        if (rid_new > s->map_max)
+            s->map_max = rid_new;
     }
     return 0;
 }
