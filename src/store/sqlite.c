@@ -2,10 +2,13 @@
  * the consumer's offsets live in the same file (sluice_offsets), so one transaction per batch
  * commits rows and progress together: exactly once into SQLite, across kill -9.
  * Location: "DIR[?synchronous=normal|full&cache_mb=N&busy_timeout_ms=N&checkpoint_pages=N&
- * page_size=N&layout=rowid|without_rowid&sort=1|0]". The defaults are the measured best
- * (docs/process.md, bench/bench_sink.c): a rowid table (rows appended, only the small id index is
- * random), batches sorted by key, 16 MB page cache (64 MB was measured no faster at 1M rows and
- * costs 50 MB of RSS), synchronous=NORMAL. */
+ * page_size=N&layout=delta|rowid|without_rowid&merge_rows=N&sort=1|0]". The defaults are the
+ * measured best (docs/process.md, bench/bench_sink.c): the two-level layout (layout=delta: a main
+ * table and an append-only delta merged into it every merge_rows = 1M rows, the table a view
+ * over both; see struct sqlite_idmap), batches sorted by key, 16 MB page cache (64 MB was
+ * measured no faster at 1M rows and costs 50 MB of RSS), synchronous=NORMAL. layout=rowid is
+ * the one-table layout (rows appended, only the id index is random); a file keeps the layout it
+ * was made with. */
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -168,7 +171,7 @@ static int parse_params(const char *loc, struct sqlite_params *p, struct sl_err 
     p->busy_timeout_ms = 10000;
     p->sort = true;
     p->rowid = true;
-    p->delta = false;
+    p->delta = true;
     p->merge_rows = 1000000;
     p->checkpoint_pages = 10000;
     p->ckpt_background = true;
