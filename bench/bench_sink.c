@@ -110,10 +110,12 @@ static int grow(long n, long step, long batch, const char *dir, const char *para
     struct store_row *rows = malloc((size_t)batch * sizeof(*rows));
     if (!u || !rows)
         return 1;
-    printf("%12s %10s %12s %12s\n", "rows", "rows/s", "batch p50 ms", "batch p99 ms");
+    printf("%12s %10s %12s %12s %12s\n", "rows", "rows/s", "batch p50 ms", "batch p99 ms",
+           "batch max ms");
     int64_t off = -1, t0 = mono_us(), step_t0 = t0;
     long next_step = step;
     struct hist lat = {0};
+    int64_t lat_max = 0;
     for (long i = 0; i < n; i += batch) {
         long k = n - i < batch ? n - i : batch;
         for (long r = 0; r < k; r++) {
@@ -135,14 +137,18 @@ static int grow(long n, long step, long batch, const char *dir, const char *para
             return 1;
         }
         off = i + k;
-        hist_add(&lat, (uint64_t)(mono_us() - b0));
+        int64_t took = mono_us() - b0;
+        hist_add(&lat, (uint64_t)took);
+        lat_max = took > lat_max ? took : lat_max;
         if (i + k >= next_step || i + k == n) {
             int64_t now = mono_us();
-            printf("%12ld %10.0f %12.1f %12.1f\n", i + k,
+            printf("%12ld %10.0f %12.1f %12.1f %12.1f\n", i + k,
                    (double)(i + k - (next_step - step)) * 1e6 / (double)(now - step_t0),
-                   hist_quantile(&lat, 0.5) / 1000.0, hist_quantile(&lat, 0.99) / 1000.0);
+                   hist_quantile(&lat, 0.5) / 1000.0, hist_quantile(&lat, 0.99) / 1000.0,
+                   lat_max / 1000.0);
             fflush(stdout);
             memset(&lat, 0, sizeof(lat));
+            lat_max = 0;
             step_t0 = now;
             next_step += step;
         }

@@ -936,6 +936,13 @@ static int sqlite_store_open(struct store **out, const char *loc, const struct s
                  p.ckpt_background ? 0LL : (long long)p.checkpoint_pages);
         if (exec(s->db, sql, err) != 0 || setup_writer(s, &p, err) != 0)
             goto fail;
+        /* A merge grows the WAL to about the size of the delta plus the main table's id
+         * index (~1 GB at 10M rows); once checkpointed, the file shrinks back to this bound
+         * instead of keeping its largest size. */
+        snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%lld",
+                 4LL * (long long)(p.checkpoint_pages > 0 ? p.checkpoint_pages : 1000) * 4096);
+        if (exec(s->db, sql, err) != 0)
+            goto fail;
         if (p.ckpt_background && ckpt_start(s, path, p.checkpoint_pages, err) != 0)
             goto fail;
     }
