@@ -56,6 +56,9 @@ struct sqlite_store {
                       * delta between merges, so while it is unchanged reading the rows
                       * after map_max brings the map up to date */
     int64_t map_max;
+    int64_t live;     /* rows in the delta (the map may also hold entries of moved rows) */
+    int merge_slices; /* 1 or 16 */
+    int slice;        /* 0, or the next slice of the merge under way + 1 */
     uint64_t merges, map_builds, bloom_builds;
     char tmain[STORE_NAME_MAX + 8], tdelta[STORE_NAME_MAX + 8];
 };
@@ -116,6 +119,7 @@ struct sqlite_params {
     bool rowid;
     bool delta; /* layout=delta: main table + append-only delta (applies to a new file) */
     int64_t merge_rows;
+    int64_t merge_slices;
     bool sort;
     int64_t checkpoint_pages;
     int64_t page_size; /* 0: SQLite's default; applies to a new file only */
@@ -173,6 +177,7 @@ static int parse_params(const char *loc, struct sqlite_params *p, struct sl_err 
     p->rowid = true;
     p->delta = true;
     p->merge_rows = 1000000;
+    p->merge_slices = 16;
     p->checkpoint_pages = 10000;
     p->ckpt_background = true;
     const char *q = strchr(loc, '?');
@@ -218,6 +223,9 @@ static int parse_params(const char *loc, struct sqlite_params *p, struct sl_err 
             p->ckpt_background = true;
         } else if (strcmp(kv, "checkpoint") == 0 && strcmp(v, "inline") == 0) {
             p->ckpt_background = false;
+        } else if (strcmp(kv, "merge_slices") == 0 &&
+                   (strcmp(v, "1") == 0 || strcmp(v, "16") == 0)) {
+            p->merge_slices = atoi(v);
         } else if (strcmp(kv, "merge_rows") == 0) {
             if (param_int("merge_rows", v, 1, 100000000, &p->merge_rows, err) != 0)
                 return -1;
@@ -237,7 +245,8 @@ static int parse_params(const char *loc, struct sqlite_params *p, struct sl_err 
                               "sqlite: unknown parameter %s=%s (known: synchronous=normal|"
                               "full, cache_mb=N, busy_timeout_ms=N, checkpoint_pages=N, "
                               "checkpoint=background|inline, page_size=N, mmap_mb=N, "
-                              "layout=delta|rowid|without_rowid, merge_rows=N, sort=1|0)",
+                              "layout=delta|rowid|without_rowid, merge_rows=N, merge_slices=1|16, "
+                              "sort=1|0)",
                               kv, v);
         q = end;
     }
@@ -397,6 +406,7 @@ static int setup_writer(struct sqlite_store *s, const struct sqlite_params *p, s
     int have = file_layout(s, err);
     s->delta = have == 2 || (have == 0 && p->delta);
     s->merge_rows = p->merge_rows;
+    s->merge_slices = (int)p->merge_slices;
     if (have < 0 ||
         (s->delta ? setup_delta(s, err) : create_table(s, t->table, p->rowid, err)) != 0 ||
         exec(s->db,
@@ -725,6 +735,7 @@ static int delta_sync(struct sqlite_store *s, struct sl_err *err)
         if (s->map->cap)
             idmap_clear(s->map);
         s->map_max = 0;
+        s->live = 0;
         s->map_builds++;
     }
     sqlite3_stmt *q = s->delta_from;
@@ -742,6 +753,7 @@ static int delta_sync(struct sqlite_store *s, struct sl_err *err)
         }
         if (rid > s->map_max)
             s->map_max = rid;
+        s->live++;
     }
     sqlite3_reset(q);
     if (rc != SQLITE_DONE) {
@@ -756,30 +768,75 @@ static int delta_sync(struct sqlite_store *s, struct sl_err *err)
     return 0;
 }
 
-/* Moves every delta row into the main table in one id-sorted pass, in its own transaction
- * (what the view shows does not change). A failure leaves both tables as they were. */
-static int delta_merge(struct sqlite_store *s, struct sl_err *err)
+/* Slice k of n of the id space, as a WHERE clause: 16 slices split at the first character
+ * 1..9, a..f (hex ids); 1 slice is everything. Other keys are correct too, only unevenly
+ * split. */
+static void slice_where(int k, int n, const char *key, char *out, size_t size)
+{
+    static const char *const bounds[] = {"1", "2", "3", "4", "5", "6", "7", "8",
+                                         "9", "a", "b", "c", "d", "e", "f"};
+    int m = snprintf(out, size, "WHERE true");
+    if (n > 1 && k > 0)
+        m += snprintf(out + m, size - (size_t)m, " AND %s >= '%s'", key, bounds[k - 1]);
+    if (n > 1 && k < n - 1)
+        snprintf(out + m, size - (size_t)m, " AND %s < '%s'", key, bounds[k]);
+}
+
+/* Moves the delta rows of slice k (of n) into the main table in one id-sorted pass, in its
+ * own transaction (what the view shows does not change). A failure leaves both tables as
+ * they were. With n = 16 a merge is spread over 16 batches, each stalling the writer for a
+ * 16th of it; rows arriving meanwhile wait for the next merge. */
+static int delta_merge(struct sqlite_store *s, int k, int nslices, struct sl_err *err)
 {
     const struct store_table *t = s->t;
-    char sql[SQL_MAX];
-    /* The map must hold every id moved (another writer may have added rows since this
-     * one's batch), since they go into the filter. */
+    const char *key = t->cols[t->key_col];
+    char sql[SQL_MAX], where[128];
+    slice_where(k, nslices, key, where, sizeof(where));
+    /* The map must know every row (another writer may have added some since this one's
+     * batch), and the ids moved go into the filter. */
     if (exec(s->db, "BEGIN IMMEDIATE", err) != 0)
         return -1;
-    if (delta_sync(s, err) != 0) {
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        s->map_ok = false;
-        return -1;
+    uint32_t *hs = NULL;
+    size_t nh = 0, caph = 0;
+    int64_t moved = 0, newmax = 0;
+    sqlite3_stmt *q = NULL;
+    if (delta_sync(s, err) != 0)
+        goto fail;
+    snprintf(sql, sizeof(sql), "SELECT %s FROM %s %s", key, s->tdelta, where);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
+        sqlite_store_fail(s->db, err, "merge");
+        goto fail;
+    }
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (nh == caph) {
+            size_t nc = caph ? caph * 2 : 4096;
+            uint32_t *g = realloc(hs, nc * sizeof(*g));
+            if (!g) {
+                sl_err_set(err, "out of memory");
+                goto fail;
+            }
+            hs = g;
+            caph = nc;
+        }
+        hs[nh++] =
+            id_hash((const char *)sqlite3_column_blob(q, 0), (uint32_t)sqlite3_column_bytes(q, 0));
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (rc != SQLITE_DONE) {
+        sqlite_store_fail(s->db, err, "merge");
+        goto fail;
     }
     int n = snprintf(sql, sizeof(sql), "INSERT INTO %s(", s->tmain);
     col_list(t, sql, &n, "");
     n += snprintf(sql + n, sizeof(sql) - (size_t)n, ") SELECT ");
     col_list(t, sql, &n, "");
     /* The tables never share an id; the upsert only makes sure the newer version wins if
-     * they ever did. WHERE true: the parser needs it before ON CONFLICT. */
+     * they ever did. (A WHERE is needed before ON CONFLICT.) */
     n += snprintf(sql + n, sizeof(sql) - (size_t)n,
-                  " FROM %s WHERE true ORDER BY %s ON CONFLICT(%s) DO UPDATE SET ", s->tdelta,
-                  t->cols[t->key_col], t->cols[t->key_col]);
+                  " FROM %s %s ORDER BY %s ON CONFLICT(%s) DO UPDATE SET ", s->tdelta, where, key,
+                  key);
     bool first = true;
     for (int i = 0; i < t->ncols; i++) {
         if (i == t->key_col)
@@ -789,34 +846,57 @@ static int delta_merge(struct sqlite_store *s, struct sl_err *err)
         first = false;
     }
     if (first)
-        n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s=excluded.%s", t->cols[t->key_col],
-                      t->cols[t->key_col]);
-    n += snprintf(sql + n, sizeof(sql) - (size_t)n,
-                  "; DELETE FROM %s; UPDATE sluice_merges SET merges=merges+1 WHERE tbl='%s'; "
-                  "COMMIT",
-                  s->tdelta, t->table);
-    if (n >= (int)sizeof(sql))
-        return sl_err_set(err, "sqlite: merge statement too long");
-    if (exec(s->db, sql, err) != 0) {
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        s->map_ok = false;
-        return -1;
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s=excluded.%s", key, key);
+    if (n >= (int)sizeof(sql)) {
+        sl_err_set(err, "sqlite: merge statement too long");
+        goto fail;
     }
+    if (exec(s->db, sql, err) != 0)
+        goto fail;
+    snprintf(sql, sizeof(sql), "DELETE FROM %s %s", s->tdelta, where);
+    if (exec(s->db, sql, err) != 0)
+        goto fail;
+    moved = sqlite3_changes(s->db);
+    snprintf(sql, sizeof(sql), "UPDATE sluice_merges SET merges=merges+1 WHERE tbl='%s'", t->table);
+    if (exec(s->db, sql, err) != 0)
+        goto fail;
+    snprintf(sql, sizeof(sql), "SELECT coalesce(max(rowid), 0) FROM %s", s->tdelta);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK || step_int(q, &newmax) != 0) {
+        sqlite_store_fail(s->db, err, "merge");
+        goto fail;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (exec(s->db, "COMMIT", err) != 0)
+        goto fail;
     struct sqlite_bloom *b = s->bloom;
-    if (b->ok && b->gen == s->map_gen && b->n + s->map->n <= b->cap_n) {
-        for (size_t i = 0; i < s->map->cap; i++) {
-            if (s->map->rid[i])
-                bloom_add(b, s->map->h[i]);
-        }
+    if (b->ok && b->gen == s->map_gen && b->n + nh <= b->cap_n) {
+        for (size_t i = 0; i < nh; i++)
+            bloom_add(b, hs[i]);
         b->gen++;
     } else {
         b->ok = false; /* rebuilt (larger) at the next batch */
     }
-    idmap_clear(s->map);
-    s->map_max = 0;
+    free(hs);
+    /* Entries of moved rows stay in the map: harmless, a hit is checked against the row at
+     * that rowid. Rows added later get rowids above newmax. */
+    s->live -= moved;
+    s->map_max = newmax;
     s->map_gen++;
     s->merges++;
+    if (s->live <= 0) {
+        idmap_clear(s->map);
+        s->live = 0;
+    } else if (s->map->n > 2 * (size_t)s->live + 65536) {
+        s->map_ok = false; /* mostly moved rows: read the delta again at the next batch */
+    }
     return 0;
+fail:
+    sqlite3_finalize(q);
+    free(hs);
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->map_ok = false;
+    return -1;
 }
 
 static void sqlite_store_close(struct store *st)
@@ -1063,8 +1143,9 @@ static int write_delta(struct sqlite_store *s, const struct store_row *rows, lon
         }
         for (int c = 0; c < t->ncols; c++)
             sqlite3_bind_text(s->delta_ins, c + 1, r->col[c], (int)r->len[c], SQLITE_STATIC);
-        /* rows come in groups of 4096 (sorted within a batch), so (g, id) grows at its end */
-        sqlite3_bind_int64(s->delta_ins, t->ncols + 1, (int64_t)(s->map->n >> 12));
+        /* rows come in groups of 4096 rowids (sorted within a batch), so (g, id) grows at its
+         * end */
+        sqlite3_bind_int64(s->delta_ins, t->ncols + 1, (s->map_max + 1) >> 12);
         if (step_done(s->delta_ins) != 0)
             return sqlite_store_fail(s->db, err, "insert");
         int64_t rid_new = sqlite3_last_insert_rowid(s->db);
@@ -1072,6 +1153,7 @@ static int write_delta(struct sqlite_store *s, const struct store_row *rows, lon
             return sl_err_set(err, "out of memory");
         if (rid_new > s->map_max)
             s->map_max = rid_new;
+        s->live++;
     }
     return 0;
 }
@@ -1142,10 +1224,13 @@ static int sqlite_store_write_batch(struct store *st, const char *topic,
         goto rollback;
     if (s->upsert)
         sqlite3_clear_bindings(s->upsert);
-    if (s->delta && s->map && s->map->n >= (size_t)s->merge_rows) {
-        /* The batch is stored; a merge that fails is tried again after the next batch. */
+    if (s->delta && s->map && (s->slice > 0 || s->live >= s->merge_rows)) {
+        /* The batch is stored; a merge (slice) that fails is tried again after the next
+         * batch. */
         struct sl_err merr;
-        delta_merge(s, &merr);
+        int k = s->slice > 0 ? s->slice - 1 : 0;
+        if (delta_merge(s, k, s->merge_slices, &merr) == 0)
+            s->slice = k + 1 < s->merge_slices ? k + 2 : 0;
     }
     return 0;
 rollback:

@@ -427,7 +427,7 @@ static int plan_scans(const char *path, const char *sql)
 static void test_delta(void)
 {
     char u[400], path[300];
-    snprintf(u, sizeof(u), "sqlite:%s/delta?layout=delta&merge_rows=400", dir);
+    snprintf(u, sizeof(u), "sqlite:%s/delta?layout=delta&merge_rows=400&merge_slices=1", dir);
     snprintf(path, sizeof(path), "%s/delta/spark_streams.db", dir);
     struct store *a = NULL, *b = NULL;
     struct sl_err err;
@@ -523,6 +523,75 @@ static void test_delta(void)
     store_close(b);
 }
 
+/* Merges in 16 id-range slices, one after each batch, while two writers alternate (then one
+ * writes alone): ids over
+ * every first hex digit, each batch 100 new ids and 30 updates of older ones (in the delta,
+ * in the main table, or in a slice being moved). After every batch: one row per id; at the
+ * end every id holds its newest version. */
+static void test_delta_slices(void)
+{
+    char u[400], path[300];
+    snprintf(u, sizeof(u), "sqlite:%s/slices?layout=delta&merge_rows=300&merge_slices=16", dir);
+    snprintf(path, sizeof(path), "%s/slices/spark_streams.db", dir);
+    struct store *w[2] = {NULL, NULL};
+    struct sl_err err;
+    CHECK(store_open(u, &spec_users()->layout, "ga", 0, &w[0], &err) == 0);
+    CHECK(store_open(u, &spec_users()->layout, "gb", 0, &w[1], &err) == 0);
+    if (!w[0] || !w[1])
+        return;
+    enum { NB = 45, NEW = 100, UPD = 30 };
+    static int version[NB * NEW];
+    static char cell[NEW + UPD][12][48];
+    static struct store_row rows[NEW + UPD];
+    int64_t next[2] = {-1, -1};
+    long long vsum = 0;
+    unsigned seed = 12345;
+    int moved_seen = 0;
+    for (int k = 0; k < NB; k++) {
+        int n = 0;
+        for (int i = 0; i < NEW + UPD; i++) {
+            int id;
+            if (i < NEW) {
+                id = k * NEW + i;
+            } else if (k > 0) {
+                seed = seed * 1103515245u + 12345u;
+                id = (int)((seed >> 8) % (unsigned)(k * NEW));
+            } else {
+                break;
+            }
+            version[id]++;
+            snprintf(cell[n][0], 48, "%x%07d-0000-4000-8000-%012d", id % 16, id / 16, id);
+            snprintf(cell[n][1], 48, "v%d", version[id]);
+            for (int c = 2; c < 12; c++)
+                snprintf(cell[n][c], 48, "c%d", c);
+            for (int c = 0; c < 12; c++) {
+                rows[n].col[c] = cell[n][c];
+                rows[n].len[c] = (uint32_t)strlen(cell[n][c]);
+            }
+            n++;
+        }
+        int wi = k < 20 ? k % 2 : 0; /* then one writer alone: its own filter must follow */
+        struct store_offset o = {0, next[wi], next[wi] + n + 1};
+        CHECK_EQ_INT(store_write_batch(w[wi], "s", rows, (size_t)n, &o, 1, &err), 0);
+        next[wi] += n + 1;
+        CHECK_EQ_INT(q1(path, "SELECT count(*) FROM created_users", NULL), (k + 1) * NEW);
+        CHECK_EQ_INT(q1(path, "SELECT count(DISTINCT id) FROM created_users", NULL), (k + 1) * NEW);
+        long long in_main = q1(path, "SELECT count(*) FROM created_users_main", NULL);
+        moved_seen += in_main > 0;
+    }
+    for (int id = 0; id < NB * NEW; id++)
+        vsum += version[id];
+    CHECK_EQ_INT(
+        q1(path, "SELECT sum(CAST(substr(first_name, 2) AS INTEGER)) FROM created_users", NULL),
+        vsum);
+    long long in_main = q1(path, "SELECT count(*) FROM created_users_main", NULL);
+    long long merges = q1(path, "SELECT merges FROM sluice_merges", NULL);
+    printf("delta slices: %lld rows in the main table, %lld slices merged\n", in_main, merges);
+    CHECK(in_main > 1000 && merges >= 16 && moved_seen > 0);
+    store_close(w[0]);
+    store_close(w[1]);
+}
+
 /* A file made in the one-table layout keeps it when opened with layout=delta (and the other
  * way round): the file's layout wins. */
 static void test_layout_detect(void)
@@ -585,6 +654,7 @@ int main(void)
     core_suite("store_rowid", "layout=rowid");
     test_checkpointer();
     test_delta();
+    test_delta_slices();
     test_layout_detect();
     fs_remove_tree(dir, NULL);
     return check_summary();
