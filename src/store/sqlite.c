@@ -2,13 +2,13 @@
  * the consumer's offsets live in the same file (sluice_offsets), so one transaction per batch
  * commits rows and progress together: exactly once into SQLite, across kill -9.
  * Location: "DIR[?synchronous=normal|full&cache_mb=N&busy_timeout_ms=N&checkpoint_pages=N&
- * page_size=N&layout=delta|rowid|without_rowid&merge_rows=N&sort=1|0]". The defaults are the
- * measured best (docs/process.md, bench/bench_sink.c): the two-level layout (layout=delta: a main
- * table and an append-only delta merged into it every merge_rows = 1M rows, the table a view
- * over both; see struct sqlite_idmap), batches sorted by key, 16 MB page cache (64 MB was
- * measured no faster at 1M rows and costs 50 MB of RSS), synchronous=NORMAL. layout=rowid is
- * the one-table layout (rows appended, only the id index is random); a file keeps the layout it
- * was made with. */
+ * page_size=N&layout=delta|rowid|without_rowid&merge_rows=N&merge_slices=1|16&sort=1|0]". The
+ * defaults are the measured best (docs/process.md, bench/bench_sink.c): the two-level layout
+ * (layout=delta: a main table and an append-only delta merged into it, in 16 id-range slices,
+ * every merge_rows = 1M rows, the table a view over both; see struct sqlite_idmap), batches sorted
+ * by key, 16 MB page cache (64 MB was measured no faster at 1M rows and costs 50 MB of RSS),
+ * synchronous=NORMAL. layout=rowid is the one-table layout (rows appended, only the id index is
+ * random); a file keeps the layout it was made with. */
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -69,7 +69,8 @@ struct sqlite_store {
  * T_delta, whose only index, (g, id) with g = row count / 4096, grows at its right edge; a row
  * whose id is already stored is updated in place where it is (T_main or T_delta), so the two
  * tables never hold the same id. When T_delta reaches merge_rows rows it is moved into T_main
- * in one id-sorted pass (each leaf of T_main's id index is then written once for many rows).
+ * in id-sorted passes, one id range (slice) after each batch (each leaf of T_main's id index
+ * is then written once for many rows).
  * T is a view: T_main UNION ALL T_delta. A point lookup by id stays indexed: T_main by its
  * primary key, T_delta by a skip-scan of (g, id) (sqlite_stat1 tells the planner that g has
  * few values). The writer finds ids in T_delta through an in-memory hash of them (rebuilt
