@@ -1,7 +1,8 @@
 /* bench_sink: the SQLite sink's levers measured through the store interface itself, on
  * 12-column user rows keyed by random UUIDs (the case DESIGN.md calls the bottleneck):
- * transaction size, table layout (rowid vs WITHOUT ROWID), sorting a batch by key, page cache
- * size, synchronous=NORMAL vs FULL. Each variant writes into a fresh database.
+ * transaction size, table layout (rowid vs WITHOUT ROWID vs the two-level layout=delta),
+ * sorting a batch by key, page cache size, synchronous=NORMAL vs FULL. Each variant writes into
+ * a fresh database.
  *   bench_sink [-n ROWS] [-b BATCH] [-d DIR] [-v VARIANT]   (prints one line per variant)
  * Growth mode: one store (location parameters PARAMS, "" for the defaults) grows from empty to
  * ROWS rows, 1% of them updates of earlier ids, rows made on the fly; prints rows/s and batch
@@ -30,22 +31,26 @@ struct variant {
 
 static const struct variant variants[] = {
     {"naive: 1 row per transaction, SQLite defaults",
-     "sort=0&cache_mb=2&checkpoint=inline&checkpoint_pages=1000", 1, 0.05},
+     "layout=rowid&sort=0&cache_mb=2&checkpoint=inline&checkpoint_pages=1000", 1, 0.05},
     {"batch, rowid table, unsorted, 2 MB cache", "layout=rowid&sort=0&cache_mb=2", 0, 1},
     {"batch, rowid table, sorted, 2 MB cache", "layout=rowid&sort=1&cache_mb=2", 0, 1},
     {"batch, rowid, sorted, 64 MB, background ckpt 10000 (default before issue 12)",
      "layout=rowid&sort=1&cache_mb=64", 0, 1},
     {"batch, rowid table, sorted, 256 MB cache", "layout=rowid&sort=1&cache_mb=256", 0, 1},
     {"inline checkpoint every 1000 pages (SQLite default)",
-     "checkpoint=inline&checkpoint_pages=1000", 0, 1},
-    {"inline checkpoint every 10000 pages", "checkpoint=inline&checkpoint_pages=10000", 0, 1},
-    {"inline checkpoint every 40000 pages", "checkpoint=inline&checkpoint_pages=40000", 0, 1},
-    {"background checkpoint every 40000 pages", "checkpoint_pages=40000", 0, 1},
+     "layout=rowid&checkpoint=inline&checkpoint_pages=1000", 0, 1},
+    {"inline checkpoint every 10000 pages", "layout=rowid&checkpoint=inline&checkpoint_pages=10000",
+     0, 1},
+    {"inline checkpoint every 40000 pages", "layout=rowid&checkpoint=inline&checkpoint_pages=40000",
+     0, 1},
+    {"background checkpoint every 40000 pages", "layout=rowid&checkpoint_pages=40000", 0, 1},
 
     {"batch, WITHOUT ROWID, unsorted, 64 MB cache", "layout=without_rowid&sort=0&cache_mb=64", 0,
      1},
     {"batch, WITHOUT ROWID, sorted, 64 MB cache", "layout=without_rowid&sort=1&cache_mb=64", 0, 1},
-    {"default, synchronous=FULL", "synchronous=full", 0, 1},
+    {"one table, synchronous=FULL", "layout=rowid&synchronous=full", 0, 1},
+    {"two-level layout (layout=delta, the default since issue 12)", "layout=delta", 0, 1},
+    {"two-level layout, merge every 100k rows", "layout=delta&merge_rows=100000", 0, 1},
 };
 #define NVARIANTS ((int)(sizeof(variants) / sizeof(variants[0])))
 
@@ -105,10 +110,12 @@ static int grow(long n, long step, long batch, const char *dir, const char *para
     struct store_row *rows = malloc((size_t)batch * sizeof(*rows));
     if (!u || !rows)
         return 1;
-    printf("%12s %10s %12s %12s\n", "rows", "rows/s", "batch p50 ms", "batch p99 ms");
+    printf("%12s %10s %12s %12s %12s\n", "rows", "rows/s", "batch p50 ms", "batch p99 ms",
+           "batch max ms");
     int64_t off = -1, t0 = mono_us(), step_t0 = t0;
     long next_step = step;
     struct hist lat = {0};
+    int64_t lat_max = 0;
     for (long i = 0; i < n; i += batch) {
         long k = n - i < batch ? n - i : batch;
         for (long r = 0; r < k; r++) {
@@ -130,14 +137,18 @@ static int grow(long n, long step, long batch, const char *dir, const char *para
             return 1;
         }
         off = i + k;
-        hist_add(&lat, (uint64_t)(mono_us() - b0));
+        int64_t took = mono_us() - b0;
+        hist_add(&lat, (uint64_t)took);
+        lat_max = took > lat_max ? took : lat_max;
         if (i + k >= next_step || i + k == n) {
             int64_t now = mono_us();
-            printf("%12ld %10.0f %12.1f %12.1f\n", i + k,
+            printf("%12ld %10.0f %12.1f %12.1f %12.1f\n", i + k,
                    (double)(i + k - (next_step - step)) * 1e6 / (double)(now - step_t0),
-                   hist_quantile(&lat, 0.5) / 1000.0, hist_quantile(&lat, 0.99) / 1000.0);
+                   hist_quantile(&lat, 0.5) / 1000.0, hist_quantile(&lat, 0.99) / 1000.0,
+                   lat_max / 1000.0);
             fflush(stdout);
             memset(&lat, 0, sizeof(lat));
+            lat_max = 0;
             step_t0 = now;
             next_step += step;
         }

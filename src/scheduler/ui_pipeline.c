@@ -418,11 +418,20 @@ void ui_h_users(struct http_req *req, void *ctx)
     const char *sql_rowid = "SELECT id, first_name, last_name, gender, address, post_code, email, "
                             "username, dob, registered_date, phone, picture FROM created_users "
                             "ORDER BY rowid DESC LIMIT ?";
+    /* The store's two-level layout (created_users a view over _delta and _main, both
+     * appended in arrival order): the newest rows of the delta, then of the main table. */
+    const char *sql_delta =
+        "SELECT * FROM (SELECT id, first_name, last_name, gender, address, post_code, email, "
+        "username, dob, registered_date, phone, picture FROM created_users_delta ORDER BY rowid "
+        "DESC LIMIT ?1) UNION ALL SELECT * FROM (SELECT id, first_name, last_name, gender, "
+        "address, post_code, email, username, dob, registered_date, phone, picture FROM "
+        "created_users_main ORDER BY rowid DESC LIMIT ?1) LIMIT ?1";
     const char *sql_any = "SELECT id, first_name, last_name, gender, address, post_code, email, "
                           "username, dob, registered_date, phone, picture FROM created_users "
                           "LIMIT ?";
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql_rowid, -1, &st, NULL) != SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql_delta, -1, &st, NULL) != SQLITE_OK &&
         sqlite3_prepare_v2(db, sql_any, -1, &st, NULL) != SQLITE_OK) {
         cJSON_AddStringToObject(doc, "error", "no users table yet");
         sqlite3_close(db);

@@ -2,10 +2,13 @@
  * the consumer's offsets live in the same file (sluice_offsets), so one transaction per batch
  * commits rows and progress together: exactly once into SQLite, across kill -9.
  * Location: "DIR[?synchronous=normal|full&cache_mb=N&busy_timeout_ms=N&checkpoint_pages=N&
- * page_size=N&layout=rowid|without_rowid&sort=1|0]". The defaults are the measured best
- * (docs/process.md, bench/bench_sink.c): a rowid table (rows appended, only the small id index is
- * random), batches sorted by key, 16 MB page cache (64 MB was measured no faster at 1M rows and
- * costs 50 MB of RSS), synchronous=NORMAL. */
+ * page_size=N&layout=delta|rowid|without_rowid&merge_rows=N&merge_slices=1|16&sort=1|0]". The
+ * defaults are the measured best (docs/process.md, bench/bench_sink.c): the two-level layout
+ * (layout=delta: a main table and an append-only delta merged into it, in 16 id-range slices,
+ * every merge_rows = 1M rows, the table a view over both; see struct sqlite_idmap), batches sorted
+ * by key, 16 MB page cache (64 MB was measured no faster at 1M rows and costs 50 MB of RSS),
+ * synchronous=NORMAL. layout=rowid is the one-table layout (rows appended, only the id index is
+ * random); a file keeps the layout it was made with. */
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -35,6 +38,59 @@ struct sqlite_store {
     size_t cap_order;
     int64_t deadline_ms;      /* for the query progress handler */
     struct sqlite_ckpt *ckpt; /* background checkpointer, or NULL (inline autocheckpoint) */
+    /* layout=delta (see "Two-level layout" below); false for a file in the one-table layout */
+    bool delta;
+    int64_t merge_rows;         /* merge the delta into the main table when it holds this many */
+    sqlite3_stmt *main_upd;     /* UPDATE main ... WHERE id=?1 */
+    sqlite3_stmt *delta_upd;    /* UPDATE delta ... WHERE rowid=?(ncols+1) */
+    sqlite3_stmt *delta_ins;    /* INSERT INTO delta(cols, g) */
+    sqlite3_stmt *delta_id;     /* SELECT id FROM delta WHERE rowid=? */
+    sqlite3_stmt *data_ver;     /* PRAGMA data_version */
+    sqlite3_stmt *get_gen;      /* SELECT merges FROM sluice_merges */
+    sqlite3_stmt *delta_from;   /* SELECT rowid, id FROM delta WHERE rowid > ? */
+    struct sqlite_idmap *map;   /* the delta's ids: hash -> rowid */
+    struct sqlite_bloom *bloom; /* the main table's ids, to skip looking up new ones there */
+    bool map_ok;                /* map matches the delta as of data version seen_ver */
+    int64_t seen_ver;
+    int64_t map_gen; /* merges done when the map was (re)built: rows are only appended to the
+                      * delta between merges, so while it is unchanged reading the rows
+                      * after map_max brings the map up to date */
+    int64_t map_max;
+    int64_t live;     /* rows in the delta (the map may also hold entries of moved rows) */
+    int merge_slices; /* 1 or 16 */
+    int slice;        /* 0, or the next slice of the merge under way + 1 */
+    uint64_t merges, map_builds, bloom_builds;
+    char tmain[STORE_NAME_MAX + 8], tdelta[STORE_NAME_MAX + 8];
+};
+
+/* Two-level layout (layout=delta, issue 12). The id index of a one-table layout takes one
+ * random 4 KB leaf per new row once the table outgrows the cache: written to the WAL, then
+ * again by the checkpointer. Here a row whose id is new goes to the append-only table
+ * T_delta, whose only index, (g, id) with g = row count / 4096, grows at its right edge; a row
+ * whose id is already stored is updated in place where it is (T_main or T_delta), so the two
+ * tables never hold the same id. When T_delta reaches merge_rows rows it is moved into T_main
+ * in id-sorted passes, one id range (slice) after each batch (each leaf of T_main's id index
+ * is then written once for many rows).
+ * T is a view: T_main UNION ALL T_delta. A point lookup by id stays indexed: T_main by its
+ * primary key, T_delta by a skip-scan of (g, id) (sqlite_stat1 tells the planner that g has
+ * few values). The writer finds ids in T_delta through an in-memory hash of them (rebuilt
+ * from the table when another connection wrote, or a batch failed). */
+/* A Bloom filter of the ids in the main table (4 probes, >= 8 bits an id). Valid while no
+ * other connection has merged (merge count bloom_gen); own merges add the delta's ids. A
+ * negative answer means the id is certainly not in the main table. */
+struct sqlite_bloom {
+    uint64_t *bits;
+    uint64_t nbits; /* a power of two */
+    uint64_t n, cap_n;
+    int64_t gen;
+    bool ok;
+    bool nomem; /* no memory for it: not tried again */
+};
+
+struct sqlite_idmap {
+    uint32_t *h;   /* the id's hash, 32 bits (it also picks the slot) */
+    uint32_t *rid; /* rowid in the delta; slot empty when 0 */
+    size_t cap, n; /* cap a power of two; 8 bytes a slot, at most half full */
 };
 
 /* Background checkpointing: the writer's WAL hook wakes a thread that copies WAL pages into
@@ -64,6 +120,9 @@ struct sqlite_params {
     int64_t cache_mb;
     int64_t busy_timeout_ms;
     bool rowid;
+    bool delta; /* layout=delta: main table + append-only delta (applies to a new file) */
+    int64_t merge_rows;
+    int64_t merge_slices;
     bool sort;
     int64_t checkpoint_pages;
     int64_t page_size; /* 0: SQLite's default; applies to a new file only */
@@ -119,6 +178,9 @@ static int parse_params(const char *loc, struct sqlite_params *p, struct sl_err 
     p->busy_timeout_ms = 10000;
     p->sort = true;
     p->rowid = true;
+    p->delta = true;
+    p->merge_rows = 1000000;
+    p->merge_slices = 16;
     p->checkpoint_pages = 10000;
     p->ckpt_background = true;
     const char *q = strchr(loc, '?');
@@ -164,18 +226,30 @@ static int parse_params(const char *loc, struct sqlite_params *p, struct sl_err 
             p->ckpt_background = true;
         } else if (strcmp(kv, "checkpoint") == 0 && strcmp(v, "inline") == 0) {
             p->ckpt_background = false;
-        } else if (strcmp(kv, "layout") == 0 && strcmp(v, "without_rowid") == 0)
+        } else if (strcmp(kv, "merge_slices") == 0 &&
+                   (strcmp(v, "1") == 0 || strcmp(v, "16") == 0)) {
+            p->merge_slices = atoi(v);
+        } else if (strcmp(kv, "merge_rows") == 0) {
+            if (param_int("merge_rows", v, 1, 100000000, &p->merge_rows, err) != 0)
+                return -1;
+        } else if (strcmp(kv, "layout") == 0 && strcmp(v, "without_rowid") == 0) {
             p->rowid = false;
-        else if (strcmp(kv, "layout") == 0 && strcmp(v, "rowid") == 0)
+            p->delta = false;
+        } else if (strcmp(kv, "layout") == 0 && strcmp(v, "rowid") == 0) {
             p->rowid = true;
-        else if (strcmp(kv, "sort") == 0 && (strcmp(v, "1") == 0 || strcmp(v, "0") == 0))
+            p->delta = false;
+        } else if (strcmp(kv, "layout") == 0 && strcmp(v, "delta") == 0) {
+            p->rowid = true;
+            p->delta = true;
+        } else if (strcmp(kv, "sort") == 0 && (strcmp(v, "1") == 0 || strcmp(v, "0") == 0))
             p->sort = v[0] == '1';
         else
             return sl_err_set(err,
                               "sqlite: unknown parameter %s=%s (known: synchronous=normal|"
                               "full, cache_mb=N, busy_timeout_ms=N, checkpoint_pages=N, "
                               "checkpoint=background|inline, page_size=N, mmap_mb=N, "
-                              "layout=rowid|without_rowid, sort=1|0)",
+                              "layout=delta|rowid|without_rowid, merge_rows=N, merge_slices=1|16, "
+                              "sort=1|0)",
                               kv, v);
         q = end;
     }
@@ -189,27 +263,166 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct sl_er
     return 0;
 }
 
-/* Creates the tables (idempotent) and prepares the write statements. */
+/* CREATE TABLE name(cols TEXT, key PRIMARY KEY) in the one-table layout's form. */
+static int create_table(struct sqlite_store *s, const char *name, bool rowid, struct sl_err *err)
+{
+    const struct store_table *t = s->t;
+    char sql[SQL_MAX];
+    int n = snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS %s(", name);
+    for (int i = 0; i < t->ncols; i++)
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s%s TEXT%s", i ? ", " : "", t->cols[i],
+                      i == t->key_col ? " PRIMARY KEY NOT NULL" : "");
+    n += snprintf(sql + n, sizeof(sql) - (size_t)n, ")%s", rowid ? "" : " WITHOUT ROWID");
+    if (n >= (int)sizeof(sql))
+        return sl_err_set(err, "sqlite: table definition too long");
+    return exec(s->db, sql, err);
+}
+
+/* Appends the column list "a,b,c" (prefixed by pre, e.g. "excluded.") to sql at *n. */
+static void col_list(const struct store_table *t, char *sql, int *n, const char *pre)
+{
+    for (int i = 0; i < t->ncols; i++)
+        *n += snprintf(sql + *n, SQL_MAX - (size_t)*n, "%s%s%s", i ? "," : "", pre, t->cols[i]);
+}
+
+/* Appends "c1=?2,c2=?3" for every non-key column (?k binds column k-1), or "key=?K" when the
+ * table has no other column. */
+static void set_list(const struct store_table *t, char *sql, int *n)
+{
+    bool first = true;
+    for (int i = 0; i < t->ncols; i++) {
+        if (i == t->key_col)
+            continue;
+        *n += snprintf(sql + *n, SQL_MAX - (size_t)*n, "%s%s=?%d", first ? "" : ",", t->cols[i],
+                       i + 1);
+        first = false;
+    }
+    if (first)
+        *n +=
+            snprintf(sql + *n, SQL_MAX - (size_t)*n, "%s=?%d", t->cols[t->key_col], t->key_col + 1);
+}
+
+/* The two-level layout's tables, view and statements (see struct sqlite_idmap). */
+static int setup_delta(struct sqlite_store *s, struct sl_err *err)
+{
+    const struct store_table *t = s->t;
+    char sql[SQL_MAX];
+    const char *key = t->cols[t->key_col];
+    if (create_table(s, s->tmain, true, err) != 0)
+        return -1;
+    int n = snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS %s(", s->tdelta);
+    for (int i = 0; i < t->ncols; i++)
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s%s TEXT%s", i ? ", " : "", t->cols[i],
+                      i == t->key_col ? " NOT NULL" : "");
+    n += snprintf(sql + n, sizeof(sql) - (size_t)n, ", sluice_g INTEGER NOT NULL)");
+    if (n >= (int)sizeof(sql) || exec(s->db, sql, err) != 0)
+        return n >= (int)sizeof(sql) ? sl_err_set(err, "sqlite: table definition too long") : -1;
+    snprintf(sql, sizeof(sql), "CREATE INDEX IF NOT EXISTS %s_g_%s ON %s(sluice_g, %s)", s->tdelta,
+             key, s->tdelta, key);
+    if (exec(s->db, sql, err) != 0)
+        return -1;
+    n = snprintf(sql, sizeof(sql), "CREATE VIEW IF NOT EXISTS %s AS SELECT ", t->table);
+    col_list(t, sql, &n, "");
+    n += snprintf(sql + n, sizeof(sql) - (size_t)n, " FROM %s UNION ALL SELECT ", s->tmain);
+    col_list(t, sql, &n, "");
+    n += snprintf(sql + n, sizeof(sql) - (size_t)n, " FROM %s", s->tdelta);
+    if (n >= (int)sizeof(sql) || exec(s->db, sql, err) != 0)
+        return n >= (int)sizeof(sql) ? sl_err_set(err, "sqlite: view definition too long") : -1;
+    /* Without statistics the planner would scan the delta for "id = ?"; these say that
+     * sluice_g has few values (4096 rows each), so it skip-scans the (g, id) index instead. */
+    snprintf(sql, sizeof(sql),
+             "ANALYZE sqlite_master; DELETE FROM sqlite_stat1 WHERE tbl='%s'; "
+             "INSERT INTO sqlite_stat1(tbl, idx, stat) VALUES('%s', '%s_g_%s', '1000000 4096 1')",
+             s->tdelta, s->tdelta, s->tdelta, key);
+    if (exec(s->db, sql, err) != 0)
+        return -1;
+
+    n = snprintf(sql, sizeof(sql), "UPDATE %s SET ", s->tmain);
+    set_list(t, sql, &n);
+    n += snprintf(sql + n, sizeof(sql) - (size_t)n, " WHERE %s=?%d", key, t->key_col + 1);
+    if (n >= (int)sizeof(sql) || prepare(s->db, sql, &s->main_upd, err) != 0)
+        return n >= (int)sizeof(sql) ? sl_err_set(err, "sqlite: statement too long") : -1;
+    n = snprintf(sql, sizeof(sql), "UPDATE %s SET ", s->tdelta);
+    set_list(t, sql, &n);
+    n += snprintf(sql + n, sizeof(sql) - (size_t)n, " WHERE rowid=?%d", t->ncols + 1);
+    if (n >= (int)sizeof(sql) || prepare(s->db, sql, &s->delta_upd, err) != 0)
+        return n >= (int)sizeof(sql) ? sl_err_set(err, "sqlite: statement too long") : -1;
+    n = snprintf(sql, sizeof(sql), "INSERT INTO %s(", s->tdelta);
+    col_list(t, sql, &n, "");
+    n += snprintf(sql + n, sizeof(sql) - (size_t)n, ",sluice_g) VALUES(");
+    for (int i = 0; i <= t->ncols; i++)
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s?%d", i ? "," : "", i + 1);
+    n += snprintf(sql + n, sizeof(sql) - (size_t)n, ")");
+    if (n >= (int)sizeof(sql) || prepare(s->db, sql, &s->delta_ins, err) != 0)
+        return n >= (int)sizeof(sql) ? sl_err_set(err, "sqlite: statement too long") : -1;
+    snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE rowid=?", key, s->tdelta);
+    if (prepare(s->db, sql, &s->delta_id, err) != 0 ||
+        prepare(s->db, "PRAGMA data_version", &s->data_ver, err) != 0)
+        return -1;
+    snprintf(sql, sizeof(sql), "SELECT rowid, %s FROM %s WHERE rowid > ?", key, s->tdelta);
+    if (prepare(s->db, sql, &s->delta_from, err) != 0)
+        return -1;
+    /* How many merges the delta has seen, for writers that share the file (delta_sync). */
+    snprintf(sql, sizeof(sql),
+             "CREATE TABLE IF NOT EXISTS sluice_merges(tbl TEXT PRIMARY KEY NOT NULL, merges "
+             "INTEGER NOT NULL) WITHOUT ROWID; INSERT OR IGNORE INTO sluice_merges VALUES('%s', 0)",
+             t->table);
+    if (exec(s->db, sql, err) != 0)
+        return -1;
+    snprintf(sql, sizeof(sql), "SELECT merges FROM sluice_merges WHERE tbl='%s'", t->table);
+    if (prepare(s->db, sql, &s->get_gen, err) != 0)
+        return -1;
+    return 0;
+}
+
+/* What the file holds already: 1 the one-table layout (T is a table), 2 the two-level one (T
+ * is a view), 0 nothing yet, -1 on error. */
+static int file_layout(struct sqlite_store *s, struct sl_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT type FROM sqlite_master WHERE name=?", -1, &q, NULL) !=
+        SQLITE_OK)
+        return sqlite_store_fail(s->db, err, "schema");
+    sqlite3_bind_text(q, 1, s->t->table, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q), ret = 0;
+    if (rc == SQLITE_ROW) {
+        const char *ty = (const char *)sqlite3_column_text(q, 0);
+        ret = ty && strcmp(ty, "view") == 0 ? 2 : 1;
+    } else if (rc != SQLITE_DONE) {
+        ret = sqlite_store_fail(s->db, err, "schema");
+    }
+    sqlite3_finalize(q);
+    return ret;
+}
+
+/* Creates the tables (idempotent) and prepares the write statements. The layout of a file
+ * that has one already is kept whatever p asks for (a file made before layout=delta existed
+ * keeps its one table). */
 static int setup_writer(struct sqlite_store *s, const struct sqlite_params *p, struct sl_err *err)
 {
     const struct store_table *t = s->t;
     char sql[SQL_MAX];
-    int n = snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS %s(", t->table);
-    for (int i = 0; i < t->ncols; i++)
-        n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s%s TEXT%s", i ? ", " : "", t->cols[i],
-                      i == t->key_col ? " PRIMARY KEY NOT NULL" : "");
-    n += snprintf(sql + n, sizeof(sql) - (size_t)n, ")%s", p->rowid ? "" : " WITHOUT ROWID");
-    if (n >= (int)sizeof(sql))
-        return sl_err_set(err, "sqlite: table definition too long");
-    if (exec(s->db, sql, err) != 0 ||
+    snprintf(s->tmain, sizeof(s->tmain), "%s_main", t->table);
+    snprintf(s->tdelta, sizeof(s->tdelta), "%s_delta", t->table);
+    if (exec(s->db, "BEGIN IMMEDIATE", err) != 0)
+        return -1;
+    int have = file_layout(s, err);
+    s->delta = have == 2 || (have == 0 && p->delta);
+    s->merge_rows = p->merge_rows;
+    s->merge_slices = (int)p->merge_slices;
+    if (have < 0 ||
+        (s->delta ? setup_delta(s, err) : create_table(s, t->table, p->rowid, err)) != 0 ||
         exec(s->db,
              "CREATE TABLE IF NOT EXISTS sluice_offsets(group_id TEXT NOT NULL, topic TEXT NOT "
              "NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL, updated_ms INTEGER "
              "NOT NULL, PRIMARY KEY(group_id, topic, partition)) WITHOUT ROWID",
-             err) != 0)
+             err) != 0 ||
+        exec(s->db, "COMMIT", err) != 0) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
+    }
 
-    n = snprintf(sql, sizeof(sql), "INSERT INTO %s(", t->table);
+    int n = snprintf(sql, sizeof(sql), "INSERT INTO %s(", t->table);
     for (int i = 0; i < t->ncols; i++)
         n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s%s", i ? "," : "", t->cols[i]);
     n += snprintf(sql + n, sizeof(sql) - (size_t)n, ") VALUES(");
@@ -230,7 +443,7 @@ static int setup_writer(struct sqlite_store *s, const struct sqlite_params *p, s
                       t->cols[t->key_col]);
     if (n >= (int)sizeof(sql))
         return sl_err_set(err, "sqlite: upsert statement too long");
-    if (prepare(s->db, sql, &s->upsert, err) != 0 ||
+    if ((!s->delta && prepare(s->db, sql, &s->upsert, err) != 0) ||
         prepare(s->db,
                 "SELECT next_offset FROM sluice_offsets WHERE group_id=? AND topic=? AND "
                 "partition=?",
@@ -351,6 +564,361 @@ static int ckpt_start(struct sqlite_store *s, const char *path, int64_t pages, s
     return 0;
 }
 
+static void idmap_free(struct sqlite_idmap *m)
+{
+    if (!m)
+        return;
+    free(m->h);
+    free(m->rid);
+    free(m);
+}
+
+static uint32_t id_hash(const char *k, uint32_t len)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a, then a final mix */
+    for (uint32_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)k[i]) * 1099511628211ull;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static void idmap_clear(struct sqlite_idmap *m)
+{
+    memset(m->rid, 0, m->cap * sizeof(*m->rid));
+    m->n = 0;
+}
+
+/* Adds (h, rid); grows at half full. -1 when memory is short (or rid is beyond 32 bits,
+ * which would take 4 billion rows in the delta). */
+static int idmap_add(struct sqlite_idmap *m, uint32_t h, int64_t rid)
+{
+    if (rid <= 0 || rid > (int64_t)UINT32_MAX)
+        return -1;
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 1024;
+        uint32_t *nh = malloc(cap * sizeof(*nh));
+        uint32_t *nr = calloc(cap, sizeof(*nr));
+        if (!nh || !nr) {
+            free(nh);
+            free(nr);
+            return -1;
+        }
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->rid[i])
+                continue;
+            size_t j = (size_t)m->h[i] & (cap - 1);
+            while (nr[j])
+                j = (j + 1) & (cap - 1);
+            nh[j] = m->h[i];
+            nr[j] = m->rid[i];
+        }
+        free(m->h);
+        free(m->rid);
+        m->h = nh;
+        m->rid = nr;
+        m->cap = cap;
+    }
+    size_t j = (size_t)h & (m->cap - 1);
+    while (m->rid[j])
+        j = (j + 1) & (m->cap - 1);
+    m->h[j] = h;
+    m->rid[j] = (uint32_t)rid;
+    m->n++;
+    return 0;
+}
+
+/* The first column of a one-row statement as an integer. */
+static int step_int(sqlite3_stmt *q, int64_t *v)
+{
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static uint64_t bloom_step(uint32_t h)
+{
+    uint64_t x = h * 0x9e3779b97f4a7c15ull;
+    return (x ^ (x >> 31)) | 1;
+}
+
+static void bloom_add(struct sqlite_bloom *b, uint32_t h)
+{
+    uint64_t pos = h, step = bloom_step(h);
+    for (int i = 0; i < 4; i++, pos += step)
+        b->bits[(pos & (b->nbits - 1)) >> 6] |= 1ull << (pos & 63);
+    b->n++;
+}
+
+static bool bloom_maybe(const struct sqlite_bloom *b, uint32_t h)
+{
+    uint64_t pos = h, step = bloom_step(h);
+    for (int i = 0; i < 4; i++, pos += step) {
+        if (!(b->bits[(pos & (b->nbits - 1)) >> 6] & (1ull << (pos & 63))))
+            return false;
+    }
+    return true;
+}
+
+/* Builds the filter from the main table's ids (a scan of its id index), sized for twice
+ * what it holds plus a merge. Leaves it invalid (every id looked up) when memory is short. */
+static int bloom_build(struct sqlite_store *s, int64_t gen, struct sl_err *err)
+{
+    struct sqlite_bloom *b = s->bloom;
+    b->ok = false;
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT max(rowid) FROM %s", s->tmain);
+    sqlite3_stmt *q = NULL;
+    int64_t nmain = 0;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK || step_int(q, &nmain) != 0) {
+        sqlite3_finalize(q);
+        return sqlite_store_fail(s->db, err, "main table size");
+    }
+    sqlite3_finalize(q);
+    uint64_t want = 8 * (2 * (uint64_t)nmain + (uint64_t)s->merge_rows), nbits = 1 << 16;
+    while (nbits < want)
+        nbits <<= 1;
+    if (nbits != b->nbits) {
+        free(b->bits);
+        b->nbits = 0;
+        if (!(b->bits = malloc(nbits / 8))) {
+            b->nomem = true;
+            return 0; /* no filter: correct, only slower */
+        }
+        b->nbits = nbits;
+    }
+    memset(b->bits, 0, nbits / 8);
+    b->n = 0;
+    b->cap_n = nbits / 8;
+    snprintf(sql, sizeof(sql), "SELECT %s FROM %s", s->t->cols[s->t->key_col], s->tmain);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return sqlite_store_fail(s->db, err, "read the main table's ids");
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        bloom_add(b, id_hash((const char *)sqlite3_column_blob(q, 0),
+                             (uint32_t)sqlite3_column_bytes(q, 0)));
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return sqlite_store_fail(s->db, err, "read the main table's ids");
+    b->ok = true;
+    b->gen = gen;
+    s->bloom_builds++;
+    return 0;
+}
+
+/* The rowid of key in the delta, 0 if it is not there, -1 on error. Equal hashes are checked
+ * against the stored id. */
+static int64_t delta_find(struct sqlite_store *s, const char *key, uint32_t len, uint32_t h)
+{
+    struct sqlite_idmap *m = s->map;
+    if (m->cap == 0)
+        return 0;
+    for (size_t j = (size_t)h & (m->cap - 1); m->rid[j]; j = (j + 1) & (m->cap - 1)) {
+        if (m->h[j] != h)
+            continue;
+        sqlite3_stmt *q = s->delta_id;
+        sqlite3_bind_int64(q, 1, m->rid[j]);
+        int rc = sqlite3_step(q);
+        bool same = rc == SQLITE_ROW && (uint32_t)sqlite3_column_bytes(q, 0) == len &&
+                    memcmp(sqlite3_column_blob(q, 0), key, len) == 0;
+        sqlite3_reset(q);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return -1;
+        if (same)
+            return m->rid[j];
+    }
+    return 0;
+}
+
+/* Makes s->map match the delta. Nothing to do unless another connection has committed since
+ * (data_version) or the map is not valid; then the rows appended since are read, or all of
+ * them after a merge by another writer. In a write transaction. */
+static int delta_sync(struct sqlite_store *s, struct sl_err *err)
+{
+    int64_t ver, gen;
+    if (!s->bloom && !(s->bloom = calloc(1, sizeof(*s->bloom))))
+        return sl_err_set(err, "out of memory");
+    if (step_int(s->data_ver, &ver) != 0)
+        return sqlite_store_fail(s->db, err, "data_version");
+    if (s->map_ok && ver == s->seen_ver) {
+        if (s->bloom->ok || s->bloom->nomem)
+            return 0;
+        return bloom_build(s, s->map_gen, err);
+    }
+    if (step_int(s->get_gen, &gen) != 0)
+        return sqlite_store_fail(s->db, err, "merge count");
+    if (!s->map && !(s->map = calloc(1, sizeof(*s->map))))
+        return sl_err_set(err, "out of memory");
+    if (!s->map_ok || gen != s->map_gen) {
+        if (s->map->cap)
+            idmap_clear(s->map);
+        s->map_max = 0;
+        s->live = 0;
+        s->map_builds++;
+    }
+    sqlite3_stmt *q = s->delta_from;
+    sqlite3_bind_int64(q, 1, s->map_max);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t rid = sqlite3_column_int64(q, 0);
+        if (idmap_add(s->map,
+                      id_hash((const char *)sqlite3_column_blob(q, 1),
+                              (uint32_t)sqlite3_column_bytes(q, 1)),
+                      rid) != 0) {
+            sqlite3_reset(q);
+            s->map_ok = false;
+            return sl_err_set(err, "out of memory");
+        }
+        if (rid > s->map_max)
+            s->map_max = rid;
+        s->live++;
+    }
+    sqlite3_reset(q);
+    if (rc != SQLITE_DONE) {
+        s->map_ok = false;
+        return sqlite_store_fail(s->db, err, "read the delta");
+    }
+    s->map_ok = true;
+    s->seen_ver = ver;
+    s->map_gen = gen;
+    if (!s->bloom->nomem && (!s->bloom->ok || s->bloom->gen != gen))
+        return bloom_build(s, gen, err);
+    return 0;
+}
+
+/* Slice k of n of the id space, as a WHERE clause: 16 slices split at the first character
+ * 1..9, a..f (hex ids); 1 slice is everything. Other keys are correct too, only unevenly
+ * split. */
+static void slice_where(int k, int n, const char *key, char *out, size_t size)
+{
+    static const char *const bounds[] = {"1", "2", "3", "4", "5", "6", "7", "8",
+                                         "9", "a", "b", "c", "d", "e", "f"};
+    int m = snprintf(out, size, "WHERE true");
+    if (n > 1 && k > 0)
+        m += snprintf(out + m, size - (size_t)m, " AND %s >= '%s'", key, bounds[k - 1]);
+    if (n > 1 && k < n - 1)
+        snprintf(out + m, size - (size_t)m, " AND %s < '%s'", key, bounds[k]);
+}
+
+/* Moves the delta rows of slice k (of n) into the main table in one id-sorted pass, in its
+ * own transaction (what the view shows does not change). A failure leaves both tables as
+ * they were. With n = 16 a merge is spread over 16 batches, each stalling the writer for a
+ * 16th of it; rows arriving meanwhile wait for the next merge. */
+static int delta_merge(struct sqlite_store *s, int k, int nslices, struct sl_err *err)
+{
+    const struct store_table *t = s->t;
+    const char *key = t->cols[t->key_col];
+    char sql[SQL_MAX], where[128];
+    slice_where(k, nslices, key, where, sizeof(where));
+    /* The map must know every row (another writer may have added some since this one's
+     * batch), and the ids moved go into the filter. */
+    if (exec(s->db, "BEGIN IMMEDIATE", err) != 0)
+        return -1;
+    uint32_t *hs = NULL;
+    size_t nh = 0, caph = 0;
+    int64_t moved = 0, newmax = 0;
+    sqlite3_stmt *q = NULL;
+    if (delta_sync(s, err) != 0)
+        goto fail;
+    snprintf(sql, sizeof(sql), "SELECT %s FROM %s %s", key, s->tdelta, where);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
+        sqlite_store_fail(s->db, err, "merge");
+        goto fail;
+    }
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (nh == caph) {
+            size_t nc = caph ? caph * 2 : 4096;
+            uint32_t *g = realloc(hs, nc * sizeof(*g));
+            if (!g) {
+                sl_err_set(err, "out of memory");
+                goto fail;
+            }
+            hs = g;
+            caph = nc;
+        }
+        hs[nh++] =
+            id_hash((const char *)sqlite3_column_blob(q, 0), (uint32_t)sqlite3_column_bytes(q, 0));
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (rc != SQLITE_DONE) {
+        sqlite_store_fail(s->db, err, "merge");
+        goto fail;
+    }
+    int n = snprintf(sql, sizeof(sql), "INSERT INTO %s(", s->tmain);
+    col_list(t, sql, &n, "");
+    n += snprintf(sql + n, sizeof(sql) - (size_t)n, ") SELECT ");
+    col_list(t, sql, &n, "");
+    /* The tables never share an id; the upsert only makes sure the newer version wins if
+     * they ever did. (A WHERE is needed before ON CONFLICT.) */
+    n += snprintf(sql + n, sizeof(sql) - (size_t)n,
+                  " FROM %s %s ORDER BY %s ON CONFLICT(%s) DO UPDATE SET ", s->tdelta, where, key,
+                  key);
+    bool first = true;
+    for (int i = 0; i < t->ncols; i++) {
+        if (i == t->key_col)
+            continue;
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s%s=excluded.%s", first ? "" : ",",
+                      t->cols[i], t->cols[i]);
+        first = false;
+    }
+    if (first)
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s=excluded.%s", key, key);
+    if (n >= (int)sizeof(sql)) {
+        sl_err_set(err, "sqlite: merge statement too long");
+        goto fail;
+    }
+    if (exec(s->db, sql, err) != 0)
+        goto fail;
+    snprintf(sql, sizeof(sql), "DELETE FROM %s %s", s->tdelta, where);
+    if (exec(s->db, sql, err) != 0)
+        goto fail;
+    moved = sqlite3_changes(s->db);
+    snprintf(sql, sizeof(sql), "UPDATE sluice_merges SET merges=merges+1 WHERE tbl='%s'", t->table);
+    if (exec(s->db, sql, err) != 0)
+        goto fail;
+    snprintf(sql, sizeof(sql), "SELECT coalesce(max(rowid), 0) FROM %s", s->tdelta);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK || step_int(q, &newmax) != 0) {
+        sqlite_store_fail(s->db, err, "merge");
+        goto fail;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (exec(s->db, "COMMIT", err) != 0)
+        goto fail;
+    struct sqlite_bloom *b = s->bloom;
+    if (b->ok && b->gen == s->map_gen && b->n + nh <= b->cap_n) {
+        for (size_t i = 0; i < nh; i++)
+            bloom_add(b, hs[i]);
+        b->gen++;
+    } else {
+        b->ok = false; /* rebuilt (larger) at the next batch */
+    }
+    free(hs);
+    /* Entries of moved rows stay in the map: harmless, a hit is checked against the row at
+     * that rowid. Rows added later get rowids above newmax. */
+    s->live -= moved;
+    s->map_max = newmax;
+    s->map_gen++;
+    s->merges++;
+    if (s->live <= 0) {
+        idmap_clear(s->map);
+        s->live = 0;
+    } else if (s->map->n > 2 * (size_t)s->live + 65536) {
+        s->map_ok = false; /* mostly moved rows: read the delta again at the next batch */
+    }
+    return 0;
+fail:
+    sqlite3_finalize(q);
+    free(hs);
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->map_ok = false;
+    return -1;
+}
+
 static void sqlite_store_close(struct store *st)
 {
     struct sqlite_store *s = (struct sqlite_store *)st;
@@ -362,6 +930,17 @@ static void sqlite_store_close(struct store *st)
     sqlite3_finalize(s->upsert);
     sqlite3_finalize(s->get_off);
     sqlite3_finalize(s->put_off);
+    sqlite3_finalize(s->main_upd);
+    sqlite3_finalize(s->delta_upd);
+    sqlite3_finalize(s->delta_ins);
+    sqlite3_finalize(s->delta_id);
+    sqlite3_finalize(s->data_ver);
+    sqlite3_finalize(s->get_gen);
+    sqlite3_finalize(s->delta_from);
+    idmap_free(s->map);
+    if (s->bloom)
+        free(s->bloom->bits);
+    free(s->bloom);
     if (s->db)
         sqlite3_close_v2(s->db);
     free(s->order);
@@ -457,6 +1036,13 @@ static int sqlite_store_open(struct store **out, const char *loc, const struct s
                  p.ckpt_background ? 0LL : (long long)p.checkpoint_pages);
         if (exec(s->db, sql, err) != 0 || setup_writer(s, &p, err) != 0)
             goto fail;
+        /* A merge grows the WAL to about the size of the delta plus the main table's id
+         * index (~1 GB at 10M rows); once checkpointed, the file shrinks back to this bound
+         * instead of keeping its largest size. */
+        snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit=%lld",
+                 4LL * (long long)(p.checkpoint_pages > 0 ? p.checkpoint_pages : 1000) * 4096);
+        if (exec(s->db, sql, err) != 0)
+            goto fail;
         if (p.ckpt_background && ckpt_start(s, path, p.checkpoint_pages, err) != 0)
             goto fail;
     }
@@ -537,13 +1123,68 @@ static bool passing_error(sqlite3 *db)
     return ec == SQLITE_FULL || ec == SQLITE_BUSY || ec == SQLITE_LOCKED || ec == SQLITE_IOERR;
 }
 
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The rows of a batch in the two-level layout: an id in the delta or in the main table is
+ * updated where it is, a new one is appended to the delta. In the batch's transaction. */
+static int write_delta(struct sqlite_store *s, const struct store_row *rows, long nw,
+                       struct sl_err *err)
+{
+    const struct store_table *t = s->t;
+    int k = t->key_col;
+    if (delta_sync(s, err) != 0)
+        return -1;
+    for (long i = 0; i < nw; i++) {
+        const struct store_row *r = &rows[s->order[i].idx];
+        uint32_t h = id_hash(r->col[k], r->len[k]);
+        int64_t rid = delta_find(s, r->col[k], r->len[k], h);
+        if (rid < 0)
+            return sqlite_store_fail(s->db, err, "delta lookup");
+        if (rid > 0) {
+            for (int c = 0; c < t->ncols; c++)
+                sqlite3_bind_text(s->delta_upd, c + 1, r->col[c], (int)r->len[c], SQLITE_STATIC);
+            sqlite3_bind_int64(s->delta_upd, t->ncols + 1, rid);
+            if (step_done(s->delta_upd) != 0)
+                return sqlite_store_fail(s->db, err, "update");
+            continue;
+        }
+        if (!s->bloom->ok || bloom_maybe(s->bloom, h)) {
+            for (int c = 0; c < t->ncols; c++)
+                sqlite3_bind_text(s->main_upd, c + 1, r->col[c], (int)r->len[c], SQLITE_STATIC);
+            if (step_done(s->main_upd) != 0)
+                return sqlite_store_fail(s->db, err, "update");
+            if (sqlite3_changes(s->db) > 0)
+                continue;
+        }
+        for (int c = 0; c < t->ncols; c++)
+            sqlite3_bind_text(s->delta_ins, c + 1, r->col[c], (int)r->len[c], SQLITE_STATIC);
+        /* rows come in groups of 4096 rowids (sorted within a batch), so (g, id) grows at its
+         * end */
+        sqlite3_bind_int64(s->delta_ins, t->ncols + 1, (s->map_max + 1) >> 12);
+        if (step_done(s->delta_ins) != 0)
+            return sqlite_store_fail(s->db, err, "insert");
+        int64_t rid_new = sqlite3_last_insert_rowid(s->db);
+        if (idmap_add(s->map, h, rid_new) != 0)
+            return sl_err_set(err, "out of memory");
+        if (rid_new > s->map_max)
+            s->map_max = rid_new;
+        s->live++;
+    }
+    return 0;
+}
+
 static int sqlite_store_write_batch(struct store *st, const char *topic,
                                     const struct store_row *rows, size_t nrows,
                                     const struct store_offset *offs, size_t noffs,
                                     struct sl_err *err)
 {
     struct sqlite_store *s = (struct sqlite_store *)st;
-    if (!s->upsert)
+    if (!s->put_off)
         return sl_err_set(err, "sqlite: store opened read-only");
     if (nrows > UINT32_MAX)
         return sl_err_set(err, "sqlite: batch too large");
@@ -577,15 +1218,20 @@ static int sqlite_store_write_batch(struct store *st, const char *topic,
             goto rollback;
         }
     }
-    for (long i = 0; i < nw; i++) {
-        const struct store_row *r = &rows[s->order[i].idx];
-        for (int c = 0; c < s->t->ncols; c++)
-            sqlite3_bind_text(s->upsert, c + 1, r->col[c], (int)r->len[c], SQLITE_STATIC);
-        int rc = sqlite3_step(s->upsert);
-        sqlite3_reset(s->upsert);
-        if (rc != SQLITE_DONE) {
-            sqlite_store_fail(s->db, err, "upsert");
+    if (s->delta) {
+        if (write_delta(s, rows, nw, err) != 0)
             goto rollback;
+    } else {
+        for (long i = 0; i < nw; i++) {
+            const struct store_row *r = &rows[s->order[i].idx];
+            for (int c = 0; c < s->t->ncols; c++)
+                sqlite3_bind_text(s->upsert, c + 1, r->col[c], (int)r->len[c], SQLITE_STATIC);
+            int rc = sqlite3_step(s->upsert);
+            sqlite3_reset(s->upsert);
+            if (rc != SQLITE_DONE) {
+                sqlite_store_fail(s->db, err, "upsert");
+                goto rollback;
+            }
         }
     }
     int64_t now = now_ms();
@@ -605,7 +1251,16 @@ static int sqlite_store_write_batch(struct store *st, const char *topic,
     }
     if (exec(s->db, "COMMIT", err) != 0)
         goto rollback;
-    sqlite3_clear_bindings(s->upsert);
+    if (s->upsert)
+        sqlite3_clear_bindings(s->upsert);
+    if (s->delta && s->map && (s->slice > 0 || s->live >= s->merge_rows)) {
+        /* The batch is stored; a merge (slice) that fails is tried again after the next
+         * batch. */
+        struct sl_err merr;
+        int k = s->slice > 0 ? s->slice - 1 : 0;
+        if (delta_merge(s, k, s->merge_slices, &merr) == 0)
+            s->slice = k + 1 < s->merge_slices ? k + 2 : 0;
+    }
     return 0;
 rollback:
     if (ret == -1 && disk_failed(s->db))
@@ -614,7 +1269,9 @@ rollback:
         ret = STORE_RETRY;
     /* Fails harmlessly when SQLite already rolled back on its own (e.g. SQLITE_FULL). */
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_clear_bindings(s->upsert);
+    if (s->upsert)
+        sqlite3_clear_bindings(s->upsert);
+    s->map_ok = false; /* it may hold rows of the batch rolled back */
     return ret;
 }
 

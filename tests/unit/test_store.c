@@ -17,6 +17,9 @@
 
 static char dir[] = "/tmp/sluice-test-store-XXXXXX";
 static char uri[256], dbpath[256];
+/* The table rows are inserted into: created_users, or created_users_delta when created_users
+ * is the two-level layout's view. */
+static const char *insert_table = "created_users";
 
 /* Row i of batch b: key, then 11 text columns derived from it. */
 static char cells[20000][12][48];
@@ -49,6 +52,8 @@ static long long count_rows(const char *where)
     return n;
 }
 
+static long long q1(const char *path, const char *sql, const char *arg);
+
 static struct store *open_rw(const char *group)
 {
     struct store *st = NULL;
@@ -71,7 +76,7 @@ static void test_uri(void)
     CHECK(strstr(err.msg, "sqlite:DIR") != NULL && strstr(err.msg, "cassandra://") != NULL);
     CHECK(store_open("mysql://x", &spec_users()->layout, "g", 0, &st, &err) == -1);
     CHECK(store_open("sqlite:", &spec_users()->layout, "g", 0, &st, &err) == -1);
-    char bad[300];
+    char bad[400];
     snprintf(bad, sizeof(bad), "%s?cache_mb=zero", uri);
     CHECK(store_open(bad, &spec_users()->layout, "g", 0, &st, &err) == -1);
     /* The message names the parameter once and keeps the reason whole (it was formatted into
@@ -133,10 +138,18 @@ static void test_atomic(void)
     /* A row that fails half-way (a trigger refuses it) rolls back rows and offsets. */
     sqlite3 *db;
     sqlite3_open(dbpath, &db);
-    CHECK(sqlite3_exec(db,
-                       "CREATE TRIGGER boom BEFORE INSERT ON created_users WHEN "
-                       "NEW.first_name = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END",
-                       NULL, NULL, NULL) == SQLITE_OK);
+    insert_table = q1(dbpath,
+                      "SELECT count(*) FROM sqlite_master WHERE name='created_users' AND "
+                      "type='view'",
+                      NULL) == 1
+                       ? "created_users_delta"
+                       : "created_users";
+    char trig[256];
+    snprintf(trig, sizeof(trig),
+             "CREATE TRIGGER boom BEFORE INSERT ON %s WHEN NEW.first_name = 'boom' BEGIN "
+             "SELECT RAISE(ABORT, 'boom'); END",
+             insert_table);
+    CHECK(sqlite3_exec(db, trig, NULL, NULL, NULL) == SQLITE_OK);
     make_rows(rows, 100, 3, 1);
     static char boom[] = "boom";
     rows[77].col[1] = boom;
@@ -155,8 +168,8 @@ static void test_atomic(void)
     /* A writer holding the lock past busy_timeout: the batch is refused cleanly as one to try
      * again (STORE_RETRY: the job pauses instead of counting a failure), nothing written. */
     struct store *quick = NULL;
-    char u2[300];
-    snprintf(u2, sizeof(u2), "%s?busy_timeout_ms=50", uri);
+    char u2[400];
+    snprintf(u2, sizeof(u2), "%s%sbusy_timeout_ms=50", uri, strchr(uri, '?') ? "&" : "?");
     CHECK(store_open(u2, &spec_users()->layout, "g1", 0, &quick, &err) == 0);
     CHECK(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
     make_rows(rows, 10, 4, 1);
@@ -368,6 +381,267 @@ static void test_checkpointer(void)
     store_close(st);
 }
 
+/* One SELECT's first column as an integer (-1 on error), on a read-only connection. */
+static long long q1(const char *path, const char *sql, const char *arg)
+{
+    sqlite3 *db;
+    sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    sqlite3_stmt *st;
+    long long n = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (arg)
+            sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Whether EXPLAIN QUERY PLAN of sql shows a full scan of a table (any "SCAN " step). */
+static int plan_scans(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    char eqp[512];
+    snprintf(eqp, sizeof(eqp), "EXPLAIN QUERY PLAN %s", sql);
+    sqlite3_stmt *st;
+    int scans = -1, searches = 0;
+    if (sqlite3_prepare_v2(db, eqp, -1, &st, NULL) == SQLITE_OK) {
+        scans = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *d = (const char *)sqlite3_column_text(st, 3);
+            scans += d && strncmp(d, "SCAN ", 5) == 0;
+            searches += d && strncmp(d, "SEARCH ", 7) == 0;
+        }
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return scans < 0 || searches < 2 ? -1 : scans;
+}
+
+/* The two-level layout (layout=delta): ids stay unique and the newest version wins across
+ * merges of the delta into the main table, updates of ids in either table, two connections
+ * writing in turn (each must notice the other's rows), and a lookup by id stays indexed. */
+static void test_delta(void)
+{
+    char u[400], path[300];
+    snprintf(u, sizeof(u), "sqlite:%s/delta?layout=delta&merge_rows=400&merge_slices=1", dir);
+    snprintf(path, sizeof(path), "%s/delta/spark_streams.db", dir);
+    struct store *a = NULL, *b = NULL;
+    struct sl_err err;
+    CHECK(store_open(u, &spec_users()->layout, "ga", 0, &a, &err) == 0);
+    CHECK(store_open(u, &spec_users()->layout, "gb", 0, &b, &err) == 0);
+    if (!a || !b)
+        return;
+    CHECK_EQ_INT(q1(path,
+                    "SELECT count(*) FROM sqlite_master WHERE name='created_users' AND "
+                    "type='view'",
+                    NULL),
+                 1);
+    static struct store_row rows[200];
+    int64_t na = -1, nb = -1;
+    /* Batch k writes 200 rows: 150 new ids (batch k) and, from k = 1 on, 50 ids of batch k-1
+     * again (version k), which are in the delta or, after a merge, in the main table. The
+     * connections alternate. */
+    for (int k = 0; k < 8; k++) {
+        make_rows(rows, 150, 500 + k, 0);
+        int n = 150;
+        if (k > 0) {
+            static char cells2[50][12][48];
+            for (int i = 0; i < 50; i++) {
+                snprintf(cells2[i][0], 48, "%08d-0000-4000-8000-%012d", 500 + k - 1, i * 3);
+                for (int c = 1; c < 12; c++)
+                    snprintf(cells2[i][c], 48, "newest b%d r%d c%d v%d", 500 + k - 1, i * 3, c, k);
+                for (int c = 0; c < 12; c++) {
+                    rows[n + i].col[c] = cells2[i][c];
+                    rows[n + i].len[c] = (uint32_t)strlen(cells2[i][c]);
+                }
+            }
+            n += 50;
+        }
+        struct store *st = k % 2 ? b : a;
+        int64_t *next = k % 2 ? &nb : &na;
+        struct store_offset o = {0, *next, *next + n + 1};
+        CHECK_EQ_INT(store_write_batch(st, "d", rows, (size_t)n, &o, 1, &err), 0);
+        *next = *next + n + 1;
+        CHECK_EQ_INT(q1(path, "SELECT count(*) FROM created_users", NULL), 150LL * (k + 1));
+        CHECK_EQ_INT(q1(path, "SELECT count(DISTINCT id) FROM created_users", NULL),
+                     150LL * (k + 1));
+    }
+    /* Merges happened (at 400 rows: after batches 2 and 5), and the last two batches are in the
+     * delta. */
+    long long in_main = q1(path, "SELECT count(*) FROM created_users_main", NULL);
+    long long in_delta = q1(path, "SELECT count(*) FROM created_users_delta", NULL);
+    printf("delta layout: %lld rows in the main table, %lld in the delta\n", in_main, in_delta);
+    CHECK(in_main == 900 && in_delta == 300);
+    /* Every id written again holds its newest version: 50 ids of each of batches 500..506. */
+    CHECK_EQ_INT(
+        q1(path, "SELECT count(*) FROM created_users WHERE first_name LIKE 'newest %'", NULL), 350);
+    for (int k = 1; k < 8; k++) {
+        char id[48];
+        snprintf(id, sizeof(id), "%08d-0000-4000-8000-%012d", 500 + k - 1, 30);
+        char sql[160];
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM created_users WHERE id=? AND "
+                 "first_name LIKE '%%v%d'",
+                 k);
+        CHECK_EQ_INT(q1(path, sql, id), 1);
+    }
+    /* One writer alone: 450 new ids (a merge follows: the ids go into its filter of the main
+     * table's ids), then 50 of them again: updated in the main table, not added twice. */
+    static struct store_row big[450];
+    make_rows(big, 150, 600, 1);
+    for (int part = 1; part < 3; part++) {
+        static char more[300][12][48];
+        for (int i = 0; i < 150; i++) {
+            int m = (part - 1) * 150 + i;
+            snprintf(more[m][0], 48, "%08d-0000-4000-8000-%012d", 600 + part, i);
+            for (int c = 1; c < 12; c++)
+                snprintf(more[m][c], 48, "p%d r%d c%d", part, i, c);
+            for (int c = 0; c < 12; c++) {
+                big[150 * part + i].col[c] = more[m][c];
+                big[150 * part + i].len[c] = (uint32_t)strlen(more[m][c]);
+            }
+        }
+    }
+    struct store_offset oa = {1, -1, 450};
+    CHECK_EQ_INT(store_write_batch(a, "d", big, 450, &oa, 1, &err), 0);
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM created_users_delta", NULL), 0);
+    make_rows(rows, 50, 600, 2);
+    struct store_offset ob = {1, 450, 500};
+    CHECK_EQ_INT(store_write_batch(a, "d", rows, 50, &ob, 1, &err), 0);
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM created_users", NULL), 1650);
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM created_users_delta", NULL), 0);
+    CHECK_EQ_INT(
+        q1(path, "SELECT count(*) FROM created_users WHERE first_name LIKE 'b600 % v2'", NULL), 50);
+    /* A lookup by id searches both tables by index; nothing is scanned. */
+    CHECK_EQ_INT(plan_scans(path, "SELECT * FROM created_users WHERE id='x'"), 0);
+    CHECK_EQ_INT(plan_scans(path, "SELECT * FROM created_users WHERE id IN ('x', 'y')"), 0);
+    store_close(a);
+    store_close(b);
+}
+
+/* Merges in 16 id-range slices, one after each batch, while two writers alternate (then one
+ * writes alone): ids over
+ * every first hex digit, each batch 100 new ids and 30 updates of older ones (in the delta,
+ * in the main table, or in a slice being moved). After every batch: one row per id; at the
+ * end every id holds its newest version. */
+static void test_delta_slices(void)
+{
+    char u[400], path[300];
+    snprintf(u, sizeof(u), "sqlite:%s/slices?layout=delta&merge_rows=300&merge_slices=16", dir);
+    snprintf(path, sizeof(path), "%s/slices/spark_streams.db", dir);
+    struct store *w[2] = {NULL, NULL};
+    struct sl_err err;
+    CHECK(store_open(u, &spec_users()->layout, "ga", 0, &w[0], &err) == 0);
+    CHECK(store_open(u, &spec_users()->layout, "gb", 0, &w[1], &err) == 0);
+    if (!w[0] || !w[1])
+        return;
+    enum { NB = 45, NEW = 100, UPD = 30 };
+    static int version[NB * NEW];
+    static char cell[NEW + UPD][12][48];
+    static struct store_row rows[NEW + UPD];
+    int64_t next[2] = {-1, -1};
+    long long vsum = 0;
+    unsigned seed = 12345;
+    int moved_seen = 0;
+    for (int k = 0; k < NB; k++) {
+        int n = 0;
+        for (int i = 0; i < NEW + UPD; i++) {
+            int id;
+            if (i < NEW) {
+                id = k * NEW + i;
+            } else if (k > 0) {
+                seed = seed * 1103515245u + 12345u;
+                id = (int)((seed >> 8) % (unsigned)(k * NEW));
+            } else {
+                break;
+            }
+            version[id]++;
+            snprintf(cell[n][0], 48, "%x%07d-0000-4000-8000-%012d", id % 16, id / 16, id);
+            snprintf(cell[n][1], 48, "v%d", version[id]);
+            for (int c = 2; c < 12; c++)
+                snprintf(cell[n][c], 48, "c%d", c);
+            for (int c = 0; c < 12; c++) {
+                rows[n].col[c] = cell[n][c];
+                rows[n].len[c] = (uint32_t)strlen(cell[n][c]);
+            }
+            n++;
+        }
+        int wi = k < 20 ? k % 2 : 0; /* then one writer alone: its own filter must follow */
+        struct store_offset o = {0, next[wi], next[wi] + n + 1};
+        CHECK_EQ_INT(store_write_batch(w[wi], "s", rows, (size_t)n, &o, 1, &err), 0);
+        next[wi] += n + 1;
+        CHECK_EQ_INT(q1(path, "SELECT count(*) FROM created_users", NULL), (k + 1) * NEW);
+        CHECK_EQ_INT(q1(path, "SELECT count(DISTINCT id) FROM created_users", NULL), (k + 1) * NEW);
+        long long in_main = q1(path, "SELECT count(*) FROM created_users_main", NULL);
+        moved_seen += in_main > 0;
+    }
+    for (int id = 0; id < NB * NEW; id++)
+        vsum += version[id];
+    CHECK_EQ_INT(
+        q1(path, "SELECT sum(CAST(substr(first_name, 2) AS INTEGER)) FROM created_users", NULL),
+        vsum);
+    long long in_main = q1(path, "SELECT count(*) FROM created_users_main", NULL);
+    long long merges = q1(path, "SELECT merges FROM sluice_merges", NULL);
+    printf("delta slices: %lld rows in the main table, %lld slices merged\n", in_main, merges);
+    CHECK(in_main > 1000 && merges >= 16 && moved_seen > 0);
+    store_close(w[0]);
+    store_close(w[1]);
+}
+
+/* A file made in the one-table layout keeps it when opened with layout=delta (and the other
+ * way round): the file's layout wins. */
+static void test_layout_detect(void)
+{
+    char u1[400], u2[400], path[300];
+    snprintf(u1, sizeof(u1), "sqlite:%s/old?layout=rowid", dir);
+    snprintf(u2, sizeof(u2), "sqlite:%s/old?layout=delta&merge_rows=10", dir);
+    snprintf(path, sizeof(path), "%s/old/spark_streams.db", dir);
+    struct store *st = NULL;
+    struct sl_err err;
+    static struct store_row rows[100];
+    CHECK(store_open(u1, &spec_users()->layout, "g", 0, &st, &err) == 0);
+    if (!st)
+        return;
+    make_rows(rows, 100, 700, 1);
+    struct store_offset o = {0, -1, 100};
+    CHECK_EQ_INT(store_write_batch(st, "t", rows, 100, &o, 1, &err), 0);
+    store_close(st);
+    st = NULL;
+    CHECK(store_open(u2, &spec_users()->layout, "g", 0, &st, &err) == 0);
+    if (!st)
+        return;
+    make_rows(rows, 100, 700, 2); /* the same ids, newer */
+    struct store_offset o2 = {0, 100, 200};
+    CHECK_EQ_INT(store_write_batch(st, "t", rows, 100, &o2, 1, &err), 0);
+    store_close(st);
+    CHECK_EQ_INT(q1(path,
+                    "SELECT count(*) FROM sqlite_master WHERE name='created_users' AND "
+                    "type='table'",
+                    NULL),
+                 1);
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM sqlite_master WHERE name LIKE '%_delta'", NULL), 0);
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM created_users WHERE first_name LIKE '% v2'", NULL),
+                 100);
+}
+
+/* The tests of the sink's contract on one store location (layout given by params, "" for
+ * the default). */
+static void core_suite(const char *name, const char *params)
+{
+    snprintf(uri, sizeof(uri), "sqlite:%s/%s%s%s", dir, name, *params ? "?" : "", params);
+    snprintf(dbpath, sizeof(dbpath), "%s/%s/spark_streams.db", dir, name);
+    printf("suite %s (%s)\n", name, *params ? params : "default layout");
+    test_atomic();
+    test_upsert();
+    test_query();
+    test_kill9();
+    test_offsets_only();
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -375,12 +649,13 @@ int main(void)
     snprintf(uri, sizeof(uri), "sqlite:%s/store", dir);
     snprintf(dbpath, sizeof(dbpath), "%s/store/spark_streams.db", dir);
     test_uri();
-    test_atomic();
-    test_upsert();
-    test_query();
-    test_kill9();
-    test_offsets_only();
+    core_suite("store", "");
+    core_suite("store_delta", "layout=delta&merge_rows=7000");
+    core_suite("store_rowid", "layout=rowid");
     test_checkpointer();
+    test_delta();
+    test_delta_slices();
+    test_layout_detect();
     fs_remove_tree(dir, NULL);
     return check_summary();
 }
