@@ -265,19 +265,18 @@ static int apply(void *ctx, const uint8_t *p, size_t n)
     return -1;
 }
 
-/* Rewrites the log with only live state: one group record and its offsets per group. */
-static int compact(struct groups *gs, struct sl_err *err)
+/* Hands each piece of live state to emit, encoded: one group record and its offsets per
+ * group. */
+typedef int (*emit_fn)(void *ctx, const void *rec, size_t len, struct sl_err *err);
+static int each_live_record(struct groups *gs, emit_fn emit, void *ctx, struct sl_err *err)
 {
-    struct group_store_rewrite rw;
-    if (group_store_rewrite_begin(&gs->store, &rw, err) != 0)
-        return -1;
     int rc = 0;
     for (int32_t i = 0; i < gs->n && rc == 0; i++) {
         struct group *g = gs->all[i];
         struct kwriter w;
         enc_group_fitting(&w, g);
         rc = w.err ? sl_err_set(err, "cannot encode group %s", g->id)
-                   : group_store_rewrite_add(&rw, w.b.data, w.b.len, err);
+                   : emit(ctx, w.b.data, w.b.len, err);
         for (int32_t j = 0; j < g->noffsets && rc == 0; j++) {
             const struct committed *c = &g->offsets[j];
             buf_reset(&w.b);
@@ -285,11 +284,25 @@ static int compact(struct groups *gs, struct sl_err *err)
             enc_offset(&w, g->id, c->topic, c->partition, c->offset, c->leader_epoch, c->metadata,
                        c->commit_ms);
             rc = w.err ? sl_err_set(err, "cannot encode an offset of group %s", g->id)
-                       : group_store_rewrite_add(&rw, w.b.data, w.b.len, err);
+                       : emit(ctx, w.b.data, w.b.len, err);
         }
         kw_free(&w);
     }
-    if (rc != 0) {
+    return rc;
+}
+
+static int emit_rewrite(void *ctx, const void *rec, size_t len, struct sl_err *err)
+{
+    return group_store_rewrite_add(ctx, rec, len, err);
+}
+
+/* Rewrites the log with only live state. */
+static int compact(struct groups *gs, struct sl_err *err)
+{
+    struct group_store_rewrite rw;
+    if (group_store_rewrite_begin(&gs->store, &rw, err) != 0)
+        return -1;
+    if (each_live_record(gs, emit_rewrite, &rw, err) != 0) {
         group_store_rewrite_abort(&rw);
         return -1;
     }
@@ -299,33 +312,26 @@ static int compact(struct groups *gs, struct sl_err *err)
     return 0;
 }
 
+struct snapshot_ctx {
+    struct buf *out;
+    int64_t *nrec;
+};
+
+static int emit_frame(void *ctx, const void *rec, size_t len, struct sl_err *err)
+{
+    struct snapshot_ctx *sc = ctx;
+    ++*sc->nrec;
+    return group_store_frame(sc->out, rec, len) != 0
+               ? sl_err_set(err, "cannot frame a group record of %zu bytes", len)
+               : 0;
+}
+
 /* The live state as framed records in memory, for a compaction off the loop thread. */
 static int snapshot(struct groups *gs, struct buf *out, int64_t *nrec, struct sl_err *err)
 {
-    int rc = 0;
     *nrec = 0;
-    for (int32_t i = 0; i < gs->n && rc == 0; i++) {
-        struct group *g = gs->all[i];
-        struct kwriter w;
-        enc_group_fitting(&w, g);
-        rc = w.err || group_store_frame(out, w.b.data, w.b.len) != 0
-                 ? sl_err_set(err, "cannot encode group %s", g->id)
-                 : 0;
-        ++*nrec;
-        for (int32_t j = 0; j < g->noffsets && rc == 0; j++) {
-            const struct committed *c = &g->offsets[j];
-            buf_reset(&w.b);
-            w.err = false;
-            enc_offset(&w, g->id, c->topic, c->partition, c->offset, c->leader_epoch, c->metadata,
-                       c->commit_ms);
-            rc = w.err || group_store_frame(out, w.b.data, w.b.len) != 0
-                     ? sl_err_set(err, "cannot encode an offset of group %s", g->id)
-                     : 0;
-            ++*nrec;
-        }
-        kw_free(&w);
-    }
-    return rc;
+    struct snapshot_ctx sc = {out, nrec};
+    return each_live_record(gs, emit_frame, &sc, err);
 }
 
 /* True when the log is mostly superseded records. */

@@ -302,6 +302,23 @@ static void set_list(const struct store_table *t, char *sql, int *n)
             snprintf(sql + *n, SQL_MAX - (size_t)*n, "%s=?%d", t->cols[t->key_col], t->key_col + 1);
 }
 
+/* Appends "c1=excluded.c1,..." for every non-key column (an upsert's DO UPDATE SET), or
+ * "key=excluded.key" when the table has no other column. */
+static void excluded_list(const struct store_table *t, char *sql, int *n)
+{
+    bool first = true;
+    for (int i = 0; i < t->ncols; i++) {
+        if (i == t->key_col)
+            continue;
+        *n += snprintf(sql + *n, SQL_MAX - (size_t)*n, "%s%s=excluded.%s", first ? "" : ",",
+                       t->cols[i], t->cols[i]);
+        first = false;
+    }
+    if (first)
+        *n += snprintf(sql + *n, SQL_MAX - (size_t)*n, "%s=excluded.%s", t->cols[t->key_col],
+                       t->cols[t->key_col]);
+}
+
 /* The two-level layout's tables, view and statements (see struct sqlite_idmap). */
 static int setup_delta(struct sqlite_store *s, struct sl_err *err)
 {
@@ -430,17 +447,7 @@ static int setup_writer(struct sqlite_store *s, const struct sqlite_params *p, s
         n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s?", i ? "," : "");
     n += snprintf(sql + n, sizeof(sql) - (size_t)n, ") ON CONFLICT(%s) DO UPDATE SET ",
                   t->cols[t->key_col]);
-    bool first = true;
-    for (int i = 0; i < t->ncols; i++) {
-        if (i == t->key_col)
-            continue;
-        n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s%s=excluded.%s", first ? "" : ",",
-                      t->cols[i], t->cols[i]);
-        first = false;
-    }
-    if (first) /* a key-only table: nothing to update */
-        n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s=excluded.%s", t->cols[t->key_col],
-                      t->cols[t->key_col]);
+    excluded_list(t, sql, &n);
     if (n >= (int)sizeof(sql))
         return sl_err_set(err, "sqlite: upsert statement too long");
     if ((!s->delta && prepare(s->db, sql, &s->upsert, err) != 0) ||
@@ -857,16 +864,7 @@ static int delta_merge(struct sqlite_store *s, int k, int nslices, struct sl_err
     n += snprintf(sql + n, sizeof(sql) - (size_t)n,
                   " FROM %s %s ORDER BY %s ON CONFLICT(%s) DO UPDATE SET ", s->tdelta, where, key,
                   key);
-    bool first = true;
-    for (int i = 0; i < t->ncols; i++) {
-        if (i == t->key_col)
-            continue;
-        n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s%s=excluded.%s", first ? "" : ",",
-                      t->cols[i], t->cols[i]);
-        first = false;
-    }
-    if (first)
-        n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s=excluded.%s", key, key);
+    excluded_list(t, sql, &n);
     if (n >= (int)sizeof(sql)) {
         sl_err_set(err, "sqlite: merge statement too long");
         goto fail;
