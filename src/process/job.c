@@ -513,6 +513,13 @@ static int collect(struct process_job *j, bool wait)
     return 0;
 }
 
+/* Whether the open batch is younger than --batch-min-wait (it then waits for more records
+ * even when everything fetched is in it, unless it is full). */
+static bool batch_young(const struct process_job *j, const struct batch *b)
+{
+    return j->o.batch_min_wait_ms > 0 && mono_us() - b->start_us < j->o.batch_min_wait_ms * 1000;
+}
+
 /* Hands the open batch to the writer (waiting for the batch in flight first) with the slot of
  * its dead letters (the writer waits for their acknowledgement before the commit) and the
  * progress of each partition in the batch. The open batch becomes the other buffer. Returns -1 when
@@ -969,7 +976,7 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
          * wakes the poll when it is done (queue yield): the open batch cannot go before that,
          * so an open batch older than --batch-linger must not make the loop spin. The 100 ms
          * bound is only a safety. */
-        int timeout = b->nin > 0 && !j->flying ? 0 : 100;
+        int timeout = b->nin > 0 && !j->flying && !batch_young(j, b) ? 0 : 100;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(j->rk, timeout);
         /* Nothing more fetched: the open batch need not wait for --batch-linger. */
         bool drained = m == NULL;
@@ -983,7 +990,8 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
         b = j->cur;
         if (collect(j, false) == 0 && b == j->cur &&
             (b->nin >= (size_t)j->o.batch_max ||
-             (b->nin > 0 && (drained || mono_us() - b->start_us >= j->o.batch_linger_ms * 1000)))) {
+             (b->nin > 0 && ((drained && !batch_young(j, b)) ||
+                             mono_us() - b->start_us >= j->o.batch_linger_ms * 1000)))) {
             /* Due and the writer is free: full, or everything fetched is in it, or older than
              * --batch-linger. Records do not wait for more to come while the writer idles:
              * the next batch fills while this one commits, so under load batches still grow

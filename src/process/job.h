@@ -22,6 +22,7 @@ struct process_opts {
     const char *dlq_topic;
     int64_t batch_max;         /* records per batch */
     int64_t batch_linger_ms;   /* longest a batch stays open */
+    int64_t batch_min_wait_ms; /* shortest a batch stays open unless full (0: none) */
     int64_t batch_max_bytes;   /* decoded bytes per batch */
     int64_t stats_interval_ms; /* 0 = no periodic log line */
     int64_t session_timeout_ms;

@@ -231,7 +231,7 @@ note "2b: a stale instance's offset write is refused"
 "$USERGEN" produce -b "$BOOT" -t t3 -n 5000 -B 0 -U 0 -S 11 >"$WORK/usergen3.log" 2>&1 ||
     fail "usergen failed"
 # S holds its records in an open batch (long linger), then freezes.
-start_job jobS t3 g3 --batch-linger 120s --batch-max 1000000
+start_job jobS t3 g3 --batch-linger 120s --batch-min-wait 120s --batch-max 1000000
 S=$JOB_PID
 deadline=$((SECONDS + 60))
 until grep -q "assigned t3" "$WORK/jobS.log" 2>/dev/null || ((SECONDS > deadline)); do sleep 0.3; done
