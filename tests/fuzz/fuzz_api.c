@@ -2,7 +2,9 @@
  * sent over a socket to the real HTTP server (core/http on libmicrohttpd) serving the API's
  * routes over a metadata DB holding one DAG, one run and its task: routing, percent-decoding,
  * {param} captures, repeated query keys, limit/offset/order_by, strict JSON bodies. Every
- * request must get a complete HTTP answer: a crash, a hang (5 s) or a 5xx is a finding.
+ * request must get a complete HTTP answer: a crash, a hang (60 s without an answer) or a 5xx is
+ * a finding. (A store lock waited out ends in a 5xx, so it is caught without a shorter bound;
+ * 5 s was too short when the machine was loaded and the fuzzer ran at a low priority.)
  * Input: first byte picks the method, then the target up to the first newline, then the body.
  * Authentication is off here (admin), so that writes (PATCH, POST) run too. */
 #include <arpa/inet.h>
@@ -83,7 +85,7 @@ static int roundtrip(const char *req, size_t len)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
         abort();
-    struct timeval tv = {5, 0};
+    struct timeval tv = {60, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -105,7 +107,7 @@ static int roundtrip(const char *req, size_t len)
         ssize_t n = read(fd, got < sizeof(buf) ? buf + got : scratch,
                          got < sizeof(buf) ? sizeof(buf) - got : sizeof(scratch));
         if (n < 0) {
-            fprintf(stderr, "fuzz_api: no answer within 5 s to:\n%.*s\n", (int)len, req);
+            fprintf(stderr, "fuzz_api: no answer within 60 s to:\n%.*s\n", (int)len, req);
             abort();
         }
         if (n == 0)
