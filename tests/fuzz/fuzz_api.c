@@ -29,12 +29,15 @@ static int port;
 
 static void setup(void)
 {
-    static char dir[64], db[128], logs[128];
-    snprintf(dir, sizeof(dir), "/tmp/sluice-fuzz-api-%d", (int)getpid());
+    static char dir[256], db[320], logs[320];
+    const char *tmp = getenv("TMPDIR"); /* run.sh gives each run its own */
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    snprintf(dir, sizeof(dir), "%s/sluice-fuzz-api-%d", tmp, (int)getpid());
     snprintf(db, sizeof(db), "%s/scheduler/scheduler.db", dir);
     snprintf(logs, sizeof(logs), "%s/scheduler/logs", dir);
     mkdir(dir, 0755);
-    char sub[96];
+    char sub[320];
     snprintf(sub, sizeof(sub), "%s/scheduler", dir);
     mkdir(sub, 0755);
     log_set_level(LOG_LVL_ERROR);

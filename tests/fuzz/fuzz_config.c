@@ -19,9 +19,12 @@ static const struct cmd_def cmd = {"broker", "fuzz", "fuzz", opts, NULL};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[64];
+    static char path[256];
     if (!path[0]) {
-        snprintf(path, sizeof(path), "/tmp/sluice-fuzz-config-%d.yaml", (int)getpid());
+        const char *tmp = getenv("TMPDIR"); /* run.sh gives each run its own */
+        if (!tmp || !*tmp)
+            tmp = "/tmp";
+        snprintf(path, sizeof(path), "%s/sluice-fuzz-config-%d.yaml", tmp, (int)getpid());
         log_set_level(LOG_LVL_ERROR);
     }
     FILE *f = fopen(path, "wb");

@@ -17,7 +17,11 @@ static bool ready;
 
 static void setup(void)
 {
-    char dir[] = "/tmp/sluice-fuzz-XXXXXX";
+    const char *tmp = getenv("TMPDIR"); /* run.sh gives each run its own */
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    char dir[256];
+    snprintf(dir, sizeof(dir), "%s/sluice-fuzz-XXXXXX", tmp);
     if (!mkdtemp(dir))
         abort();
     log_set_level(LOG_LVL_ERROR);

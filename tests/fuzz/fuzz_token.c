@@ -15,8 +15,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct auth *a;
     if (!a) {
-        char dir[64];
-        snprintf(dir, sizeof(dir), "/tmp/sluice-fuzz-token-%d", (int)getpid());
+        char dir[256];
+        const char *tmp = getenv("TMPDIR"); /* run.sh gives each run its own */
+        if (!tmp || !*tmp)
+            tmp = "/tmp";
+        snprintf(dir, sizeof(dir), "%s/sluice-fuzz-token-%d", tmp, (int)getpid());
         log_set_level(LOG_LVL_ERROR);
         setenv("SLUICE_SCHEDULER_ADMIN_PASSWORD", "fuzz", 1);
         struct auth_opts o = {.data_dir = dir, .enabled = true};

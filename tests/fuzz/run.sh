@@ -5,6 +5,11 @@ build=${1:-build-fuzz}
 secs=${2:-60}
 here=$(cd "$(dirname "$0")" && pwd)
 status=0
+# The targets keep their state under TMPDIR: one directory for this run, removed at the end
+# (never another run's: two runs at once must not delete each other's databases).
+export TMPDIR
+TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/sluice-fuzz-run.XXXXXX")
+trap 'rm -rf "$TMPDIR"' EXIT
 for bin in "$build"/tests/fuzz/fuzz_*; do
   [ -x "$bin" ] || continue
   name=$(basename "$bin")
@@ -22,5 +27,4 @@ for bin in "$build"/tests/fuzz/fuzz_*; do
   fi
   rm -rf "$work" "$work.log"
 done
-rm -rf /tmp/sluice-fuzz-* 2>/dev/null || true
 exit $status
