@@ -1006,6 +1006,11 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
         if (now - last_lag >= 1000) { /* cached watermarks: no request; /metrics shows it */
             update_lag(j);
             last_lag = now;
+            /* Progress of the last batches before a pause in the input: without this, Kafka's
+             * committed offsets (what --describe and lag monitors read) stayed behind the store
+             * while the job idled, until it was closed. */
+            if (!j->flying)
+                commit_progress(j, false);
         }
         if (j->o.stats_interval_ms > 0 && now - last_stats >= j->o.stats_interval_ms) {
             update_lag(j);

@@ -601,6 +601,11 @@ def main():
         deadline = time.time() + 300
         while time.time() < deadline and not drained(boot, a.topic, "sluice-process"):
             time.sleep(1)
+        # The job's progress must reach Kafka's committed offsets once the input stops (lag
+        # monitors read them), not only when the job is closed.
+        drained_ok = drained(boot, a.topic, "sluice-process")
+        if not drained_ok:
+            log("FAIL: the group's committed offsets did not reach the log end within 300 s")
         time.sleep(2)
         for j in jobs:
             j.stop()
@@ -634,7 +639,7 @@ def main():
         total_kills = sum(kills.values())
         ok = (lost == 0 and duplicated == 0 and stale == 0 and missing == 0 and extra == 0 and
               missing_dlq == 0 and wrong_dlq == 0 and lc.returncode == 0 and acked > 0 and
-              sched_ok)
+              sched_ok and drained_ok)
         print("chaos: seed=%d minutes=%g kills=%d (broker %d, process %d, producer %d, ingest %d,"
               " scheduler %d) records=%d acked=%d lost=%d duplicated=%d stale=%d missing=%d"
               " extra=%d rows=%d bad=%d dlq_missing=%d dlq_wrong=%d; %s; %s -> %s" %
