@@ -38,6 +38,24 @@ def free_port():
     return port
 
 
+def gated_broker_env(prefix, gate_all=False):
+    """A work directory for a broker under the crash simulator with its sync gate
+    (tests/crash/crashsim.c): returns (work, data, shadow, gate, env), data made, env carrying
+    LD_PRELOAD and the CRASHSIM_* settings (CRASHSIM_GATE_ALL=1 when gate_all: the gate also
+    holds fsync and unlink). Skips when libcrashsim.so is not built."""
+    lib = os.path.join(env("TOOLS_DIR"), "libcrashsim.so")
+    if not os.path.exists(lib):
+        skip("%s is not built" % lib)
+    work = tempfile.mkdtemp(prefix=prefix)
+    data, shadow, gate = (os.path.join(work, n) for n in ("data", "shadow", "gate"))
+    os.makedirs(data)
+    e = dict(os.environ, LD_PRELOAD=lib, CRASHSIM_ROOT=data, CRASHSIM_SHADOW=shadow,
+             CRASHSIM_SYNC_GATE=gate)
+    if gate_all:
+        e["CRASHSIM_GATE_ALL"] = "1"
+    return work, data, shadow, gate, e
+
+
 def port_open(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()

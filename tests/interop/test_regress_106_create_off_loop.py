@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -77,15 +76,8 @@ def check_created(body, name):
 
 
 def main():
-    lib = os.path.join(brokerlib.env("TOOLS_DIR"), "libcrashsim.so")
-    if not os.path.exists(lib):
-        brokerlib.skip("%s is not built" % lib)
-    work = tempfile.mkdtemp(prefix="sluice-createloop.")
-    data, shadow, gate = (os.path.join(work, n) for n in ("data", "shadow", "gate"))
-    os.makedirs(data)
+    work, data, shadow, gate, env = brokerlib.gated_broker_env("sluice-createloop.", gate_all=True)
     port = brokerlib.free_port()
-    env = dict(os.environ, LD_PRELOAD=lib, CRASHSIM_ROOT=data, CRASHSIM_SHADOW=shadow,
-               CRASHSIM_SYNC_GATE=gate, CRASHSIM_GATE_ALL="1")
     log = open(os.path.join(work, "broker.log"), "wb")
     proc = start(data, port, log, env)
     try:

@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -58,15 +57,8 @@ def earliest(conn):
 
 
 def main():
-    lib = os.path.join(brokerlib.env("TOOLS_DIR"), "libcrashsim.so")
-    if not os.path.exists(lib):
-        brokerlib.skip("%s is not built" % lib)
-    work = tempfile.mkdtemp(prefix="sluice-retloop.")
-    data, shadow, gate = (os.path.join(work, n) for n in ("data", "shadow", "gate"))
-    os.makedirs(data)
+    work, data, shadow, gate, env = brokerlib.gated_broker_env("sluice-retloop.", gate_all=True)
     port = brokerlib.free_port()
-    env = dict(os.environ, LD_PRELOAD=lib, CRASHSIM_ROOT=data, CRASHSIM_SHADOW=shadow,
-               CRASHSIM_SYNC_GATE=gate, CRASHSIM_GATE_ALL="1")
     log = open(os.path.join(work, "broker.log"), "wb")
     proc = subprocess.Popen([brokerlib.env("SLUICE_BIN"), "broker", "--listen",
                              "127.0.0.1:%d" % port, "--data-dir", data, "--segment-bytes", "1KiB",

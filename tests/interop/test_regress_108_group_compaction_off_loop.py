@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -79,17 +78,10 @@ def start(data, port, log, env):
 
 
 def main():
-    lib = os.path.join(brokerlib.env("TOOLS_DIR"), "libcrashsim.so")
-    if not os.path.exists(lib):
-        brokerlib.skip("%s is not built" % lib)
-    work = tempfile.mkdtemp(prefix="sluice-gcompact.")
-    data, shadow, gate = (os.path.join(work, n) for n in ("data", "shadow", "gate"))
-    os.makedirs(data)
+    work, data, shadow, gate, env = brokerlib.gated_broker_env("sluice-gcompact.")
     log_file = os.path.join(data, "groups", "state.log")
     new_file = log_file + ".new"
     port = brokerlib.free_port()
-    env = dict(os.environ, LD_PRELOAD=lib, CRASHSIM_ROOT=data, CRASHSIM_SHADOW=shadow,
-               CRASHSIM_SYNC_GATE=gate)
     log = open(os.path.join(work, "broker.log"), "wb")
     proc = start(data, port, log, env)
     try:
