@@ -18,6 +18,7 @@
 
 struct dlq {
     rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt; /* held from the start: librdkafka looks its metadata up at once */
     char topic[256];
     int64_t timeout_ms;
     pthread_mutex_t mu;
@@ -86,6 +87,11 @@ int dlq_create(struct dlq **out, const char *bootstrap, const char *topic,
         free(d);
         return -1;
     }
+    /* Creating the topic handle makes librdkafka ask for the topic's metadata now (and the
+     * broker create the topic if it auto-creates), so the first bad record does not wait
+     * for the lookup, the creation and a metadata retry while its batch's commit waits for
+     * it (issue 12: that made the first seconds' end-to-end p99 0.3-0.8 s). */
+    d->rkt = rd_kafka_topic_new(d->rk, d->topic, NULL);
     *out = d;
     return 0;
 }
@@ -201,6 +207,8 @@ void dlq_destroy(struct dlq *d)
      * after a restart, so a short bound is enough (the broker may be gone). */
     if (rd_kafka_outq_len(d->rk) > 0)
         rd_kafka_flush(d->rk, d->timeout_ms < 5000 ? (int)d->timeout_ms : 5000);
+    if (d->rkt)
+        rd_kafka_topic_destroy(d->rkt);
     rd_kafka_destroy(d->rk);
     pthread_mutex_destroy(&d->mu);
     free(d);
