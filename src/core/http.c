@@ -56,7 +56,7 @@ struct http_req {
     struct kv headers[MAX_HEADERS]; /* response headers to add */
     int nheaders;
     struct buf body;
-    bool started, too_big, answered, bad_uri;
+    bool started, too_big, answered, bad_uri, too_many_params;
     char *user;
     char peer[INET6_ADDRSTRLEN];
     int64_t t0_us;
@@ -196,8 +196,10 @@ static int parse_query(struct http_req *req, const char *q)
         const char *amp = strchr(q, '&');
         size_t n = amp ? (size_t)(amp - q) : strlen(q);
         if (n > 0) {
-            if (req->nquery >= MAX_QUERY)
+            if (req->nquery >= MAX_QUERY) {
+                req->too_many_params = true;
                 return -1;
+            }
             const char *eq = memchr(q, '=', n);
             size_t kl = eq ? (size_t)(eq - q) : n;
             char *k = decode_dup(q, kl, true);
@@ -511,11 +513,48 @@ void http_reply_file(struct http_req *req, const char *path, const char *content
 
 /* ---- MHD callbacks ---- */
 
+/* A connection's request state is made in uri_log and freed in completed. libmicrohttpd
+ * does not call completed for a request it drops before the handler ran (e.g. a request
+ * line whose query parameters fill its memory pool: it tries to answer 431 and closes), so
+ * each connection keeps a slot naming its current request, and the connection's close frees
+ * a request still named there. */
+struct conn_slot {
+    struct http_req *req;
+};
+
+static struct conn_slot *slot_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void req_free(struct http_req *req);
+
+static void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                        enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    (void)conn;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = calloc(1, sizeof(struct conn_slot));
+        return;
+    }
+    struct conn_slot *slot = *socket_context;
+    if (slot && slot->req)
+        req_free(slot->req);
+    free(slot);
+    *socket_context = NULL;
+}
+
 static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct http_req *req = calloc(1, sizeof(*req));
     if (!req)
         return NULL;
+    struct conn_slot *slot = slot_of(conn);
+    if (slot)
+        slot->req = req;
     req->srv = cls;
     req->conn = conn;
     req->t0_us = mono_us();
@@ -531,9 +570,20 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
+    (void)cls;
+    (void)toe;
     struct http_req *req = *con_cls;
     if (!req)
         return;
+    struct conn_slot *slot = slot_of(conn);
+    if (slot && slot->req == req)
+        slot->req = NULL;
+    req_free(req);
+    *con_cls = NULL;
+}
+
+static void req_free(struct http_req *req)
+{
     clear_params(req);
     for (int i = 0; i < req->nquery; i++) {
         free(req->query[i].key);
@@ -548,7 +598,6 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(req->path);
     free(req->user);
     free(req);
-    *con_cls = NULL;
 }
 
 static void set_peer(struct http_req *req)
@@ -579,7 +628,10 @@ static void dispatch(struct http_req *req)
     if (req->bad_uri || parse_uri(req) != 0) {
         if (!req->path)
             req->path = strdup("?");
-        http_reply_error(req, 400, "malformed request URI");
+        if (req->too_many_params)
+            http_reply_error(req, 400, "more than %d query parameters", MAX_QUERY);
+        else
+            http_reply_error(req, 400, "malformed request URI");
         return;
     }
     if (req->too_big) {
@@ -726,8 +778,8 @@ int http_server_start(const struct http_config *cfg, const struct http_route *ro
         MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         srv->cfg.timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)256,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_URI_LOG_CALLBACK, uri_log,
-        srv, MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
-        pool > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, pool, MHD_OPTION_END);
+        srv, MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_NOTIFY_CONNECTION, conn_notify,
+        srv, pool > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, pool, MHD_OPTION_END);
     if (!srv->daemon) {
         free(srv);
         return sl_err_set(err, "cannot listen on %s (address in use or not permitted?)",

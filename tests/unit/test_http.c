@@ -1,8 +1,12 @@
 /* core/http: a server on a free loopback port, driven with libcurl: routes and {param}/'*'
  * captures, repeated query keys, 404/405/413, the auth hook, request and response headers,
  * cookies, bodies, error styles, files from an offset, listen-address helpers. */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -339,6 +343,76 @@ static void test_helpers(void)
     CHECK(http_url_decode("0123456789abcdefg", out, sizeof(out)) == -1);
 }
 
+/* Sends GET /echo/1?a&a&... with nparams parameters on a raw socket and reads the answer
+ * into out (NUL-terminated, at most cap-1 bytes). Returns the bytes read, or -1 when the
+ * read timed out (60 s) or failed. */
+static long raw_params(int port, int nparams, char *out, size_t cap)
+{
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    buf_append_str(&b, "GET /echo/1?");
+    for (int i = 0; i < nparams; i++)
+        buf_append_str(&b, i ? "&a" : "a");
+    buf_append_str(&b, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {60, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    long got = -1;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        write(fd, b.data, b.len) == (ssize_t)b.len) {
+        got = 0;
+        for (;;) {
+            ssize_t n = read(fd, out + got, cap - 1 - (size_t)got);
+            if (n < 0)
+                got = -1;
+            if (n <= 0 || (size_t)got + (size_t)n >= cap - 1) {
+                if (n > 0)
+                    got += n;
+                break;
+            }
+            got += n;
+        }
+    }
+    if (got >= 0)
+        out[got] = '\0';
+    close(fd);
+    buf_free(&b);
+    return got;
+}
+
+/* Up to 64 query parameters are served, more are answered 400. libmicrohttpd keeps a record
+ * per parameter in the connection's 64 KiB pool; far more (about 900) fill the pool while the
+ * request line is parsed, and libmicrohttpd drops the request without calling the handler or
+ * the completion callback. The request state made for it must still be freed (it leaked, one
+ * per such request, until the connection's close freed it: LeakSanitizer in `make
+ * test-asan` finds the leak), and the connection ends at the idle timeout while other
+ * clients are served. */
+static void test_many_params(void)
+{
+    struct http_config cfg = {.name = "test", .listen = "127.0.0.1:0", .timeout_s = 1};
+    struct http_server *srv = NULL;
+    struct sl_err err;
+    CHECK(http_server_start(&cfg, routes, "CTX", &srv, &err) == 0);
+    int port = http_server_port(srv);
+    static char out[1 << 16];
+    long n = raw_params(port, 64, out, sizeof(out));
+    CHECK(n > 0 && strncmp(out, "HTTP/1.1 200", 12) == 0);
+    n = raw_params(port, 600, out, sizeof(out));
+    CHECK(n > 0 && strncmp(out, "HTTP/1.1 400", 12) == 0);
+    CHECK(strstr(out, "more than 64 query parameters") != NULL);
+    for (int i = 0; i < 3; i++) {
+        n = raw_params(port, 4000, out, sizeof(out));
+        CHECK(n >= 0); /* closed (at the idle timeout), not left hanging */
+        struct resp r;
+        req(port, "GET", "/health", NULL, NULL, &r);
+        CHECK_EQ_INT(r.status, 200);
+        buf_free(&r.body);
+    }
+    http_server_stop(srv);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_ALL);
@@ -350,6 +424,7 @@ int main(void)
     test_server(false);
     test_server(true);
     test_styles();
+    test_many_params();
     unlink(file_path);
     curl_global_cleanup();
     return check_summary();
