@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/api_stream.h"
 #include "broker/apis.h"
 #include "broker/broker.h"
 #include "broker/group.h"
@@ -540,9 +541,83 @@ enum handler_result api_offset_fetch(struct kreq *rq)
     return r->err ? H_CLOSE : H_DONE;
 }
 
+/* One group's DescribeGroups answer (g NULL: the group does not exist). */
+static void write_group(struct kwriter *w, bool flex, int16_t v, struct kslice sid,
+                        const struct group *g)
+{
+    int16_t error = !g && v >= 6 ? KERR_GROUP_ID_NOT_FOUND : KERR_NONE;
+    kw_i16(w, error);
+    if (v >= 6)
+        kw_str(w, flex, NULL);
+    kw_strn(w, flex, (const char *)sid.p, sid.len);
+    kw_str(w, flex, group_state_name(g ? g->state : GS_DEAD));
+    kw_str(w, flex, g && g->protocol_type ? g->protocol_type : "");
+    kw_str(w, flex, g && g->protocol && g->state != GS_EMPTY ? g->protocol : "");
+    int32_t nm = g ? g->nmembers : 0;
+    kw_array(w, flex, nm);
+    for (int32_t j = 0; j < nm; j++) {
+        struct member *m = g->members[j];
+        const struct protocol *p = NULL;
+        for (int32_t k = 0; g->protocol && k < m->nprotocols; k++) {
+            if (strcmp(m->protocols[k].name, g->protocol) == 0)
+                p = &m->protocols[k];
+        }
+        bool stable = g->state == GS_STABLE;
+        kw_str(w, flex, m->member_id);
+        if (v >= 4)
+            kw_str(w, flex, m->instance_id);
+        kw_str(w, flex, m->client_id ? m->client_id : "");
+        kw_str(w, flex, m->client_host ? m->client_host : "");
+        kw_bytes(w, flex, p ? p->metadata : NULL, p ? p->metadata_len : 0);
+        kw_bytes(w, flex, stable ? m->assignment : NULL, stable ? m->assignment_len : 0);
+        kw_tags(w, flex);
+    }
+    if (v >= 3)
+        kw_i32(w, INT32_MIN);
+    kw_tags(w, flex);
+}
+
+/* A group id of the request: an existing group's answer is what the first pass saw (saved once
+ * per distinct id), any other id's answer comes from the request alone. */
+static void describe_group_elem(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct kslice sid = kr_str(r, s->flex);
+    if (r->err)
+        return;
+    size_t len = 0;
+    const uint8_t *saved = sid.len >= 0 ? astream_get(s, sid.p, (size_t)sid.len, &len) : NULL;
+    if (saved) {
+        kw_raw(w, saved, len);
+        return;
+    }
+    char id[256];
+    struct group *g =
+        s->sizing && kslice_cstr(sid, id, sizeof(id)) == 0 ? group_find(&s->bk->groups, id) : NULL;
+    if (!g) {
+        write_group(w, s->flex, s->v, sid, NULL);
+        return;
+    }
+    size_t at = w->b.len;
+    write_group(w, s->flex, s->v, sid, g);
+    if (!w->err)
+        astream_put(s, sid.p, (size_t)sid.len, w->b.data + at, w->b.len - at);
+}
+
+static void describe_groups_tail(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    (void)r;
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def describe_groups_def = {
+    .outer = describe_group_elem,
+    .tail = describe_groups_tail,
+};
+
+/* The answer can be many times the request (an id of 1 byte, an answer entry of 16 or more):
+ * it is streamed (api_stream.h). */
 enum handler_result api_describe_groups(struct kreq *rq)
 {
-    struct broker *bk = rq->bk;
     struct kreader *r = &rq->r;
     struct kwriter *w = rq->w;
     bool flex = rq->flex;
@@ -550,55 +625,18 @@ enum handler_result api_describe_groups(struct kreq *rq)
     int32_t n = kr_array(r, flex);
     if (r->err || n < 0)
         return H_CLOSE;
-    struct kreader again = *r; /* ids are read twice rather than copied */
-    for (int32_t i = 0; i < n && !r->err; i++)
-        kr_str(r, flex);
-    if (v >= 3)
-        kr_i8(r); /* include_authorized_operations */
-    kr_tags(r, flex);
-    if (r->err)
-        return H_CLOSE;
     if (v >= 1)
         kw_i32(w, 0);
     kw_array(w, flex, n);
-    for (int32_t i = 0; i < n; i++) {
-        struct kslice sid = kr_str(&again, flex);
-        char id[256];
-        struct group *g =
-            kslice_cstr(sid, id, sizeof(id)) == 0 ? group_find(&bk->groups, id) : NULL;
-        int16_t error = !g && v >= 6 ? KERR_GROUP_ID_NOT_FOUND : KERR_NONE;
-        kw_i16(w, error);
-        if (v >= 6)
-            kw_str(w, flex, NULL);
-        kw_strn(w, flex, (const char *)sid.p, sid.len);
-        kw_str(w, flex, group_state_name(g ? g->state : GS_DEAD));
-        kw_str(w, flex, g && g->protocol_type ? g->protocol_type : "");
-        kw_str(w, flex, g && g->protocol && g->state != GS_EMPTY ? g->protocol : "");
-        int32_t nm = g ? g->nmembers : 0;
-        kw_array(w, flex, nm);
-        for (int32_t j = 0; j < nm; j++) {
-            struct member *m = g->members[j];
-            const struct protocol *p = NULL;
-            for (int32_t k = 0; g->protocol && k < m->nprotocols; k++) {
-                if (strcmp(m->protocols[k].name, g->protocol) == 0)
-                    p = &m->protocols[k];
-            }
-            bool stable = g->state == GS_STABLE;
-            kw_str(w, flex, m->member_id);
-            if (v >= 4)
-                kw_str(w, flex, m->instance_id);
-            kw_str(w, flex, m->client_id ? m->client_id : "");
-            kw_str(w, flex, m->client_host ? m->client_host : "");
-            kw_bytes(w, flex, p ? p->metadata : NULL, p ? p->metadata_len : 0);
-            kw_bytes(w, flex, stable ? m->assignment : NULL, stable ? m->assignment_len : 0);
-            kw_tags(w, flex);
-        }
-        if (v >= 3)
-            kw_i32(w, INT32_MIN);
-        kw_tags(w, flex);
+    struct astream *s = astream_begin(rq, &describe_groups_def, n, NULL);
+    if (v >= 3)
+        kr_i8(r); /* include_authorized_operations */
+    kr_tags(r, flex);
+    if (!s || r->err) {
+        astream_free(s);
+        return H_CLOSE;
     }
-    kw_tags(w, flex);
-    return H_DONE;
+    return astream_finish(rq, s);
 }
 
 enum handler_result api_list_groups(struct kreq *rq)
