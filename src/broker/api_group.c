@@ -466,6 +466,98 @@ static void write_offset(struct kwriter *w, bool flex, int16_t v, int32_t partit
     kw_tags(w, flex);
 }
 
+/* OffsetFetch of listed partitions, streamed (api_stream.h): 4 bytes of a partition in the
+ * request get 16 or more in the answer. A committed offset is what the first pass saw (saved
+ * once per distinct topic and partition that has one); any other partition answers -1. */
+struct saved_offset {
+    int64_t offset;
+    int32_t leader_epoch;
+};
+
+static void offset_fetch_topic(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct kslice tname = kr_str(r, s->flex);
+    s->name_ok = kslice_cstr(tname, s->name, sizeof(s->name)) == 0;
+    int32_t np = kr_array(r, s->flex);
+    if (np < 0)
+        r->err = true;
+    if (r->err)
+        return;
+    kw_strn(w, s->flex, (const char *)tname.p, tname.len);
+    kw_array(w, s->flex, np);
+    s->inner_n = np;
+}
+
+static void offset_fetch_partition(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    int32_t partition = kr_i32(r);
+    if (r->err)
+        return;
+    const char *group = s->arg;
+    if (s->name_ok) {
+        /* the key: topic name, NUL, partition */
+        uint8_t key[256 + 4];
+        size_t tl = strlen(s->name);
+        memcpy(key, s->name, tl + 1);
+        memcpy(key + tl + 1, &partition, 4);
+        size_t len = 0;
+        const uint8_t *saved = astream_get(s, key, tl + 5, &len);
+        const struct committed *live =
+            !saved && s->sizing ? group_committed(&s->bk->groups, group, s->name, partition) : NULL;
+        if (live) {
+            size_t ml = live->metadata ? strlen(live->metadata) : 0;
+            uint8_t *val = malloc(sizeof(struct saved_offset) + ml);
+            if (!val) {
+                s->oom = true;
+                return;
+            }
+            struct saved_offset so = {live->offset, live->leader_epoch};
+            memcpy(val, &so, sizeof(so));
+            memcpy(val + sizeof(so), live->metadata ? live->metadata : "", ml);
+            saved = astream_put(s, key, tl + 5, val, sizeof(so) + ml);
+            len = sizeof(so) + ml;
+            free(val);
+            if (!saved)
+                return;
+        }
+        if (saved) {
+            struct saved_offset so;
+            memcpy(&so, saved, sizeof(so));
+            kw_i32(w, partition);
+            kw_i64(w, so.offset);
+            if (s->v >= 5)
+                kw_i32(w, so.leader_epoch);
+            kw_strn(w, s->flex, (const char *)saved + sizeof(so), (int32_t)(len - sizeof(so)));
+            kw_i16(w, KERR_NONE);
+            kw_tags(w, s->flex);
+            return;
+        }
+    }
+    write_offset(w, s->flex, s->v, partition, NULL, KERR_NONE);
+}
+
+static void offset_fetch_topic_end(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    kr_tags(r, s->flex);
+    kw_tags(w, s->flex);
+}
+
+static void offset_fetch_tail(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    (void)r;
+    if (s->v >= 2)
+        kw_i16(w, KERR_NONE);
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def offset_fetch_def = {
+    .outer = offset_fetch_topic,
+    .inner = offset_fetch_partition,
+    .outer_end = offset_fetch_topic_end,
+    .tail = offset_fetch_tail,
+    .free_arg = free,
+};
+
 enum handler_result api_offset_fetch(struct kreq *rq)
 {
     struct broker *bk = rq->bk;
@@ -512,27 +604,15 @@ enum handler_result api_offset_fetch(struct kreq *rq)
         free(v_by);
     } else {
         kw_array(w, flex, ntopics);
-        for (int32_t i = 0; i < ntopics; i++) {
-            struct kslice tname = kr_str(r, flex);
-            char topic[256];
-            bool name_ok = kslice_cstr(tname, topic, sizeof(topic)) == 0;
-            int32_t np = kr_array(r, flex);
-            if (r->err || np < 0)
-                break;
-            kw_strn(w, flex, (const char *)tname.p, tname.len);
-            kw_array(w, flex, np);
-            for (int32_t j = 0; j < np; j++) {
-                int32_t partition = kr_i32(r);
-                const struct committed *c =
-                    name_ok ? group_committed(&bk->groups, group, topic, partition) : NULL;
-                write_offset(w, flex, v, partition, c, KERR_NONE);
-            }
-            kr_tags(r, flex);
-            kw_tags(w, flex);
-        }
+        struct astream *s = astream_begin(rq, &offset_fetch_def, ntopics, group);
         if (v >= 7)
-            kr_i8(r);
+            kr_i8(r); /* require_stable */
         kr_tags(r, flex);
+        if (!s || r->err) {
+            astream_free(s);
+            return H_CLOSE;
+        }
+        return astream_finish(rq, s);
     }
     if (v >= 2)
         kw_i16(w, KERR_NONE);

@@ -204,7 +204,7 @@ enum handler_result astream_finish(struct kreq *rq, struct astream *s)
 {
     if (!s)
         return H_CLOSE;
-    if (s->total <= STREAM_MIN) {
+    if (s->total <= STREAM_MIN || s->whole) {
         while (step(s, rq->w)) {
         }
         bool bad = s->r.err;

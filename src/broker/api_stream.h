@@ -42,6 +42,7 @@ struct astream {
     bool flex;
     bool sizing;     /* the first pass */
     bool oom;        /* a snapshot could not be saved: the request fails */
+    bool whole;      /* set by the handler: write the answer whole, never stream it */
     int32_t inner_n; /* set by outer */
     void *arg;       /* the API's own state (free_arg releases it) */
     char name[256];  /* room for an outer element's name, for its inner elements */
