@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/api_stream.h"
 #include "broker/apis.h"
 #include "broker/broker.h"
 #include "broker/kerr.h"
@@ -364,6 +365,84 @@ enum handler_result api_create_topics(struct kreq *rq)
     return H_DEFER;
 }
 
+/* DeleteTopics, streamed (api_stream.h): 2 bytes of a name get 4 or more in the answer. The
+ * topics are deleted in the first pass; a name whose deletion was tried (its topic existed)
+ * has its result saved once: its first occurrence answers that, later ones answer "does not
+ * exist" after a deletion (or the same error again: it is not retried). Any other name's
+ * answer comes from the request alone. */
+struct delete_topics_arg {
+    bool deleted;
+};
+
+static void delete_topic_elem(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct broker *bk = s->bk;
+    int16_t v = s->v;
+    struct kslice tname = kr_str(r, s->flex);
+    if (v >= 6) {
+        kr_skip(r, 16); /* topic_id: we delete by name */
+        kr_tags(r, s->flex);
+    }
+    if (r->err)
+        return;
+    char name[256];
+    struct sl_err err = {{0}};
+    int16_t error;
+    if (kslice_cstr(tname, name, sizeof(name)) != 0) {
+        error = v >= 6 ? KERR_UNKNOWN_TOPIC_ID : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        snprintf(err.msg, sizeof(err.msg), "topic must be given by name");
+    } else {
+        size_t klen = (size_t)tname.len, len = 0;
+        const uint8_t *saved = astream_get(s, tname.p, klen, &len);
+        struct topic *t = !saved && s->sizing ? registry_find(&bk->reg, name) : NULL;
+        if (t) {
+            broker_forget_topic(bk, t);
+            int16_t e = (int16_t)registry_delete(&bk->reg, name, &err);
+            if (e == KERR_NONE) {
+                groups_forget_topic(&bk->groups, name); /* committed offsets go with it */
+                ((struct delete_topics_arg *)s->arg)->deleted = true;
+            }
+            /* the result: error, then the message */
+            uint8_t val[2 + sizeof(err.msg)];
+            size_t ml = e ? strlen(err.msg) : 0;
+            val[0] = (uint8_t)((uint16_t)e >> 8);
+            val[1] = (uint8_t)e;
+            memcpy(val + 2, err.msg, ml);
+            saved = astream_put(s, tname.p, klen, val, 2 + ml);
+            len = 2 + ml;
+        }
+        int16_t first = saved ? be16(saved) : KERR_NONE;
+        if (saved && (astream_take(s, tname.p, klen) || first != KERR_NONE)) {
+            error = first;
+            snprintf(err.msg, sizeof(err.msg), "%.*s", (int)(len - 2), (const char *)saved + 2);
+        } else {
+            error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            snprintf(err.msg, sizeof(err.msg), "topic '%s' does not exist", name);
+        }
+    }
+    kw_strn(w, s->flex, (const char *)tname.p, tname.len);
+    if (v >= 6) {
+        static const uint8_t zero[16];
+        kw_uuid(w, zero);
+    }
+    kw_i16(w, error);
+    if (v >= 5)
+        kw_str(w, s->flex, error ? err.msg : NULL);
+    kw_tags(w, s->flex);
+}
+
+static void delete_topics_tail(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    (void)r;
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def delete_topics_def = {
+    .outer = delete_topic_elem,
+    .tail = delete_topics_tail,
+    .free_arg = free,
+};
+
 enum handler_result api_delete_topics(struct kreq *rq)
 {
     struct broker *bk = rq->bk;
@@ -374,59 +453,36 @@ enum handler_result api_delete_topics(struct kreq *rq)
     int32_t n = kr_array(r, flex);
     if (r->err || n < 0)
         return H_CLOSE;
-    bool deleted = false;
-    struct kreader again = *r; /* read twice rather than copied, as in CreateTopics */
-    for (int32_t i = 0; i < n && !r->err; i++) {
-        kr_str(r, flex);
+    /* the request is checked whole before anything is deleted */
+    struct kreader check = *r;
+    for (int32_t i = 0; i < n && !check.err; i++) {
+        kr_str(&check, flex);
         if (v >= 6) {
-            kr_skip(r, 16); /* topic_id: we delete by name */
-            kr_tags(r, flex);
+            kr_skip(&check, 16);
+            kr_tags(&check, flex);
         }
     }
-    kr_i32(r); /* timeout_ms */
-    kr_tags(r, flex);
-    if (r->err)
+    kr_i32(&check); /* timeout_ms */
+    kr_tags(&check, flex);
+    if (check.err)
+        return H_CLOSE;
+    struct delete_topics_arg *arg = calloc(1, sizeof(*arg));
+    if (!arg)
         return H_CLOSE;
     if (v >= 1)
         kw_i32(w, 0); /* throttle_time_ms */
     kw_array(w, flex, n);
-    for (int32_t i = 0; i < n; i++) {
-        struct kslice tname = kr_str(&again, flex);
-        if (v >= 6) {
-            kr_skip(&again, 16);
-            kr_tags(&again, flex);
-        }
-        char name[256];
-        struct sl_err err = {{0}};
-        int16_t error;
-        struct topic *t = NULL;
-        if (kslice_cstr(tname, name, sizeof(name)) != 0) {
-            error = v >= 6 ? KERR_UNKNOWN_TOPIC_ID : KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            snprintf(err.msg, sizeof(err.msg), "topic must be given by name");
-        } else if (!(t = registry_find(&bk->reg, name))) {
-            error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            snprintf(err.msg, sizeof(err.msg), "topic '%s' does not exist", name);
-        } else {
-            broker_forget_topic(bk, t);
-            error = (int16_t)registry_delete(&bk->reg, name, &err);
-            if (error == KERR_NONE) {
-                groups_forget_topic(&bk->groups, name); /* committed offsets go with it */
-                deleted = true;
-            }
-        }
-        kw_strn(w, flex, (const char *)tname.p, tname.len);
-        if (v >= 6) {
-            static const uint8_t zero[16];
-            kw_uuid(w, zero);
-        }
-        kw_i16(w, error);
-        if (v >= 5)
-            kw_str(w, flex, error ? err.msg : NULL);
-        kw_tags(w, flex);
+    struct astream *s = astream_begin(rq, &delete_topics_def, n, arg);
+    kr_i32(r); /* timeout_ms */
+    kr_tags(r, flex);
+    if (!s || r->err) {
+        astream_free(s);
+        return H_CLOSE;
     }
-    kw_tags(w, flex);
+    bool deleted = arg->deleted;
+    enum handler_result res = astream_finish(rq, s);
     /* answered once the dropped offsets' tombstone is on disk */
-    return deleted && bk->cfg.flush == FLUSH_GROUP ? H_WAIT_SYNC : H_DONE;
+    return res == H_DONE && deleted && bk->cfg.flush == FLUSH_GROUP ? H_WAIT_SYNC : res;
 }
 
 struct req_part {

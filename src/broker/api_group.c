@@ -769,6 +769,50 @@ enum handler_result api_list_groups(struct kreq *rq)
     return H_DONE;
 }
 
+/* DeleteGroups, streamed (api_stream.h): 2 bytes of an id get 4 or more in the answer. The
+ * groups are deleted in the first pass; an id whose deletion was tried (its group existed) has
+ * its result saved once: its first occurrence answers that, later ones answer "not found" after
+ * a deletion (or the same error again: it is not retried). Any other id is "not found". */
+static void delete_group_elem(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct kslice id = kr_str(r, s->flex);
+    if (r->err)
+        return;
+    char group[256];
+    int16_t error = KERR_GROUP_ID_NOT_FOUND;
+    if (kslice_cstr(id, group, sizeof(group)) == 0) {
+        size_t len = 0;
+        size_t klen = (size_t)id.len;
+        const uint8_t *saved = astream_get(s, id.p, klen, &len);
+        if (!saved && s->sizing) {
+            int16_t e = group_delete(&s->bk->groups, group);
+            if (e != KERR_GROUP_ID_NOT_FOUND) {
+                uint8_t val[2] = {(uint8_t)((uint16_t)e >> 8), (uint8_t)e};
+                saved = astream_put(s, id.p, klen, val, 2);
+            }
+        }
+        if (saved) {
+            int16_t first = be16(saved);
+            error =
+                astream_take(s, id.p, klen) || first != KERR_NONE ? first : KERR_GROUP_ID_NOT_FOUND;
+        }
+    }
+    kw_strn(w, s->flex, (const char *)id.p, id.len);
+    kw_i16(w, error);
+    kw_tags(w, s->flex);
+}
+
+static void delete_groups_tail(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    (void)r;
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def delete_groups_def = {
+    .outer = delete_group_elem,
+    .tail = delete_groups_tail,
+};
+
 enum handler_result api_delete_groups(struct kreq *rq)
 {
     struct kreader *r = &rq->r;
@@ -779,23 +823,16 @@ enum handler_result api_delete_groups(struct kreq *rq)
         return H_CLOSE;
     kw_i32(w, 0);
     kw_array(w, flex, n);
-    for (int32_t i = 0; i < n; i++) {
-        struct kslice id = kr_str(r, flex);
-        char group[256];
-        if (r->err)
-            return H_CLOSE;
-        int16_t error = kslice_cstr(id, group, sizeof(group)) == 0
-                            ? group_delete(&rq->bk->groups, group)
-                            : KERR_GROUP_ID_NOT_FOUND;
-        kw_strn(w, flex, (const char *)id.p, id.len);
-        kw_i16(w, error);
-        kw_tags(w, flex);
-    }
+    struct astream *s = astream_begin(rq, &delete_groups_def, n, NULL);
     kr_tags(r, flex);
-    kw_tags(w, flex);
-    if (r->err)
+    if (!s || r->err) {
+        astream_free(s);
         return H_CLOSE;
-    return rq->bk->groups.dirty && rq->bk->cfg.flush == FLUSH_GROUP ? H_WAIT_SYNC : H_DONE;
+    }
+    enum handler_result res = astream_finish(rq, s);
+    if (res == H_DONE && rq->bk->groups.dirty && rq->bk->cfg.flush == FLUSH_GROUP)
+        return H_WAIT_SYNC;
+    return res;
 }
 
 enum handler_result api_offset_delete(struct kreq *rq)

@@ -9,6 +9,7 @@
 
 struct snap_entry {
     size_t klen, vlen;
+    bool taken;     /* astream_take this pass */
     uint8_t data[]; /* key, then value */
 };
 
@@ -83,6 +84,7 @@ const uint8_t *astream_put(struct astream *s, const void *key, size_t klen, cons
     }
     e->klen = klen;
     e->vlen = vlen;
+    e->taken = false;
     memcpy(e->data, key, klen);
     if (vlen > 0)
         memcpy(e->data + klen, val, vlen);
@@ -90,6 +92,17 @@ const uint8_t *astream_put(struct astream *s, const void *key, size_t klen, cons
     s->nused++;
     s->snap_bytes += sizeof(*e) + klen + vlen;
     return e->data + klen;
+}
+
+bool astream_take(struct astream *s, const void *key, size_t klen)
+{
+    if (s->nused == 0)
+        return false;
+    struct snap_entry *e = *slot(s, key, klen);
+    if (!e || e->taken)
+        return false;
+    e->taken = true;
+    return true;
 }
 
 void astream_free(struct astream *s)
@@ -179,6 +192,10 @@ struct astream *astream_begin(struct kreq *rq, const struct astream_def *def, in
     rq->r = s->r; /* after the array: the handler reads on from there */
     /* the second pass starts over from the first element */
     s->sizing = false;
+    for (size_t i = 0; i < s->nslots; i++) {
+        if (s->slots[i])
+            s->slots[i]->taken = false;
+    }
     s->r = start;
     s->outer_left = n < 0 ? 0 : n;
     s->inner_left = 0;

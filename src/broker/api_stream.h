@@ -75,4 +75,9 @@ const uint8_t *astream_get(const struct astream *s, const void *key, size_t klen
 const uint8_t *astream_put(struct astream *s, const void *key, size_t klen, const void *val,
                            size_t vlen);
 
+/* True the first time key is taken in a pass (false if it is not saved): for answers that differ
+ * between the first occurrence of a name in the request and later ones (a topic is deleted
+ * once). */
+bool astream_take(struct astream *s, const void *key, size_t klen);
+
 #endif
