@@ -1,0 +1,194 @@
+"""Streamed answers (docs/broker-server.md, "Memory per request") are the answers a client gets
+for a normal-size request: for DescribeGroups, DescribeConfigs, OffsetFetch, ListOffsets,
+DeleteGroups and DeleteTopics, in classic and flexible versions, a request whose answer is
+streamed (its elements repeated until the answer passes 64 KiB) must answer each element with
+exactly the bytes a small request gets for it (existing and unknown names, duplicates), and the
+deleting APIs must answer a name's first occurrence with the deletion and later ones as
+unknown. A request pipelined behind a streamed answer is answered after it, in order."""
+import os
+import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import brokerlib  # noqa: E402
+import kwire  # noqa: E402
+
+GROUP_ID_NOT_FOUND = 69
+UNKNOWN_TOPIC_OR_PARTITION = 3
+failures = []
+
+
+def uvarint(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def string(s, flex):
+    raw = s.encode()
+    return uvarint(len(raw) + 1) + raw if flex else struct.pack(">h", len(raw)) + raw
+
+
+def count(n, flex):
+    return uvarint(n + 1) if flex else struct.pack(">i", n)
+
+
+def check(what, got, want):
+    if got != want:
+        at = next((i for i in range(min(len(got), len(want))) if got[i] != want[i]),
+                  min(len(got), len(want)))
+        failures.append(what)
+        print("FAIL %s: %d bytes, expected %d; first difference at byte %d" %
+              (what, len(got), len(want), at))
+    else:
+        print("ok   %s (%d bytes)" % (what, len(got)))
+
+
+def flat(c, name, key, ver, flex, head, elems, tail, ans_head, ans_tail, reps):
+    """A flat array: the answer to elems repeated reps times must be the small answer's
+    elements repeated. head/tail: request bytes around the array; ans_head/ans_tail: the
+    answer's byte counts before its array's count and after its elements."""
+    hdr = b"\0" if flex else b""
+    small = c.call(key, ver, hdr + head + count(len(elems), flex) + b"".join(elems) + tail)
+    body = small[ans_head + len(count(len(elems), flex)):len(small) - ans_tail]
+    n = len(elems) * reps
+    big = c.call(key, ver, hdr + head + count(n, flex) + b"".join(elems) * reps + tail)
+    want = small[:ans_head] + count(n, flex) + body * reps + small[len(small) - ans_tail:]
+    check("%s v%d x%d" % (name, ver, reps), big, want)
+    return small
+
+
+def nested(c, name, key, ver, flex, head, topic, parts, topic_tail, tail, ans_head, ans_tail,
+           reps):
+    """One topic with partitions: the answer to parts repeated reps times must be the small
+    answer's partitions repeated."""
+    hdr = b"\0" if flex else b""
+    tname = string(topic, flex)
+
+    def req(n, ps):
+        return hdr + head + count(1, flex) + tname + count(n, flex) + ps + topic_tail + tail
+
+    small = c.call(key, ver, req(len(parts), b"".join(parts)))
+    start = ans_head + len(count(1, flex)) + len(tname) + len(count(len(parts), flex))
+    end = len(small) - ans_tail - (1 if flex else 0)
+    body = small[start:end]
+    n = len(parts) * reps
+    big = c.call(key, ver, req(n, b"".join(parts) * reps))
+    want = (small[:ans_head] + count(1, flex) + tname + count(n, flex) + body * reps +
+            small[end:])
+    check("%s v%d x%d" % (name, ver, reps), big, want)
+
+
+def main():
+    with brokerlib.Broker() as b:
+        c = kwire.Conn(b.port, timeout=60)
+        kwire.ensure_topic(c, "mem", 2)
+        # committed offsets (a group "g1" with no members) with metadata
+        w = kwire.Writer
+        commit = (w().string("g1").i32(-1).string("").i64(-1).i32(1).string("mem").i32(2)
+                  .i32(0).i64(42).string("meta").i32(1).i64(7).string("").done())
+        kwire_resp = c.call(8, 2, commit)
+        if kwire_resp[-2:] != b"\0\0":
+            brokerlib.fail("OffsetCommit failed: %r" % kwire_resp)
+
+        # DescribeGroups: an existing group, unknown ones, duplicates
+        for ver in (0, 3, 5):
+            flex = ver >= 5
+            ids = [string(s, flex) for s in ("g1", "nope", "", "g1")]
+            tail = (b"\0" if ver >= 3 else b"") + (b"\0" if flex else b"")
+            flat(c, "DescribeGroups", 15, ver, flex, b"", ids, tail,
+                 (1 if flex else 0) + (4 if ver >= 1 else 0), 1 if flex else 0, 2000)
+
+        # DescribeConfigs: a topic, an unknown topic, the broker, a key filter, a bad type
+        for ver in (0, 1, 4):
+            flex = ver >= 4
+            tags = b"\0" if flex else b""
+            nullarr = b"\0" if flex else struct.pack(">i", -1)
+            res = [b"\x02" + string("mem", flex) + nullarr + tags,
+                   b"\x02" + string("nope", flex) + nullarr + tags,
+                   b"\x04" + string("0", flex) + nullarr + tags,
+                   b"\x02" + string("mem", flex) + count(1, flex) + string("retention.ms", flex)
+                   + tags,
+                   b"\x09" + string("x", flex) + nullarr + tags]
+            tail = (b"\0" if ver >= 1 else b"") + (b"\0" if ver >= 3 else b"") + tags
+            flat(c, "DescribeConfigs", 32, ver, flex, b"", res, tail, (1 if flex else 0) + 4,
+                 1 if flex else 0, 400)
+
+        # OffsetFetch: committed and uncommitted partitions, duplicates
+        for ver in (1, 5, 6):
+            flex = ver >= 6
+            tags = b"\0" if flex else b""
+            parts = [struct.pack(">i", p) for p in (0, 1, 5, 0)]
+            nested(c, "OffsetFetch", 9, ver, flex, string("g1", flex), "mem", parts, tags, tags,
+                   (1 if flex else 0) + (4 if ver >= 3 else 0),
+                   (2 if ver >= 2 else 0) + (1 if flex else 0), 1500)
+
+        # ListOffsets: earliest, latest, an unknown partition
+        for ver in (1, 6):
+            flex = ver >= 6
+            tags = b"\0" if flex else b""
+            head = struct.pack(">i", -1) + (b"\0" if ver >= 2 else b"")
+            parts = [struct.pack(">i", p) + (struct.pack(">i", -1) if ver >= 4 else b"") +
+                     struct.pack(">q", ts) + tags for p, ts in ((0, -2), (1, -1), (7, -1))]
+            nested(c, "ListOffsets", 2, ver, flex, head, "mem", parts, tags, tags,
+                   (1 if flex else 0) + (4 if ver >= 2 else 0), 1 if flex else 0, 1500)
+
+        # DeleteGroups: the first occurrence of an existing group deletes it
+        for ver in (0, 2):
+            flex = ver >= 2
+            tags = b"\0" if flex else b""
+            gid = "del%d" % ver
+            c.call(8, 2, w().string(gid).i32(-1).string("").i64(-1).i32(1).string("mem").i32(1)
+                   .i32(0).i64(1).string("").done())
+            names = [gid, "nope", gid] + ["x"] * 30000
+            req = (b"\0" if flex else b"") + count(len(names), flex) + \
+                b"".join(string(s, flex) for s in names) + tags
+            got = c.call(42, ver, req)
+            want = tags + struct.pack(">i", 0) + count(len(names), flex) + b"".join(
+                string(s, flex) + struct.pack(">h", 0 if i == 0 else GROUP_ID_NOT_FOUND) + tags
+                for i, s in enumerate(names)) + tags
+            check("DeleteGroups v%d x%d" % (ver, len(names)), got, want)
+
+        # DeleteTopics: likewise, with the error messages of v5
+        for ver in (0, 5):
+            flex = ver >= 4
+            tags = b"\0" if flex else b""
+            tname = "deltopic%d" % ver
+            kwire.ensure_topic(c, tname, 1)
+            names = [tname, "nope", tname] + ["y"] * 20000
+            req = (b"\0" if flex else b"") + count(len(names), flex) + \
+                b"".join(string(s, flex) for s in names) + struct.pack(">i", 1000) + tags
+            got = c.call(20, ver, req)
+
+            def entry(i, s):
+                err = 0 if i == 0 else UNKNOWN_TOPIC_OR_PARTITION
+                out = string(s, flex) + struct.pack(">h", err)
+                if ver >= 5:
+                    out += string("topic '%s' does not exist" % s, flex) if err else b"\0"
+                return out + tags
+
+            want = tags + (struct.pack(">i", 0) if ver >= 1 else b"") + \
+                count(len(names), flex) + b"".join(entry(i, s) for i, s in enumerate(names)) + tags
+            check("DeleteTopics v%d x%d" % (ver, len(names)), got, want)
+
+        # a request pipelined behind a streamed answer comes after it
+        ids = b"".join(string(s, False) for s in ("g1", "nope") * 10000)
+        first = c.send(15, 0, count(20000, False) + ids)
+        second = c.send(kwire.API_VERSIONS, 0, kwire.api_versions_v0())
+        a = c.recv(timeout=60)
+        bb = c.recv(timeout=60)
+        if not a or not bb or a[0] != first or bb[0] != second or len(a[1]) < 20000 * 16:
+            failures.append("pipelined")
+            print("FAIL pipelined: %r %r" % (a and (a[0], len(a[1])), bb and bb[0]))
+        else:
+            print("ok   pipelined behind a streamed answer (%d bytes)" % len(a[1]))
+    if failures:
+        brokerlib.fail("streamed answers differ: " + ", ".join(failures))
+    print("1 passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()
