@@ -506,6 +506,110 @@ static void read_part_req(struct broker *bk, struct kreader *r, bool flex, struc
     kr_tags(r, flex);
 }
 
+/* CreatePartitions, streamed (api_stream.h): 7 bytes of a flexible topic in the request get 18
+ * or more in the answer. Partitions are added in the first pass. A topic that existed then has
+ * its course through the request saved once: its partition count when first named, and the
+ * addition that failed if one did (later ones are then not tried and answer the same); both
+ * passes replay that course to answer each occurrence as it was handled. A topic that did not
+ * exist is unknown, whatever happens meanwhile. */
+struct part_course {
+    int32_t np[2];       /* its partition count as each pass goes (first pass, then second) */
+    int32_t attempts[2]; /* additions reached so far in each pass */
+    int32_t fail_at;     /* the addition that failed (-1: none) */
+    int32_t np_failed;   /* its partition count after that */
+    int16_t fail_err;
+    char fail_msg[sizeof(((struct sl_err *)0)->msg)];
+};
+
+struct create_partitions_arg {
+    bool validate_only;
+};
+
+static void create_partitions_elem(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct broker *bk = s->bk;
+    struct req_part req;
+    read_part_req(bk, r, s->flex, &req);
+    if (r->err)
+        return;
+    bool validate_only = ((struct create_partitions_arg *)s->arg)->validate_only;
+    char name[256];
+    struct sl_err err = {{0}};
+    int16_t error = KERR_NONE;
+    uint8_t *saved = NULL;
+    size_t len = 0;
+    if (kslice_cstr(req.name, name, sizeof(name)) == 0) {
+        size_t klen = (size_t)req.name.len;
+        saved = astream_get(s, req.name.p, klen, &len);
+        struct topic *t = !saved && s->sizing ? registry_find(&bk->reg, name) : NULL;
+        if (t) {
+            struct part_course pc = {.np = {t->npartitions, t->npartitions}, .fail_at = -1};
+            saved = astream_put(s, req.name.p, klen, &pc, sizeof(pc));
+            if (!saved)
+                return;
+        }
+    }
+    if (!saved) {
+        error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        snprintf(err.msg, sizeof(err.msg), "unknown topic");
+    } else {
+        struct part_course pc;
+        memcpy(&pc, saved, sizeof(pc));
+        int p = s->sizing ? 0 : 1;
+        if (req.bad_assignment) {
+            error = KERR_INVALID_REQUEST;
+            snprintf(err.msg, sizeof(err.msg), "replicas can only be on broker %d",
+                     (int)bk->cfg.node_id);
+        } else if (req.count <= pc.np[p] || req.count > 10000) {
+            error = KERR_INVALID_PARTITIONS;
+            snprintf(err.msg, sizeof(err.msg),
+                     "topic has %d partitions; the new count must be "
+                     "larger (at most 10000)",
+                     (int)pc.np[p]);
+        } else if (!validate_only) {
+            int32_t a = pc.attempts[p]++;
+            if (pc.fail_at >= 0 && a >= pc.fail_at) {
+                error = pc.fail_err;
+                snprintf(err.msg, sizeof(err.msg), "%s", pc.fail_msg);
+                pc.np[p] = pc.np_failed;
+            } else if (s->sizing) {
+                struct topic *t = registry_find(&bk->reg, name);
+                /* the partition array moves: nothing may still point into it */
+                broker_sync(bk);
+                broker_forget_topic(bk, t);
+                error = (int16_t)registry_add_partitions(&bk->reg, t, req.count, &err);
+                if (error == KERR_NONE) {
+                    pc.np[p] = req.count;
+                } else {
+                    pc.fail_at = a;
+                    pc.fail_err = error;
+                    snprintf(pc.fail_msg, sizeof(pc.fail_msg), "%s", err.msg);
+                    pc.np_failed = pc.np[p] = t->npartitions;
+                }
+            } else {
+                pc.np[p] = req.count; /* as it went in the first pass */
+            }
+        }
+        memcpy(saved, &pc, sizeof(pc));
+    }
+    kw_strn(w, s->flex, (const char *)req.name.p, req.name.len);
+    kw_i16(w, error);
+    kw_str(w, s->flex, error ? err.msg : NULL);
+    kw_tags(w, s->flex);
+}
+
+static void create_partitions_tail(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    (void)r;
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def create_partitions_def = {
+    .outer = create_partitions_elem,
+    .tail = create_partitions_tail,
+    .free_arg = free,
+};
+
 enum handler_result api_create_partitions(struct kreq *rq)
 {
     struct broker *bk = rq->bk;
@@ -515,48 +619,29 @@ enum handler_result api_create_partitions(struct kreq *rq)
     int32_t n = kr_array(r, flex);
     if (r->err || n < 0)
         return H_CLOSE;
-    struct kreader again = *r; /* read twice rather than copied, as in CreateTopics */
+    /* the request is checked whole (and validate_only read) before anything is changed */
+    struct kreader check = *r;
     struct req_part req;
-    for (int32_t i = 0; i < n && !r->err; i++)
-        read_part_req(bk, r, flex, &req);
-    kr_i32(r); /* timeout_ms */
-    bool validate_only = kr_i8(r) != 0;
-    kr_tags(r, flex);
-    if (r->err)
+    for (int32_t i = 0; i < n && !check.err; i++)
+        read_part_req(bk, &check, flex, &req);
+    kr_i32(&check); /* timeout_ms */
+    bool validate_only = kr_i8(&check) != 0;
+    kr_tags(&check, flex);
+    if (check.err)
         return H_CLOSE;
+    struct create_partitions_arg *arg = calloc(1, sizeof(*arg));
+    if (!arg)
+        return H_CLOSE;
+    arg->validate_only = validate_only;
     kw_i32(w, 0);
     kw_array(w, flex, n);
-    for (int32_t i = 0; i < n; i++) {
-        read_part_req(bk, &again, flex, &req);
-        char name[256];
-        struct sl_err err = {{0}};
-        int16_t error = KERR_NONE;
-        struct topic *t =
-            kslice_cstr(req.name, name, sizeof(name)) == 0 ? registry_find(&bk->reg, name) : NULL;
-        if (!t) {
-            error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            snprintf(err.msg, sizeof(err.msg), "unknown topic");
-        } else if (req.bad_assignment) {
-            error = KERR_INVALID_REQUEST;
-            snprintf(err.msg, sizeof(err.msg), "replicas can only be on broker %d",
-                     (int)bk->cfg.node_id);
-        } else if (req.count <= t->npartitions || req.count > 10000) {
-            error = KERR_INVALID_PARTITIONS;
-            snprintf(err.msg, sizeof(err.msg),
-                     "topic has %d partitions; the new count must be "
-                     "larger (at most 10000)",
-                     (int)t->npartitions);
-        } else if (!validate_only) {
-            /* the partition array moves: nothing may still point into it */
-            broker_sync(bk);
-            broker_forget_topic(bk, t);
-            error = (int16_t)registry_add_partitions(&bk->reg, t, req.count, &err);
-        }
-        kw_strn(w, flex, (const char *)req.name.p, req.name.len);
-        kw_i16(w, error);
-        kw_str(w, flex, error ? err.msg : NULL);
-        kw_tags(w, flex);
+    struct astream *s = astream_begin(rq, &create_partitions_def, n, arg);
+    kr_i32(r); /* timeout_ms */
+    kr_i8(r);  /* validate_only */
+    kr_tags(r, flex);
+    if (!s || r->err) {
+        astream_free(s);
+        return H_CLOSE;
     }
-    kw_tags(w, flex);
-    return H_DONE;
+    return astream_finish(rq, s);
 }

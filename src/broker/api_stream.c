@@ -34,7 +34,7 @@ static struct snap_entry **slot(const struct astream *s, const void *key, size_t
     }
 }
 
-const uint8_t *astream_get(const struct astream *s, const void *key, size_t klen, size_t *vlen)
+uint8_t *astream_get(const struct astream *s, const void *key, size_t klen, size_t *vlen)
 {
     *vlen = 0;
     if (s->nused == 0)
@@ -66,8 +66,7 @@ static int grow(struct astream *s)
     return 0;
 }
 
-const uint8_t *astream_put(struct astream *s, const void *key, size_t klen, const void *val,
-                           size_t vlen)
+uint8_t *astream_put(struct astream *s, const void *key, size_t klen, const void *val, size_t vlen)
 {
     if ((s->nused + 1) * 2 > s->nslots && grow(s) != 0) {
         s->oom = true;

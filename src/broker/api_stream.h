@@ -70,10 +70,10 @@ enum handler_result astream_finish(struct kreq *rq, struct astream *s);
 void astream_free(struct astream *s);
 
 /* The snapshot. get returns the value saved under key (NULL, 0 if none); put saves a copy
- * (s->oom on failure) and returns it. */
-const uint8_t *astream_get(const struct astream *s, const void *key, size_t klen, size_t *vlen);
-const uint8_t *astream_put(struct astream *s, const void *key, size_t klen, const void *val,
-                           size_t vlen);
+ * (s->oom on failure) and returns it (the one saved first if key is saved already). Values are
+ * not aligned (memcpy them) and may be changed in place. */
+uint8_t *astream_get(const struct astream *s, const void *key, size_t klen, size_t *vlen);
+uint8_t *astream_put(struct astream *s, const void *key, size_t klen, const void *val, size_t vlen);
 
 /* True the first time key is taken in a pass (false if it is not saved): for answers that differ
  * between the first occurrence of a name in the request and later ones (a topic is deleted

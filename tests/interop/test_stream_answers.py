@@ -1,10 +1,10 @@
 """Streamed answers (docs/broker-server.md, "Memory per request") are the answers a client gets
 for a normal-size request: for DescribeGroups, DescribeConfigs, OffsetFetch, ListOffsets,
-DeleteGroups and DeleteTopics, in classic and flexible versions, a request whose answer is
+DeleteGroups, DeleteTopics and CreatePartitions, in classic and flexible versions, a request whose answer is
 streamed (its elements repeated until the answer passes 64 KiB) must answer each element with
 exactly the bytes a small request gets for it (existing and unknown names, duplicates), and the
 deleting APIs must answer a name's first occurrence with the deletion and later ones as
-unknown. A request pipelined behind a streamed answer is answered after it, in order."""
+unknown, CreatePartitions each occurrence as the partition count stood then. A request pipelined behind a streamed answer is answered after it, in order."""
 import os
 import struct
 import sys
@@ -173,6 +173,30 @@ def main():
             want = tags + (struct.pack(">i", 0) if ver >= 1 else b"") + \
                 count(len(names), flex) + b"".join(entry(i, s) for i, s in enumerate(names)) + tags
             check("DeleteTopics v%d x%d" % (ver, len(names)), got, want)
+
+        # CreatePartitions: each occurrence handled in turn (the count grows), unknown topics
+        for ver in (0, 2):
+            flex = ver >= 2
+            tags = b"\0" if flex else b""
+            tname = "cp%d" % ver
+            kwire.ensure_topic(c, tname, 1)
+            asks = [(tname, 3), (tname, 2), ("nope", 5), (tname, 5)] + [("z", 2)] * 20000
+            nullarr = b"\0" if flex else struct.pack(">i", -1)
+            req = (b"\0" if flex else b"") + count(len(asks), flex) + b"".join(
+                string(t, flex) + struct.pack(">i", n) + nullarr + tags for t, n in asks) + \
+                struct.pack(">i", 1000) + b"\0" + tags
+            got = c.call(37, ver, req)
+
+            def answer(t, err, msg):
+                m = string(msg, flex) if msg else (b"\0" if flex else struct.pack(">h", -1))
+                return string(t, flex) + struct.pack(">h", err) + m + tags
+
+            bad = "topic has 3 partitions; the new count must be larger (at most 10000)"
+            want = (tags + struct.pack(">i", 0) + count(len(asks), flex) +
+                    answer(tname, 0, None) + answer(tname, 37, bad) +
+                    answer("nope", 3, "unknown topic") + answer(tname, 0, None) +
+                    answer("z", 3, "unknown topic") * 20000 + tags)
+            check("CreatePartitions v%d x%d" % (ver, len(asks)), got, want)
 
         # a request pipelined behind a streamed answer comes after it
         ids = b"".join(string(s, False) for s in ("g1", "nope") * 10000)
