@@ -151,44 +151,49 @@ static bool step(struct astream *s, struct kwriter *w)
 
 struct astream *astream_begin(struct kreq *rq, const struct astream_def *def, int32_t n, void *arg)
 {
+    return astream_start(rq->bk, rq->api_version, rq->flex, &rq->r, rq->w->b.max, def, n, arg);
+}
+
+struct astream *astream_start(struct broker *bk, int16_t v, bool flex, struct kreader *r,
+                              size_t max, const struct astream_def *def, int32_t n, void *arg)
+{
     struct astream *s = calloc(1, sizeof(*s));
     if (!s) {
         if (def->free_arg)
             def->free_arg(arg);
-        rq->r.err = true;
+        r->err = true;
         return NULL;
     }
     s->def = def;
-    s->bk = rq->bk;
-    s->v = rq->api_version;
-    s->flex = rq->flex;
+    s->bk = bk;
+    s->v = v;
+    s->flex = flex;
     s->arg = arg;
-    s->r = rq->r;
+    s->r = *r;
     s->outer_left = n < 0 ? 0 : n;
-    struct kreader start = rq->r;
+    struct kreader start = *r;
     /* the first pass: each part is written into a scratch writer only to be counted; an
      * answer over the response limit stops it (the server then refuses the answer) */
-    size_t max = rq->w->b.max;
     struct kwriter scratch;
     kw_init(&scratch, SIZE_MAX);
     s->sizing = true;
     for (;;) {
-        buf_reset(&scratch.b);
+        kw_reset(&scratch);
         bool more = step(s, &scratch);
         if (s->oom || scratch.err || s->r.err || !more)
             break;
-        s->total += scratch.b.len;
+        s->total += kw_size(&scratch);
         if (s->total > max)
             break;
     }
     kw_free(&scratch);
     bool bad = s->oom || scratch.err || s->r.err;
-    rq->r.err = rq->r.err || s->r.err || bad;
     if (bad) {
+        r->err = true;
         astream_free(s);
         return NULL;
     }
-    rq->r = s->r; /* after the array: the handler reads on from there */
+    *r = s->r; /* after the array: the caller reads on from there */
     /* the second pass starts over from the first element */
     s->sizing = false;
     for (size_t i = 0; i < s->nslots; i++) {
@@ -216,17 +221,22 @@ static void gen_free(void *ctx)
     astream_free(ctx);
 }
 
+bool astream_send(struct kwriter *w, struct astream *s)
+{
+    if (s->total <= STREAM_MIN || s->whole) {
+        while (step(s, w)) {
+        }
+        bool bad = s->r.err;
+        astream_free(s);
+        return !bad;
+    }
+    server_stream(w, s->total, gen, gen_free, s, sizeof(*s) + s->snap_bytes);
+    return true;
+}
+
 enum handler_result astream_finish(struct kreq *rq, struct astream *s)
 {
     if (!s)
         return H_CLOSE;
-    if (s->total <= STREAM_MIN || s->whole) {
-        while (step(s, rq->w)) {
-        }
-        bool bad = s->r.err;
-        astream_free(s);
-        return bad ? H_CLOSE : H_DONE;
-    }
-    server_stream(rq, s->total, gen, gen_free, s, sizeof(*s) + s->snap_bytes);
-    return H_DONE;
+    return astream_send(rq->w, s) ? H_DONE : H_CLOSE;
 }

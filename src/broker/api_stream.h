@@ -64,6 +64,13 @@ struct astream {
  * out of memory or the request is malformed (rq->r.err is set then). arg is the API's state
  * (released with free_arg even on failure). */
 struct astream *astream_begin(struct kreq *rq, const struct astream_def *def, int32_t n, void *arg);
+/* astream_begin for a caller that is not a handler (a wait's try function): the request's
+ * version and encoding given, r over the array's elements, max the response limit. */
+struct astream *astream_start(struct broker *bk, int16_t v, bool flex, struct kreader *r,
+                              size_t max, const struct astream_def *def, int32_t n, void *arg);
+/* Sends the answer into w (a response writer of the server): now when small, else streamed.
+ * False when the request turned out malformed. s is freed or owned by the stream. */
+bool astream_send(struct kwriter *w, struct astream *s);
 /* Sends the answer: written into rq->w now when small, else streamed. Returns H_DONE, or
  * H_CLOSE when it cannot (s is freed either way). */
 enum handler_result astream_finish(struct kreq *rq, struct astream *s);

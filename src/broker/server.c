@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,34 +236,27 @@ static int resp_send_stream(struct conn *c, struct resp *r)
 {
     struct kwriter *w = &r->w;
     for (;;) {
-        if (r->sent < w->b.len) {
-            ssize_t n = write(c->fd, w->b.data + r->sent, w->b.len - r->sent);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-            }
-            r->sent += (size_t)n;
-            c->last_io_ms = loop_now(c->srv->loop);
-            broker_metrics_bytes_out((size_t)n);
-            continue;
-        }
+        int rc = resp_send_chunked(c, r);
+        if (rc <= 0)
+            return rc;
+        c->last_io_ms = loop_now(c->srv->loop);
         if (r->gen_left == 0)
             return 1;
-        buf_reset(&w->b);
+        kw_reset(w);
         r->sent = 0;
+        r->chunk = 0;
+        r->chunk_sent = 0;
         if (w->b.cap > 2 * STREAM_BUF) {
             buf_free(&w->b); /* a large first piece is not kept for the rest */
             resp_recount(c, r);
         }
-        if (!r->gen(r->gen_ctx, w) || w->err || w->nchunks > 0 || w->b.len == 0 ||
-            w->b.len > r->gen_left) {
+        if (!r->gen(r->gen_ctx, w) || w->err || kw_size(w) == 0 || kw_size(w) > r->gen_left) {
             log_error("broker", "%s: a streamed response failed (%zu bytes left, piece %zu)",
-                      c->peer, r->gen_left, w->b.len);
+                      c->peer, r->gen_left, kw_size(w));
             errno = EPROTO;
             return -1;
         }
-        r->gen_left -= w->b.len;
+        r->gen_left -= kw_size(w);
         resp_recount(c, r);
     }
 }
@@ -428,20 +422,25 @@ void server_wait(struct kreq *rq, int64_t deadline_ms, server_try_fn try_fn, ser
     }
 }
 
-void server_stream(struct kreq *rq, size_t rest, server_gen_fn gen, server_free_fn free_fn,
+void server_stream(struct kwriter *w, size_t rest, server_gen_fn gen, server_free_fn free_fn,
                    void *ctx, size_t ctx_bytes)
 {
-    struct resp *r = rq->resp;
+    struct resp *r = (struct resp *)(void *)((char *)w - offsetof(struct resp, w));
     if (r->gen_free) /* one stream per response */
         r->gen_free(r->gen_ctx);
+    bool was = r->gen != NULL;
     r->gen = gen;
     r->gen_free = free_fn;
     r->gen_ctx = ctx;
     r->gen_left = rest;
     r->gen_bytes = ctx_bytes;
-    size_t max = (size_t)rq->srv->cfg.max_response_bytes;
-    if (rest > max || kw_size(&r->w) > max - rest || rest == 0)
-        r->w.err = true; /* over the response limit: the connection is closed */
+    if (r->enqueued && !was) { /* from a wait: counted now */
+        r->conn->nstreams++;
+        r->conn->srv->nstreams++;
+    }
+    size_t max = w->b.max;
+    if (rest > max || kw_size(w) > max - rest || rest == 0)
+        w->err = true; /* over the response limit: the connection is closed */
 }
 
 int server_streaming(const struct server *srv)

@@ -91,7 +91,7 @@ static enum server_result dispatch(struct kreq *rq)
         sc->npat = kr_remaining(&rq->r);
         sc->pat = rq->r.p;
         kw_i8(rq->w, 'S');
-        server_stream(rq, sc->left, stream_gen, stream_free, sc, sizeof(*sc));
+        server_stream(rq->w, sc->left, stream_gen, stream_free, sc, sizeof(*sc));
         return SR_DONE;
     }
     kw_i32(rq->w, (int32_t)kr_remaining(&rq->r));
