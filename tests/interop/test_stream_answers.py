@@ -1,5 +1,5 @@
 """Streamed answers (docs/broker-server.md, "Memory per request") are the answers a client gets
-for a normal-size request: for DescribeGroups, DescribeConfigs, OffsetFetch, ListOffsets,
+for a normal-size request: for Fetch (records included, at once and after a wait), DescribeGroups, DescribeConfigs, OffsetFetch, ListOffsets,
 DeleteGroups, DeleteTopics and CreatePartitions, in classic and flexible versions, a request whose answer is
 streamed (its elements repeated until the answer passes 64 KiB) must answer each element with
 exactly the bytes a small request gets for it (existing and unknown names, duplicates), and the
@@ -197,6 +197,28 @@ def main():
                     answer("nope", 3, "unknown topic") + answer(tname, 0, None) +
                     answer("z", 3, "unknown topic") * 20000 + tags)
             check("CreatePartitions v%d x%d" % (ver, len(asks)), got, want)
+
+        # Fetch: a partition with records (twice), one without, an unknown one; at once and
+        # after a wait (v4 parked until its deadline), classic and flexible
+        for _ in range(2):
+            c.call(kwire.API_PRODUCE, 3, kwire.produce_v3(
+                "mem", 0, kwire.record_batch([(b"k", b"v" * 50), (None, b"w")])))
+        for ver, wait_ms, min_bytes in ((4, 0, 0), (4, 200, 1 << 30), (12, 0, 0)):
+            flex = ver >= 12
+            tags = b"\0" if flex else b""
+            head = struct.pack(">iiiib", -1, wait_ms, min_bytes, 50 << 20, 0)
+            if flex:
+                head += struct.pack(">ii", 0, -1)
+
+            def part(i, off):
+                if flex:
+                    return struct.pack(">iiqiqi", i, -1, off, -1, -1, 1 << 20) + tags
+                return struct.pack(">iqi", i, off, 1 << 20)
+
+            parts = [part(0, 0), part(1, 0), part(0, 1), part(9, 0)]
+            tail = b"\x01\x01\0" if flex else b""
+            nested(c, "Fetch%s" % (" (waited)" if wait_ms else ""), kwire.API_FETCH, ver, flex,
+                   head, "mem", parts, tags, tail, 4 + (7 if flex else 0), 1 if flex else 0, 400)
 
         # a request pipelined behind a streamed answer comes after it
         ids = b"".join(string(s, False) for s in ("g1", "nope") * 10000)
