@@ -147,8 +147,9 @@ def measure(name, key, ver, body):
 
 
 def main():
-    if sanitized(brokerlib.env("SLUICE_BIN")):
-        brokerlib.skip("RSS of a sanitizer build is not comparable")
+    # A sanitizer build's RSS is not comparable: there the requests are still sent and answered
+    # (the streams run under ASan and LeakSanitizer), only the rise is not checked.
+    compare = not sanitized(brokerlib.env("SLUICE_BIN"))
     failures = []
     print("load average: %s" % open("/proc/loadavg").read().strip())
     print("%-26s %9s %10s %10s %10s %8s" % ("request", "elements", "req bytes", "resp bytes",
@@ -157,13 +158,18 @@ def main():
         frame, resp, rise = measure(name, key, ver, body)
         limit = 2 * frame + SLACK
         print("%-26s %9d %10d %10d %10d %8d%s" % (name, n, frame, resp, rise, limit,
-                                                 "" if rise <= limit else "  TOO MUCH"))
+                                                 "" if rise <= limit or not compare
+                                                 else "  TOO MUCH"))
         sys.stdout.flush()
-        if rise > limit:
+        if resp == 0:
+            failures.append(name + " (no answer)")
+        elif rise > limit and compare:
             failures.append(name)
     print("load average: %s" % open("/proc/loadavg").read().strip())
     if failures:
         brokerlib.fail("peak RSS rose by more than twice the request for: " + ", ".join(failures))
+    if not compare:
+        print("sanitizer build: answers checked, RSS not compared")
     print("1 passed, 0 failed")
 
 
