@@ -835,6 +835,70 @@ enum handler_result api_delete_groups(struct kreq *rq)
     return res;
 }
 
+/* OffsetDelete, streamed (api_stream.h): 4 bytes of a partition get 6 in the answer. The
+ * offsets are deleted in the first pass, against the group as it was when the request came
+ * (whether it exists, whether it has members); a deletion that failed is saved (once per
+ * distinct partition: not tried again in the request) and every other answer follows from the
+ * request's bytes. */
+struct offset_delete_arg {
+    struct group *g; /* first pass only */
+    bool exists, subscribed;
+};
+
+static void offset_delete_topic(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct offset_delete_arg *a = s->arg;
+    struct kslice tname = kr_str(r, false);
+    s->name_ok = kslice_cstr(tname, s->name, sizeof(s->name)) == 0;
+    int32_t np = kr_array(r, false);
+    if (np < 0)
+        r->err = true;
+    if (r->err)
+        return;
+    if (a->exists) {
+        kw_strn(w, false, (const char *)tname.p, tname.len);
+        kw_array(w, false, np);
+    }
+    s->inner_n = np;
+}
+
+static void offset_delete_partition(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct offset_delete_arg *a = s->arg;
+    int32_t partition = kr_i32(r);
+    if (r->err || !a->exists)
+        return;
+    int16_t error = KERR_NONE;
+    if (!s->name_ok) {
+        error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    } else if (a->subscribed) {
+        error = KERR_GROUP_SUBSCRIBED_TO_TOPIC;
+    } else {
+        uint8_t key[256 + 4];
+        size_t tl = strlen(s->name), len = 0;
+        memcpy(key, s->name, tl + 1);
+        memcpy(key + tl + 1, &partition, 4);
+        const uint8_t *saved = astream_get(s, key, tl + 5, &len);
+        if (saved) {
+            error = be16(saved);
+        } else if (s->sizing) {
+            error = group_delete_offset(&s->bk->groups, a->g, s->name, partition);
+            if (error != KERR_NONE) {
+                uint8_t val[2] = {(uint8_t)((uint16_t)error >> 8), (uint8_t)error};
+                astream_put(s, key, tl + 5, val, 2);
+            }
+        }
+    }
+    kw_i32(w, partition);
+    kw_i16(w, error);
+}
+
+static const struct astream_def offset_delete_def = {
+    .outer = offset_delete_topic,
+    .inner = offset_delete_partition,
+    .free_arg = free,
+};
+
 enum handler_result api_offset_delete(struct kreq *rq)
 {
     struct kreader *r = &rq->r;
@@ -844,32 +908,23 @@ enum handler_result api_offset_delete(struct kreq *rq)
     int32_t ntopics = kr_array(r, false);
     if (r->err || ntopics < 0)
         return H_CLOSE;
-    struct group *g = group_ok ? group_find(&rq->bk->groups, group) : NULL;
-    kw_i16(w, g ? KERR_NONE : KERR_GROUP_ID_NOT_FOUND);
-    kw_i32(w, 0);
-    kw_array(w, false, g ? ntopics : 0);
-    for (int32_t i = 0; i < ntopics; i++) {
-        struct kslice tname = kr_str(r, false);
-        char topic[256];
-        bool name_ok = kslice_cstr(tname, topic, sizeof(topic)) == 0;
-        int32_t np = kr_array(r, false);
-        if (r->err || np < 0)
-            return H_CLOSE;
-        if (g) {
-            kw_strn(w, false, (const char *)tname.p, tname.len);
-            kw_array(w, false, np);
-        }
-        for (int32_t j = 0; j < np; j++) {
-            int32_t partition = kr_i32(r);
-            if (!g)
-                continue;
-            int16_t error = name_ok ? group_delete_offset(&rq->bk->groups, g, topic, partition)
-                                    : KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            kw_i32(w, partition);
-            kw_i16(w, error);
-        }
-    }
-    if (r->err)
+    struct offset_delete_arg *a = calloc(1, sizeof(*a));
+    if (!a)
         return H_CLOSE;
-    return rq->bk->groups.dirty && rq->bk->cfg.flush == FLUSH_GROUP ? H_WAIT_SYNC : H_DONE;
+    a->g = group_ok ? group_find(&rq->bk->groups, group) : NULL;
+    a->exists = a->g != NULL;
+    a->subscribed = a->g && a->g->nmembers > 0;
+    kw_i16(w, a->exists ? KERR_NONE : KERR_GROUP_ID_NOT_FOUND);
+    kw_i32(w, 0);
+    kw_array(w, false, a->exists ? ntopics : 0);
+    struct astream *s = astream_begin(rq, &offset_delete_def, ntopics, a);
+    if (!s || r->err) {
+        astream_free(s);
+        return H_CLOSE;
+    }
+    a->g = NULL; /* may be gone by the time the answer is sent */
+    enum handler_result res = astream_finish(rq, s);
+    if (res == H_DONE && rq->bk->groups.dirty && rq->bk->cfg.flush == FLUSH_GROUP)
+        return H_WAIT_SYNC;
+    return res;
 }

@@ -223,7 +223,7 @@ static void gen_free(void *ctx)
 
 bool astream_send(struct kwriter *w, struct astream *s)
 {
-    if (s->total <= STREAM_MIN || s->whole) {
+    if ((s->total <= STREAM_MIN && !s->always_stream) || s->whole) {
         while (step(s, w)) {
         }
         bool bad = s->r.err;

@@ -40,13 +40,14 @@ struct astream {
     struct broker *bk;
     int16_t v;
     bool flex;
-    bool sizing;     /* the first pass */
-    bool oom;        /* a snapshot could not be saved: the request fails */
-    bool whole;      /* set by the handler: write the answer whole, never stream it */
-    int32_t inner_n; /* set by outer */
-    void *arg;       /* the API's own state (free_arg releases it) */
-    char name[256];  /* room for an outer element's name, for its inner elements */
-    bool name_ok;    /* whether name holds one */
+    bool sizing;        /* the first pass */
+    bool oom;           /* a snapshot could not be saved: the request fails */
+    bool whole;         /* set by the handler: write the answer whole, never stream it */
+    bool always_stream; /* set by the handler: stream it even when small */
+    int32_t inner_n;    /* set by outer */
+    void *arg;          /* the API's own state (free_arg releases it) */
+    char name[256];     /* room for an outer element's name, for its inner elements */
+    bool name_ok;       /* whether name holds one */
     /* where the answer stands */
     struct kreader r; /* the request elements not yet answered */
     int32_t outer_left, inner_left;

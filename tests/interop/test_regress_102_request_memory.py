@@ -93,6 +93,10 @@ def requests():
     # Metadata v1: topic names "" (invalid: nothing is created)
     body, n = fill(b"", w().string("").done())
     out.append(("Metadata", 3, 1, body, n))
+    # Produce v3 (acks=1): one topic, partitions (an unknown index, null records)
+    head = w().string(None).i16(1).i32(1000).i32(1).string("mem").done()
+    body, n = fill(head, w().i32(5).i32(-1).done())
+    out.append(("Produce", 0, 3, body, n))
     # Flexible versions: compact strings make the smallest elements smaller still (the request
     # header's tagged fields are the body's first byte).
     # DescribeGroups v5: ids "" (1 byte each), include_authorized_operations
@@ -109,6 +113,14 @@ def requests():
     head = b"\0" + w().i32(-1).i8(0).done() + b"\x02" + b"\x04mem"
     body, n = fill(head, w().i32(0).i32(-1).i64(-1).i8(0).done(), b"\0\0", flex=True)
     out.append(("ListOffsets v6", 2, 6, body, n))
+    # Produce v9: transactional id null, acks=1, one topic, partitions (index 5, null records)
+    head = b"\0" + b"\0" + w().i16(1).i32(1000).done() + b"\x02" + b"\x04mem"
+    body, n = fill(head, w().i32(5).done() + b"\0\0", b"\0\0", flex=True)
+    out.append(("Produce v9", 0, 9, body, n))
+    # OffsetDelete v0: an existing group, one topic, partitions
+    head = w().string("g1").i32(1).string("mem").done()
+    body, n = fill(head, w().i32(0).done())
+    out.append(("OffsetDelete", 47, 0, body, n))
     return out
 
 
@@ -123,6 +135,9 @@ def measure(name, key, ver, body):
     with brokerlib.Broker("--max-request-bytes", str(CAP)) as b:
         c = kwire.Conn(b.port, timeout=60)
         kwire.ensure_topic(c, "mem", 1)
+        # a group with a committed offset (OffsetDelete answers only for an existing group)
+        c.call(8, 2, kwire.Writer().string("g1").i32(-1).string("").i64(-1).i32(1).string("mem")
+               .i32(1).i32(0).i64(42).string("").done())
         c.call(kwire.API_VERSIONS, 0, kwire.api_versions_v0())
         pid = b.proc.pid
         with open("/proc/%d/clear_refs" % pid, "w") as f:

@@ -1,5 +1,6 @@
 """Streamed answers (docs/broker-server.md, "Memory per request") are the answers a client gets
-for a normal-size request: for Fetch (records included, at once and after a wait), DescribeGroups, DescribeConfigs, OffsetFetch, ListOffsets,
+for a normal-size request: for Produce (appends in order, acks=1 and all), Fetch (records
+included, at once and after a wait), OffsetDelete, DescribeGroups, DescribeConfigs, OffsetFetch, ListOffsets,
 DeleteGroups, DeleteTopics and CreatePartitions, in classic and flexible versions, a request whose answer is
 streamed (its elements repeated until the answer passes 64 KiB) must answer each element with
 exactly the bytes a small request gets for it (existing and unknown names, duplicates), and the
@@ -219,6 +220,69 @@ def main():
             tail = b"\x01\x01\0" if flex else b""
             nested(c, "Fetch%s" % (" (waited)" if wait_ms else ""), kwire.API_FETCH, ver, flex,
                    head, "mem", parts, tags, tail, 4 + (7 if flex else 0), 1 if flex else 0, 400)
+
+        # OffsetDelete: committed offsets deleted (once), unknown partitions, a missing group
+        c.call(8, 2, w().string("od").i32(-1).string("").i64(-1).i32(1).string("mem").i32(2)
+               .i32(0).i64(5).string("").i32(1).i64(6).string("").done())
+        parts = [struct.pack(">i", p) for p in (0, 1, 7, 0)]
+        nested(c, "OffsetDelete", 47, 0, False, string("od", False), "mem", parts, b"", b"", 6, 0,
+               3000)
+        got = c.call(47, 0, string("nogroup", False) + count(1, False) + string("mem", False) +
+                     count(12000, False) + b"".join(parts) * 3000)
+        check("OffsetDelete v0 (no group) x12000", got,
+              struct.pack(">hi", GROUP_ID_NOT_FOUND, 0) + count(0, False))
+
+        # Produce: valid batches (appended in order), null records, a garbage batch, an unknown
+        # partition; the streamed answer (over 1000 entries in over 96 KiB) against a small one
+        batch = kwire.record_batch([(b"k", b"v" * 40)])
+        for ver, acks in ((3, 1), (3, -1), (9, -1)):
+            flex = ver >= 9
+            tags = b"\0" if flex else b""
+
+            def records(raw):
+                if raw is None:
+                    return b"\0" if flex else struct.pack(">i", -1)
+                return (uvarint(len(raw) + 1) if flex else struct.pack(">i", len(raw))) + raw
+
+            entries = [struct.pack(">i", 0) + records(batch) + tags,
+                       struct.pack(">i", 0) + records(None) + tags,
+                       struct.pack(">i", 0) + records(b"xyz") + tags,
+                       struct.pack(">i", 9) + records(batch) + tags]
+
+            def produce(reps):
+                body = (b"\0" if flex else b"") + (b"\0" if flex else struct.pack(">h", -1)) + \
+                    struct.pack(">hi", acks, 10000) + count(1, flex) + string("mem", flex) + \
+                    count(len(entries) * reps, flex) + b"".join(entries) * reps + tags + tags
+                return c.call(kwire.API_PRODUCE, ver, body)
+
+            small = produce(1)
+            big = produce(3000)
+            # the small answer's entries; the valid batch's base offset advances per copy
+            head = (1 if flex else 0) + len(count(1, flex)) + len(string("mem", flex))
+            start = head + len(count(4, flex))
+            entry_len = [None] * 4
+            pos = start
+            for i in range(4):  # index, error, base, log_append_time, [log_start], [v8+: ...]
+                n = 4 + 2 + 8 + 8 + (8 if ver >= 5 else 0)
+                if ver >= 8:
+                    n += 1  # record_errors (empty compact array)
+                    ml = small[pos + n]  # the message: compact nullable string
+                    n += 1 + (ml - 1 if ml > 0 else 0)
+                n += 1 if flex else 0
+                entry_len[i] = n
+                pos += n
+            ents = []
+            pos = start
+            for n in entry_len:
+                ents.append(small[pos:pos + n])
+                pos += n
+            base0 = struct.unpack(">q", ents[0][6:14])[0]
+            want = bytearray(small[:head] + count(4 * 3000, flex))
+            for k in range(3000):
+                want += ents[0][:6] + struct.pack(">q", base0 + 1 + k) + ents[0][14:]
+                want += ents[1] + ents[2] + ents[3]
+            want += small[pos:]
+            check("Produce v%d acks=%d x%d" % (ver, acks, 4 * 3000), big, bytes(want))
 
         # a request pipelined behind a streamed answer comes after it
         ids = b"".join(string(s, False) for s in ("g1", "nope") * 10000)
