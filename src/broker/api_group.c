@@ -34,13 +34,39 @@ static char *slice_str(struct kslice s, bool *bad)
     return p;
 }
 
-static void write_coordinator(struct kreq *rq, int16_t error)
+static void write_coordinator(struct kwriter *w, const struct broker *bk, bool flex, int16_t error)
 {
-    struct broker *bk = rq->bk;
-    kw_i32(rq->w, error ? -1 : bk->cfg.node_id);
-    kw_str(rq->w, rq->flex, error ? "" : bk->cfg.advertised_host);
-    kw_i32(rq->w, error ? -1 : bk->cfg.advertised_port);
+    kw_i32(w, error ? -1 : bk->cfg.node_id);
+    kw_str(w, flex, error ? "" : bk->cfg.advertised_host);
+    kw_i32(w, error ? -1 : bk->cfg.advertised_port);
 }
+
+/* FindCoordinator v4+, streamed (api_stream.h): a key of 1 byte gets a coordinator's whole
+ * answer (20 bytes or more), the same for every key. */
+static void find_coordinator_key(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct kslice key = kr_str(r, s->flex);
+    if (r->err)
+        return;
+    int16_t error = *(const int8_t *)s->arg == 0 ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
+    kw_strn(w, s->flex, (const char *)key.p, key.len);
+    write_coordinator(w, s->bk, s->flex, error);
+    kw_i16(w, error);
+    kw_str(w, s->flex, error ? "transactions are not supported" : NULL);
+    kw_tags(w, s->flex);
+}
+
+static void flex_tags_tail(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    (void)r;
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def find_coordinator_def = {
+    .outer = find_coordinator_key,
+    .tail = flex_tags_tail,
+    .free_arg = free,
+};
 
 enum handler_result api_find_coordinator(struct kreq *rq)
 {
@@ -60,30 +86,28 @@ enum handler_result api_find_coordinator(struct kreq *rq)
         kw_i16(w, error);
         if (v >= 1)
             kw_str(w, flex, error ? "transactions are not supported" : NULL);
-        write_coordinator(rq, error);
+        write_coordinator(w, rq->bk, flex, error);
         kw_tags(w, flex);
         return H_DONE;
     }
-    int8_t key_type = kr_i8(r);
-    int32_t n = kr_array(r, flex);
-    if (r->err || n < 0)
+    int8_t *key_type = malloc(1);
+    if (!key_type)
         return H_CLOSE;
+    *key_type = kr_i8(r);
+    int32_t n = kr_array(r, flex);
+    if (r->err || n < 0) {
+        free(key_type);
+        return H_CLOSE;
+    }
     kw_i32(w, 0);
     kw_array(w, flex, n);
-    for (int32_t i = 0; i < n; i++) {
-        struct kslice key = kr_str(r, flex);
-        if (r->err)
-            return H_CLOSE;
-        int16_t error = key_type == 0 ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
-        kw_strn(w, flex, (const char *)key.p, key.len);
-        write_coordinator(rq, error);
-        kw_i16(w, error);
-        kw_str(w, flex, error ? "transactions are not supported" : NULL);
-        kw_tags(w, flex);
-    }
+    struct astream *s = astream_begin(rq, &find_coordinator_def, n, key_type);
     kr_tags(r, flex);
-    kw_tags(w, flex);
-    return r->err ? H_CLOSE : H_DONE;
+    if (!s || r->err) {
+        astream_free(s);
+        return H_CLOSE;
+    }
+    return astream_finish(rq, s);
 }
 
 /* JoinGroup response body from an answer (members only in the leader's). */
@@ -319,6 +343,46 @@ enum handler_result api_heartbeat(struct kreq *rq)
     return res;
 }
 
+/* LeaveGroup v3+, streamed (api_stream.h): a member of 3 bytes gets 5 in the answer. Members
+ * leave in the first pass; a member that left is saved (once per id): its first occurrence
+ * answers NONE, any other UNKNOWN_MEMBER_ID. */
+static void leave_group_member(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct kslice mid = kr_str(r, s->flex);
+    struct kslice iid = kr_str(r, s->flex);
+    if (s->v >= 5)
+        kr_str(r, s->flex); /* reason */
+    kr_tags(r, s->flex);
+    if (r->err)
+        return;
+    bool bad = false;
+    char *member = slice_str(mid, &bad);
+    if (bad) {
+        r->err = true; /* as the request's other malformations: closed */
+        return;
+    }
+    int16_t error = KERR_UNKNOWN_MEMBER_ID;
+    if (member) {
+        size_t klen = (size_t)mid.len, len = 0;
+        if (s->sizing && !astream_get(s, mid.p, klen, &len) &&
+            group_leave(&s->bk->groups, s->arg, member) == KERR_NONE)
+            astream_put(s, mid.p, klen, NULL, 0);
+        if (astream_take(s, mid.p, klen))
+            error = KERR_NONE;
+    }
+    free(member);
+    kw_strn(w, s->flex, (const char *)mid.p, mid.len);
+    kw_strn(w, s->flex, (const char *)iid.p, iid.len);
+    kw_i16(w, error);
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def leave_group_def = {
+    .outer = leave_group_member,
+    .tail = flex_tags_tail,
+    .free_arg = free,
+};
+
 enum handler_result api_leave_group(struct kreq *rq)
 {
     struct kreader *r = &rq->r;
@@ -355,30 +419,13 @@ enum handler_result api_leave_group(struct kreq *rq)
     kw_i32(w, 0);
     kw_i16(w, KERR_NONE);
     kw_array(w, flex, n);
-    for (int32_t i = 0; i < n; i++) {
-        struct kslice mid = kr_str(r, flex);
-        struct kslice iid = kr_str(r, flex);
-        if (v >= 5)
-            kr_str(r, flex); /* reason */
-        kr_tags(r, flex);
-        char *member = slice_str(mid, &bad);
-        if (r->err || bad) {
-            free(member);
-            free(group);
-            return H_CLOSE;
-        }
-        int16_t error =
-            member ? group_leave(&rq->bk->groups, group, member) : KERR_UNKNOWN_MEMBER_ID;
-        kw_strn(w, flex, (const char *)mid.p, mid.len);
-        kw_strn(w, flex, (const char *)iid.p, iid.len);
-        kw_i16(w, error);
-        kw_tags(w, flex);
-        free(member);
-    }
+    struct astream *s = astream_begin(rq, &leave_group_def, n, group);
     kr_tags(r, flex);
-    kw_tags(w, flex);
-    free(group);
-    return r->err ? H_CLOSE : H_DONE;
+    if (!s || r->err) {
+        astream_free(s);
+        return H_CLOSE;
+    }
+    return astream_finish(rq, s);
 }
 
 enum handler_result api_offset_commit(struct kreq *rq)

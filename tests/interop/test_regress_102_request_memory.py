@@ -117,6 +117,16 @@ def requests():
     head = b"\0" + b"\0" + w().i16(1).i32(1000).done() + b"\x02" + b"\x04mem"
     body, n = fill(head, w().i32(5).done() + b"\0\0", b"\0\0", flex=True)
     out.append(("Produce v9", 0, 9, body, n))
+    # FindCoordinator v4: keys "" (1 byte each; a coordinator's whole answer each)
+    body, n = fill(b"\0\0", b"\x01", b"\0", flex=True)
+    out.append(("FindCoordinator v4", 10, 4, body, n))
+    # LeaveGroup v4: group "g1", members (id "", instance null, no tags)
+    body, n = fill(b"\0\x03g1", b"\x01\x00\x00", b"\0", flex=True)
+    out.append(("LeaveGroup v4", 13, 4, body, n))
+    # CreateTopics v7: topics ("", partitions, replication, no assignments, no configs)
+    body, n = fill(b"\0", b"\x01" + w().i32(1).i16(1).done() + b"\x01\x01\0",
+                   w().i32(1000).i8(0).done() + b"\0", flex=True)
+    out.append(("CreateTopics v7", 19, 7, body, n))
     # OffsetDelete v0: an existing group, one topic, partitions
     head = w().string("g1").i32(1).string("mem").done()
     body, n = fill(head, w().i32(0).done())
