@@ -154,14 +154,13 @@ struct astream *astream_begin(struct kreq *rq, const struct astream_def *def, in
     return astream_start(rq->bk, rq->api_version, rq->flex, &rq->r, rq->w->b.max, def, n, arg);
 }
 
-struct astream *astream_start(struct broker *bk, int16_t v, bool flex, struct kreader *r,
-                              size_t max, const struct astream_def *def, int32_t n, void *arg)
+struct astream *astream_new(struct broker *bk, int16_t v, bool flex, const struct astream_def *def,
+                            void *arg)
 {
     struct astream *s = calloc(1, sizeof(*s));
     if (!s) {
         if (def->free_arg)
             def->free_arg(arg);
-        r->err = true;
         return NULL;
     }
     s->def = def;
@@ -169,8 +168,17 @@ struct astream *astream_start(struct broker *bk, int16_t v, bool flex, struct kr
     s->v = v;
     s->flex = flex;
     s->arg = arg;
+    return s;
+}
+
+bool astream_size(struct astream *s, struct kreader *r, size_t max, int32_t n)
+{
     s->r = *r;
     s->outer_left = n < 0 ? 0 : n;
+    s->inner_left = 0;
+    s->open = false;
+    s->tail_done = false;
+    s->total = 0;
     struct kreader start = *r;
     /* the first pass: each part is written into a scratch writer only to be counted; an
      * answer over the response limit stops it (the server then refuses the answer) */
@@ -187,11 +195,9 @@ struct astream *astream_start(struct broker *bk, int16_t v, bool flex, struct kr
             break;
     }
     kw_free(&scratch);
-    bool bad = s->oom || scratch.err || s->r.err;
-    if (bad) {
+    if (s->oom || scratch.err || s->r.err) {
         r->err = true;
-        astream_free(s);
-        return NULL;
+        return false;
     }
     *r = s->r; /* after the array: the caller reads on from there */
     /* the second pass starts over from the first element */
@@ -205,6 +211,21 @@ struct astream *astream_start(struct broker *bk, int16_t v, bool flex, struct kr
     s->inner_left = 0;
     s->open = false;
     s->tail_done = false;
+    return true;
+}
+
+struct astream *astream_start(struct broker *bk, int16_t v, bool flex, struct kreader *r,
+                              size_t max, const struct astream_def *def, int32_t n, void *arg)
+{
+    struct astream *s = astream_new(bk, v, flex, def, arg);
+    if (!s) {
+        r->err = true;
+        return NULL;
+    }
+    if (!astream_size(s, r, max, n)) {
+        astream_free(s);
+        return NULL;
+    }
     return s;
 }
 

@@ -65,6 +65,13 @@ struct astream {
  * out of memory or the request is malformed (rq->r.err is set then). arg is the API's state
  * (released with free_arg even on failure). */
 struct astream *astream_begin(struct kreq *rq, const struct astream_def *def, int32_t n, void *arg);
+/* astream_start in two steps, for a request that saves to the snapshot before its answer is
+ * sized (CreateTopics: its creations end on the admin worker): astream_new (NULL when out of
+ * memory; arg is then released), then astream_size, the first pass over the n elements at r
+ * (false when malformed or out of memory: r->err set; free s then). */
+struct astream *astream_new(struct broker *bk, int16_t v, bool flex, const struct astream_def *def,
+                            void *arg);
+bool astream_size(struct astream *s, struct kreader *r, size_t max, int32_t n);
 /* astream_begin for a caller that is not a handler (a wait's try function): the request's
  * version and encoding given, r over the array's elements, max the response limit. */
 struct astream *astream_start(struct broker *bk, int16_t v, bool flex, struct kreader *r,

@@ -57,6 +57,7 @@ struct resp {
     void *gen_ctx;
     size_t gen_left;
     size_t gen_bytes;
+    bool pins; /* counted in its connection's nstreams: its request's bytes must stay */
 };
 
 struct conn {
@@ -270,7 +271,7 @@ static void resp_pop(struct conn *c)
     c->npending--;
     broker_metrics_response(r->api_key, mono_us() - r->t0_us);
     c->held_bytes -= r->held;
-    if (r->gen) {
+    if (r->pins) {
         c->nstreams--;
         c->srv->nstreams--;
         conn_todo(c); /* the input is free again: handle what waited, compact */
@@ -347,7 +348,7 @@ static void resp_enqueue(struct conn *c, struct resp *r)
         c->head = r;
     c->tail = r;
     c->npending++;
-    if (r->gen) {
+    if (r->pins) {
         c->nstreams++;
         c->srv->nstreams++;
     }
@@ -422,22 +423,35 @@ void server_wait(struct kreq *rq, int64_t deadline_ms, server_try_fn try_fn, ser
     }
 }
 
+/* Keeps r's connection from reading or moving its input until r is sent. */
+static void resp_pin(struct resp *r)
+{
+    if (r->pins)
+        return;
+    r->pins = true;
+    if (r->enqueued) { /* from a wait: counted now */
+        r->conn->nstreams++;
+        r->conn->srv->nstreams++;
+    }
+}
+
+void server_pin(struct kreq *rq)
+{
+    resp_pin(rq->resp);
+}
+
 void server_stream(struct kwriter *w, size_t rest, server_gen_fn gen, server_free_fn free_fn,
                    void *ctx, size_t ctx_bytes)
 {
     struct resp *r = (struct resp *)(void *)((char *)w - offsetof(struct resp, w));
     if (r->gen_free) /* one stream per response */
         r->gen_free(r->gen_ctx);
-    bool was = r->gen != NULL;
     r->gen = gen;
     r->gen_free = free_fn;
     r->gen_ctx = ctx;
     r->gen_left = rest;
     r->gen_bytes = ctx_bytes;
-    if (r->enqueued && !was) { /* from a wait: counted now */
-        r->conn->nstreams++;
-        r->conn->srv->nstreams++;
-    }
+    resp_pin(r);
     size_t max = w->b.max;
     if (rest > max || kw_size(w) > max - rest || rest == 0)
         w->err = true; /* over the response limit: the connection is closed */
@@ -603,7 +617,7 @@ static void conn_close(struct server *srv, struct conn *c)
     while (c->head) {
         struct resp *r = c->head;
         c->head = r->next;
-        if (r->gen)
+        if (r->pins)
             srv->nstreams--;
         resp_free(srv, r);
     }

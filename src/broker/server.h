@@ -87,7 +87,12 @@ void server_wait(struct kreq *rq, int64_t deadline_ms, server_try_fn try_fn, ser
 typedef bool (*server_gen_fn)(void *ctx, struct kwriter *w);
 void server_stream(struct kwriter *w, size_t rest, server_gen_fn gen, server_free_fn free_fn,
                    void *ctx, size_t ctx_bytes);
+/* Streamed or pinned responses queued in all connections. */
 int server_streaming(const struct server *srv);
+/* Keeps rq's request bytes where they are until its response is sent (as a stream does): a
+ * handler that waits (server_wait) and reads its request again afterwards, instead of copying
+ * it. The connection reads and handles nothing more meanwhile. */
+void server_pin(struct kreq *rq);
 
 /* Something waits may be waiting for happened: retry them (in a timer of this loop turn). */
 void server_wake(struct server *srv);
