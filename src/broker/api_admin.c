@@ -202,19 +202,19 @@ struct create_wait {
     struct req_topic topic; /* the one being created */
     struct create_job *job; /* its creation, or NULL */
     uint8_t *copy;          /* the rest of the request, once waiting */
+    /* a request naming many topics: outcomes saved in s, the answer streamed at the end */
+    struct astream *s;
+    struct kreader all; /* the whole topics array (the request stays pinned) */
+    int32_t ntopics;
 };
 
-static void write_created(struct kwriter *w, const struct create_wait *cw,
-                          const struct req_topic *t, int32_t nparts, int16_t error, const char *msg,
-                          const struct topic *created)
+static void write_created(struct kwriter *w, bool flex, int16_t v, const struct req_topic *t,
+                          int32_t nparts, int16_t error, const char *msg, const uint8_t *id)
 {
-    bool flex = cw->flex;
-    int16_t v = cw->v;
+    static const uint8_t zero[16];
     kw_str(w, flex, t->name_ok ? t->name : NULL);
-    if (v >= 7) {
-        static const uint8_t zero[16];
-        kw_uuid(w, created ? created->id : zero);
-    }
+    if (v >= 7)
+        kw_uuid(w, id ? id : zero);
     kw_i16(w, error);
     if (v >= 1)
         kw_str(w, flex, error ? msg : NULL);
@@ -224,6 +224,114 @@ static void write_created(struct kwriter *w, const struct create_wait *cw,
         kw_array(w, flex, 0); /* configs: none listed (Java clients need a list) */
     }
     kw_tags(w, flex);
+}
+
+/* The refusals that follow from the request alone; false if there is none. */
+static bool topic_refused(const struct req_topic *t, int32_t nparts, int16_t *error,
+                          struct sl_err *err)
+{
+    if (!t->name_ok || !topic_name_valid(t->name)) {
+        *error = KERR_INVALID_TOPIC_EXCEPTION;
+        snprintf(err->msg, sizeof(err->msg), "invalid topic name");
+    } else if (t->has_assignments) {
+        *error = KERR_INVALID_REQUEST;
+        snprintf(err->msg, sizeof(err->msg), "manual replica assignment is not supported");
+    } else if (t->replication != -1 && t->replication != 1) {
+        *error = KERR_INVALID_REPLICATION_FACTOR;
+        snprintf(err->msg, sizeof(err->msg),
+                 "replication factor %d is larger than the 1 available broker",
+                 (int)t->replication);
+    } else if (t->cfg_bad) {
+        *error = KERR_INVALID_CONFIG;
+        snprintf(err->msg, sizeof(err->msg), "%s", t->msg);
+    } else if (nparts <= 0 || nparts > 10000) {
+        *error = KERR_INVALID_PARTITIONS;
+        snprintf(err->msg, sizeof(err->msg), "number of partitions must be 1-10000");
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* CreateTopics naming many topics, streamed (api_stream.h): a topic's answer (with a topic id
+ * and a message, 28 bytes or more) can be several times its request entry. The topics are
+ * decided in request order as below (creations one at a time on the admin worker, the request
+ * pinned meanwhile); a valid name's outcome is saved once per distinct name, unless it is the
+ * default (NONE when validating only, else "the broker is stopping"); a name already decided
+ * is not decided again (a failed creation is not retried in the request). When all are
+ * decided, the answer is sized and streamed: the first occurrence of a name answers its
+ * outcome, later ones "already exists" after a creation (or the same error), refusals from the
+ * request alone are written from its bytes. */
+#define CREATE_STREAM_MIN (32 * 1024) /* topics sections up to this size are answered whole */
+
+static void save_created(struct astream *s, const char *name, int16_t error, const char *msg,
+                         const uint8_t *id)
+{
+    uint8_t val[2 + 16 + 512];
+    size_t ml = error && msg ? strnlen(msg, 512) : 0;
+    val[0] = (uint8_t)((uint16_t)error >> 8);
+    val[1] = (uint8_t)error;
+    memset(val + 2, 0, 16);
+    if (id)
+        memcpy(val + 2, id, 16);
+    memcpy(val + 18, msg, ml);
+    astream_put(s, name, strlen(name), val, 18 + ml);
+}
+
+static void create_topics_elem(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    bool validate_only = *(const bool *)s->arg;
+    struct req_topic t;
+    read_topic(s->bk, r, s->flex, &t);
+    if (r->err)
+        return;
+    int32_t nparts = t.partitions == -1 ? s->bk->cfg.default_partitions : t.partitions;
+    int16_t error = KERR_NONE;
+    struct sl_err err = {{0}};
+    const uint8_t *id = NULL;
+    if (!topic_refused(&t, nparts, &error, &err)) {
+        size_t klen = strlen(t.name), len = 0;
+        const uint8_t *saved = astream_get(s, t.name, klen, &len);
+        int16_t first = saved ? be16(saved) : KERR_NONE;
+        if (saved && (astream_take(s, t.name, klen) ||
+                      (first != KERR_NONE && first != KERR_TOPIC_ALREADY_EXISTS))) {
+            error = first;
+            id = error ? NULL : saved + 2;
+            snprintf(err.msg, sizeof(err.msg), "%.*s", (int)(len - 18), (const char *)saved + 18);
+        } else if (saved) {
+            error = KERR_TOPIC_ALREADY_EXISTS;
+            snprintf(err.msg, sizeof(err.msg), "topic '%.249s' already exists", t.name);
+        } else if (!validate_only) {
+            error = KERR_REQUEST_TIMED_OUT;
+            snprintf(err.msg, sizeof(err.msg), "the broker is stopping");
+        }
+    }
+    write_created(w, s->flex, s->v, &t, nparts, error, err.msg, id);
+}
+
+static void create_topics_tail(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    (void)r;
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def create_topics_def = {
+    .outer = create_topics_elem,
+    .tail = create_topics_tail,
+    .free_arg = free,
+};
+
+/* A topic decided: written now, or (streamed) its outcome saved. */
+static void decided(struct create_wait *cw, struct kwriter *w, const struct req_topic *t,
+                    int32_t nparts, int16_t error, const char *msg, const struct topic *created)
+{
+    if (!cw->s) {
+        write_created(w, cw->flex, cw->v, t, nparts, error, msg, created ? created->id : NULL);
+        return;
+    }
+    if (!t->name_ok || (error == KERR_NONE && cw->validate_only) || error == KERR_REQUEST_TIMED_OUT)
+        return; /* refused from the request alone, or the default */
+    save_created(cw->s, t->name, error, msg, created ? created->id : NULL);
 }
 
 static int32_t topic_nparts(const struct create_wait *cw, const struct req_topic *t)
@@ -244,7 +352,7 @@ static bool create_step(void *ctx, struct kwriter *w, bool expired)
         int16_t error = KERR_REQUEST_TIMED_OUT;
         if (api_create_done(cw->job))
             error = api_create_result(cw->job, &created, &msg);
-        write_created(w, cw, &cw->topic, topic_nparts(cw, &cw->topic), error, msg, created);
+        decided(cw, w, &cw->topic, topic_nparts(cw, &cw->topic), error, msg, created);
         api_create_release(cw->job);
         cw->job = NULL;
     }
@@ -255,23 +363,11 @@ static bool create_step(void *ctx, struct kwriter *w, bool expired)
         int32_t nparts = topic_nparts(cw, t);
         int16_t error = KERR_NONE;
         struct sl_err err = {{0}};
-        if (!t->name_ok || !topic_name_valid(t->name)) {
-            error = KERR_INVALID_TOPIC_EXCEPTION;
-            snprintf(err.msg, sizeof(err.msg), "invalid topic name");
-        } else if (t->has_assignments) {
-            error = KERR_INVALID_REQUEST;
-            snprintf(err.msg, sizeof(err.msg), "manual replica assignment is not supported");
-        } else if (t->replication != -1 && t->replication != 1) {
-            error = KERR_INVALID_REPLICATION_FACTOR;
-            snprintf(err.msg, sizeof(err.msg),
-                     "replication factor %d is larger than the 1 available broker",
-                     (int)t->replication);
-        } else if (t->cfg_bad) {
-            error = KERR_INVALID_CONFIG;
-            snprintf(err.msg, sizeof(err.msg), "%s", t->msg);
-        } else if (nparts <= 0 || nparts > 10000) {
-            error = KERR_INVALID_PARTITIONS;
-            snprintf(err.msg, sizeof(err.msg), "number of partitions must be 1-10000");
+        if (topic_refused(t, nparts, &error, &err)) {
+            if (cw->s)
+                continue; /* answered from the request's bytes */
+        } else if (cw->s && astream_get(cw->s, t->name, strlen(t->name), &(size_t){0})) {
+            continue; /* decided already */
         } else if (registry_find(&bk->reg, t->name) || registry_creating(&bk->reg, t->name)) {
             error = KERR_TOPIC_ALREADY_EXISTS;
             snprintf(err.msg, sizeof(err.msg), "topic '%.249s' already exists", t->name);
@@ -297,7 +393,22 @@ static bool create_step(void *ctx, struct kwriter *w, bool expired)
             error = KERR_REQUEST_TIMED_OUT;
             snprintf(err.msg, sizeof(err.msg), "the broker is stopping");
         }
-        write_created(w, cw, t, nparts, error, err.msg, NULL);
+        decided(cw, w, t, nparts, error, err.msg, NULL);
+        if (cw->s && cw->s->oom)
+            break;
+    }
+    if (cw->s) {
+        /* all decided: the answer is sized and streamed (w->err closes the connection) */
+        struct astream *s = cw->s;
+        cw->s = NULL;
+        struct kreader all = cw->all;
+        if (s->oom || !astream_size(s, &all, w->b.max, cw->ntopics)) {
+            astream_free(s);
+            w->err = true;
+        } else if (!astream_send(w, s)) {
+            w->err = true;
+        }
+        return true;
     }
     kw_tags(w, cw->flex);
     return true;
@@ -307,6 +418,7 @@ static void create_wait_free(void *ctx)
 {
     struct create_wait *cw = ctx;
     api_create_release(cw->job);
+    astream_free(cw->s);
     free(cw->copy);
     free(cw);
 }
@@ -346,9 +458,28 @@ enum handler_result api_create_topics(struct kreq *rq)
     if (v >= 2)
         kw_i32(w, 0); /* throttle_time_ms */
     kw_array(w, flex, ntopics);
+    if (kr_remaining(&cw->r) > CREATE_STREAM_MIN) {
+        bool *validate_only = malloc(sizeof(*validate_only));
+        if (validate_only)
+            *validate_only = cw->validate_only;
+        cw->s = validate_only ? astream_new(bk, v, flex, &create_topics_def, validate_only) : NULL;
+        if (!cw->s) {
+            free(validate_only);
+            free(cw);
+            return H_CLOSE;
+        }
+        cw->all = cw->r;
+        cw->ntopics = ntopics;
+    }
     if (create_step(cw, w, false)) {
-        free(cw);
+        create_wait_free(cw);
         return H_DONE;
+    }
+    if (cw->s) {
+        /* the topics are read again to answer: the request stays where it is */
+        server_pin(rq);
+        server_wait(rq, -1, create_step, create_wait_free, cw);
+        return H_DEFER;
     }
     /* A creation is out on the worker: the topics after it must outlive the request buffer. */
     size_t rest = kr_remaining(&cw->r);

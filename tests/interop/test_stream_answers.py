@@ -1,6 +1,7 @@
 """Streamed answers (docs/broker-server.md, "Memory per request") are the answers a client gets
 for a normal-size request: for Produce (appends in order, acks=1 and all), Fetch (records
-included, at once and after a wait), OffsetDelete, DescribeGroups, DescribeConfigs, OffsetFetch, ListOffsets,
+included, at once and after a wait), CreateTopics (created once, after the admin worker),
+OffsetDelete, DescribeGroups, DescribeConfigs, OffsetFetch, ListOffsets,
 DeleteGroups, DeleteTopics and CreatePartitions, in classic and flexible versions, a request whose answer is
 streamed (its elements repeated until the answer passes 64 KiB) must answer each element with
 exactly the bytes a small request gets for it (existing and unknown names, duplicates), and the
@@ -283,6 +284,45 @@ def main():
                 want += ents[1] + ents[2] + ents[3]
             want += small[pos:]
             check("Produce v%d acks=%d x%d" % (ver, acks, 4 * 3000), big, bytes(want))
+
+        # CreateTopics: a topic created (once), refused names, a duplicate, a bad replication
+        # factor, validate_only; streamed (over 32 KiB of topics) as a small request answers
+        for ver, validate in ((5, False), (7, False), (7, True)):
+            flex = ver >= 5
+            tags = b"\0" if flex else b""
+            new = "ct%d%s" % (ver, "v" if validate else "")
+            asks = [(new, 2, 1), ("", 1, 1), (new, 2, 1), (new + "x", 1, 3)] + \
+                [("bad name!", 1, 1)] * 4000
+
+            def topic(name, parts, rf):
+                return string(name, flex) + struct.pack(">ih", parts, rf) + count(0, flex) + \
+                    count(0, flex) + tags
+
+            req = b"\0" + count(len(asks), flex) + b"".join(topic(*a) for a in asks) + \
+                struct.pack(">ib", 10000, 1 if validate else 0) + tags
+            got = c.call(19, ver, req)
+
+            def answer(name, err, msg, parts, uuid=b"\0" * 16):
+                out = string(name, flex) + (uuid if ver >= 7 else b"") + struct.pack(">h", err)
+                out += string(msg, flex) if msg else b"\0"
+                out += struct.pack(">ih", -1 if err else parts, -1 if err else 1)
+                return out + count(0, flex) + tags
+
+            # the created topic's id is the broker's: taken from the answer
+            at = 1 + 4 + len(count(len(asks), flex)) + len(string(new, flex))
+            uuid = got[at:at + 16] if ver >= 7 and not validate else b"\0" * 16
+            exists = "topic '%s' already exists" % new
+            want = (tags + struct.pack(">i", 0) + count(len(asks), flex) +
+                    answer(new, 0, None, 2, uuid) +
+                    answer("", 17, "invalid topic name", 1) +
+                    (answer(new, 0, None, 2) if validate else answer(new, 36, exists, 2)) +
+                    answer(new + "x", 38, "replication factor 3 is larger than the 1 available "
+                           "broker", 1) +
+                    answer("bad name!", 17, "invalid topic name", 1) * 4000 + tags)
+            check("CreateTopics v%d%s x%d" % (ver, " validate_only" if validate else "",
+                                             len(asks)), got, want)
+            if ver >= 7 and not validate and uuid == b"\0" * 16:
+                failures.append("CreateTopics v7 topic id")
 
         # a request pipelined behind a streamed answer comes after it
         ids = b"".join(string(s, False) for s in ("g1", "nope") * 10000)
