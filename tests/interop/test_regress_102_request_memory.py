@@ -127,6 +127,9 @@ def requests():
     body, n = fill(b"\0", b"\x01" + w().i32(1).i16(1).done() + b"\x01\x01\0",
                    w().i32(1000).i8(0).done() + b"\0", flex=True)
     out.append(("CreateTopics v7", 19, 7, body, n))
+    # DeleteTopics v6: topics by id (name null, a zero id, no tags): each answered with a message
+    body, n = fill(b"\0", b"\0" + b"\0" * 16 + b"\0", w().i32(1000).done() + b"\0", flex=True)
+    out.append(("DeleteTopics v6", 20, 6, body, n))
     # OffsetDelete v0: an existing group, one topic, partitions
     head = w().string("g1").i32(1).string("mem").done()
     body, n = fill(head, w().i32(0).done())
