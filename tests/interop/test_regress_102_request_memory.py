@@ -7,7 +7,11 @@ version whose answer is largest against its request (flexible versions too) -- t
 peak RSS may rise by at most twice the request's size (plus allocator slack), however large
 the answer: answers larger than their requests are streamed (see "Memory per request" in
 docs/broker-server.md). Each request goes to a broker of its own, so memory one request
-left resident cannot hide the next one's."""
+left resident cannot hide the next one's, and each broker must then stop cleanly (under ASan,
+LeakSanitizer checks what the streams held). The requests: DescribeConfigs v0/v4, Fetch (topics;
+partitions, parked), CreateTopics v0/v7, DeleteTopics v0/v6, CreatePartitions, SyncGroup,
+DescribeGroups v0/v5, JoinGroup, ListOffsets v1/v6, OffsetFetch v1/v6, DeleteGroups, Metadata,
+Produce v3/v9, FindCoordinator v4, LeaveGroup v4, OffsetDelete."""
 import os
 import sys
 
