@@ -29,34 +29,4 @@ for name, data in frames.items():
     write("request", name, data)
 # pipelined: several requests in one input
 write("request", "pipelined", b"".join(frames.values()))
-
-
-def uvarint(n):
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-# answers larger than 64 KiB, which the broker streams (docs/broker-server.md)
-w = kwire.Writer
-streamed = {
-    "describe_groups_v5_streamed": kwire.request_frame(
-        15, 5, 5, b"\0" + uvarint(30001) + b"\x01" * 30000 + b"\0\0"),
-    "find_coordinator_v4_streamed": kwire.request_frame(
-        10, 4, 6, b"\0\0" + uvarint(20001) + b"\x01" * 20000 + b"\0"),
-    "create_topics_v5_streamed": kwire.request_frame(
-        19, 5, 7, b"\0" + uvarint(2501) + (b"\x05bad!" + w().i32(1).i16(1).done() +
-                                           b"\x01\x01\0") * 2500 + w().i32(1000).i8(0).done()
-        + b"\0"),
-    "fetch_v4_streamed": kwire.request_frame(
-        1, 4, 8, w().i32(-1).i32(0).i32(0).i32(1 << 20).i8(0).i32(1).string("t").i32(1500).done()
-        + b"".join(w().i32(i % 3).i64(0).i32(1000).done() for i in range(1500))),
-}
-for name, data in streamed.items():
-    write("request", name, data)
-write("request", "pipelined_behind_stream",
-      streamed["describe_groups_v5_streamed"] + frames["api_versions_v0"])
 print("corpus written")
