@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/api_stream.h"
 #include "broker/apis.h"
 #include "broker/broker.h"
 #include "broker/kerr.h"
@@ -201,19 +202,19 @@ struct create_wait {
     struct req_topic topic; /* the one being created */
     struct create_job *job; /* its creation, or NULL */
     uint8_t *copy;          /* the rest of the request, once waiting */
+    /* a request naming many topics: outcomes saved in s, the answer streamed at the end */
+    struct astream *s;
+    struct kreader all; /* the whole topics array (the request stays pinned) */
+    int32_t ntopics;
 };
 
-static void write_created(struct kwriter *w, const struct create_wait *cw,
-                          const struct req_topic *t, int32_t nparts, int16_t error, const char *msg,
-                          const struct topic *created)
+static void write_created(struct kwriter *w, bool flex, int16_t v, const struct req_topic *t,
+                          int32_t nparts, int16_t error, const char *msg, const uint8_t *id)
 {
-    bool flex = cw->flex;
-    int16_t v = cw->v;
+    static const uint8_t zero[16];
     kw_str(w, flex, t->name_ok ? t->name : NULL);
-    if (v >= 7) {
-        static const uint8_t zero[16];
-        kw_uuid(w, created ? created->id : zero);
-    }
+    if (v >= 7)
+        kw_uuid(w, id ? id : zero);
     kw_i16(w, error);
     if (v >= 1)
         kw_str(w, flex, error ? msg : NULL);
@@ -223,6 +224,114 @@ static void write_created(struct kwriter *w, const struct create_wait *cw,
         kw_array(w, flex, 0); /* configs: none listed (Java clients need a list) */
     }
     kw_tags(w, flex);
+}
+
+/* The refusals that follow from the request alone; false if there is none. */
+static bool topic_refused(const struct req_topic *t, int32_t nparts, int16_t *error,
+                          struct sl_err *err)
+{
+    if (!t->name_ok || !topic_name_valid(t->name)) {
+        *error = KERR_INVALID_TOPIC_EXCEPTION;
+        snprintf(err->msg, sizeof(err->msg), "invalid topic name");
+    } else if (t->has_assignments) {
+        *error = KERR_INVALID_REQUEST;
+        snprintf(err->msg, sizeof(err->msg), "manual replica assignment is not supported");
+    } else if (t->replication != -1 && t->replication != 1) {
+        *error = KERR_INVALID_REPLICATION_FACTOR;
+        snprintf(err->msg, sizeof(err->msg),
+                 "replication factor %d is larger than the 1 available broker",
+                 (int)t->replication);
+    } else if (t->cfg_bad) {
+        *error = KERR_INVALID_CONFIG;
+        snprintf(err->msg, sizeof(err->msg), "%s", t->msg);
+    } else if (nparts <= 0 || nparts > 10000) {
+        *error = KERR_INVALID_PARTITIONS;
+        snprintf(err->msg, sizeof(err->msg), "number of partitions must be 1-10000");
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* CreateTopics naming many topics, streamed (api_stream.h): a topic's answer (with a topic id
+ * and a message, 28 bytes or more) can be several times its request entry. The topics are
+ * decided in request order as below (creations one at a time on the admin worker, the request
+ * pinned meanwhile); a valid name's outcome is saved once per distinct name, unless it is the
+ * default (NONE when validating only, else "the broker is stopping"); a name already decided
+ * is not decided again (a failed creation is not retried in the request). When all are
+ * decided, the answer is sized and streamed: the first occurrence of a name answers its
+ * outcome, later ones "already exists" after a creation (or the same error), refusals from the
+ * request alone are written from its bytes. */
+#define CREATE_STREAM_MIN (32 * 1024) /* topics sections up to this size are answered whole */
+
+static void save_created(struct astream *s, const char *name, int16_t error, const char *msg,
+                         const uint8_t *id)
+{
+    uint8_t val[2 + 16 + 512];
+    size_t ml = error && msg ? strnlen(msg, 512) : 0;
+    val[0] = (uint8_t)((uint16_t)error >> 8);
+    val[1] = (uint8_t)error;
+    memset(val + 2, 0, 16);
+    if (id)
+        memcpy(val + 2, id, 16);
+    memcpy(val + 18, msg, ml);
+    astream_put(s, name, strlen(name), val, 18 + ml);
+}
+
+static void create_topics_elem(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    bool validate_only = *(const bool *)s->arg;
+    struct req_topic t;
+    read_topic(s->bk, r, s->flex, &t);
+    if (r->err)
+        return;
+    int32_t nparts = t.partitions == -1 ? s->bk->cfg.default_partitions : t.partitions;
+    int16_t error = KERR_NONE;
+    struct sl_err err = {{0}};
+    const uint8_t *id = NULL;
+    if (!topic_refused(&t, nparts, &error, &err)) {
+        size_t klen = strlen(t.name), len = 0;
+        const uint8_t *saved = astream_get(s, t.name, klen, &len);
+        int16_t first = saved ? be16(saved) : KERR_NONE;
+        if (saved && (astream_take(s, t.name, klen) ||
+                      (first != KERR_NONE && first != KERR_TOPIC_ALREADY_EXISTS))) {
+            error = first;
+            id = error ? NULL : saved + 2;
+            snprintf(err.msg, sizeof(err.msg), "%.*s", (int)(len - 18), (const char *)saved + 18);
+        } else if (saved) {
+            error = KERR_TOPIC_ALREADY_EXISTS;
+            snprintf(err.msg, sizeof(err.msg), "topic '%.249s' already exists", t.name);
+        } else if (!validate_only) {
+            error = KERR_REQUEST_TIMED_OUT;
+            snprintf(err.msg, sizeof(err.msg), "the broker is stopping");
+        }
+    }
+    write_created(w, s->flex, s->v, &t, nparts, error, err.msg, id);
+}
+
+static void create_topics_tail(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    (void)r;
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def create_topics_def = {
+    .outer = create_topics_elem,
+    .tail = create_topics_tail,
+    .free_arg = free,
+};
+
+/* A topic decided: written now, or (streamed) its outcome saved. */
+static void decided(struct create_wait *cw, struct kwriter *w, const struct req_topic *t,
+                    int32_t nparts, int16_t error, const char *msg, const struct topic *created)
+{
+    if (!cw->s) {
+        write_created(w, cw->flex, cw->v, t, nparts, error, msg, created ? created->id : NULL);
+        return;
+    }
+    if (!t->name_ok || (error == KERR_NONE && cw->validate_only) || error == KERR_REQUEST_TIMED_OUT)
+        return; /* refused from the request alone, or the default */
+    save_created(cw->s, t->name, error, msg, created ? created->id : NULL);
 }
 
 static int32_t topic_nparts(const struct create_wait *cw, const struct req_topic *t)
@@ -243,7 +352,7 @@ static bool create_step(void *ctx, struct kwriter *w, bool expired)
         int16_t error = KERR_REQUEST_TIMED_OUT;
         if (api_create_done(cw->job))
             error = api_create_result(cw->job, &created, &msg);
-        write_created(w, cw, &cw->topic, topic_nparts(cw, &cw->topic), error, msg, created);
+        decided(cw, w, &cw->topic, topic_nparts(cw, &cw->topic), error, msg, created);
         api_create_release(cw->job);
         cw->job = NULL;
     }
@@ -254,23 +363,11 @@ static bool create_step(void *ctx, struct kwriter *w, bool expired)
         int32_t nparts = topic_nparts(cw, t);
         int16_t error = KERR_NONE;
         struct sl_err err = {{0}};
-        if (!t->name_ok || !topic_name_valid(t->name)) {
-            error = KERR_INVALID_TOPIC_EXCEPTION;
-            snprintf(err.msg, sizeof(err.msg), "invalid topic name");
-        } else if (t->has_assignments) {
-            error = KERR_INVALID_REQUEST;
-            snprintf(err.msg, sizeof(err.msg), "manual replica assignment is not supported");
-        } else if (t->replication != -1 && t->replication != 1) {
-            error = KERR_INVALID_REPLICATION_FACTOR;
-            snprintf(err.msg, sizeof(err.msg),
-                     "replication factor %d is larger than the 1 available broker",
-                     (int)t->replication);
-        } else if (t->cfg_bad) {
-            error = KERR_INVALID_CONFIG;
-            snprintf(err.msg, sizeof(err.msg), "%s", t->msg);
-        } else if (nparts <= 0 || nparts > 10000) {
-            error = KERR_INVALID_PARTITIONS;
-            snprintf(err.msg, sizeof(err.msg), "number of partitions must be 1-10000");
+        if (topic_refused(t, nparts, &error, &err)) {
+            if (cw->s)
+                continue; /* answered from the request's bytes */
+        } else if (cw->s && astream_get(cw->s, t->name, strlen(t->name), &(size_t){0})) {
+            continue; /* decided already */
         } else if (registry_find(&bk->reg, t->name) || registry_creating(&bk->reg, t->name)) {
             error = KERR_TOPIC_ALREADY_EXISTS;
             snprintf(err.msg, sizeof(err.msg), "topic '%.249s' already exists", t->name);
@@ -296,7 +393,22 @@ static bool create_step(void *ctx, struct kwriter *w, bool expired)
             error = KERR_REQUEST_TIMED_OUT;
             snprintf(err.msg, sizeof(err.msg), "the broker is stopping");
         }
-        write_created(w, cw, t, nparts, error, err.msg, NULL);
+        decided(cw, w, t, nparts, error, err.msg, NULL);
+        if (cw->s && cw->s->oom)
+            break;
+    }
+    if (cw->s) {
+        /* all decided: the answer is sized and streamed (w->err closes the connection) */
+        struct astream *s = cw->s;
+        cw->s = NULL;
+        struct kreader all = cw->all;
+        if (s->oom || !astream_size(s, &all, w->b.max, cw->ntopics)) {
+            astream_free(s);
+            w->err = true;
+        } else if (!astream_send(w, s)) {
+            w->err = true;
+        }
+        return true;
     }
     kw_tags(w, cw->flex);
     return true;
@@ -306,6 +418,7 @@ static void create_wait_free(void *ctx)
 {
     struct create_wait *cw = ctx;
     api_create_release(cw->job);
+    astream_free(cw->s);
     free(cw->copy);
     free(cw);
 }
@@ -345,9 +458,28 @@ enum handler_result api_create_topics(struct kreq *rq)
     if (v >= 2)
         kw_i32(w, 0); /* throttle_time_ms */
     kw_array(w, flex, ntopics);
+    if (kr_remaining(&cw->r) > CREATE_STREAM_MIN) {
+        bool *validate_only = malloc(sizeof(*validate_only));
+        if (validate_only)
+            *validate_only = cw->validate_only;
+        cw->s = validate_only ? astream_new(bk, v, flex, &create_topics_def, validate_only) : NULL;
+        if (!cw->s) {
+            free(validate_only);
+            free(cw);
+            return H_CLOSE;
+        }
+        cw->all = cw->r;
+        cw->ntopics = ntopics;
+    }
     if (create_step(cw, w, false)) {
-        free(cw);
+        create_wait_free(cw);
         return H_DONE;
+    }
+    if (cw->s) {
+        /* the topics are read again to answer: the request stays where it is */
+        server_pin(rq);
+        server_wait(rq, -1, create_step, create_wait_free, cw);
+        return H_DEFER;
     }
     /* A creation is out on the worker: the topics after it must outlive the request buffer. */
     size_t rest = kr_remaining(&cw->r);
@@ -364,6 +496,84 @@ enum handler_result api_create_topics(struct kreq *rq)
     return H_DEFER;
 }
 
+/* DeleteTopics, streamed (api_stream.h): 2 bytes of a name get 4 or more in the answer. The
+ * topics are deleted in the first pass; a name whose deletion was tried (its topic existed)
+ * has its result saved once: its first occurrence answers that, later ones answer "does not
+ * exist" after a deletion (or the same error again: it is not retried). Any other name's
+ * answer comes from the request alone. */
+struct delete_topics_arg {
+    bool deleted;
+};
+
+static void delete_topic_elem(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct broker *bk = s->bk;
+    int16_t v = s->v;
+    struct kslice tname = kr_str(r, s->flex);
+    if (v >= 6) {
+        kr_skip(r, 16); /* topic_id: we delete by name */
+        kr_tags(r, s->flex);
+    }
+    if (r->err)
+        return;
+    char name[256];
+    struct sl_err err = {{0}};
+    int16_t error;
+    if (kslice_cstr(tname, name, sizeof(name)) != 0) {
+        error = v >= 6 ? KERR_UNKNOWN_TOPIC_ID : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        snprintf(err.msg, sizeof(err.msg), "topic must be given by name");
+    } else {
+        size_t klen = (size_t)tname.len, len = 0;
+        const uint8_t *saved = astream_get(s, tname.p, klen, &len);
+        struct topic *t = !saved && s->sizing ? registry_find(&bk->reg, name) : NULL;
+        if (t) {
+            broker_forget_topic(bk, t);
+            int16_t e = (int16_t)registry_delete(&bk->reg, name, &err);
+            if (e == KERR_NONE) {
+                groups_forget_topic(&bk->groups, name); /* committed offsets go with it */
+                ((struct delete_topics_arg *)s->arg)->deleted = true;
+            }
+            /* the result: error, then the message */
+            uint8_t val[2 + sizeof(err.msg)];
+            size_t ml = e ? strlen(err.msg) : 0;
+            val[0] = (uint8_t)((uint16_t)e >> 8);
+            val[1] = (uint8_t)e;
+            memcpy(val + 2, err.msg, ml);
+            saved = astream_put(s, tname.p, klen, val, 2 + ml);
+            len = 2 + ml;
+        }
+        int16_t first = saved ? be16(saved) : KERR_NONE;
+        if (saved && (astream_take(s, tname.p, klen) || first != KERR_NONE)) {
+            error = first;
+            snprintf(err.msg, sizeof(err.msg), "%.*s", (int)(len - 2), (const char *)saved + 2);
+        } else {
+            error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            snprintf(err.msg, sizeof(err.msg), "topic '%s' does not exist", name);
+        }
+    }
+    kw_strn(w, s->flex, (const char *)tname.p, tname.len);
+    if (v >= 6) {
+        static const uint8_t zero[16];
+        kw_uuid(w, zero);
+    }
+    kw_i16(w, error);
+    if (v >= 5)
+        kw_str(w, s->flex, error ? err.msg : NULL);
+    kw_tags(w, s->flex);
+}
+
+static void delete_topics_tail(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    (void)r;
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def delete_topics_def = {
+    .outer = delete_topic_elem,
+    .tail = delete_topics_tail,
+    .free_arg = free,
+};
+
 enum handler_result api_delete_topics(struct kreq *rq)
 {
     struct broker *bk = rq->bk;
@@ -374,59 +584,36 @@ enum handler_result api_delete_topics(struct kreq *rq)
     int32_t n = kr_array(r, flex);
     if (r->err || n < 0)
         return H_CLOSE;
-    bool deleted = false;
-    struct kreader again = *r; /* read twice rather than copied, as in CreateTopics */
-    for (int32_t i = 0; i < n && !r->err; i++) {
-        kr_str(r, flex);
+    /* the request is checked whole before anything is deleted */
+    struct kreader check = *r;
+    for (int32_t i = 0; i < n && !check.err; i++) {
+        kr_str(&check, flex);
         if (v >= 6) {
-            kr_skip(r, 16); /* topic_id: we delete by name */
-            kr_tags(r, flex);
+            kr_skip(&check, 16);
+            kr_tags(&check, flex);
         }
     }
-    kr_i32(r); /* timeout_ms */
-    kr_tags(r, flex);
-    if (r->err)
+    kr_i32(&check); /* timeout_ms */
+    kr_tags(&check, flex);
+    if (check.err)
+        return H_CLOSE;
+    struct delete_topics_arg *arg = calloc(1, sizeof(*arg));
+    if (!arg)
         return H_CLOSE;
     if (v >= 1)
         kw_i32(w, 0); /* throttle_time_ms */
     kw_array(w, flex, n);
-    for (int32_t i = 0; i < n; i++) {
-        struct kslice tname = kr_str(&again, flex);
-        if (v >= 6) {
-            kr_skip(&again, 16);
-            kr_tags(&again, flex);
-        }
-        char name[256];
-        struct sl_err err = {{0}};
-        int16_t error;
-        struct topic *t = NULL;
-        if (kslice_cstr(tname, name, sizeof(name)) != 0) {
-            error = v >= 6 ? KERR_UNKNOWN_TOPIC_ID : KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            snprintf(err.msg, sizeof(err.msg), "topic must be given by name");
-        } else if (!(t = registry_find(&bk->reg, name))) {
-            error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            snprintf(err.msg, sizeof(err.msg), "topic '%s' does not exist", name);
-        } else {
-            broker_forget_topic(bk, t);
-            error = (int16_t)registry_delete(&bk->reg, name, &err);
-            if (error == KERR_NONE) {
-                groups_forget_topic(&bk->groups, name); /* committed offsets go with it */
-                deleted = true;
-            }
-        }
-        kw_strn(w, flex, (const char *)tname.p, tname.len);
-        if (v >= 6) {
-            static const uint8_t zero[16];
-            kw_uuid(w, zero);
-        }
-        kw_i16(w, error);
-        if (v >= 5)
-            kw_str(w, flex, error ? err.msg : NULL);
-        kw_tags(w, flex);
+    struct astream *s = astream_begin(rq, &delete_topics_def, n, arg);
+    kr_i32(r); /* timeout_ms */
+    kr_tags(r, flex);
+    if (!s || r->err) {
+        astream_free(s);
+        return H_CLOSE;
     }
-    kw_tags(w, flex);
+    bool deleted = arg->deleted;
+    enum handler_result res = astream_finish(rq, s);
     /* answered once the dropped offsets' tombstone is on disk */
-    return deleted && bk->cfg.flush == FLUSH_GROUP ? H_WAIT_SYNC : H_DONE;
+    return res == H_DONE && deleted && bk->cfg.flush == FLUSH_GROUP ? H_WAIT_SYNC : res;
 }
 
 struct req_part {
@@ -450,6 +637,110 @@ static void read_part_req(struct broker *bk, struct kreader *r, bool flex, struc
     kr_tags(r, flex);
 }
 
+/* CreatePartitions, streamed (api_stream.h): 7 bytes of a flexible topic in the request get 18
+ * or more in the answer. Partitions are added in the first pass. A topic that existed then has
+ * its course through the request saved once: its partition count when first named, and the
+ * addition that failed if one did (later ones are then not tried and answer the same); both
+ * passes replay that course to answer each occurrence as it was handled. A topic that did not
+ * exist is unknown, whatever happens meanwhile. */
+struct part_course {
+    int32_t np[2];       /* its partition count as each pass goes (first pass, then second) */
+    int32_t attempts[2]; /* additions reached so far in each pass */
+    int32_t fail_at;     /* the addition that failed (-1: none) */
+    int32_t np_failed;   /* its partition count after that */
+    int16_t fail_err;
+    char fail_msg[sizeof(((struct sl_err *)0)->msg)];
+};
+
+struct create_partitions_arg {
+    bool validate_only;
+};
+
+static void create_partitions_elem(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct broker *bk = s->bk;
+    struct req_part req;
+    read_part_req(bk, r, s->flex, &req);
+    if (r->err)
+        return;
+    bool validate_only = ((struct create_partitions_arg *)s->arg)->validate_only;
+    char name[256];
+    struct sl_err err = {{0}};
+    int16_t error = KERR_NONE;
+    uint8_t *saved = NULL;
+    size_t len = 0;
+    if (kslice_cstr(req.name, name, sizeof(name)) == 0) {
+        size_t klen = (size_t)req.name.len;
+        saved = astream_get(s, req.name.p, klen, &len);
+        struct topic *t = !saved && s->sizing ? registry_find(&bk->reg, name) : NULL;
+        if (t) {
+            struct part_course pc = {.np = {t->npartitions, t->npartitions}, .fail_at = -1};
+            saved = astream_put(s, req.name.p, klen, &pc, sizeof(pc));
+            if (!saved)
+                return;
+        }
+    }
+    if (!saved) {
+        error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        snprintf(err.msg, sizeof(err.msg), "unknown topic");
+    } else {
+        struct part_course pc;
+        memcpy(&pc, saved, sizeof(pc));
+        int p = s->sizing ? 0 : 1;
+        if (req.bad_assignment) {
+            error = KERR_INVALID_REQUEST;
+            snprintf(err.msg, sizeof(err.msg), "replicas can only be on broker %d",
+                     (int)bk->cfg.node_id);
+        } else if (req.count <= pc.np[p] || req.count > 10000) {
+            error = KERR_INVALID_PARTITIONS;
+            snprintf(err.msg, sizeof(err.msg),
+                     "topic has %d partitions; the new count must be "
+                     "larger (at most 10000)",
+                     (int)pc.np[p]);
+        } else if (!validate_only) {
+            int32_t a = pc.attempts[p]++;
+            if (pc.fail_at >= 0 && a >= pc.fail_at) {
+                error = pc.fail_err;
+                snprintf(err.msg, sizeof(err.msg), "%s", pc.fail_msg);
+                pc.np[p] = pc.np_failed;
+            } else if (s->sizing) {
+                struct topic *t = registry_find(&bk->reg, name);
+                /* the partition array moves: nothing may still point into it */
+                broker_sync(bk);
+                broker_forget_topic(bk, t);
+                error = (int16_t)registry_add_partitions(&bk->reg, t, req.count, &err);
+                if (error == KERR_NONE) {
+                    pc.np[p] = req.count;
+                } else {
+                    pc.fail_at = a;
+                    pc.fail_err = error;
+                    snprintf(pc.fail_msg, sizeof(pc.fail_msg), "%s", err.msg);
+                    pc.np_failed = pc.np[p] = t->npartitions;
+                }
+            } else {
+                pc.np[p] = req.count; /* as it went in the first pass */
+            }
+        }
+        memcpy(saved, &pc, sizeof(pc));
+    }
+    kw_strn(w, s->flex, (const char *)req.name.p, req.name.len);
+    kw_i16(w, error);
+    kw_str(w, s->flex, error ? err.msg : NULL);
+    kw_tags(w, s->flex);
+}
+
+static void create_partitions_tail(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    (void)r;
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def create_partitions_def = {
+    .outer = create_partitions_elem,
+    .tail = create_partitions_tail,
+    .free_arg = free,
+};
+
 enum handler_result api_create_partitions(struct kreq *rq)
 {
     struct broker *bk = rq->bk;
@@ -459,48 +750,29 @@ enum handler_result api_create_partitions(struct kreq *rq)
     int32_t n = kr_array(r, flex);
     if (r->err || n < 0)
         return H_CLOSE;
-    struct kreader again = *r; /* read twice rather than copied, as in CreateTopics */
+    /* the request is checked whole (and validate_only read) before anything is changed */
+    struct kreader check = *r;
     struct req_part req;
-    for (int32_t i = 0; i < n && !r->err; i++)
-        read_part_req(bk, r, flex, &req);
-    kr_i32(r); /* timeout_ms */
-    bool validate_only = kr_i8(r) != 0;
-    kr_tags(r, flex);
-    if (r->err)
+    for (int32_t i = 0; i < n && !check.err; i++)
+        read_part_req(bk, &check, flex, &req);
+    kr_i32(&check); /* timeout_ms */
+    bool validate_only = kr_i8(&check) != 0;
+    kr_tags(&check, flex);
+    if (check.err)
         return H_CLOSE;
+    struct create_partitions_arg *arg = calloc(1, sizeof(*arg));
+    if (!arg)
+        return H_CLOSE;
+    arg->validate_only = validate_only;
     kw_i32(w, 0);
     kw_array(w, flex, n);
-    for (int32_t i = 0; i < n; i++) {
-        read_part_req(bk, &again, flex, &req);
-        char name[256];
-        struct sl_err err = {{0}};
-        int16_t error = KERR_NONE;
-        struct topic *t =
-            kslice_cstr(req.name, name, sizeof(name)) == 0 ? registry_find(&bk->reg, name) : NULL;
-        if (!t) {
-            error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            snprintf(err.msg, sizeof(err.msg), "unknown topic");
-        } else if (req.bad_assignment) {
-            error = KERR_INVALID_REQUEST;
-            snprintf(err.msg, sizeof(err.msg), "replicas can only be on broker %d",
-                     (int)bk->cfg.node_id);
-        } else if (req.count <= t->npartitions || req.count > 10000) {
-            error = KERR_INVALID_PARTITIONS;
-            snprintf(err.msg, sizeof(err.msg),
-                     "topic has %d partitions; the new count must be "
-                     "larger (at most 10000)",
-                     (int)t->npartitions);
-        } else if (!validate_only) {
-            /* the partition array moves: nothing may still point into it */
-            broker_sync(bk);
-            broker_forget_topic(bk, t);
-            error = (int16_t)registry_add_partitions(&bk->reg, t, req.count, &err);
-        }
-        kw_strn(w, flex, (const char *)req.name.p, req.name.len);
-        kw_i16(w, error);
-        kw_str(w, flex, error ? err.msg : NULL);
-        kw_tags(w, flex);
+    struct astream *s = astream_begin(rq, &create_partitions_def, n, arg);
+    kr_i32(r); /* timeout_ms */
+    kr_i8(r);  /* validate_only */
+    kr_tags(r, flex);
+    if (!s || r->err) {
+        astream_free(s);
+        return H_CLOSE;
     }
-    kw_tags(w, flex);
-    return H_DONE;
+    return astream_finish(rq, s);
 }

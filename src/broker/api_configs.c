@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/api_stream.h"
 #include "broker/apis.h"
 #include "broker/broker.h"
 #include "broker/kerr.h"
@@ -98,7 +99,7 @@ static int broker_entries(const struct broker *bk, struct config_entry *e)
 }
 
 /* True if name is among the requested keys (null keys = all). */
-static bool wanted(struct kslice *keys, int32_t nkeys, const char *name)
+static bool wanted(const struct kslice *keys, int32_t nkeys, const char *name)
 {
     if (nkeys < 0)
         return true;
@@ -133,11 +134,96 @@ static void read_res(struct kreader *r, bool flex, struct res *res)
     kr_tags(r, flex);
 }
 
-/* The resources are read twice, to check the request and to answer it, instead of being
- * copied: what a request costs is then its own size, whatever count it declares. */
+/* One resource's answer from its entries. */
+static void write_res(struct kwriter *w, bool flex, int16_t v, const struct res *res,
+                      const struct config_entry *e, int ne, int16_t error, const char *msg)
+{
+    int32_t count = 0;
+    for (int k = 0; k < ne; k++)
+        count += wanted(res->keys, res->nkeys, e[k].name);
+    kw_i16(w, error);
+    kw_str(w, flex, msg);
+    kw_i8(w, res->type);
+    kw_strn(w, flex, (const char *)res->name.p, res->name.len);
+    kw_array(w, flex, count);
+    for (int k = 0; k < ne; k++) {
+        if (!wanted(res->keys, res->nkeys, e[k].name))
+            continue;
+        kw_str(w, flex, e[k].name);
+        kw_str(w, flex, e[k].value);
+        kw_i8(w, 1); /* read_only: configs are fixed at creation */
+        if (v == 0)
+            kw_i8(w, e[k].source == SRC_DEFAULT);
+        else
+            kw_i8(w, e[k].source);
+        kw_i8(w, 0); /* is_sensitive */
+        if (v >= 1)
+            kw_array(w, flex, 0); /* synonyms */
+        if (v >= 3) {
+            kw_i8(w, e[k].type);
+            kw_str(w, flex, NULL); /* documentation */
+        }
+        kw_tags(w, flex);
+    }
+    kw_tags(w, flex);
+}
+
+/* One resource of the request. A topic's entries are what the first pass saw (saved once per
+ * distinct name: a topic may be deleted or re-created meanwhile); a topic that did not exist
+ * then is unknown, whatever happens later; the broker's own entries do not change. */
+static void describe_configs_elem(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct res res;
+    read_res(r, s->flex, &res);
+    if (r->err)
+        return;
+    struct config_entry e[32];
+    int ne = 0;
+    if (res.type == RES_TOPIC) {
+        size_t len = 0;
+        const uint8_t *saved =
+            res.name.len >= 0 ? astream_get(s, res.name.p, (size_t)res.name.len, &len) : NULL;
+        char name[256] = "";
+        kslice_cstr(res.name, name, sizeof(name));
+        struct topic *t =
+            s->sizing && !saved && res.name.len >= 0 ? registry_find(&s->bk->reg, name) : NULL;
+        if (saved) {
+            ne = (int)(len / sizeof(e[0]));
+            memcpy(e, saved, (size_t)ne * sizeof(e[0]));
+        } else if (t) {
+            ne = topic_entries(s->bk, t, e);
+            astream_put(s, res.name.p, (size_t)res.name.len, e, (size_t)ne * sizeof(e[0]));
+        } else {
+            write_res(w, s->flex, s->v, &res, NULL, 0, KERR_UNKNOWN_TOPIC_OR_PARTITION,
+                      "unknown topic");
+            return;
+        }
+    } else if (res.type == RES_BROKER) {
+        ne = broker_entries(s->bk, e);
+    } else {
+        write_res(w, s->flex, s->v, &res, NULL, 0, KERR_INVALID_REQUEST,
+                  "only topic and broker configs are described");
+        return;
+    }
+    write_res(w, s->flex, s->v, &res, e, ne, KERR_NONE, NULL);
+}
+
+static void describe_configs_tail(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    (void)r;
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def describe_configs_def = {
+    .outer = describe_configs_elem,
+    .tail = describe_configs_tail,
+};
+
+/* The resources are read where they are, never copied, and the answer (several times the
+ * request: 4 bytes of a flexible resource get 20 or more) is streamed (api_stream.h): what a
+ * request costs is then its own size, whatever count it declares. */
 enum handler_result api_describe_configs(struct kreq *rq)
 {
-    struct broker *bk = rq->bk;
     struct kreader *r = &rq->r;
     struct kwriter *w = rq->w;
     bool flex = rq->flex;
@@ -145,72 +231,19 @@ enum handler_result api_describe_configs(struct kreq *rq)
     int32_t n = kr_array(r, flex);
     if (r->err || n < 0)
         return H_CLOSE;
-    struct kreader again = *r;
-    struct res res;
-    for (int32_t i = 0; i < n && !r->err; i++)
-        read_res(r, flex, &res);
+    kw_i32(w, 0);
+    kw_array(w, flex, n);
+    struct astream *s = astream_begin(rq, &describe_configs_def, n, NULL);
     if (v >= 1)
         kr_i8(r); /* include_synonyms */
     if (v >= 3)
         kr_i8(r); /* include_documentation */
     kr_tags(r, flex);
-    if (r->err)
+    if (!s || r->err) {
+        astream_free(s);
         return H_CLOSE;
-    kw_i32(w, 0);
-    kw_array(w, flex, n);
-    for (int32_t i = 0; i < n; i++) {
-        read_res(&again, flex, &res);
-        struct config_entry e[32];
-        int ne = 0;
-        int16_t error = KERR_NONE;
-        const char *msg = NULL;
-        char name[256] = "";
-        kslice_cstr(res.name, name, sizeof(name));
-        if (res.type == RES_TOPIC) {
-            struct topic *t = registry_find(&bk->reg, name);
-            if (t)
-                ne = topic_entries(bk, t, e);
-            else {
-                error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-                msg = "unknown topic";
-            }
-        } else if (res.type == RES_BROKER) {
-            ne = broker_entries(bk, e);
-        } else {
-            error = KERR_INVALID_REQUEST;
-            msg = "only topic and broker configs are described";
-        }
-        int32_t count = 0;
-        for (int k = 0; k < ne; k++)
-            count += wanted(res.keys, res.nkeys, e[k].name);
-        kw_i16(w, error);
-        kw_str(w, flex, msg);
-        kw_i8(w, res.type);
-        kw_strn(w, flex, (const char *)res.name.p, res.name.len);
-        kw_array(w, flex, count);
-        for (int k = 0; k < ne; k++) {
-            if (!wanted(res.keys, res.nkeys, e[k].name))
-                continue;
-            kw_str(w, flex, e[k].name);
-            kw_str(w, flex, e[k].value);
-            kw_i8(w, 1); /* read_only: configs are fixed at creation */
-            if (v == 0)
-                kw_i8(w, e[k].source == SRC_DEFAULT);
-            else
-                kw_i8(w, e[k].source);
-            kw_i8(w, 0); /* is_sensitive */
-            if (v >= 1)
-                kw_array(w, flex, 0); /* synonyms */
-            if (v >= 3) {
-                kw_i8(w, e[k].type);
-                kw_str(w, flex, NULL); /* documentation */
-            }
-            kw_tags(w, flex);
-        }
-        kw_tags(w, flex);
     }
-    kw_tags(w, flex);
-    return H_DONE;
+    return astream_finish(rq, s);
 }
 
 enum handler_result api_describe_cluster(struct kreq *rq)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/api_stream.h"
 #include "broker/apis.h"
 #include "broker/broker.h"
 #include "broker/group.h"
@@ -33,13 +34,39 @@ static char *slice_str(struct kslice s, bool *bad)
     return p;
 }
 
-static void write_coordinator(struct kreq *rq, int16_t error)
+static void write_coordinator(struct kwriter *w, const struct broker *bk, bool flex, int16_t error)
 {
-    struct broker *bk = rq->bk;
-    kw_i32(rq->w, error ? -1 : bk->cfg.node_id);
-    kw_str(rq->w, rq->flex, error ? "" : bk->cfg.advertised_host);
-    kw_i32(rq->w, error ? -1 : bk->cfg.advertised_port);
+    kw_i32(w, error ? -1 : bk->cfg.node_id);
+    kw_str(w, flex, error ? "" : bk->cfg.advertised_host);
+    kw_i32(w, error ? -1 : bk->cfg.advertised_port);
 }
+
+/* FindCoordinator v4+, streamed (api_stream.h): a key of 1 byte gets a coordinator's whole
+ * answer (20 bytes or more), the same for every key. */
+static void find_coordinator_key(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct kslice key = kr_str(r, s->flex);
+    if (r->err)
+        return;
+    int16_t error = *(const int8_t *)s->arg == 0 ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
+    kw_strn(w, s->flex, (const char *)key.p, key.len);
+    write_coordinator(w, s->bk, s->flex, error);
+    kw_i16(w, error);
+    kw_str(w, s->flex, error ? "transactions are not supported" : NULL);
+    kw_tags(w, s->flex);
+}
+
+static void flex_tags_tail(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    (void)r;
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def find_coordinator_def = {
+    .outer = find_coordinator_key,
+    .tail = flex_tags_tail,
+    .free_arg = free,
+};
 
 enum handler_result api_find_coordinator(struct kreq *rq)
 {
@@ -59,30 +86,28 @@ enum handler_result api_find_coordinator(struct kreq *rq)
         kw_i16(w, error);
         if (v >= 1)
             kw_str(w, flex, error ? "transactions are not supported" : NULL);
-        write_coordinator(rq, error);
+        write_coordinator(w, rq->bk, flex, error);
         kw_tags(w, flex);
         return H_DONE;
     }
-    int8_t key_type = kr_i8(r);
-    int32_t n = kr_array(r, flex);
-    if (r->err || n < 0)
+    int8_t *key_type = malloc(1);
+    if (!key_type)
         return H_CLOSE;
+    *key_type = kr_i8(r);
+    int32_t n = kr_array(r, flex);
+    if (r->err || n < 0) {
+        free(key_type);
+        return H_CLOSE;
+    }
     kw_i32(w, 0);
     kw_array(w, flex, n);
-    for (int32_t i = 0; i < n; i++) {
-        struct kslice key = kr_str(r, flex);
-        if (r->err)
-            return H_CLOSE;
-        int16_t error = key_type == 0 ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
-        kw_strn(w, flex, (const char *)key.p, key.len);
-        write_coordinator(rq, error);
-        kw_i16(w, error);
-        kw_str(w, flex, error ? "transactions are not supported" : NULL);
-        kw_tags(w, flex);
-    }
+    struct astream *s = astream_begin(rq, &find_coordinator_def, n, key_type);
     kr_tags(r, flex);
-    kw_tags(w, flex);
-    return r->err ? H_CLOSE : H_DONE;
+    if (!s || r->err) {
+        astream_free(s);
+        return H_CLOSE;
+    }
+    return astream_finish(rq, s);
 }
 
 /* JoinGroup response body from an answer (members only in the leader's). */
@@ -318,6 +343,46 @@ enum handler_result api_heartbeat(struct kreq *rq)
     return res;
 }
 
+/* LeaveGroup v3+, streamed (api_stream.h): a member of 3 bytes gets 5 in the answer. Members
+ * leave in the first pass; a member that left is saved (once per id): its first occurrence
+ * answers NONE, any other UNKNOWN_MEMBER_ID. */
+static void leave_group_member(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct kslice mid = kr_str(r, s->flex);
+    struct kslice iid = kr_str(r, s->flex);
+    if (s->v >= 5)
+        kr_str(r, s->flex); /* reason */
+    kr_tags(r, s->flex);
+    if (r->err)
+        return;
+    bool bad = false;
+    char *member = slice_str(mid, &bad);
+    if (bad) {
+        r->err = true; /* as the request's other malformations: closed */
+        return;
+    }
+    int16_t error = KERR_UNKNOWN_MEMBER_ID;
+    if (member) {
+        size_t klen = (size_t)mid.len, len = 0;
+        if (s->sizing && !astream_get(s, mid.p, klen, &len) &&
+            group_leave(&s->bk->groups, s->arg, member) == KERR_NONE)
+            astream_put(s, mid.p, klen, NULL, 0);
+        if (astream_take(s, mid.p, klen))
+            error = KERR_NONE;
+    }
+    free(member);
+    kw_strn(w, s->flex, (const char *)mid.p, mid.len);
+    kw_strn(w, s->flex, (const char *)iid.p, iid.len);
+    kw_i16(w, error);
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def leave_group_def = {
+    .outer = leave_group_member,
+    .tail = flex_tags_tail,
+    .free_arg = free,
+};
+
 enum handler_result api_leave_group(struct kreq *rq)
 {
     struct kreader *r = &rq->r;
@@ -354,30 +419,13 @@ enum handler_result api_leave_group(struct kreq *rq)
     kw_i32(w, 0);
     kw_i16(w, KERR_NONE);
     kw_array(w, flex, n);
-    for (int32_t i = 0; i < n; i++) {
-        struct kslice mid = kr_str(r, flex);
-        struct kslice iid = kr_str(r, flex);
-        if (v >= 5)
-            kr_str(r, flex); /* reason */
-        kr_tags(r, flex);
-        char *member = slice_str(mid, &bad);
-        if (r->err || bad) {
-            free(member);
-            free(group);
-            return H_CLOSE;
-        }
-        int16_t error =
-            member ? group_leave(&rq->bk->groups, group, member) : KERR_UNKNOWN_MEMBER_ID;
-        kw_strn(w, flex, (const char *)mid.p, mid.len);
-        kw_strn(w, flex, (const char *)iid.p, iid.len);
-        kw_i16(w, error);
-        kw_tags(w, flex);
-        free(member);
-    }
+    struct astream *s = astream_begin(rq, &leave_group_def, n, group);
     kr_tags(r, flex);
-    kw_tags(w, flex);
-    free(group);
-    return r->err ? H_CLOSE : H_DONE;
+    if (!s || r->err) {
+        astream_free(s);
+        return H_CLOSE;
+    }
+    return astream_finish(rq, s);
 }
 
 enum handler_result api_offset_commit(struct kreq *rq)
@@ -465,6 +513,98 @@ static void write_offset(struct kwriter *w, bool flex, int16_t v, int32_t partit
     kw_tags(w, flex);
 }
 
+/* OffsetFetch of listed partitions, streamed (api_stream.h): 4 bytes of a partition in the
+ * request get 16 or more in the answer. A committed offset is what the first pass saw (saved
+ * once per distinct topic and partition that has one); any other partition answers -1. */
+struct saved_offset {
+    int64_t offset;
+    int32_t leader_epoch;
+};
+
+static void offset_fetch_topic(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct kslice tname = kr_str(r, s->flex);
+    s->name_ok = kslice_cstr(tname, s->name, sizeof(s->name)) == 0;
+    int32_t np = kr_array(r, s->flex);
+    if (np < 0)
+        r->err = true;
+    if (r->err)
+        return;
+    kw_strn(w, s->flex, (const char *)tname.p, tname.len);
+    kw_array(w, s->flex, np);
+    s->inner_n = np;
+}
+
+static void offset_fetch_partition(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    int32_t partition = kr_i32(r);
+    if (r->err)
+        return;
+    const char *group = s->arg;
+    if (s->name_ok) {
+        /* the key: topic name, NUL, partition */
+        uint8_t key[256 + 4];
+        size_t tl = strlen(s->name);
+        memcpy(key, s->name, tl + 1);
+        memcpy(key + tl + 1, &partition, 4);
+        size_t len = 0;
+        const uint8_t *saved = astream_get(s, key, tl + 5, &len);
+        const struct committed *live =
+            !saved && s->sizing ? group_committed(&s->bk->groups, group, s->name, partition) : NULL;
+        if (live) {
+            size_t ml = live->metadata ? strlen(live->metadata) : 0;
+            uint8_t *val = malloc(sizeof(struct saved_offset) + ml);
+            if (!val) {
+                s->oom = true;
+                return;
+            }
+            struct saved_offset so = {live->offset, live->leader_epoch};
+            memcpy(val, &so, sizeof(so));
+            memcpy(val + sizeof(so), live->metadata ? live->metadata : "", ml);
+            saved = astream_put(s, key, tl + 5, val, sizeof(so) + ml);
+            len = sizeof(so) + ml;
+            free(val);
+            if (!saved)
+                return;
+        }
+        if (saved) {
+            struct saved_offset so;
+            memcpy(&so, saved, sizeof(so));
+            kw_i32(w, partition);
+            kw_i64(w, so.offset);
+            if (s->v >= 5)
+                kw_i32(w, so.leader_epoch);
+            kw_strn(w, s->flex, (const char *)saved + sizeof(so), (int32_t)(len - sizeof(so)));
+            kw_i16(w, KERR_NONE);
+            kw_tags(w, s->flex);
+            return;
+        }
+    }
+    write_offset(w, s->flex, s->v, partition, NULL, KERR_NONE);
+}
+
+static void offset_fetch_topic_end(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    kr_tags(r, s->flex);
+    kw_tags(w, s->flex);
+}
+
+static void offset_fetch_tail(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    (void)r;
+    if (s->v >= 2)
+        kw_i16(w, KERR_NONE);
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def offset_fetch_def = {
+    .outer = offset_fetch_topic,
+    .inner = offset_fetch_partition,
+    .outer_end = offset_fetch_topic_end,
+    .tail = offset_fetch_tail,
+    .free_arg = free,
+};
+
 enum handler_result api_offset_fetch(struct kreq *rq)
 {
     struct broker *bk = rq->bk;
@@ -511,27 +651,15 @@ enum handler_result api_offset_fetch(struct kreq *rq)
         free(v_by);
     } else {
         kw_array(w, flex, ntopics);
-        for (int32_t i = 0; i < ntopics; i++) {
-            struct kslice tname = kr_str(r, flex);
-            char topic[256];
-            bool name_ok = kslice_cstr(tname, topic, sizeof(topic)) == 0;
-            int32_t np = kr_array(r, flex);
-            if (r->err || np < 0)
-                break;
-            kw_strn(w, flex, (const char *)tname.p, tname.len);
-            kw_array(w, flex, np);
-            for (int32_t j = 0; j < np; j++) {
-                int32_t partition = kr_i32(r);
-                const struct committed *c =
-                    name_ok ? group_committed(&bk->groups, group, topic, partition) : NULL;
-                write_offset(w, flex, v, partition, c, KERR_NONE);
-            }
-            kr_tags(r, flex);
-            kw_tags(w, flex);
-        }
+        struct astream *s = astream_begin(rq, &offset_fetch_def, ntopics, group);
         if (v >= 7)
-            kr_i8(r);
+            kr_i8(r); /* require_stable */
         kr_tags(r, flex);
+        if (!s || r->err) {
+            astream_free(s);
+            return H_CLOSE;
+        }
+        return astream_finish(rq, s);
     }
     if (v >= 2)
         kw_i16(w, KERR_NONE);
@@ -540,9 +668,83 @@ enum handler_result api_offset_fetch(struct kreq *rq)
     return r->err ? H_CLOSE : H_DONE;
 }
 
+/* One group's DescribeGroups answer (g NULL: the group does not exist). */
+static void write_group(struct kwriter *w, bool flex, int16_t v, struct kslice sid,
+                        const struct group *g)
+{
+    int16_t error = !g && v >= 6 ? KERR_GROUP_ID_NOT_FOUND : KERR_NONE;
+    kw_i16(w, error);
+    if (v >= 6)
+        kw_str(w, flex, NULL);
+    kw_strn(w, flex, (const char *)sid.p, sid.len);
+    kw_str(w, flex, group_state_name(g ? g->state : GS_DEAD));
+    kw_str(w, flex, g && g->protocol_type ? g->protocol_type : "");
+    kw_str(w, flex, g && g->protocol && g->state != GS_EMPTY ? g->protocol : "");
+    int32_t nm = g ? g->nmembers : 0;
+    kw_array(w, flex, nm);
+    for (int32_t j = 0; j < nm; j++) {
+        struct member *m = g->members[j];
+        const struct protocol *p = NULL;
+        for (int32_t k = 0; g->protocol && k < m->nprotocols; k++) {
+            if (strcmp(m->protocols[k].name, g->protocol) == 0)
+                p = &m->protocols[k];
+        }
+        bool stable = g->state == GS_STABLE;
+        kw_str(w, flex, m->member_id);
+        if (v >= 4)
+            kw_str(w, flex, m->instance_id);
+        kw_str(w, flex, m->client_id ? m->client_id : "");
+        kw_str(w, flex, m->client_host ? m->client_host : "");
+        kw_bytes(w, flex, p ? p->metadata : NULL, p ? p->metadata_len : 0);
+        kw_bytes(w, flex, stable ? m->assignment : NULL, stable ? m->assignment_len : 0);
+        kw_tags(w, flex);
+    }
+    if (v >= 3)
+        kw_i32(w, INT32_MIN);
+    kw_tags(w, flex);
+}
+
+/* A group id of the request: an existing group's answer is what the first pass saw (saved once
+ * per distinct id), any other id's answer comes from the request alone. */
+static void describe_group_elem(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct kslice sid = kr_str(r, s->flex);
+    if (r->err)
+        return;
+    size_t len = 0;
+    const uint8_t *saved = sid.len >= 0 ? astream_get(s, sid.p, (size_t)sid.len, &len) : NULL;
+    if (saved) {
+        kw_raw(w, saved, len);
+        return;
+    }
+    char id[256];
+    struct group *g =
+        s->sizing && kslice_cstr(sid, id, sizeof(id)) == 0 ? group_find(&s->bk->groups, id) : NULL;
+    if (!g) {
+        write_group(w, s->flex, s->v, sid, NULL);
+        return;
+    }
+    size_t at = w->b.len;
+    write_group(w, s->flex, s->v, sid, g);
+    if (!w->err)
+        astream_put(s, sid.p, (size_t)sid.len, w->b.data + at, w->b.len - at);
+}
+
+static void describe_groups_tail(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    (void)r;
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def describe_groups_def = {
+    .outer = describe_group_elem,
+    .tail = describe_groups_tail,
+};
+
+/* The answer can be many times the request (an id of 1 byte, an answer entry of 16 or more):
+ * it is streamed (api_stream.h). */
 enum handler_result api_describe_groups(struct kreq *rq)
 {
-    struct broker *bk = rq->bk;
     struct kreader *r = &rq->r;
     struct kwriter *w = rq->w;
     bool flex = rq->flex;
@@ -550,55 +752,18 @@ enum handler_result api_describe_groups(struct kreq *rq)
     int32_t n = kr_array(r, flex);
     if (r->err || n < 0)
         return H_CLOSE;
-    struct kreader again = *r; /* ids are read twice rather than copied */
-    for (int32_t i = 0; i < n && !r->err; i++)
-        kr_str(r, flex);
-    if (v >= 3)
-        kr_i8(r); /* include_authorized_operations */
-    kr_tags(r, flex);
-    if (r->err)
-        return H_CLOSE;
     if (v >= 1)
         kw_i32(w, 0);
     kw_array(w, flex, n);
-    for (int32_t i = 0; i < n; i++) {
-        struct kslice sid = kr_str(&again, flex);
-        char id[256];
-        struct group *g =
-            kslice_cstr(sid, id, sizeof(id)) == 0 ? group_find(&bk->groups, id) : NULL;
-        int16_t error = !g && v >= 6 ? KERR_GROUP_ID_NOT_FOUND : KERR_NONE;
-        kw_i16(w, error);
-        if (v >= 6)
-            kw_str(w, flex, NULL);
-        kw_strn(w, flex, (const char *)sid.p, sid.len);
-        kw_str(w, flex, group_state_name(g ? g->state : GS_DEAD));
-        kw_str(w, flex, g && g->protocol_type ? g->protocol_type : "");
-        kw_str(w, flex, g && g->protocol && g->state != GS_EMPTY ? g->protocol : "");
-        int32_t nm = g ? g->nmembers : 0;
-        kw_array(w, flex, nm);
-        for (int32_t j = 0; j < nm; j++) {
-            struct member *m = g->members[j];
-            const struct protocol *p = NULL;
-            for (int32_t k = 0; g->protocol && k < m->nprotocols; k++) {
-                if (strcmp(m->protocols[k].name, g->protocol) == 0)
-                    p = &m->protocols[k];
-            }
-            bool stable = g->state == GS_STABLE;
-            kw_str(w, flex, m->member_id);
-            if (v >= 4)
-                kw_str(w, flex, m->instance_id);
-            kw_str(w, flex, m->client_id ? m->client_id : "");
-            kw_str(w, flex, m->client_host ? m->client_host : "");
-            kw_bytes(w, flex, p ? p->metadata : NULL, p ? p->metadata_len : 0);
-            kw_bytes(w, flex, stable ? m->assignment : NULL, stable ? m->assignment_len : 0);
-            kw_tags(w, flex);
-        }
-        if (v >= 3)
-            kw_i32(w, INT32_MIN);
-        kw_tags(w, flex);
+    struct astream *s = astream_begin(rq, &describe_groups_def, n, NULL);
+    if (v >= 3)
+        kr_i8(r); /* include_authorized_operations */
+    kr_tags(r, flex);
+    if (!s || r->err) {
+        astream_free(s);
+        return H_CLOSE;
     }
-    kw_tags(w, flex);
-    return H_DONE;
+    return astream_finish(rq, s);
 }
 
 enum handler_result api_list_groups(struct kreq *rq)
@@ -651,6 +816,50 @@ enum handler_result api_list_groups(struct kreq *rq)
     return H_DONE;
 }
 
+/* DeleteGroups, streamed (api_stream.h): 2 bytes of an id get 4 or more in the answer. The
+ * groups are deleted in the first pass; an id whose deletion was tried (its group existed) has
+ * its result saved once: its first occurrence answers that, later ones answer "not found" after
+ * a deletion (or the same error again: it is not retried). Any other id is "not found". */
+static void delete_group_elem(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct kslice id = kr_str(r, s->flex);
+    if (r->err)
+        return;
+    char group[256];
+    int16_t error = KERR_GROUP_ID_NOT_FOUND;
+    if (kslice_cstr(id, group, sizeof(group)) == 0) {
+        size_t len = 0;
+        size_t klen = (size_t)id.len;
+        const uint8_t *saved = astream_get(s, id.p, klen, &len);
+        if (!saved && s->sizing) {
+            int16_t e = group_delete(&s->bk->groups, group);
+            if (e != KERR_GROUP_ID_NOT_FOUND) {
+                uint8_t val[2] = {(uint8_t)((uint16_t)e >> 8), (uint8_t)e};
+                saved = astream_put(s, id.p, klen, val, 2);
+            }
+        }
+        if (saved) {
+            int16_t first = be16(saved);
+            error =
+                astream_take(s, id.p, klen) || first != KERR_NONE ? first : KERR_GROUP_ID_NOT_FOUND;
+        }
+    }
+    kw_strn(w, s->flex, (const char *)id.p, id.len);
+    kw_i16(w, error);
+    kw_tags(w, s->flex);
+}
+
+static void delete_groups_tail(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    (void)r;
+    kw_tags(w, s->flex);
+}
+
+static const struct astream_def delete_groups_def = {
+    .outer = delete_group_elem,
+    .tail = delete_groups_tail,
+};
+
 enum handler_result api_delete_groups(struct kreq *rq)
 {
     struct kreader *r = &rq->r;
@@ -661,24 +870,81 @@ enum handler_result api_delete_groups(struct kreq *rq)
         return H_CLOSE;
     kw_i32(w, 0);
     kw_array(w, flex, n);
-    for (int32_t i = 0; i < n; i++) {
-        struct kslice id = kr_str(r, flex);
-        char group[256];
-        if (r->err)
-            return H_CLOSE;
-        int16_t error = kslice_cstr(id, group, sizeof(group)) == 0
-                            ? group_delete(&rq->bk->groups, group)
-                            : KERR_GROUP_ID_NOT_FOUND;
-        kw_strn(w, flex, (const char *)id.p, id.len);
-        kw_i16(w, error);
-        kw_tags(w, flex);
-    }
+    struct astream *s = astream_begin(rq, &delete_groups_def, n, NULL);
     kr_tags(r, flex);
-    kw_tags(w, flex);
-    if (r->err)
+    if (!s || r->err) {
+        astream_free(s);
         return H_CLOSE;
-    return rq->bk->groups.dirty && rq->bk->cfg.flush == FLUSH_GROUP ? H_WAIT_SYNC : H_DONE;
+    }
+    enum handler_result res = astream_finish(rq, s);
+    if (res == H_DONE && rq->bk->groups.dirty && rq->bk->cfg.flush == FLUSH_GROUP)
+        return H_WAIT_SYNC;
+    return res;
 }
+
+/* OffsetDelete, streamed (api_stream.h): 4 bytes of a partition get 6 in the answer. The
+ * offsets are deleted in the first pass, against the group as it was when the request came
+ * (whether it exists, whether it has members); a deletion that failed is saved (once per
+ * distinct partition: not tried again in the request) and every other answer follows from the
+ * request's bytes. */
+struct offset_delete_arg {
+    struct group *g; /* first pass only */
+    bool exists, subscribed;
+};
+
+static void offset_delete_topic(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct offset_delete_arg *a = s->arg;
+    struct kslice tname = kr_str(r, false);
+    s->name_ok = kslice_cstr(tname, s->name, sizeof(s->name)) == 0;
+    int32_t np = kr_array(r, false);
+    if (np < 0)
+        r->err = true;
+    if (r->err)
+        return;
+    if (a->exists) {
+        kw_strn(w, false, (const char *)tname.p, tname.len);
+        kw_array(w, false, np);
+    }
+    s->inner_n = np;
+}
+
+static void offset_delete_partition(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct offset_delete_arg *a = s->arg;
+    int32_t partition = kr_i32(r);
+    if (r->err || !a->exists)
+        return;
+    int16_t error = KERR_NONE;
+    if (!s->name_ok) {
+        error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    } else if (a->subscribed) {
+        error = KERR_GROUP_SUBSCRIBED_TO_TOPIC;
+    } else {
+        uint8_t key[256 + 4];
+        size_t tl = strlen(s->name), len = 0;
+        memcpy(key, s->name, tl + 1);
+        memcpy(key + tl + 1, &partition, 4);
+        const uint8_t *saved = astream_get(s, key, tl + 5, &len);
+        if (saved) {
+            error = be16(saved);
+        } else if (s->sizing) {
+            error = group_delete_offset(&s->bk->groups, a->g, s->name, partition);
+            if (error != KERR_NONE) {
+                uint8_t val[2] = {(uint8_t)((uint16_t)error >> 8), (uint8_t)error};
+                astream_put(s, key, tl + 5, val, 2);
+            }
+        }
+    }
+    kw_i32(w, partition);
+    kw_i16(w, error);
+}
+
+static const struct astream_def offset_delete_def = {
+    .outer = offset_delete_topic,
+    .inner = offset_delete_partition,
+    .free_arg = free,
+};
 
 enum handler_result api_offset_delete(struct kreq *rq)
 {
@@ -689,32 +955,23 @@ enum handler_result api_offset_delete(struct kreq *rq)
     int32_t ntopics = kr_array(r, false);
     if (r->err || ntopics < 0)
         return H_CLOSE;
-    struct group *g = group_ok ? group_find(&rq->bk->groups, group) : NULL;
-    kw_i16(w, g ? KERR_NONE : KERR_GROUP_ID_NOT_FOUND);
-    kw_i32(w, 0);
-    kw_array(w, false, g ? ntopics : 0);
-    for (int32_t i = 0; i < ntopics; i++) {
-        struct kslice tname = kr_str(r, false);
-        char topic[256];
-        bool name_ok = kslice_cstr(tname, topic, sizeof(topic)) == 0;
-        int32_t np = kr_array(r, false);
-        if (r->err || np < 0)
-            return H_CLOSE;
-        if (g) {
-            kw_strn(w, false, (const char *)tname.p, tname.len);
-            kw_array(w, false, np);
-        }
-        for (int32_t j = 0; j < np; j++) {
-            int32_t partition = kr_i32(r);
-            if (!g)
-                continue;
-            int16_t error = name_ok ? group_delete_offset(&rq->bk->groups, g, topic, partition)
-                                    : KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            kw_i32(w, partition);
-            kw_i16(w, error);
-        }
-    }
-    if (r->err)
+    struct offset_delete_arg *a = calloc(1, sizeof(*a));
+    if (!a)
         return H_CLOSE;
-    return rq->bk->groups.dirty && rq->bk->cfg.flush == FLUSH_GROUP ? H_WAIT_SYNC : H_DONE;
+    a->g = group_ok ? group_find(&rq->bk->groups, group) : NULL;
+    a->exists = a->g != NULL;
+    a->subscribed = a->g && a->g->nmembers > 0;
+    kw_i16(w, a->exists ? KERR_NONE : KERR_GROUP_ID_NOT_FOUND);
+    kw_i32(w, 0);
+    kw_array(w, false, a->exists ? ntopics : 0);
+    struct astream *s = astream_begin(rq, &offset_delete_def, ntopics, a);
+    if (!s || r->err) {
+        astream_free(s);
+        return H_CLOSE;
+    }
+    a->g = NULL; /* may be gone by the time the answer is sent */
+    enum handler_result res = astream_finish(rq, s);
+    if (res == H_DONE && rq->bk->groups.dirty && rq->bk->cfg.flush == FLUSH_GROUP)
+        return H_WAIT_SYNC;
+    return res;
 }

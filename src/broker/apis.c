@@ -57,6 +57,8 @@ const struct api_def *api_find(int16_t key)
 
 struct sync_wait {
     struct broker *bk;
+    void (*recheck)(void *arg); /* a streamed Produce answer's own recheck */
+    void *recheck_arg;
     uint64_t epoch;
     uint64_t failures; /* bk->io_failures when the wait began */
     bool flex;
@@ -121,7 +123,9 @@ static bool sync_try(void *ctx, struct kwriter *w, bool expired)
     struct sync_wait *sw = ctx;
     if (sw->bk->sync_epoch < sw->epoch)
         return false;
-    if (sw->nacks > 0 && sw->bk->io_failures != sw->failures)
+    if (sw->recheck && sw->bk->io_failures != sw->failures)
+        sw->recheck(sw->recheck_arg);
+    else if (sw->nacks > 0 && sw->bk->io_failures != sw->failures)
         produce_recheck(sw, w);
     return true;
 }
@@ -140,8 +144,21 @@ void api_wait_sync(struct kreq *rq)
 
 void api_wait_produce(struct kreq *rq, const struct produce_ack *acks, int n)
 {
+    api_wait_produce_fn(rq, acks, n, NULL, NULL);
+}
+
+void api_wait_produce_fn(struct kreq *rq, const struct produce_ack *acks, int n,
+                         void (*recheck)(void *arg), void *arg)
+{
     struct broker *bk = rq->bk;
     struct sync_wait *sw = malloc(sizeof(*sw) + (size_t)n * sizeof(*acks));
+    if (!sw && recheck) {
+        uint64_t failures = bk->io_failures;
+        broker_sync(bk);
+        if (bk->io_failures != failures)
+            recheck(arg);
+        return;
+    }
     if (!sw) {
         /* cannot wait: make it durable now (a partition that fails goes offline, and its
          * answer can no longer be changed: stop rather than acknowledge it) */
@@ -154,6 +171,8 @@ void api_wait_produce(struct kreq *rq, const struct produce_ack *acks, int n)
         return;
     }
     sw->bk = bk;
+    sw->recheck = recheck;
+    sw->recheck_arg = arg;
     sw->failures = bk->io_failures;
     sw->flex = rq->flex;
     sw->nacks = n;

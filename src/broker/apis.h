@@ -48,6 +48,11 @@ struct produce_ack {
  * (base offset at or past its high watermark) is answered KAFKA_STORAGE_ERROR with base offset
  * -1 instead: nothing unsynced is acknowledged. Copies acks. */
 void api_wait_produce(struct kreq *rq, const struct produce_ack *acks, int n);
+/* The same with, instead of (or besides) acks, recheck(arg) called when a storage error
+ * happened while the answer waited: for a streamed answer whose results are not written yet
+ * (arg must live until the wait ends). */
+void api_wait_produce_fn(struct kreq *rq, const struct produce_ack *acks, int n,
+                         void (*recheck)(void *arg), void *arg);
 /* Topic creation through the broker's admin worker (api_admin.c), for CreateTopics and
  * Metadata's auto-creation: api_create_submit hands over a registry_create_begin'd creation
  * (NULL when out of memory: the creation is then ended with an error); once api_create_done,

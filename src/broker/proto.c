@@ -189,6 +189,15 @@ void kw_free(struct kwriter *w)
     w->chunk_bytes = 0;
 }
 
+void kw_reset(struct kwriter *w)
+{
+    buf_reset(&w->b);
+    for (int i = 0; i < w->nchunks; i++)
+        close(w->chunks[i].fd);
+    w->nchunks = 0;
+    w->chunk_bytes = 0;
+}
+
 void kw_file(struct kwriter *w, int fd, int64_t pos, size_t len)
 {
     if (w->err || len == 0)

@@ -62,6 +62,8 @@ struct kwriter {
 
 void kw_init(struct kwriter *w, size_t max);
 void kw_free(struct kwriter *w);
+/* Empties w (its file chunks closed), keeping its buffer and maximum. */
+void kw_reset(struct kwriter *w);
 void kw_i8(struct kwriter *w, int8_t v);
 void kw_i16(struct kwriter *w, int16_t v);
 void kw_i32(struct kwriter *w, int32_t v);

@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,8 @@
 
 #define MAX_INFLIGHT 64 /* requests read ahead per connection before we stop reading */
 #define READ_CHUNK 65536
-#define COMPACT_AT (1u << 20) /* consumed input kept at most this long before compaction */
+#define COMPACT_AT (1u << 20)   /* consumed input kept at most this long before compaction */
+#define STREAM_BUF (64u * 1024) /* a streamed response's buffer is kept near this size */
 
 enum resp_state { R_READY, R_WAIT };
 
@@ -49,6 +51,13 @@ struct resp {
     void *ctx;
     struct loop_timer *deadline;
     struct resp *wprev, *wnext; /* the server's list of waiting responses */
+    /* a streamed response (server_stream): gen_left bytes still to come from gen */
+    server_gen_fn gen;
+    server_free_fn gen_free;
+    void *gen_ctx;
+    size_t gen_left;
+    size_t gen_bytes;
+    bool pins; /* counted in its connection's nstreams: its request's bytes must stay */
 };
 
 struct conn {
@@ -60,6 +69,7 @@ struct conn {
     struct resp *head, *tail;
     int npending;
     size_t held_bytes; /* memory held by queued responses */
+    int nstreams;      /* streamed responses queued: input is pinned (not read, not moved) */
     bool dead;
     bool want_out;
     int mask;               /* what the loop watches */
@@ -89,6 +99,7 @@ struct server {
     struct loop_timer *reaper; /* idle and partial-frame timeouts */
     struct loop_timer *accept_backoff;
     int64_t last_conn_warn_ms;
+    int nstreams; /* streamed responses in all connections' queues */
 };
 
 static void schedule(struct server *srv);
@@ -142,6 +153,8 @@ static void resp_free(struct server *srv, struct resp *r)
 {
     if (r->state == R_WAIT)
         wait_end(srv, r);
+    if (r->gen_free)
+        r->gen_free(r->gen_ctx);
     kw_free(&r->w);
     free(r);
 }
@@ -149,7 +162,7 @@ static void resp_free(struct server *srv, struct resp *r)
 static size_t resp_bytes(const struct resp *r)
 {
     return sizeof(*r) + r->w.b.cap + (size_t)r->w.nchunks * sizeof(struct kchunk) +
-           (r->state == R_WAIT ? r->ctx_bytes : 0);
+           (r->state == R_WAIT ? r->ctx_bytes : 0) + (r->gen ? r->gen_bytes : 0);
 }
 
 /* Brings r's share of its connection's held bytes up to date. */
@@ -163,7 +176,8 @@ static void resp_recount(struct conn *c, struct resp *r)
 /* Reading pauses while too many requests are in flight or too much memory is held. */
 static bool conn_may_read(const struct conn *c)
 {
-    return c->npending < MAX_INFLIGHT && c->held_bytes <= (size_t)c->srv->cfg.max_conn_bytes;
+    return c->nstreams == 0 && c->npending < MAX_INFLIGHT &&
+           c->held_bytes <= (size_t)c->srv->cfg.max_conn_bytes;
 }
 
 static void conn_update_events(struct conn *c)
@@ -217,6 +231,37 @@ static int resp_send_chunked(struct conn *c, struct resp *r)
     }
 }
 
+/* Sends a streamed response: what w holds, then gen's next piece, until gen_left is 0.
+ * Returns 1 when all is sent, 0 when the socket is full, -1 on error. */
+static int resp_send_stream(struct conn *c, struct resp *r)
+{
+    struct kwriter *w = &r->w;
+    for (;;) {
+        int rc = resp_send_chunked(c, r);
+        if (rc <= 0)
+            return rc;
+        c->last_io_ms = loop_now(c->srv->loop);
+        if (r->gen_left == 0)
+            return 1;
+        kw_reset(w);
+        r->sent = 0;
+        r->chunk = 0;
+        r->chunk_sent = 0;
+        if (w->b.cap > 2 * STREAM_BUF) {
+            buf_free(&w->b); /* a large first piece is not kept for the rest */
+            resp_recount(c, r);
+        }
+        if (!r->gen(r->gen_ctx, w) || w->err || kw_size(w) == 0 || kw_size(w) > r->gen_left) {
+            log_error("broker", "%s: a streamed response failed (%zu bytes left, piece %zu)",
+                      c->peer, r->gen_left, kw_size(w));
+            errno = EPROTO;
+            return -1;
+        }
+        r->gen_left -= kw_size(w);
+        resp_recount(c, r);
+    }
+}
+
 static void resp_pop(struct conn *c)
 {
     struct resp *r = c->head;
@@ -226,6 +271,11 @@ static void resp_pop(struct conn *c)
     c->npending--;
     broker_metrics_response(r->api_key, mono_us() - r->t0_us);
     c->held_bytes -= r->held;
+    if (r->pins) {
+        c->nstreams--;
+        c->srv->nstreams--;
+        conn_todo(c); /* the input is free again: handle what waited, compact */
+    }
     resp_free(c->srv, r);
 }
 
@@ -234,8 +284,8 @@ static void conn_flush(struct conn *c)
 {
     bool could_read = conn_may_read(c);
     while (!c->dead && c->head && c->head->state == R_READY) {
-        if (c->head->w.nchunks > 0) {
-            int rc = resp_send_chunked(c, c->head);
+        if (c->head->w.nchunks > 0 || c->head->gen) {
+            int rc = c->head->gen ? resp_send_stream(c, c->head) : resp_send_chunked(c, c->head);
             if (rc < 0) {
                 log_debug("broker", "write to %s failed: %s", c->peer, strerror(errno));
                 conn_kill(c);
@@ -249,8 +299,8 @@ static void conn_flush(struct conn *c)
         /* plain responses: as many as are ready, in one writev */
         struct iovec iov[32];
         int n = 0;
-        for (struct resp *r = c->head; r && r->state == R_READY && r->w.nchunks == 0 && n < 32;
-             r = r->next) {
+        for (struct resp *r = c->head;
+             r && r->state == R_READY && r->w.nchunks == 0 && !r->gen && n < 32; r = r->next) {
             iov[n].iov_base = r->w.b.data + r->sent;
             iov[n].iov_len = r->w.b.len - r->sent;
             n++;
@@ -298,13 +348,17 @@ static void resp_enqueue(struct conn *c, struct resp *r)
         c->head = r;
     c->tail = r;
     c->npending++;
+    if (r->pins) {
+        c->nstreams++;
+        c->srv->nstreams++;
+    }
     r->held = 0;
     resp_recount(c, r);
 }
 
 static void resp_finish_frame(struct resp *r)
 {
-    kw_patch_i32(&r->w, 0, (int32_t)(kw_size(&r->w) - 4));
+    kw_patch_i32(&r->w, 0, (int32_t)(kw_size(&r->w) - 4 + r->gen_left));
 }
 
 const char *server_conn_host(const struct conn *c)
@@ -367,6 +421,45 @@ void server_wait(struct kreq *rq, int64_t deadline_ms, server_try_fn try_fn, ser
             r->state = R_READY;
         }
     }
+}
+
+/* Keeps r's connection from reading or moving its input until r is sent. */
+static void resp_pin(struct resp *r)
+{
+    if (r->pins)
+        return;
+    r->pins = true;
+    if (r->enqueued) { /* from a wait: counted now */
+        r->conn->nstreams++;
+        r->conn->srv->nstreams++;
+    }
+}
+
+void server_pin(struct kreq *rq)
+{
+    resp_pin(rq->resp);
+}
+
+void server_stream(struct kwriter *w, size_t rest, server_gen_fn gen, server_free_fn free_fn,
+                   void *ctx, size_t ctx_bytes)
+{
+    struct resp *r = (struct resp *)(void *)((char *)w - offsetof(struct resp, w));
+    if (r->gen_free) /* one stream per response */
+        r->gen_free(r->gen_ctx);
+    r->gen = gen;
+    r->gen_free = free_fn;
+    r->gen_ctx = ctx;
+    r->gen_left = rest;
+    r->gen_bytes = ctx_bytes;
+    resp_pin(r);
+    size_t max = w->b.max;
+    if (rest > max || kw_size(w) > max - rest || rest == 0)
+        w->err = true; /* over the response limit: the connection is closed */
+}
+
+int server_streaming(const struct server *srv)
+{
+    return srv->nstreams;
 }
 
 void server_wake(struct server *srv)
@@ -462,12 +555,13 @@ static void conn_process_input(struct conn *c)
     if (c->in.len > c->rpos && c->frame_start_ms == 0)
         c->frame_start_ms = loop_now(srv->loop);
     /* Consumed input goes once it is all handled, or once it is large: the buffer's maximum
-     * holds one whole frame only after what came before it is dropped. */
-    if (c->rpos > 0 && (c->rpos == c->in.len || c->rpos >= COMPACT_AT)) {
+     * holds one whole frame only after what came before it is dropped. Not while a streamed
+     * response still reads its request there. */
+    if (c->nstreams == 0 && c->rpos > 0 && (c->rpos == c->in.len || c->rpos >= COMPACT_AT)) {
         buf_consume(&c->in, c->rpos);
         c->rpos = 0;
     }
-    if (c->in.len == 0 && c->in.cap > COMPACT_AT)
+    if (c->nstreams == 0 && c->in.len == 0 && c->in.cap > COMPACT_AT)
         buf_free(&c->in); /* a large frame's memory is not kept for an idle connection */
     conn_flush(c);
 }
@@ -523,6 +617,8 @@ static void conn_close(struct server *srv, struct conn *c)
     while (c->head) {
         struct resp *r = c->head;
         c->head = r->next;
+        if (r->pins)
+            srv->nstreams--;
         resp_free(srv, r);
     }
     buf_free(&c->in);

@@ -73,6 +73,27 @@ typedef void (*server_free_fn)(void *ctx);
  * the connection's queue. */
 void server_wait(struct kreq *rq, int64_t deadline_ms, server_try_fn try_fn, server_free_fn free_fn,
                  void *ctx);
+/* A response too large to hold whole: the handler (or a wait's try function) writes the start
+ * of the response into w as usual (header and the fields before the streamed part), then calls
+ * server_stream with that same w (rq->w, or the w try was given): `rest` more bytes follow,
+ * which gen appends to w piece by piece as the socket drains (the server sends w's contents,
+ * file chunks included, and empties w between calls). Each call appends at least one byte and
+ * at most what is left, or returns false to close the connection. The frame's size counts
+ * `rest`, so gen must produce exactly that many bytes. While a stream is queued its connection
+ * reads and handles nothing more, so a request's bytes stay where they are and gen may read
+ * them (a stream started from a wait must own what it reads). free_fn releases ctx once the
+ * stream ends, sent or not; ctx_bytes is the memory ctx holds, counted against the connection.
+ * A response over the response limit closes the connection, as any other. */
+typedef bool (*server_gen_fn)(void *ctx, struct kwriter *w);
+void server_stream(struct kwriter *w, size_t rest, server_gen_fn gen, server_free_fn free_fn,
+                   void *ctx, size_t ctx_bytes);
+/* Streamed or pinned responses queued in all connections. */
+int server_streaming(const struct server *srv);
+/* Keeps rq's request bytes where they are until its response is sent (as a stream does): a
+ * handler that waits (server_wait) and reads its request again afterwards, instead of copying
+ * it. The connection reads and handles nothing more meanwhile. */
+void server_pin(struct kreq *rq);
+
 /* Something waits may be waiting for happened: retry them (in a timer of this loop turn). */
 void server_wake(struct server *srv);
 int server_waiting(const struct server *srv);

@@ -2,9 +2,11 @@
  * socketpairs: framing (frames in pieces, many in one write), responses in request order
  * around a waiting one, the in-flight cap, deadlines and wakes, a frame at the size cap behind
  * handled input, bad frame sizes, waits freed when their connection closes, the idle and
- * partial-frame timeouts on a fake clock. */
+ * partial-frame timeouts on a fake clock; streamed responses (the request pinned while gen reads
+ * it, requests behind one answered after it, in order; freed when the connection closes). */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -44,6 +46,30 @@ static void gate_free(void *ctx)
     waits_freed++;
 }
 
+/* key 3: a streamed answer of the body's i32 bytes: the rest of the request's body repeated,
+ * read from the request itself while the answer is sent. */
+struct stream_ctx {
+    const uint8_t *pat;
+    size_t npat, pos, left;
+};
+static int streams_freed;
+
+static bool stream_gen(void *ctx, struct kwriter *w)
+{
+    struct stream_ctx *sc = ctx;
+    size_t piece = sc->left < 1000 ? sc->left : 1000;
+    for (size_t i = 0; i < piece; i++, sc->pos++)
+        kw_i8(w, (int8_t)sc->pat[sc->pos % sc->npat]);
+    sc->left -= piece;
+    return true;
+}
+
+static void stream_free(void *ctx)
+{
+    free(ctx);
+    streams_freed++;
+}
+
 static enum server_result dispatch(struct kreq *rq)
 {
     int16_t key = kr_i16(&rq->r);
@@ -57,8 +83,37 @@ static enum server_result dispatch(struct kreq *rq)
         server_wait(rq, deadline < 0 ? -1 : now + deadline, gate_try, gate_free, NULL);
         return SR_DEFER;
     }
+    if (key == 3) {
+        struct stream_ctx *sc = calloc(1, sizeof(*sc));
+        if (!sc)
+            return SR_CLOSE;
+        sc->left = (size_t)kr_i32(&rq->r);
+        sc->npat = kr_remaining(&rq->r);
+        sc->pat = rq->r.p;
+        kw_i8(rq->w, 'S');
+        server_stream(rq->w, sc->left, stream_gen, stream_free, sc, sizeof(*sc));
+        return SR_DONE;
+    }
     kw_i32(rq->w, (int32_t)kr_remaining(&rq->r));
     return SR_DONE;
+}
+
+/* Reads n bytes from fd, running the loop while they come. */
+static size_t read_all(struct loop *l, int fd, uint8_t *buf, size_t n)
+{
+    size_t got = 0;
+    for (int idle = 0; got < n && idle < 50;) {
+        ssize_t k = recv(fd, buf + got, n - got, MSG_DONTWAIT);
+        if (k > 0) {
+            got += (size_t)k;
+            idle = 0;
+        } else {
+            idle++;
+        }
+        struct sl_err err;
+        loop_run_once(l, 0, &err);
+    }
+    return got;
 }
 
 static size_t frame(uint8_t *out, int16_t key, int32_t corr, size_t extra)
@@ -130,6 +185,7 @@ static int connect_pair(struct server *srv)
 
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* as the broker does: a peer gone is a write error */
     struct loop *l;
     struct sl_err err;
     CHECK(loop_create(&l, &err) == 0);
@@ -257,6 +313,66 @@ int main(void)
     for (int i = 0; i < 3; i++) {
         CHECK(peer_closed(bad[i]));
         close(bad[i]);
+    }
+
+    /* a streamed answer (larger than the socket takes at once) with requests pipelined behind
+     * it: the stream reads its request while it is sent, the rest follow in order */
+    {
+        int sfd = connect_pair(srv);
+        const size_t total = 300000, npat = 7;
+        len = frame(out, 3, 600, 4 + npat);
+        out[12] = (uint8_t)(total >> 24);
+        out[13] = (uint8_t)(total >> 16);
+        out[14] = (uint8_t)(total >> 8);
+        out[15] = (uint8_t)total;
+        for (size_t i = 0; i < npat; i++)
+            out[16 + i] = (uint8_t)('a' + i);
+        for (int i = 0; i < 5; i++)
+            len += frame(out + len, 0, 601 + i, 2);
+        CHECK(write(sfd, out, len) == (ssize_t)len);
+        pump(l);
+        CHECK_EQ_INT(server_streaming(srv), 1);
+        static uint8_t in[400000];
+        size_t want = 4 + 4 + 1 + total + 5 * 12;
+        CHECK_EQ_INT(read_all(l, sfd, in, want), want);
+        CHECK_EQ_INT(be32(in), 4 + 1 + total);
+        CHECK_EQ_INT(be32(in + 4), 600);
+        CHECK_EQ_INT(in[8], 'S');
+        bool same = true;
+        for (size_t i = 0; i < total; i++)
+            same = same && in[9 + i] == 'a' + i % npat;
+        CHECK(same);
+        bool order = true;
+        for (int i = 0; i < 5; i++)
+            order = order && be32(in + 9 + total + 12 * (size_t)i + 4) == 601 + i &&
+                    be32(in + 9 + total + 12 * (size_t)i + 8) == 2;
+        CHECK(order);
+        CHECK_EQ_INT(streams_freed, 1);
+        CHECK_EQ_INT(server_streaming(srv), 0);
+
+        /* the client goes away in the middle of a stream: it is freed */
+        len = frame(out, 3, 700, 4 + npat);
+        memcpy(out + 12, (uint8_t[]){0, 0x0f, 0, 0}, 4); /* 983040 bytes */
+        CHECK(write(sfd, out, len) == (ssize_t)len);
+        pump(l);
+        CHECK_EQ_INT(read_all(l, sfd, in, 100000), 100000);
+        CHECK_EQ_INT(server_streaming(srv), 1);
+        close(sfd);
+        for (int i = 0; i < 4; i++)
+            pump(l);
+        CHECK_EQ_INT(server_streaming(srv), 0);
+        CHECK_EQ_INT(streams_freed, 2);
+
+        /* a stream over the response limit closes the connection, freed too */
+        sfd = connect_pair(srv);
+        len = frame(out, 3, 800, 4 + npat);
+        memcpy(out + 12, (uint8_t[]){0, 0x20, 0, 0}, 4); /* 2 MiB > 1 MiB */
+        CHECK(write(sfd, out, len) == (ssize_t)len);
+        pump(l);
+        CHECK(peer_closed(sfd));
+        CHECK_EQ_INT(streams_freed, 3);
+        close(sfd);
+        pump(l);
     }
 
     /* timeouts on the fake clock: a half-sent frame, then an idle connection */
