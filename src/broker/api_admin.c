@@ -309,15 +309,9 @@ static void create_topics_elem(struct astream *s, struct kreader *r, struct kwri
     write_created(w, s->flex, s->v, &t, nparts, error, err.msg, id);
 }
 
-static void create_topics_tail(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    (void)r;
-    kw_tags(w, s->flex);
-}
-
 static const struct astream_def create_topics_def = {
     .outer = create_topics_elem,
-    .tail = create_topics_tail,
+    .tail = astream_tags_tail,
     .free_arg = free,
 };
 
@@ -562,15 +556,9 @@ static void delete_topic_elem(struct astream *s, struct kreader *r, struct kwrit
     kw_tags(w, s->flex);
 }
 
-static void delete_topics_tail(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    (void)r;
-    kw_tags(w, s->flex);
-}
-
 static const struct astream_def delete_topics_def = {
     .outer = delete_topic_elem,
-    .tail = delete_topics_tail,
+    .tail = astream_tags_tail,
     .free_arg = free,
 };
 
@@ -729,15 +717,9 @@ static void create_partitions_elem(struct astream *s, struct kreader *r, struct 
     kw_tags(w, s->flex);
 }
 
-static void create_partitions_tail(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    (void)r;
-    kw_tags(w, s->flex);
-}
-
 static const struct astream_def create_partitions_def = {
     .outer = create_partitions_elem,
-    .tail = create_partitions_tail,
+    .tail = astream_tags_tail,
     .free_arg = free,
 };
 

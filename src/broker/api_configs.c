@@ -208,15 +208,9 @@ static void describe_configs_elem(struct astream *s, struct kreader *r, struct k
     write_res(w, s->flex, s->v, &res, e, ne, KERR_NONE, NULL);
 }
 
-static void describe_configs_tail(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    (void)r;
-    kw_tags(w, s->flex);
-}
-
 static const struct astream_def describe_configs_def = {
     .outer = describe_configs_elem,
-    .tail = describe_configs_tail,
+    .tail = astream_tags_tail,
 };
 
 /* The resources are read where they are, never copied, and the answer (several times the

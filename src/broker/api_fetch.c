@@ -216,20 +216,6 @@ static void fetch_stream_free(void *arg)
     free(fs);
 }
 
-static void fetch_stream_topic(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    struct kslice name = kr_str(r, s->flex);
-    s->name_ok = kslice_cstr(name, s->name, sizeof(s->name)) == 0;
-    int32_t nparts = kr_array(r, s->flex);
-    if (nparts < 0)
-        r->err = true;
-    if (r->err)
-        return;
-    kw_strn(w, s->flex, (const char *)name.p, name.len);
-    kw_array(w, s->flex, nparts);
-    s->inner_n = nparts;
-}
-
 /* Saves a planned partition with data (its slices' descriptors move into fs). */
 static struct fetch_saved *fetch_save(struct fetch_stream *fs, int32_t ordinal, struct part_data *d)
 {
@@ -298,23 +284,11 @@ static void fetch_stream_partition(struct astream *s, struct kreader *r, struct 
         write_part(w, v, s->flex, index, &d, d.slices);
 }
 
-static void fetch_stream_topic_end(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    kr_tags(r, s->flex);
-    kw_tags(w, s->flex);
-}
-
-static void fetch_stream_tail(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    (void)r;
-    kw_tags(w, s->flex);
-}
-
 static const struct astream_def fetch_stream_def = {
-    .outer = fetch_stream_topic,
+    .outer = astream_topic,
     .inner = fetch_stream_partition,
-    .outer_end = fetch_stream_topic_end,
-    .tail = fetch_stream_tail,
+    .outer_end = astream_tags_end,
+    .tail = astream_tags_tail,
     .free_arg = fetch_stream_free,
 };
 
@@ -466,19 +440,6 @@ static void list_offset(struct broker *bk, const char *topic, bool name_ok, int3
  * in the answer. From v1 every partition's answer has the same size whatever it says, so the
  * first pass needs no broker state and each partition is looked up when its answer is sent. In
  * v0 the size depends on the answer: v0 answers are built whole (no larger than the request). */
-static void list_offsets_topic(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    struct kslice name = kr_str(r, s->flex);
-    s->name_ok = kslice_cstr(name, s->name, sizeof(s->name)) == 0;
-    int32_t nparts = kr_array(r, s->flex);
-    if (nparts < 0)
-        r->err = true;
-    if (r->err)
-        return;
-    kw_strn(w, s->flex, (const char *)name.p, name.len);
-    kw_array(w, s->flex, nparts);
-    s->inner_n = nparts;
-}
 
 static void list_offsets_partition(struct astream *s, struct kreader *r, struct kwriter *w)
 {
@@ -511,23 +472,11 @@ static void list_offsets_partition(struct astream *s, struct kreader *r, struct 
     kw_tags(w, s->flex);
 }
 
-static void list_offsets_topic_end(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    kr_tags(r, s->flex);
-    kw_tags(w, s->flex);
-}
-
-static void list_offsets_tail(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    (void)r;
-    kw_tags(w, s->flex);
-}
-
 static const struct astream_def list_offsets_def = {
-    .outer = list_offsets_topic,
+    .outer = astream_topic,
     .inner = list_offsets_partition,
-    .outer_end = list_offsets_topic_end,
-    .tail = list_offsets_tail,
+    .outer_end = astream_tags_end,
+    .tail = astream_tags_tail,
 };
 
 enum handler_result api_list_offsets(struct kreq *rq)

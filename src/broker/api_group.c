@@ -56,15 +56,9 @@ static void find_coordinator_key(struct astream *s, struct kreader *r, struct kw
     kw_tags(w, s->flex);
 }
 
-static void flex_tags_tail(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    (void)r;
-    kw_tags(w, s->flex);
-}
-
 static const struct astream_def find_coordinator_def = {
     .outer = find_coordinator_key,
-    .tail = flex_tags_tail,
+    .tail = astream_tags_tail,
     .free_arg = free,
 };
 
@@ -379,7 +373,7 @@ static void leave_group_member(struct astream *s, struct kreader *r, struct kwri
 
 static const struct astream_def leave_group_def = {
     .outer = leave_group_member,
-    .tail = flex_tags_tail,
+    .tail = astream_tags_tail,
     .free_arg = free,
 };
 
@@ -521,20 +515,6 @@ struct saved_offset {
     int32_t leader_epoch;
 };
 
-static void offset_fetch_topic(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    struct kslice tname = kr_str(r, s->flex);
-    s->name_ok = kslice_cstr(tname, s->name, sizeof(s->name)) == 0;
-    int32_t np = kr_array(r, s->flex);
-    if (np < 0)
-        r->err = true;
-    if (r->err)
-        return;
-    kw_strn(w, s->flex, (const char *)tname.p, tname.len);
-    kw_array(w, s->flex, np);
-    s->inner_n = np;
-}
-
 static void offset_fetch_partition(struct astream *s, struct kreader *r, struct kwriter *w)
 {
     int32_t partition = kr_i32(r);
@@ -583,12 +563,6 @@ static void offset_fetch_partition(struct astream *s, struct kreader *r, struct 
     write_offset(w, s->flex, s->v, partition, NULL, KERR_NONE);
 }
 
-static void offset_fetch_topic_end(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    kr_tags(r, s->flex);
-    kw_tags(w, s->flex);
-}
-
 static void offset_fetch_tail(struct astream *s, struct kreader *r, struct kwriter *w)
 {
     (void)r;
@@ -598,9 +572,9 @@ static void offset_fetch_tail(struct astream *s, struct kreader *r, struct kwrit
 }
 
 static const struct astream_def offset_fetch_def = {
-    .outer = offset_fetch_topic,
+    .outer = astream_topic,
     .inner = offset_fetch_partition,
-    .outer_end = offset_fetch_topic_end,
+    .outer_end = astream_tags_end,
     .tail = offset_fetch_tail,
     .free_arg = free,
 };
@@ -730,15 +704,9 @@ static void describe_group_elem(struct astream *s, struct kreader *r, struct kwr
         astream_put(s, sid.p, (size_t)sid.len, w->b.data + at, w->b.len - at);
 }
 
-static void describe_groups_tail(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    (void)r;
-    kw_tags(w, s->flex);
-}
-
 static const struct astream_def describe_groups_def = {
     .outer = describe_group_elem,
-    .tail = describe_groups_tail,
+    .tail = astream_tags_tail,
 };
 
 /* The answer can be many times the request (an id of 1 byte, an answer entry of 16 or more):
@@ -849,15 +817,9 @@ static void delete_group_elem(struct astream *s, struct kreader *r, struct kwrit
     kw_tags(w, s->flex);
 }
 
-static void delete_groups_tail(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    (void)r;
-    kw_tags(w, s->flex);
-}
-
 static const struct astream_def delete_groups_def = {
     .outer = delete_group_elem,
-    .tail = delete_groups_tail,
+    .tail = astream_tags_tail,
 };
 
 enum handler_result api_delete_groups(struct kreq *rq)

@@ -83,20 +83,6 @@ static void produce_stream_free(void *arg)
 static const char offline_msg[] =
     "the partition is offline after a storage error (see the broker's log)";
 
-static void produce_stream_topic(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    struct kslice name = kr_str(r, s->flex);
-    s->name_ok = kslice_cstr(name, s->name, sizeof(s->name)) == 0;
-    int32_t nparts = kr_array(r, s->flex);
-    if (nparts < 0)
-        r->err = true;
-    if (r->err)
-        return;
-    kw_strn(w, s->flex, (const char *)name.p, name.len);
-    kw_array(w, s->flex, nparts);
-    s->inner_n = nparts;
-}
-
 /* Decides one entry's answer (appending in the first pass) into res; false when the request
  * cannot be answered (out of memory, or the passes disagree). */
 static bool produce_stream_result(struct astream *s, int32_t ord, int32_t index,
@@ -196,6 +182,23 @@ static bool produce_stream_result(struct astream *s, int32_t ord, int32_t index,
     return true;
 }
 
+/* A partition's answer after its index: error, base offset and what the version adds. */
+static void write_partition_result(struct kwriter *w, int16_t v, bool flex,
+                                   const struct append_result *res)
+{
+    kw_i16(w, res->error);
+    kw_i64(w, res->base_offset);
+    if (v >= 2)
+        kw_i64(w, -1); /* log_append_time_ms: CreateTime topics */
+    if (v >= 5)
+        kw_i64(w, res->log_start);
+    if (v >= 8) {
+        kw_array(w, flex, 0); /* record_errors */
+        kw_str(w, flex, res->message);
+    }
+    kw_tags(w, flex);
+}
+
 static void produce_stream_partition(struct astream *s, struct kreader *r, struct kwriter *w)
 {
     struct produce_stream *ps = s->arg;
@@ -214,23 +217,7 @@ static void produce_stream_partition(struct astream *s, struct kreader *r, struc
         return;
     }
     kw_i32(w, index);
-    kw_i16(w, res.error);
-    kw_i64(w, res.base_offset);
-    if (v >= 2)
-        kw_i64(w, -1); /* log_append_time_ms: CreateTime topics */
-    if (v >= 5)
-        kw_i64(w, res.log_start);
-    if (v >= 8) {
-        kw_array(w, s->flex, 0); /* record_errors */
-        kw_str(w, s->flex, res.message);
-    }
-    kw_tags(w, s->flex);
-}
-
-static void produce_stream_topic_end(struct astream *s, struct kreader *r, struct kwriter *w)
-{
-    kr_tags(r, s->flex);
-    kw_tags(w, s->flex);
+    write_partition_result(w, v, s->flex, &res);
 }
 
 static void produce_stream_tail(struct astream *s, struct kreader *r, struct kwriter *w)
@@ -242,9 +229,9 @@ static void produce_stream_tail(struct astream *s, struct kreader *r, struct kwr
 }
 
 static const struct astream_def produce_stream_def = {
-    .outer = produce_stream_topic,
+    .outer = astream_topic,
     .inner = produce_stream_partition,
-    .outer_end = produce_stream_topic_end,
+    .outer_end = astream_tags_end,
     .tail = produce_stream_tail,
     .free_arg = produce_stream_free,
 };
@@ -379,17 +366,7 @@ enum handler_result api_produce(struct kreq *rq)
                 }
                 held[nheld++] = (struct produce_ack){name_pos, (uint32_t)w->b.len};
             }
-            kw_i16(w, res.error);
-            kw_i64(w, res.base_offset);
-            if (v >= 2)
-                kw_i64(w, -1); /* log_append_time_ms: CreateTime topics */
-            if (v >= 5)
-                kw_i64(w, res.log_start);
-            if (v >= 8) {
-                kw_array(w, flex, 0); /* record_errors */
-                kw_str(w, flex, res.message);
-            }
-            kw_tags(w, flex);
+            write_partition_result(w, v, flex, &res);
         }
         kr_tags(r, flex);
         kw_tags(w, flex);

@@ -261,3 +261,29 @@ enum handler_result astream_finish(struct kreq *rq, struct astream *s)
         return H_CLOSE;
     return astream_send(rq->w, s) ? H_DONE : H_CLOSE;
 }
+
+void astream_topic(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    struct kslice name = kr_str(r, s->flex);
+    s->name_ok = kslice_cstr(name, s->name, sizeof(s->name)) == 0;
+    int32_t nparts = kr_array(r, s->flex);
+    if (nparts < 0)
+        r->err = true;
+    if (r->err)
+        return;
+    kw_strn(w, s->flex, (const char *)name.p, name.len);
+    kw_array(w, s->flex, nparts);
+    s->inner_n = nparts;
+}
+
+void astream_tags_end(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    kr_tags(r, s->flex);
+    kw_tags(w, s->flex);
+}
+
+void astream_tags_tail(struct astream *s, struct kreader *r, struct kwriter *w)
+{
+    (void)r;
+    kw_tags(w, s->flex);
+}

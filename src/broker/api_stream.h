@@ -95,4 +95,12 @@ uint8_t *astream_put(struct astream *s, const void *key, size_t klen, const void
  * once). */
 bool astream_take(struct astream *s, const void *key, size_t klen);
 
+/* Shared element functions. astream_topic: an outer element that is a topic name and an array
+ * of partitions, echoed as such (the name kept in s->name for the inner elements).
+ * astream_tags_end: an outer_end that reads and writes the element's tagged fields.
+ * astream_tags_tail: a tail that writes only the answer's tagged fields. */
+void astream_topic(struct astream *s, struct kreader *r, struct kwriter *w);
+void astream_tags_end(struct astream *s, struct kreader *r, struct kwriter *w);
+void astream_tags_tail(struct astream *s, struct kreader *r, struct kwriter *w);
+
 #endif

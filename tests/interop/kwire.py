@@ -50,6 +50,16 @@ def zigzag_varint(n):
             return bytes(out)
 
 
+def uvarint(n):
+    """Unsigned varint as flexible versions use for lengths and counts (7 bits a byte)."""
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
 def _var_bytes(b):
     return zigzag_varint(-1) if b is None else zigzag_varint(len(b)) + b
 

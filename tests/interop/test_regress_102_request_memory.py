@@ -31,21 +31,12 @@ def status(pid, field):
     raise RuntimeError("no %s in /proc/%d/status" % (field, pid))
 
 
-def uvarint(n):
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def fill(head, elem, tail=b"", flex=False):
     """A body: head, then as many copies of elem as fit the cap (the count written where head
     ends: an int32, or a compact count when flex), then tail."""
     hdr = len(kwire.request_frame(0, 0, 0, b"")) - 4
     n = (CAP - hdr - len(head) - 4 - len(tail)) // len(elem)
-    count = uvarint(n + 1) if flex else kwire.Writer().i32(n).done()
+    count = kwire.uvarint(n + 1) if flex else kwire.Writer().i32(n).done()
     return head + count + elem * n + tail, n
 
 

@@ -20,22 +20,13 @@ UNKNOWN_TOPIC_OR_PARTITION = 3
 failures = []
 
 
-def uvarint(n):
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def string(s, flex):
     raw = s.encode()
-    return uvarint(len(raw) + 1) + raw if flex else struct.pack(">h", len(raw)) + raw
+    return kwire.uvarint(len(raw) + 1) + raw if flex else struct.pack(">h", len(raw)) + raw
 
 
 def count(n, flex):
-    return uvarint(n + 1) if flex else struct.pack(">i", n)
+    return kwire.uvarint(n + 1) if flex else struct.pack(">i", n)
 
 
 def check(what, got, want):
@@ -243,7 +234,7 @@ def main():
             def records(raw):
                 if raw is None:
                     return b"\0" if flex else struct.pack(">i", -1)
-                return (uvarint(len(raw) + 1) if flex else struct.pack(">i", len(raw))) + raw
+                return (kwire.uvarint(len(raw) + 1) if flex else struct.pack(">i", len(raw))) + raw
 
             entries = [struct.pack(">i", 0) + records(batch) + tags,
                        struct.pack(">i", 0) + records(None) + tags,
