@@ -22,6 +22,7 @@ STEP=${BENCH_10M_STEP:-1000000}
 RATE=${BENCH_10M_RATE:-10000}
 SECS=${BENCH_10M_SECS:-30}
 NAIVE_N=${BENCH_10M_NAIVE_N:-50000}
+# BENCH_10M_JOB_ARGS: options added to the drain's `sluice process` (e.g. --fetch-queue 64MiB)
 for f in "$SLUICE" "$USERGEN"; do
     [[ -x "$f" ]] || { echo "bench_process_10m: $f is not built" >&2; exit 1; }
 done
@@ -87,7 +88,8 @@ echo "bench_process_10m: producing $N records (1% updates of earlier ids) ..."
 "$USERGEN" produce -b "$BOOT" -t users -n "$N" -B 0 -U 10 -T 3600 | tail -1
 echo "== 1. sluice process drains $N records into an empty SQLite store (defaults)"
 T0=$(date +%s)
-run_job grow "$WORK/store" "" "$N" 7200
+# shellcheck disable=SC2086 # BENCH_10M_JOB_ARGS is a list of options
+run_job grow "$WORK/store" "" "$N" 7200 ${BENCH_10M_JOB_ARGS:-}
 echo "   drained in $(($(date +%s) - T0)) s; $(grep 'summary:' "$WORK/grow.log" | sed 's/.*summary: //')"
 echo "   CPU by thread (the first three: loop/decode, checkpointer, writer): $(cat "$WORK/grow.cpu")"
 

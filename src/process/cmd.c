@@ -29,7 +29,9 @@ static const struct opt_def process_opts_def[] = {
     {"batch-min-wait", OPT_DURATION, "0", "DURATION",
      "keep a batch open at least this long unless full (bigger batches, more latency)"},
     {"batch-max-bytes", OPT_SIZE, "64MiB", "SIZE", "commit a batch at this many decoded bytes"},
-    {"fetch-queue", OPT_SIZE, "8MiB", "SIZE", "records prefetched from the broker, at most"},
+    {"fetch-queue", OPT_SIZE, "64MiB", "SIZE",
+     "records prefetched from the broker, at most (librdkafka pauses fetching for a second "
+     "whenever this fills, so it also caps the intake at about this much per second)"},
     {"stats-interval", OPT_DURATION, "10s", "DURATION", "log a stats line this often (0 = never)"},
     {"session-timeout", OPT_DURATION, "10s", "DURATION", "group session timeout"},
     {"dlq-timeout", OPT_DURATION, "30s", "DURATION",
