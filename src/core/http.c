@@ -515,9 +515,9 @@ void http_reply_file(struct http_req *req, const char *path, const char *content
 
 /* A connection's request state is made in uri_log and freed in completed. libmicrohttpd
  * does not call completed for a request it drops before the handler ran (e.g. a request
- * line whose query parameters fill its memory pool: it tries to answer 431 and closes), so
- * each connection keeps a slot naming its current request, and the connection's close frees
- * a request still named there. */
+ * line whose query parameters fill its memory pool: it fails to build its own 431 and holds
+ * the connection until the idle timeout), so each connection keeps a slot naming its current
+ * request, and the connection's close frees a request still named there. */
 struct conn_slot {
     struct http_req *req;
 };

@@ -385,10 +385,10 @@ static long raw_params(int port, int nparams, char *out, size_t cap)
 /* Up to 64 query parameters are served, more are answered 400. libmicrohttpd keeps a record
  * per parameter in the connection's 64 KiB pool; far more (about 900) fill the pool while the
  * request line is parsed, and libmicrohttpd drops the request without calling the handler or
- * the completion callback. The request state made for it must still be freed (it leaked, one
- * per such request, until the connection's close freed it: LeakSanitizer in `make
- * test-asan` finds the leak), and the connection ends at the idle timeout while other
- * clients are served. */
+ * the completion callback. The request state made for it must still be freed (before the
+ * connection's close freed it, one leaked per such request: LeakSanitizer in `make
+ * test-asan` finds that), and the connection ends at the idle timeout while other clients
+ * are served. */
 static void test_many_params(void)
 {
     struct http_config cfg = {.name = "test", .listen = "127.0.0.1:0", .timeout_s = 1};
