@@ -227,8 +227,11 @@ int main(int argc, char **argv)
         payload_value(value, (size_t)size, key, PAYLOAD_KEY_LEN);
         while (rate > 0 && produced * 1000 > rate * (mono_ms() - start_ms) && !st.fatal)
             rd_kafka_poll(rk, 1);
+        int64_t now_us;
         for (;;) {
-            void *sent = (void *)(uintptr_t)(mono_us() - st.first_us + 1);
+            /* one clock read a record: it stamps the record and checks the deadline */
+            now_us = mono_us();
+            void *sent = (void *)(uintptr_t)(now_us - st.first_us + 1);
             if (rd_kafka_produce(rkt, partition, RD_KAFKA_MSG_F_COPY, value, (size_t)size, key,
                                  PAYLOAD_KEY_LEN, sent) == 0)
                 break;
@@ -244,14 +247,14 @@ int main(int argc, char **argv)
         }
         produced++;
         rd_kafka_poll(rk, 0);
-        if (!quiet && mono_ms() - last_progress >= 1000) {
-            last_progress = mono_ms();
+        if (!quiet && now_us / 1000 - last_progress >= 1000) {
+            last_progress = now_us / 1000;
             fprintf(stderr, "kprod: produced %lld acked %lld failed %lld\n", (long long)produced,
                     (long long)st.acked, (long long)st.failed);
             if (st.ackf)
                 fflush(st.ackf);
         }
-        if (mono_ms() > deadline)
+        if (now_us / 1000 > deadline)
             break;
     }
 drain:
