@@ -418,20 +418,41 @@ void ui_h_users(struct http_req *req, void *ctx)
     const char *sql_rowid = "SELECT id, first_name, last_name, gender, address, post_code, email, "
                             "username, dob, registered_date, phone, picture FROM created_users "
                             "ORDER BY rowid DESC LIMIT ?";
-    /* The store's two-level layout (created_users a view over _delta and _main, both
-     * appended in arrival order): the newest rows of the delta, then of the main table. */
-    const char *sql_delta =
-        "SELECT * FROM (SELECT id, first_name, last_name, gender, address, post_code, email, "
-        "username, dob, registered_date, phone, picture FROM created_users_delta ORDER BY rowid "
-        "DESC LIMIT ?1) UNION ALL SELECT * FROM (SELECT id, first_name, last_name, gender, "
-        "address, post_code, email, username, dob, registered_date, phone, picture FROM "
-        "created_users_main ORDER BY rowid DESC LIMIT ?1) LIMIT ?1";
+    /* The store's two-level layout (created_users a view over _main, the sealed runs _r<n>
+     * and _delta, each appended in arrival order): the newest rows of the delta, then of the
+     * newest run, then of the main table. */
+#define UI_USER_COLS                                                                               \
+    "id, first_name, last_name, gender, address, post_code, email, username, dob, "              \
+    "registered_date, phone, picture"
+    long long run = 0;
+    sqlite3_stmt *rq = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT max(run) FROM sluice_runs WHERE tbl='created_users'", -1,
+                           &rq, NULL) == SQLITE_OK &&
+        sqlite3_step(rq) == SQLITE_ROW)
+        run = sqlite3_column_int64(rq, 0);
+    sqlite3_finalize(rq);
+    char run_arm[256] = "";
+    if (run > 0)
+        snprintf(run_arm, sizeof(run_arm),
+                 " UNION ALL SELECT * FROM (SELECT " UI_USER_COLS
+                 " FROM created_users_r%lld ORDER BY rowid DESC LIMIT ?1)",
+                 run);
+    char sql_delta[1024];
+    snprintf(sql_delta, sizeof(sql_delta),
+             "SELECT * FROM (SELECT " UI_USER_COLS
+             " FROM created_users_delta ORDER BY rowid DESC LIMIT ?1)%s UNION ALL SELECT * FROM "
+             "(SELECT " UI_USER_COLS " FROM created_users_main ORDER BY rowid DESC LIMIT ?1) "
+             "LIMIT ?1",
+             run_arm);
+#undef UI_USER_COLS
     const char *sql_any = "SELECT id, first_name, last_name, gender, address, post_code, email, "
                           "username, dob, registered_date, phone, picture FROM created_users "
                           "LIMIT ?";
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql_rowid, -1, &st, NULL) != SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql_delta, -1, &st, NULL) != SQLITE_OK &&
+    /* The two-level layout first: SQLite also prepares "ORDER BY rowid" on the view, whose
+     * rowid is NULL (rows in no particular order). */
+    if (sqlite3_prepare_v2(db, sql_delta, -1, &st, NULL) != SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql_rowid, -1, &st, NULL) != SQLITE_OK &&
         sqlite3_prepare_v2(db, sql_any, -1, &st, NULL) != SQLITE_OK) {
         cJSON_AddStringToObject(doc, "error", "no users table yet");
         sqlite3_close(db);

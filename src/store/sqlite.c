@@ -2,10 +2,11 @@
  * the consumer's offsets live in the same file (sluice_offsets), so one transaction per batch
  * commits rows and progress together: exactly once into SQLite, across kill -9.
  * Location: "DIR[?synchronous=normal|full&cache_mb=N&busy_timeout_ms=N&checkpoint_pages=N&
- * page_size=N&layout=delta|rowid|without_rowid&merge_rows=N&merge_slices=1|16&sort=1|0]". The
- * defaults are the measured best (docs/process.md, bench/bench_sink.c): the two-level layout
- * (layout=delta: a main table and an append-only delta merged into it, in 16 id-range slices,
- * every merge_rows = 1M rows, the table a view over both; see struct sqlite_idmap), batches sorted
+ * page_size=N&layout=delta|rowid|without_rowid&merge_rows=N&runs=N&merge_slices=1|16&sort=1|0]".
+ * The defaults are the measured best (docs/process.md, bench/bench_sink.c): the two-level
+ * layout (layout=delta: an append-only delta sealed every merge_rows = 1M rows into a run with
+ * its own id index, runs beyond 16 moved into a main table in 16 id-range slices, the table a
+ * view over all of them; see struct sqlite_idmap), batches sorted
  * by key, 16 MB page cache (64 MB was measured no faster at 1M rows and costs 50 MB of RSS),
  * synchronous=NORMAL. layout=rowid is the one-table layout (rows appended, only the id index is
  * random); a file keeps the layout it was made with. */
@@ -58,7 +59,13 @@ struct sqlite_store {
     int64_t map_max;
     int64_t live;     /* rows in the delta (the map may also hold entries of moved rows) */
     int merge_slices; /* 1 or 16 */
-    int slice;        /* 0, or the next slice of the merge under way + 1 */
+    int slice;        /* 0, or the next slice of the run being moved into T_main + 1 */
+    int64_t slice_run; /* the run being moved */
+    int max_runs;     /* sealed runs kept before the oldest is moved into T_main */
+    int nruns;        /* sealed runs, oldest first: T_r<runs[i]> */
+    int64_t *runs;
+    sqlite3_stmt **run_upd; /* UPDATE T_r<runs[i]> ... WHERE id=?, prepared when first needed */
+    bool runs_ok;           /* runs[] matches sluice_runs as of data version seen_ver */
     uint64_t merges, map_builds, bloom_builds;
     char tmain[STORE_NAME_MAX + 8], tdelta[STORE_NAME_MAX + 8];
 };
@@ -67,17 +74,21 @@ struct sqlite_store {
  * random 4 KB leaf per new row once the table outgrows the cache: written to the WAL, then
  * again by the checkpointer. Here a row whose id is new goes to the append-only table
  * T_delta, whose only index, (g, id) with g = row count / 4096, grows at its right edge; a row
- * whose id is already stored is updated in place where it is (T_main or T_delta), so the two
- * tables never hold the same id. When T_delta reaches merge_rows rows it is moved into T_main
- * in id-sorted passes, one id range (slice) after each batch (each leaf of T_main's id index
- * is then written once for many rows).
- * T is a view: T_main UNION ALL T_delta. A point lookup by id stays indexed: T_main by its
- * primary key, T_delta by a skip-scan of (g, id) (sqlite_stat1 tells the planner that g has
- * few values). The writer finds ids in T_delta through an in-memory hash of them (rebuilt
- * from the table when another connection wrote, or a batch failed). */
-/* A Bloom filter of the ids in the main table (4 probes, >= 8 bits an id). Valid while no
- * other connection has merged (merge count bloom_gen); own merges add the delta's ids. A
- * negative answer means the id is certainly not in the main table. */
+ * whose id is already stored is updated in place where it is (T_main, a run or T_delta), so
+ * no two tables hold the same id. When T_delta reaches merge_rows rows it is sealed: renamed
+ * to the run T_r<n> and given an index on id, built in one sorted pass; its rows are not
+ * copied (copying them into T_main in id order cost ~7 us a row, the index ~0.8). Past
+ * max_runs runs the oldest is moved into T_main in id-sorted passes, one id range (slice)
+ * after each batch, read through its id index (each leaf of T_main's id index is then written
+ * once for many rows).
+ * T is a view: T_main UNION ALL the runs UNION ALL T_delta. A point lookup by id stays
+ * indexed: T_main by its primary key, each run by its id index, T_delta by a skip-scan of
+ * (g, id) (sqlite_stat1 tells the planner that g has few values). The writer finds ids in
+ * T_delta through an in-memory hash of them (rebuilt from the table when another connection
+ * wrote, or a batch failed). */
+/* A Bloom filter of the ids in the main table and the runs (4 probes, >= 8 bits an id). Valid
+ * while no other connection has sealed (merge count gen); own seals add the delta's ids. A
+ * negative answer means the id is certainly not in the main table or a run. */
 struct sqlite_bloom {
     uint64_t *bits;
     uint64_t nbits; /* a power of two */
@@ -123,6 +134,7 @@ struct sqlite_params {
     bool delta; /* layout=delta: main table + append-only delta (applies to a new file) */
     int64_t merge_rows;
     int64_t merge_slices;
+    int64_t max_runs;
     bool sort;
     int64_t checkpoint_pages;
     int64_t page_size; /* 0: SQLite's default; applies to a new file only */
@@ -181,6 +193,7 @@ static int parse_params(const char *loc, struct sqlite_params *p, struct sl_err 
     p->delta = true;
     p->merge_rows = 1000000;
     p->merge_slices = 16;
+    p->max_runs = 16;
     p->checkpoint_pages = 10000;
     p->ckpt_background = true;
     const char *q = strchr(loc, '?');
@@ -229,6 +242,9 @@ static int parse_params(const char *loc, struct sqlite_params *p, struct sl_err 
         } else if (strcmp(kv, "merge_slices") == 0 &&
                    (strcmp(v, "1") == 0 || strcmp(v, "16") == 0)) {
             p->merge_slices = atoi(v);
+        } else if (strcmp(kv, "runs") == 0) {
+            if (param_int("runs", v, 0, 64, &p->max_runs, err) != 0)
+                return -1;
         } else if (strcmp(kv, "merge_rows") == 0) {
             if (param_int("merge_rows", v, 1, 100000000, &p->merge_rows, err) != 0)
                 return -1;
@@ -248,8 +264,8 @@ static int parse_params(const char *loc, struct sqlite_params *p, struct sl_err 
                               "sqlite: unknown parameter %s=%s (known: synchronous=normal|"
                               "full, cache_mb=N, busy_timeout_ms=N, checkpoint_pages=N, "
                               "checkpoint=background|inline, page_size=N, mmap_mb=N, "
-                              "layout=delta|rowid|without_rowid, merge_rows=N, merge_slices=1|16, "
-                              "sort=1|0)",
+                              "layout=delta|rowid|without_rowid, merge_rows=N, runs=N, "
+                              "merge_slices=1|16, sort=1|0)",
                               kv, v);
         q = end;
     }
@@ -319,14 +335,14 @@ static void excluded_list(const struct store_table *t, char *sql, int *n)
                        t->cols[t->key_col]);
 }
 
-/* The two-level layout's tables, view and statements (see struct sqlite_idmap). */
-static int setup_delta(struct sqlite_store *s, struct sl_err *err)
+/* The delta table and its (g, id) index, with the statistics that make the planner
+ * skip-scan that index for "id = ?" (without them it would scan the delta): sluice_g has few
+ * values, 4096 rows each. Also used when a seal has renamed the previous delta to a run. */
+static int create_delta(struct sqlite_store *s, struct sl_err *err)
 {
     const struct store_table *t = s->t;
     char sql[SQL_MAX];
     const char *key = t->cols[t->key_col];
-    if (create_table(s, s->tmain, true, err) != 0)
-        return -1;
     int n = snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS %s(", s->tdelta);
     for (int i = 0; i < t->ncols; i++)
         n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s%s TEXT%s", i ? ", " : "", t->cols[i],
@@ -338,20 +354,56 @@ static int setup_delta(struct sqlite_store *s, struct sl_err *err)
              key, s->tdelta, key);
     if (exec(s->db, sql, err) != 0)
         return -1;
-    n = snprintf(sql, sizeof(sql), "CREATE VIEW IF NOT EXISTS %s AS SELECT ", t->table);
-    col_list(t, sql, &n, "");
-    n += snprintf(sql + n, sizeof(sql) - (size_t)n, " FROM %s UNION ALL SELECT ", s->tmain);
-    col_list(t, sql, &n, "");
-    n += snprintf(sql + n, sizeof(sql) - (size_t)n, " FROM %s", s->tdelta);
-    if (n >= (int)sizeof(sql) || exec(s->db, sql, err) != 0)
-        return n >= (int)sizeof(sql) ? sl_err_set(err, "sqlite: view definition too long") : -1;
-    /* Without statistics the planner would scan the delta for "id = ?"; these say that
-     * sluice_g has few values (4096 rows each), so it skip-scans the (g, id) index instead. */
     snprintf(sql, sizeof(sql),
              "ANALYZE sqlite_master; DELETE FROM sqlite_stat1 WHERE tbl='%s'; "
              "INSERT INTO sqlite_stat1(tbl, idx, stat) VALUES('%s', '%s_g_%s', '1000000 4096 1')",
              s->tdelta, s->tdelta, s->tdelta, key);
-    if (exec(s->db, sql, err) != 0)
+    return exec(s->db, sql, err);
+}
+
+/* (Re)creates the view T over T_main, the sealed runs oldest first, and T_delta. */
+static int create_view(struct sqlite_store *s, bool replace, struct sl_err *err)
+{
+    const struct store_table *t = s->t;
+    size_t cap = (size_t)SQL_MAX * 4;
+    char *sql = malloc(cap);
+    if (!sql)
+        return sl_err_set(err, "out of memory");
+    int n = replace ? snprintf(sql, cap, "DROP VIEW IF EXISTS %s; CREATE VIEW %s AS SELECT ",
+                               t->table, t->table)
+                    : snprintf(sql, cap, "CREATE VIEW IF NOT EXISTS %s AS SELECT ", t->table);
+    for (int i = 0; i < t->ncols; i++)
+        n += snprintf(sql + n, cap - (size_t)n, "%s%s", i ? "," : "", t->cols[i]);
+    n += snprintf(sql + n, cap - (size_t)n, " FROM %s", s->tmain);
+    for (int r = 0; r <= s->nruns && n < (int)cap; r++) {
+        n += snprintf(sql + n, cap - (size_t)n, " UNION ALL SELECT ");
+        for (int i = 0; i < t->ncols && n < (int)cap; i++)
+            n += snprintf(sql + n, cap - (size_t)n, "%s%s", i ? "," : "", t->cols[i]);
+        if (r < s->nruns)
+            n += snprintf(sql + n, cap - (size_t)n, " FROM %s_r%lld", t->table,
+                          (long long)s->runs[r]);
+        else
+            n += snprintf(sql + n, cap - (size_t)n, " FROM %s", s->tdelta);
+    }
+    int rc = n >= (int)cap ? sl_err_set(err, "sqlite: view definition too long")
+                           : exec(s->db, sql, err);
+    free(sql);
+    return rc;
+}
+
+/* The two-level layout's tables, view and statements (see struct sqlite_idmap). */
+static int setup_delta(struct sqlite_store *s, struct sl_err *err)
+{
+    const struct store_table *t = s->t;
+    char sql[SQL_MAX];
+    const char *key = t->cols[t->key_col];
+    int n;
+    if (create_table(s, s->tmain, true, err) != 0 || create_delta(s, err) != 0 ||
+        exec(s->db,
+             "CREATE TABLE IF NOT EXISTS sluice_runs(tbl TEXT NOT NULL, run INTEGER NOT NULL, "
+             "PRIMARY KEY(tbl, run)) WITHOUT ROWID",
+             err) != 0 ||
+        create_view(s, false, err) != 0)
         return -1;
 
     n = snprintf(sql, sizeof(sql), "UPDATE %s SET ", s->tmain);
@@ -427,6 +479,7 @@ static int setup_writer(struct sqlite_store *s, const struct sqlite_params *p, s
     s->delta = have == 2 || (have == 0 && p->delta);
     s->merge_rows = p->merge_rows;
     s->merge_slices = (int)p->merge_slices;
+    s->max_runs = (int)p->max_runs;
     if (have < 0 ||
         (s->delta ? setup_delta(s, err) : create_table(s, t->table, p->rowid, err)) != 0 ||
         exec(s->db,
@@ -669,22 +722,38 @@ static bool bloom_maybe(const struct sqlite_bloom *b, uint32_t h)
     return true;
 }
 
-/* Builds the filter from the main table's ids (a scan of its id index), sized for twice
- * what it holds plus a merge. Leaves it invalid (every id looked up) when memory is short. */
+/* Table i of the sealed ids: T_main (i = 0), then run i-1. */
+static void sealed_name(const struct sqlite_store *s, int i, char *out, size_t size)
+{
+    if (i == 0)
+        snprintf(out, size, "%s", s->tmain);
+    else
+        snprintf(out, size, "%s_r%lld", s->t->table, (long long)s->runs[i - 1]);
+}
+
+/* Builds the filter from the ids of the main table and the runs (scans of their id indexes),
+ * sized for twice what they hold plus a seal. Leaves it invalid (every id looked up) when
+ * memory is short. */
 static int bloom_build(struct sqlite_store *s, int64_t gen, struct sl_err *err)
 {
     struct sqlite_bloom *b = s->bloom;
     b->ok = false;
-    char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT max(rowid) FROM %s", s->tmain);
+    char sql[256], name[STORE_NAME_MAX + 32];
     sqlite3_stmt *q = NULL;
-    int64_t nmain = 0;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK || step_int(q, &nmain) != 0) {
+    int64_t nsealed = 0;
+    for (int i = 0; i <= s->nruns; i++) {
+        int64_t m = 0;
+        sealed_name(s, i, name, sizeof(name));
+        snprintf(sql, sizeof(sql), "SELECT coalesce(max(rowid), 0) FROM %s", name);
+        if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK || step_int(q, &m) != 0) {
+            sqlite3_finalize(q);
+            return sqlite_store_fail(s->db, err, "table size");
+        }
         sqlite3_finalize(q);
-        return sqlite_store_fail(s->db, err, "main table size");
+        q = NULL;
+        nsealed += m;
     }
-    sqlite3_finalize(q);
-    uint64_t want = 8 * (2 * (uint64_t)nmain + (uint64_t)s->merge_rows), nbits = 1 << 16;
+    uint64_t want = 8 * (2 * (uint64_t)nsealed + (uint64_t)s->merge_rows), nbits = 1 << 16;
     while (nbits < want)
         nbits <<= 1;
     if (nbits != b->nbits) {
@@ -699,16 +768,19 @@ static int bloom_build(struct sqlite_store *s, int64_t gen, struct sl_err *err)
     memset(b->bits, 0, nbits / 8);
     b->n = 0;
     b->cap_n = nbits / 8;
-    snprintf(sql, sizeof(sql), "SELECT %s FROM %s", s->t->cols[s->t->key_col], s->tmain);
-    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
-        return sqlite_store_fail(s->db, err, "read the main table's ids");
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-        bloom_add(b, id_hash((const char *)sqlite3_column_blob(q, 0),
-                             (uint32_t)sqlite3_column_bytes(q, 0)));
-    sqlite3_finalize(q);
-    if (rc != SQLITE_DONE)
-        return sqlite_store_fail(s->db, err, "read the main table's ids");
+    for (int i = 0; i <= s->nruns; i++) {
+        sealed_name(s, i, name, sizeof(name));
+        snprintf(sql, sizeof(sql), "SELECT %s FROM %s", s->t->cols[s->t->key_col], name);
+        if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
+            return sqlite_store_fail(s->db, err, "read the stored ids");
+        int rc;
+        while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+            bloom_add(b, id_hash((const char *)sqlite3_column_blob(q, 0),
+                                 (uint32_t)sqlite3_column_bytes(q, 0)));
+        sqlite3_finalize(q);
+        if (rc != SQLITE_DONE)
+            return sqlite_store_fail(s->db, err, "read the stored ids");
+    }
     b->ok = true;
     b->gen = gen;
     s->bloom_builds++;
@@ -739,6 +811,51 @@ static int64_t delta_find(struct sqlite_store *s, const char *key, uint32_t len,
     return 0;
 }
 
+static void runs_free_stmts(struct sqlite_store *s)
+{
+    for (int i = 0; i < s->nruns; i++)
+        sqlite3_finalize(s->run_upd[i]);
+    if (s->run_upd)
+        memset(s->run_upd, 0, (size_t)s->nruns * sizeof(*s->run_upd));
+}
+
+/* Reads the list of sealed runs (another writer may have sealed or dropped one). */
+static int runs_load(struct sqlite_store *s, struct sl_err *err)
+{
+    runs_free_stmts(s);
+    s->nruns = 0;
+    s->runs_ok = false;
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT run FROM sluice_runs WHERE tbl='%s' ORDER BY run",
+             s->t->table);
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return sqlite_store_fail(s->db, err, "list the runs");
+    int rc, cap = 0;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (s->nruns == cap) {
+            int nc = cap ? cap * 2 : 32;
+            int64_t *r = realloc(s->runs, (size_t)nc * sizeof(*r));
+            sqlite3_stmt **u = r ? realloc(s->run_upd, (size_t)nc * sizeof(*u)) : NULL;
+            if (r)
+                s->runs = r;
+            if (!u) {
+                sqlite3_finalize(q);
+                return sl_err_set(err, "out of memory");
+            }
+            s->run_upd = u;
+            cap = nc;
+        }
+        s->run_upd[s->nruns] = NULL;
+        s->runs[s->nruns++] = sqlite3_column_int64(q, 0);
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return sqlite_store_fail(s->db, err, "list the runs");
+    s->runs_ok = true;
+    return 0;
+}
+
 /* Makes s->map match the delta. Nothing to do unless another connection has committed since
  * (data_version) or the map is not valid; then the rows appended since are read, or all of
  * them after a merge by another writer. In a write transaction. */
@@ -749,11 +866,13 @@ static int delta_sync(struct sqlite_store *s, struct sl_err *err)
         return sl_err_set(err, "out of memory");
     if (step_int(s->data_ver, &ver) != 0)
         return sqlite_store_fail(s->db, err, "data_version");
-    if (s->map_ok && ver == s->seen_ver) {
+    if (s->map_ok && s->runs_ok && ver == s->seen_ver) {
         if (s->bloom->ok || s->bloom->nomem)
             return 0;
         return bloom_build(s, s->map_gen, err);
     }
+    if (runs_load(s, err) != 0)
+        return -1;
     if (step_int(s->get_gen, &gen) != 0)
         return sqlite_store_fail(s->db, err, "merge count");
     if (!s->map && !(s->map = calloc(1, sizeof(*s->map))))
@@ -809,52 +928,94 @@ static void slice_where(int k, int n, const char *key, char *out, size_t size)
         snprintf(out + m, size - (size_t)m, " AND %s < '%s'", key, bounds[k]);
 }
 
-/* Moves the delta rows of slice k (of n) into the main table in one id-sorted pass, in its
- * own transaction (what the view shows does not change). A failure leaves both tables as
- * they were. With n = 16 a merge is spread over 16 batches, each stalling the writer for a
- * 16th of it; rows arriving meanwhile wait for the next merge. */
-static int delta_merge(struct sqlite_store *s, int k, int nslices, struct sl_err *err)
+/* Seals the delta once it holds merge_rows rows, in one transaction: T_delta is renamed to
+ * the run T_r<n> (n = the merge count after this one, so never reused), its (g, id) index is
+ * replaced by an index on id, built in one sorted pass, and an empty T_delta takes its place.
+ * The rows are not copied. The ids go into the filter (from the map: no table read). A failure
+ * leaves the file as it was. */
+static int delta_seal(struct sqlite_store *s, struct sl_err *err)
 {
     const struct store_table *t = s->t;
     const char *key = t->cols[t->key_col];
-    char sql[SQL_MAX], where[128];
-    slice_where(k, nslices, key, where, sizeof(where));
-    /* The map must know every row (another writer may have added some since this one's
-     * batch), and the ids moved go into the filter. */
+    char sql[SQL_MAX];
     if (exec(s->db, "BEGIN IMMEDIATE", err) != 0)
         return -1;
-    uint32_t *hs = NULL;
-    size_t nh = 0, caph = 0;
-    int64_t moved = 0, newmax = 0;
-    sqlite3_stmt *q = NULL;
+    int64_t gen = 0;
     if (delta_sync(s, err) != 0)
         goto fail;
-    snprintf(sql, sizeof(sql), "SELECT %s FROM %s %s", key, s->tdelta, where);
-    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
-        sqlite_store_fail(s->db, err, "merge");
+    if (s->live < s->merge_rows) /* another writer sealed it first */
+        return exec(s->db, "COMMIT", err) == 0 ? 0 : (sqlite3_exec(s->db, "ROLLBACK", 0, 0, 0), -1);
+    if (step_int(s->get_gen, &gen) != 0) {
+        sqlite_store_fail(s->db, err, "merge count");
         goto fail;
     }
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (nh == caph) {
-            size_t nc = caph ? caph * 2 : 4096;
-            uint32_t *g = realloc(hs, nc * sizeof(*g));
-            if (!g) {
-                sl_err_set(err, "out of memory");
-                goto fail;
-            }
-            hs = g;
-            caph = nc;
+    int64_t run = gen + 1;
+    int n = snprintf(sql, sizeof(sql),
+                     "DROP VIEW IF EXISTS %s; ALTER TABLE %s RENAME TO %s_r%lld; DROP INDEX "
+                     "%s_g_%s; CREATE INDEX %s_r%lld_%s ON %s_r%lld(%s); INSERT INTO "
+                     "sluice_runs(tbl, run) VALUES('%s', %lld); UPDATE sluice_merges SET "
+                     "merges=merges+1 WHERE tbl='%s'",
+                     t->table, s->tdelta, t->table, (long long)run, s->tdelta, key, t->table,
+                     (long long)run, key, t->table, (long long)run, key, t->table,
+                     (long long)run, t->table);
+    if (n >= (int)sizeof(sql)) {
+        sl_err_set(err, "sqlite: seal statement too long");
+        goto fail;
+    }
+    if (exec(s->db, sql, err) != 0 || create_delta(s, err) != 0 || runs_load(s, err) != 0 ||
+        create_view(s, true, err) != 0 || exec(s->db, "COMMIT", err) != 0)
+        goto fail;
+    struct sqlite_bloom *b = s->bloom;
+    struct sqlite_idmap *m = s->map;
+    if (b->ok && b->gen == s->map_gen && b->n + m->n <= b->cap_n) {
+        for (size_t i = 0; i < m->cap; i++) {
+            if (m->rid[i])
+                bloom_add(b, m->h[i]);
         }
-        hs[nh++] =
-            id_hash((const char *)sqlite3_column_blob(q, 0), (uint32_t)sqlite3_column_bytes(q, 0));
+        b->gen = s->map_gen + 1;
+    } else {
+        b->ok = false; /* rebuilt (larger) at the next batch */
     }
-    sqlite3_finalize(q);
-    q = NULL;
-    if (rc != SQLITE_DONE) {
-        sqlite_store_fail(s->db, err, "merge");
+    idmap_clear(m);
+    s->live = 0;
+    s->map_max = 0;
+    s->map_gen++;
+    s->merges++;
+    return 0;
+fail:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->map_ok = false;
+    s->runs_ok = false;
+    return -1;
+}
+
+/* The next slice (s->slice) of the oldest run, moved into the main table in id order (a range
+ * of the run's id index: no sort), in its own transaction; after the last slice the run is
+ * dropped if it is empty (another writer may have moved part of it meanwhile; then its slices
+ * start again). Only while there are more than max_runs runs: each run costs a probe per point
+ * lookup and per update of an older id, and the main table's id index is written once for
+ * many rows. What the view shows does not change; a failure leaves the tables as they were. */
+static int run_move(struct sqlite_store *s, int nslices, struct sl_err *err)
+{
+    const struct store_table *t = s->t;
+    const char *key = t->cols[t->key_col];
+    char sql[SQL_MAX], where[128], src[STORE_NAME_MAX + 32];
+    if (exec(s->db, "BEGIN IMMEDIATE", err) != 0)
+        return -1;
+    if (delta_sync(s, err) != 0)
         goto fail;
+    if (s->nruns <= s->max_runs) { /* another writer moved it */
+        s->slice = 0;
+        return exec(s->db, "COMMIT", err) == 0 ? 0 : (sqlite3_exec(s->db, "ROLLBACK", 0, 0, 0), -1);
     }
+    int64_t run = s->runs[0];
+    if (s->slice == 0 || s->slice_run != run) {
+        s->slice = 1;
+        s->slice_run = run;
+    }
+    int k = s->slice - 1;
+    sealed_name(s, 1, src, sizeof(src));
+    slice_where(k, nslices, key, where, sizeof(where));
     int n = snprintf(sql, sizeof(sql), "INSERT INTO %s(", s->tmain);
     col_list(t, sql, &n, "");
     n += snprintf(sql + n, sizeof(sql) - (size_t)n, ") SELECT ");
@@ -862,58 +1023,45 @@ static int delta_merge(struct sqlite_store *s, int k, int nslices, struct sl_err
     /* The tables never share an id; the upsert only makes sure the newer version wins if
      * they ever did. (A WHERE is needed before ON CONFLICT.) */
     n += snprintf(sql + n, sizeof(sql) - (size_t)n,
-                  " FROM %s %s ORDER BY %s ON CONFLICT(%s) DO UPDATE SET ", s->tdelta, where, key,
-                  key);
+                  " FROM %s %s ORDER BY %s ON CONFLICT(%s) DO UPDATE SET ", src, where, key, key);
     excluded_list(t, sql, &n);
+    n += snprintf(sql + n, sizeof(sql) - (size_t)n, "; DELETE FROM %s %s", src, where);
     if (n >= (int)sizeof(sql)) {
-        sl_err_set(err, "sqlite: merge statement too long");
+        sl_err_set(err, "sqlite: move statement too long");
         goto fail;
     }
     if (exec(s->db, sql, err) != 0)
         goto fail;
-    snprintf(sql, sizeof(sql), "DELETE FROM %s %s", s->tdelta, where);
-    if (exec(s->db, sql, err) != 0)
-        goto fail;
-    moved = sqlite3_changes(s->db);
-    snprintf(sql, sizeof(sql), "UPDATE sluice_merges SET merges=merges+1 WHERE tbl='%s'", t->table);
-    if (exec(s->db, sql, err) != 0)
-        goto fail;
-    snprintf(sql, sizeof(sql), "SELECT coalesce(max(rowid), 0) FROM %s", s->tdelta);
-    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK || step_int(q, &newmax) != 0) {
-        sqlite_store_fail(s->db, err, "merge");
-        goto fail;
+    bool last = k == nslices - 1, empty = false;
+    if (last) {
+        sqlite3_stmt *q = NULL;
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM (SELECT 1 FROM %s LIMIT 1)", src);
+        int64_t left = 1;
+        if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK || step_int(q, &left) != 0) {
+            sqlite3_finalize(q);
+            sqlite_store_fail(s->db, err, "move");
+            goto fail;
+        }
+        sqlite3_finalize(q);
+        empty = left == 0;
     }
-    sqlite3_finalize(q);
-    q = NULL;
+    if (empty) {
+        snprintf(sql, sizeof(sql),
+                 "DROP VIEW IF EXISTS %s; DROP TABLE %s; DELETE FROM sluice_runs WHERE tbl='%s' "
+                 "AND run=%lld",
+                 t->table, src, t->table, (long long)run);
+        if (exec(s->db, sql, err) != 0 || runs_load(s, err) != 0 ||
+            create_view(s, true, err) != 0)
+            goto fail;
+    }
     if (exec(s->db, "COMMIT", err) != 0)
         goto fail;
-    struct sqlite_bloom *b = s->bloom;
-    if (b->ok && b->gen == s->map_gen && b->n + nh <= b->cap_n) {
-        for (size_t i = 0; i < nh; i++)
-            bloom_add(b, hs[i]);
-        b->gen++;
-    } else {
-        b->ok = false; /* rebuilt (larger) at the next batch */
-    }
-    free(hs);
-    /* Entries of moved rows stay in the map: harmless, a hit is checked against the row at
-     * that rowid. Rows added later get rowids above newmax. */
-    s->live -= moved;
-    s->map_max = newmax;
-    s->map_gen++;
-    s->merges++;
-    if (s->live <= 0) {
-        idmap_clear(s->map);
-        s->live = 0;
-    } else if (s->map->n > 2 * (size_t)s->live + 65536) {
-        s->map_ok = false; /* mostly moved rows: read the delta again at the next batch */
-    }
+    s->slice = last ? 0 : k + 2;
     return 0;
 fail:
-    sqlite3_finalize(q);
-    free(hs);
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     s->map_ok = false;
+    s->runs_ok = false;
     return -1;
 }
 
@@ -935,6 +1083,9 @@ static void sqlite_store_close(struct store *st)
     sqlite3_finalize(s->data_ver);
     sqlite3_finalize(s->get_gen);
     sqlite3_finalize(s->delta_from);
+    runs_free_stmts(s);
+    free(s->runs);
+    free(s->run_upd);
     idmap_free(s->map);
     if (s->bloom)
         free(s->bloom->bits);
@@ -1128,6 +1279,37 @@ static int step_done(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* Updates the row of r's id where it is sealed: the main table, then the runs newest first.
+ * 1 if found, 0 if not, -1 on error. */
+static int sealed_update(struct sqlite_store *s, const struct store_row *r)
+{
+    const struct store_table *t = s->t;
+    for (int ri = s->nruns; ri >= 0; ri--) { /* ri = nruns: the main table */
+        sqlite3_stmt *u = s->main_upd;
+        if (ri < s->nruns) {
+            if (!s->run_upd[ri]) {
+                char sql[SQL_MAX];
+                struct sl_err e;
+                int n = snprintf(sql, sizeof(sql), "UPDATE %s_r%lld SET ", t->table,
+                                 (long long)s->runs[ri]);
+                set_list(t, sql, &n);
+                n += snprintf(sql + n, sizeof(sql) - (size_t)n, " WHERE %s=?%d",
+                              t->cols[t->key_col], t->key_col + 1);
+                if (n >= (int)sizeof(sql) || prepare(s->db, sql, &s->run_upd[ri], &e) != 0)
+                    return -1;
+            }
+            u = s->run_upd[ri];
+        }
+        for (int c = 0; c < t->ncols; c++)
+            sqlite3_bind_text(u, c + 1, r->col[c], (int)r->len[c], SQLITE_STATIC);
+        if (step_done(u) != 0)
+            return -1;
+        if (sqlite3_changes(s->db) > 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* The rows of a batch in the two-level layout: an id in the delta or in the main table is
  * updated where it is, a new one is appended to the delta. In the batch's transaction. */
 static int write_delta(struct sqlite_store *s, const struct store_row *rows, long nw,
@@ -1152,11 +1334,10 @@ static int write_delta(struct sqlite_store *s, const struct store_row *rows, lon
             continue;
         }
         if (!s->bloom->ok || bloom_maybe(s->bloom, h)) {
-            for (int c = 0; c < t->ncols; c++)
-                sqlite3_bind_text(s->main_upd, c + 1, r->col[c], (int)r->len[c], SQLITE_STATIC);
-            if (step_done(s->main_upd) != 0)
+            int found = sealed_update(s, r);
+            if (found < 0)
                 return sqlite_store_fail(s->db, err, "update");
-            if (sqlite3_changes(s->db) > 0)
+            if (found)
                 continue;
         }
         for (int c = 0; c < t->ncols; c++)
@@ -1251,13 +1432,15 @@ static int sqlite_store_write_batch(struct store *st, const char *topic,
         goto rollback;
     if (s->upsert)
         sqlite3_clear_bindings(s->upsert);
-    if (s->delta && s->map && (s->slice > 0 || s->live >= s->merge_rows)) {
-        /* The batch is stored; a merge (slice) that fails is tried again after the next
-         * batch. */
+    if (s->delta && s->map) {
+        /* The batch is stored; a seal or a move (slice) that fails is tried again after the
+         * next batch. */
         struct sl_err merr;
-        int k = s->slice > 0 ? s->slice - 1 : 0;
-        if (delta_merge(s, k, s->merge_slices, &merr) == 0)
-            s->slice = k + 1 < s->merge_slices ? k + 2 : 0;
+        /* Seals wait while moves lag far behind (tiny merge_rows): the view stays short. */
+        if (s->live >= s->merge_rows && s->nruns <= s->max_runs + 16)
+            delta_seal(s, &merr);
+        if (s->runs_ok && (s->slice > 0 || s->nruns > s->max_runs))
+            run_move(s, s->merge_slices, &merr);
     }
     return 0;
 rollback:

@@ -422,8 +422,9 @@ static int plan_scans(const char *path, const char *sql)
 }
 
 /* The two-level layout (layout=delta): ids stay unique and the newest version wins across
- * merges of the delta into the main table, updates of ids in either table, two connections
- * writing in turn (each must notice the other's rows), and a lookup by id stays indexed. */
+ * seals of the delta into runs, updates of ids in a run or the delta, two connections
+ * writing in turn (each must notice the other's rows and runs), and a lookup by id stays
+ * indexed in every table. */
 static void test_delta(void)
 {
     char u[400], path[300];
@@ -443,8 +444,8 @@ static void test_delta(void)
     static struct store_row rows[200];
     int64_t na = -1, nb = -1;
     /* Batch k writes 200 rows: 150 new ids (batch k) and, from k = 1 on, 50 ids of batch k-1
-     * again (version k), which are in the delta or, after a merge, in the main table. The
-     * connections alternate. */
+     * again (version k), which are in the delta or, after a seal, in a run. The connections
+     * alternate. */
     for (int k = 0; k < 8; k++) {
         make_rows(rows, 150, 500 + k, 0);
         int n = 150;
@@ -470,12 +471,23 @@ static void test_delta(void)
         CHECK_EQ_INT(q1(path, "SELECT count(DISTINCT id) FROM created_users", NULL),
                      150LL * (k + 1));
     }
-    /* Merges happened (at 400 rows: after batches 2 and 5), and the last two batches are in the
-     * delta. */
+    /* Seals happened (at 400 rows: after batches 2 and 5), each into a run of its own with an
+     * id index, nothing was moved into the main table (at most 16 runs are kept), and the
+     * last two batches are in the delta. */
     long long in_main = q1(path, "SELECT count(*) FROM created_users_main", NULL);
     long long in_delta = q1(path, "SELECT count(*) FROM created_users_delta", NULL);
-    printf("delta layout: %lld rows in the main table, %lld in the delta\n", in_main, in_delta);
-    CHECK(in_main == 900 && in_delta == 300);
+    long long nruns = q1(path, "SELECT count(*) FROM sluice_runs", NULL);
+    long long run_tables = q1(path,
+                              "SELECT count(*) FROM sqlite_master WHERE type='table' AND name "
+                              "GLOB 'created_users_r[0-9]*'",
+                              NULL);
+    long long run_indexes = q1(path,
+                               "SELECT count(*) FROM sqlite_master WHERE type='index' AND name "
+                               "GLOB 'created_users_r[0-9]*_id'",
+                               NULL);
+    printf("delta layout: %lld rows in the main table, %lld runs, %lld in the delta\n", in_main,
+           nruns, in_delta);
+    CHECK(in_main == 0 && in_delta == 300 && nruns == 2 && run_tables == 2 && run_indexes == 2);
     /* Every id written again holds its newest version: 50 ids of each of batches 500..506. */
     CHECK_EQ_INT(
         q1(path, "SELECT count(*) FROM created_users WHERE first_name LIKE 'newest %'", NULL), 350);
@@ -489,8 +501,8 @@ static void test_delta(void)
                  k);
         CHECK_EQ_INT(q1(path, sql, id), 1);
     }
-    /* One writer alone: 450 new ids (a merge follows: the ids go into its filter of the main
-     * table's ids), then 50 of them again: updated in the main table, not added twice. */
+    /* One writer alone: 450 new ids (a seal follows: the ids go into its filter of the sealed
+     * ids), then 50 of them again: updated in their run, not added twice. */
     static struct store_row big[450];
     make_rows(big, 150, 600, 1);
     for (int part = 1; part < 3; part++) {
@@ -516,22 +528,24 @@ static void test_delta(void)
     CHECK_EQ_INT(q1(path, "SELECT count(*) FROM created_users_delta", NULL), 0);
     CHECK_EQ_INT(
         q1(path, "SELECT count(*) FROM created_users WHERE first_name LIKE 'b600 % v2'", NULL), 50);
-    /* A lookup by id searches both tables by index; nothing is scanned. */
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM sluice_runs", NULL), 3);
+    /* A lookup by id searches every table by index; nothing is scanned. */
     CHECK_EQ_INT(plan_scans(path, "SELECT * FROM created_users WHERE id='x'"), 0);
     CHECK_EQ_INT(plan_scans(path, "SELECT * FROM created_users WHERE id IN ('x', 'y')"), 0);
     store_close(a);
     store_close(b);
 }
 
-/* Merges in 16 id-range slices, one after each batch, while two writers alternate (then one
- * writes alone): ids over
- * every first hex digit, each batch 100 new ids and 30 updates of older ones (in the delta,
- * in the main table, or in a slice being moved). After every batch: one row per id; at the
- * end every id holds its newest version. */
+/* Runs beyond the first moved into the main table in 16 id-range slices, one after each
+ * batch, while two writers alternate (then one writes alone): ids over every first hex digit,
+ * each batch 100 new ids and 30 updates of older ones (in the delta, a run, the main table,
+ * or a slice being moved). After every batch: one row per id; at the end every id holds its
+ * newest version, and moved runs are gone. */
 static void test_delta_slices(void)
 {
     char u[400], path[300];
-    snprintf(u, sizeof(u), "sqlite:%s/slices?layout=delta&merge_rows=300&merge_slices=16", dir);
+    snprintf(u, sizeof(u), "sqlite:%s/slices?layout=delta&merge_rows=300&merge_slices=16&runs=1",
+             dir);
     snprintf(path, sizeof(path), "%s/slices/spark_streams.db", dir);
     struct store *w[2] = {NULL, NULL};
     struct sl_err err;
@@ -585,9 +599,16 @@ static void test_delta_slices(void)
         q1(path, "SELECT sum(CAST(substr(first_name, 2) AS INTEGER)) FROM created_users", NULL),
         vsum);
     long long in_main = q1(path, "SELECT count(*) FROM created_users_main", NULL);
-    long long merges = q1(path, "SELECT merges FROM sluice_merges", NULL);
-    printf("delta slices: %lld rows in the main table, %lld slices merged\n", in_main, merges);
-    CHECK(in_main > 1000 && merges >= 16 && moved_seen > 0);
+    long long seals = q1(path, "SELECT merges FROM sluice_merges", NULL);
+    long long nruns = q1(path, "SELECT count(*) FROM sluice_runs", NULL);
+    long long run_tables = q1(path,
+                              "SELECT count(*) FROM sqlite_master WHERE type='table' AND name "
+                              "GLOB 'created_users_r[0-9]*'",
+                              NULL);
+    printf("delta slices: %lld rows in the main table, %lld seals, %lld runs left\n", in_main,
+           seals, nruns);
+    CHECK(in_main >= 600 && seals >= 12 && moved_seen > 0 && nruns == run_tables &&
+          nruns < seals);
     store_close(w[0]);
     store_close(w[1]);
 }

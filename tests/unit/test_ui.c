@@ -252,6 +252,47 @@ static void test_users(const char *cookie)
     done(&r);
 }
 
+/* The store's two-level layout: created_users a view over _main, the runs _r<n> and _delta;
+ * the latest users are the delta's newest, then the newest run's, then the main table's. */
+static void test_users_runs(const char *path, const char *cookie)
+{
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    static const char *const tables[] = {"created_users_main", "created_users_r3",
+                                         "created_users_r7", "created_users_delta"};
+    exec_sql(db, "ALTER TABLE created_users RENAME TO created_users_old;"
+                 "CREATE TABLE sluice_runs(tbl TEXT NOT NULL, run INTEGER NOT NULL,"
+                 " PRIMARY KEY(tbl, run)) WITHOUT ROWID;"
+                 "INSERT INTO sluice_runs VALUES ('created_users', 3), ('created_users', 7)");
+    for (int t = 0; t < 4; t++) {
+        char sql[512];
+        snprintf(sql, sizeof sql, "CREATE TABLE %s AS SELECT * FROM created_users_old WHERE 0",
+                 tables[t]);
+        exec_sql(db, sql);
+        for (int i = 0; i < (t == 3 ? 1 : 4); i++) {
+            snprintf(sql, sizeof sql,
+                     "INSERT INTO %s VALUES ('%s-%d', 'T%d-%d', 'Last', 'female', 'a', '1', 'e',"
+                     " 'u', 'd', 'r', 'p', 'pic')",
+                     tables[t], tables[t], i, t, i);
+            exec_sql(db, sql);
+        }
+    }
+    exec_sql(db, "CREATE VIEW created_users AS SELECT * FROM created_users_main UNION ALL"
+                 " SELECT * FROM created_users_r3 UNION ALL SELECT * FROM created_users_r7"
+                 " UNION ALL SELECT * FROM created_users_delta");
+    sqlite3_close(db);
+    struct resp r = call("GET", "/ui/api/users?limit=3", NULL, cookie);
+    CHECK_EQ_INT(r.status, 200);
+    cJSON *u = r.json ? cJSON_GetObjectItem(r.json, "users") : NULL;
+    CHECK_EQ_INT(cJSON_GetArraySize(u), 3);
+    static const char *const want[] = {"T3-0", "T2-3", "T2-2"}; /* delta, then run 7 */
+    for (int i = 0; i < 3 && u; i++) {
+        cJSON *f = cJSON_GetObjectItem(cJSON_GetArrayItem(u, i), "first_name");
+        CHECK(f && cJSON_IsString(f) && strcmp(f->valuestring, want[i]) == 0);
+    }
+    done(&r);
+}
+
 /* Waits (bounded) for a point with stored > 0 and rows == 25 from the sampler. */
 static void test_pipeline(const char *cookie, struct metric *stored)
 {
@@ -365,6 +406,7 @@ int main(void)
     test_users(cookie);
     test_pipeline(cookie, stored);
     test_scheduler_metrics();
+    test_users_runs(store, cookie);
 
     http_server_stop(srv);
     ui_destroy(ui);
