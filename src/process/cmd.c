@@ -31,7 +31,8 @@ static const struct opt_def process_opts_def[] = {
     {"batch-max-bytes", OPT_SIZE, "64MiB", "SIZE", "commit a batch at this many decoded bytes"},
     {"fetch-queue", OPT_SIZE, "64MiB", "SIZE",
      "records prefetched from the broker, at most (librdkafka pauses fetching for a second "
-     "whenever this fills, so it also caps the intake at about this much per second)"},
+     "whenever this fills, so it also caps the intake at about this much per second); a fetch "
+     "brings up to a quarter of it per partition"},
     {"stats-interval", OPT_DURATION, "10s", "DURATION", "log a stats line this often (0 = never)"},
     {"session-timeout", OPT_DURATION, "10s", "DURATION", "group session timeout"},
     {"dlq-timeout", OPT_DURATION, "30s", "DURATION",

@@ -136,22 +136,6 @@ static bool has_escaped_nul(const char *v, size_t len)
     return false;
 }
 
-/* Length of the valid UTF-8 prefix of s[0..n): pure ASCII, the common case, is checked 8
- * bytes at a time, and the full check runs from the first byte above 0x7f. */
-static size_t utf8_ok_prefix(const char *s, size_t n)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        if (w & 0x8080808080808080ull)
-            break;
-    }
-    while (i < n && (unsigned char)s[i] < 0x80)
-        i++;
-    return i == n ? n : i + utf8_valid_prefix(s + i, n - i);
-}
-
 static int bad(char *reason, size_t cap, const char *fmt, const char *name)
 {
     snprintf(reason, cap, fmt, name);
@@ -168,15 +152,19 @@ int spec_decode(const struct job_spec *spec, const char *value, size_t len,
         snprintf(reason, cap, "value of %zu bytes is larger than %zu", len, spec->max_value_bytes);
         return -1;
     }
-    size_t okp = utf8_ok_prefix(value, len);
+    size_t okp = utf8_valid_prefix(value, len);
     if (okp != len) {
         snprintf(reason, cap, "invalid UTF-8 at byte %zu", okp);
         return -1;
     }
-    if (has_escaped_nul(value, len))
+    /* Most records have no backslash at all: one memchr instead of two memmem. The first
+     * backslash starts an escape, so the scans can start there. */
+    const char *bs = memchr(value, '\\', len);
+    size_t blen = bs ? len - (size_t)(bs - value) : 0;
+    if (bs && has_escaped_nul(bs, blen))
         return bad(reason, cap, "%sNUL character (\\u0000) in a string", "");
     /* Without a \u escape the decoded strings are pieces of the (valid) text itself. */
-    bool escapes = memmem(value, len, "\\u", 2) != NULL;
+    bool escapes = bs && memmem(bs, blen, "\\u", 2) != NULL;
     const char *end = NULL;
     cJSON *doc = cJSON_ParseWithLengthOpts(value, len, &end, 0);
     if (!doc) {
@@ -195,14 +183,18 @@ int spec_decode(const struct job_spec *spec, const char *value, size_t len,
         bad(reason, cap, "%snot a JSON object", "");
         goto out;
     }
+    /* Fields usually come in the spec's order: the search starts after the last match. */
+    int hint = 0;
     for (const cJSON *m = doc->child; m; m = m->next) {
-        for (int f = 0; f < spec->nfields; f++) {
-            if (m->string && strcmp(m->string, spec->fields[f].name) == 0) {
+        for (int t = 0; m->string && t < spec->nfields; t++) {
+            int f = hint + t < spec->nfields ? hint + t : hint + t - spec->nfields;
+            if (strcmp(m->string, spec->fields[f].name) == 0) {
                 if (seen[f]) {
                     bad(reason, cap, "duplicate field '%s'", m->string);
                     goto out;
                 }
                 seen[f] = m;
+                hint = f + 1 < spec->nfields ? f + 1 : 0;
                 break;
             }
         }
@@ -246,7 +238,7 @@ int spec_decode(const struct job_spec *spec, const char *value, size_t len,
             goto out;
         }
         /* cJSON turns \uXXXX escapes into bytes without checking them (lone surrogates). */
-        if (escapes && utf8_ok_prefix(s, n) != n) {
+        if (escapes && utf8_valid_prefix(s, n) != n) {
             bad(reason, cap, "field '%s' is not valid UTF-8", fd->name);
             goto out;
         }

@@ -422,7 +422,7 @@ void ui_h_users(struct http_req *req, void *ctx)
      * and _delta, each appended in arrival order): the newest rows of the delta, then of the
      * newest run, then of the main table. */
 #define UI_USER_COLS                                                                               \
-    "id, first_name, last_name, gender, address, post_code, email, username, dob, "              \
+    "id, first_name, last_name, gender, address, post_code, email, username, dob, "                \
     "registered_date, phone, picture"
     long long run = 0;
     sqlite3_stmt *rq = NULL;

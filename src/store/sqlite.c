@@ -57,12 +57,12 @@ struct sqlite_store {
                       * delta between merges, so while it is unchanged reading the rows
                       * after map_max brings the map up to date */
     int64_t map_max;
-    int64_t live;     /* rows in the delta (the map may also hold entries of moved rows) */
-    int merge_slices; /* 1 or 16 */
-    int slice;        /* 0, or the next slice of the run being moved into T_main + 1 */
+    int64_t live;      /* rows in the delta (the map may also hold entries of moved rows) */
+    int merge_slices;  /* 1 or 16 */
+    int slice;         /* 0, or the next slice of the run being moved into T_main + 1 */
     int64_t slice_run; /* the run being moved */
-    int max_runs;     /* sealed runs kept before the oldest is moved into T_main */
-    int nruns;        /* sealed runs, oldest first: T_r<runs[i]> */
+    int max_runs;      /* sealed runs kept before the oldest is moved into T_main */
+    int nruns;         /* sealed runs, oldest first: T_r<runs[i]> */
     int64_t *runs;
     sqlite3_stmt **run_upd; /* UPDATE T_r<runs[i]> ... WHERE id=?, prepared when first needed */
     bool runs_ok;           /* runs[] matches sluice_runs as of data version seen_ver */
@@ -385,8 +385,8 @@ static int create_view(struct sqlite_store *s, bool replace, struct sl_err *err)
         else
             n += snprintf(sql + n, cap - (size_t)n, " FROM %s", s->tdelta);
     }
-    int rc = n >= (int)cap ? sl_err_set(err, "sqlite: view definition too long")
-                           : exec(s->db, sql, err);
+    int rc =
+        n >= (int)cap ? sl_err_set(err, "sqlite: view definition too long") : exec(s->db, sql, err);
     free(sql);
     return rc;
 }
@@ -928,6 +928,21 @@ static void slice_where(int k, int n, const char *key, char *out, size_t size)
         snprintf(out + m, size - (size_t)m, " AND %s < '%s'", key, bounds[k]);
 }
 
+/* Ends a seal or a move that failed: the file is as it was; the map and the run list are
+ * read again at the next batch. */
+static int layout_abort(struct sqlite_store *s)
+{
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->map_ok = false;
+    s->runs_ok = false;
+    return -1;
+}
+
+static int layout_commit(struct sqlite_store *s, struct sl_err *err)
+{
+    return exec(s->db, "COMMIT", err) == 0 ? 0 : layout_abort(s);
+}
+
 /* Seals the delta once it holds merge_rows rows, in one transaction: T_delta is renamed to
  * the run T_r<n> (n = the merge count after this one, so never reused), its (g, id) index is
  * replaced by an index on id, built in one sorted pass, and an empty T_delta takes its place.
@@ -944,7 +959,7 @@ static int delta_seal(struct sqlite_store *s, struct sl_err *err)
     if (delta_sync(s, err) != 0)
         goto fail;
     if (s->live < s->merge_rows) /* another writer sealed it first */
-        return exec(s->db, "COMMIT", err) == 0 ? 0 : (sqlite3_exec(s->db, "ROLLBACK", 0, 0, 0), -1);
+        return layout_commit(s, err);
     if (step_int(s->get_gen, &gen) != 0) {
         sqlite_store_fail(s->db, err, "merge count");
         goto fail;
@@ -956,8 +971,8 @@ static int delta_seal(struct sqlite_store *s, struct sl_err *err)
                      "sluice_runs(tbl, run) VALUES('%s', %lld); UPDATE sluice_merges SET "
                      "merges=merges+1 WHERE tbl='%s'",
                      t->table, s->tdelta, t->table, (long long)run, s->tdelta, key, t->table,
-                     (long long)run, key, t->table, (long long)run, key, t->table,
-                     (long long)run, t->table);
+                     (long long)run, key, t->table, (long long)run, key, t->table, (long long)run,
+                     t->table);
     if (n >= (int)sizeof(sql)) {
         sl_err_set(err, "sqlite: seal statement too long");
         goto fail;
@@ -983,10 +998,7 @@ static int delta_seal(struct sqlite_store *s, struct sl_err *err)
     s->merges++;
     return 0;
 fail:
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    s->map_ok = false;
-    s->runs_ok = false;
-    return -1;
+    return layout_abort(s);
 }
 
 /* The next slice (s->slice) of the oldest run, moved into the main table in id order (a range
@@ -1006,7 +1018,7 @@ static int run_move(struct sqlite_store *s, int nslices, struct sl_err *err)
         goto fail;
     if (s->nruns <= s->max_runs) { /* another writer moved it */
         s->slice = 0;
-        return exec(s->db, "COMMIT", err) == 0 ? 0 : (sqlite3_exec(s->db, "ROLLBACK", 0, 0, 0), -1);
+        return layout_commit(s, err);
     }
     int64_t run = s->runs[0];
     if (s->slice == 0 || s->slice_run != run) {
@@ -1050,8 +1062,7 @@ static int run_move(struct sqlite_store *s, int nslices, struct sl_err *err)
                  "DROP VIEW IF EXISTS %s; DROP TABLE %s; DELETE FROM sluice_runs WHERE tbl='%s' "
                  "AND run=%lld",
                  t->table, src, t->table, (long long)run);
-        if (exec(s->db, sql, err) != 0 || runs_load(s, err) != 0 ||
-            create_view(s, true, err) != 0)
+        if (exec(s->db, sql, err) != 0 || runs_load(s, err) != 0 || create_view(s, true, err) != 0)
             goto fail;
     }
     if (exec(s->db, "COMMIT", err) != 0)
@@ -1059,10 +1070,7 @@ static int run_move(struct sqlite_store *s, int nslices, struct sl_err *err)
     s->slice = last ? 0 : k + 2;
     return 0;
 fail:
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    s->map_ok = false;
-    s->runs_ok = false;
-    return -1;
+    return layout_abort(s);
 }
 
 static void sqlite_store_close(struct store *st)

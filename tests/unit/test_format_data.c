@@ -357,6 +357,70 @@ static void test_bodies(void)
     CHECK(fmt_parse_body("[1,2]", 5, &results, &st, &err) == NULL);
 }
 
+/* Valid UTF-8 prefix by decoding code points (a formulation independent of jsonw.c's): a
+ * sequence is valid when its continuation bytes are there, it is the shortest form of its
+ * code point, and the code point is not a surrogate and at most U+10FFFF. */
+static size_t utf8_prefix_ref(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i], len = c < 0x80         ? 1
+                                 : (c >> 5) == 6  ? 2
+                                 : (c >> 4) == 14 ? 3
+                                 : (c >> 3) == 30 ? 4
+                                                  : 0;
+        if (len == 0 || i + len > n)
+            return i;
+        unsigned cp = len == 1 ? c : c & (0x7fu >> len);
+        for (unsigned k = 1; k < len; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return i;
+            cp = cp << 6 | (p[i + k] & 0x3fu);
+        }
+        static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min[len] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+            return i;
+        i += len;
+    }
+    return n;
+}
+
+/* The word-at-a-time validator against the reference on random text: ASCII runs of every
+ * length around 8-byte words, valid sequences, and stray bytes. */
+static void test_utf8_random(void)
+{
+    static const char *const seqs[] = {"\xc3\xa9",     "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+                                       "\xed\xa0\x80", "\xc0\xaf",     "\xf4\x90\x80\x80",
+                                       "\xe0\xa0\x80", "\x80",         "\xff",
+                                       "\xc3",         "\xf0\x9f\x98"};
+    unsigned seed = 4242;
+    int bad = 0;
+    unsigned char buf[96];
+    for (int round = 0; round < 20000; round++) {
+        size_t n = 0;
+        while (n < sizeof(buf) - 8) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned r = (seed >> 8) % 100;
+            if (r < 70) {
+                size_t run = (seed >> 16) % 20;
+                for (size_t k = 0; k < run && n < sizeof(buf) - 8; k++)
+                    buf[n++] = (unsigned char)('a' + (k % 26));
+            } else {
+                const char *q = seqs[r < 90 ? (seed >> 16) % 3 : (seed >> 16) % 11];
+                size_t l = strlen(q);
+                memcpy(buf + n, q, l);
+                n += l;
+            }
+            if (((seed >> 12) & 7) == 0)
+                break;
+        }
+        for (size_t from = 0; from < 3 && from <= n; from++)
+            bad += utf8_valid_prefix((const char *)buf + from, n - from) !=
+                   utf8_prefix_ref(buf + from, n - from);
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
 static void test_uuid_and_utf8(void)
 {
     CHECK(fmt_uuid_valid("7a0eed16-9430-4d68-901f-c0d4c1c3bf00"));
@@ -407,5 +471,6 @@ int main(void)
     check_file("edge_cases.json", edge, 7, 4);
     test_bodies();
     test_uuid_and_utf8();
+    test_utf8_random();
     return check_summary();
 }

@@ -33,9 +33,16 @@ static void test_letters(void)
 {
     static const size_t lens[] = {0, 1, 11, 12, 25, 26, 27, 51, 52, 53, 100, 1024, 4097, 65536};
     /* seeds that wrap at the start, inside and past the end of the value */
-    static const uint32_t seeds[] = {0,           1,           7,           2166136261u,
-                                     4294967295u, 4294967290u, 4294967289u, 4294967296u - 7u * 30u,
-                                     4294967296u - 7u * 30u - 3u, 4294967296u - 7u * 600u};
+    static const uint32_t seeds[] = {0,
+                                     1,
+                                     7,
+                                     2166136261u,
+                                     4294967295u,
+                                     4294967290u,
+                                     4294967289u,
+                                     4294967296u - 7u * 30u,
+                                     4294967296u - 7u * 30u - 3u,
+                                     4294967296u - 7u * 600u};
     int bad = 0;
     for (size_t si = 0; si < sizeof(seeds) / sizeof(seeds[0]); si++)
         for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++)

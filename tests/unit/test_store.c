@@ -421,6 +421,15 @@ static int plan_scans(const char *path, const char *sql)
     return scans < 0 || searches < 2 ? -1 : scans;
 }
 
+/* How many sealed runs (created_users_r<n> tables) the file holds. */
+static long long run_tables_in(const char *path)
+{
+    return q1(path,
+              "SELECT count(*) FROM sqlite_master WHERE type='table' AND name GLOB "
+              "'created_users_r[0-9]*'",
+              NULL);
+}
+
 /* The two-level layout (layout=delta): ids stay unique and the newest version wins across
  * seals of the delta into runs, updates of ids in a run or the delta, two connections
  * writing in turn (each must notice the other's rows and runs), and a lookup by id stays
@@ -477,10 +486,7 @@ static void test_delta(void)
     long long in_main = q1(path, "SELECT count(*) FROM created_users_main", NULL);
     long long in_delta = q1(path, "SELECT count(*) FROM created_users_delta", NULL);
     long long nruns = q1(path, "SELECT count(*) FROM sluice_runs", NULL);
-    long long run_tables = q1(path,
-                              "SELECT count(*) FROM sqlite_master WHERE type='table' AND name "
-                              "GLOB 'created_users_r[0-9]*'",
-                              NULL);
+    long long run_tables = run_tables_in(path);
     long long run_indexes = q1(path,
                                "SELECT count(*) FROM sqlite_master WHERE type='index' AND name "
                                "GLOB 'created_users_r[0-9]*_id'",
@@ -601,14 +607,10 @@ static void test_delta_slices(void)
     long long in_main = q1(path, "SELECT count(*) FROM created_users_main", NULL);
     long long seals = q1(path, "SELECT merges FROM sluice_merges", NULL);
     long long nruns = q1(path, "SELECT count(*) FROM sluice_runs", NULL);
-    long long run_tables = q1(path,
-                              "SELECT count(*) FROM sqlite_master WHERE type='table' AND name "
-                              "GLOB 'created_users_r[0-9]*'",
-                              NULL);
+    long long run_tables = run_tables_in(path);
     printf("delta slices: %lld rows in the main table, %lld seals, %lld runs left\n", in_main,
            seals, nruns);
-    CHECK(in_main >= 600 && seals >= 12 && moved_seen > 0 && nruns == run_tables &&
-          nruns < seals);
+    CHECK(in_main >= 600 && seals >= 12 && moved_seen > 0 && nruns == run_tables && nruns < seals);
     store_close(w[0]);
     store_close(w[1]);
 }
