@@ -57,7 +57,7 @@ struct sqlite_store {
                       * delta between merges, so while it is unchanged reading the rows
                       * after map_max brings the map up to date */
     int64_t map_max;
-    int64_t live;      /* rows in the delta (the map may also hold entries of moved rows) */
+    int64_t live;      /* rows in the delta */
     int merge_slices;  /* 1 or 16 */
     int slice;         /* 0, or the next slice of the run being moved into T_main + 1 */
     int64_t slice_run; /* the run being moved */
@@ -858,7 +858,7 @@ static int runs_load(struct sqlite_store *s, struct sl_err *err)
 
 /* Makes s->map match the delta. Nothing to do unless another connection has committed since
  * (data_version) or the map is not valid; then the rows appended since are read, or all of
- * them after a merge by another writer. In a write transaction. */
+ * them after a seal by another writer (and the run list again). In a write transaction. */
 static int delta_sync(struct sqlite_store *s, struct sl_err *err)
 {
     int64_t ver, gen;

@@ -318,6 +318,7 @@ struct fake {
     int overloaded_left;  /* answer this many EXECUTEs with Overloaded first */
     bool forget_prepared; /* answer the first EXECUTE with Unprepared */
     int prepares, executes, max_inflight_seen;
+    int rows_done, max_batch; /* executions in answered EXECUTEs and BATCHes; largest BATCH */
     const char *password;
 };
 
@@ -357,13 +358,15 @@ static void *fake_main(void *arg)
     static uint8_t body[1 << 16];
     /* Pending EXECUTE streams, answered in reverse order once 8 are in (out-of-order replies). */
     uint8_t pend[64][2];
-    int npend = 0;
+    int pend_rows[64], npend = 0;
     for (;;) {
         /* Idle for 50 ms with answers held back: send them (reverse order). */
         struct pollfd pf = {fd, POLLIN, 0};
         if (poll(&pf, 1, 50) == 0) {
-            while (npend > 0)
-                send_frame(fd, pend[--npend], CQL_OP_RESULT, "\x00\x00\x00\x01", 4);
+            while (npend > 0) {
+                f->rows_done += pend_rows[--npend];
+                send_frame(fd, pend[npend], CQL_OP_RESULT, "\x00\x00\x00\x01", 4);
+            }
             continue;
         }
         if (!read_full(fd, h, 9))
@@ -403,8 +406,12 @@ static void *fake_main(void *arg)
                              "\x00\x02ks\x00\x01t\x00\x01k\x00\x0d"
                              "\x00\x00\x00\x04\x00\x00\x00\x00";
             send_frame(fd, st, CQL_OP_RESULT, p, sizeof(p) - 1);
-        } else if (op == CQL_OP_EXECUTE) {
+        } else if (op == CQL_OP_EXECUTE || op == CQL_OP_BATCH) {
             f->executes++;
+            /* BATCH: <type><n>...; each execution counts as a row */
+            int rows = op == CQL_OP_BATCH && len >= 3 ? (body[1] << 8) | body[2] : 1;
+            if (rows > f->max_batch)
+                f->max_batch = rows;
             if (f->forget_prepared) {
                 f->forget_prepared = false;
                 const char e[] = "\x00\x00\x25\x00\x00\x02no\x00\x02\xab\xcd";
@@ -418,13 +425,16 @@ static void *fake_main(void *arg)
                 send_frame(fd, st, CQL_OP_ERROR, e, sizeof(e) - 1);
                 continue;
             }
+            pend_rows[npend] = rows;
             memcpy(pend[npend++], st, 2);
             if (npend > f->max_inflight_seen)
                 f->max_inflight_seen = npend;
             /* Reply once 8 wait (or when the line goes idle, above). */
             if (npend >= 8) {
-                while (npend > 0)
-                    send_frame(fd, pend[--npend], CQL_OP_RESULT, "\x00\x00\x00\x01", 4);
+                while (npend > 0) {
+                    f->rows_done += pend_rows[--npend];
+                    send_frame(fd, pend[npend], CQL_OP_RESULT, "\x00\x00\x00\x01", 4);
+                }
             }
         }
     }
@@ -502,21 +512,24 @@ static void test_fake_cluster(void)
     CHECK(cql_cluster_prepare(cl, "INSERT", &p, &err) == 0);
     CHECK(p && p->pk_count == 1 && p->nbind == 1 && p->idlen == 2);
     if (p) {
-        /* 40 executions with at most 16 in flight; the fake answers in batches of 8, in
-         * reverse order; the first is UNPREPARED (re-prepared), three are Overloaded. */
-        struct cql_value v[40];
-        char keys[40][8];
-        for (int i = 0; i < 40; i++) {
+        /* 400 executions, sent as 40 unlogged batches of CQL_BATCH_ROWS (10) with at most 16
+         * in flight; the fake answers 8 at a time, in reverse order; the first is UNPREPARED
+         * (re-prepared), three are Overloaded (each retried whole). */
+        static struct cql_value v[400];
+        static char keys[400][8];
+        for (int i = 0; i < 400; i++) {
             snprintf(keys[i], sizeof(keys[i]), "k%d", i);
             v[i] = (struct cql_value){keys[i], (int32_t)strlen(keys[i])};
         }
-        int rc = cql_cluster_execute_many(cl, p, v, 40, CQL_ONE, &err);
+        int rc = cql_cluster_execute_many(cl, p, v, 400, CQL_ONE, &err);
         if (rc != 0)
             fprintf(stderr, "execute_many: %s\n", err.msg);
         CHECK(rc == 0);
         CHECK_EQ_INT(f.prepares, 2);      /* once, and again after UNPREPARED */
         CHECK_EQ_INT(f.executes, 40 + 4); /* 1 unprepared + 3 overloaded retried */
-        CHECK(f.max_inflight_seen >= 8);  /* requests really were in flight together */
+        CHECK_EQ_INT(f.rows_done, 400);   /* every execution acknowledged once */
+        CHECK_EQ_INT(f.max_batch, CQL_BATCH_ROWS);
+        CHECK(f.max_inflight_seen >= 8); /* requests really were in flight together */
     }
     cql_prepared_free(p);
     cql_cluster_close(cl);

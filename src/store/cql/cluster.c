@@ -52,6 +52,7 @@ struct op {
     const struct cql_prepared *prep;
     const struct cql_value *values;
     int nv;
+    int nbatch; /* > 1: an unlogged BATCH of nbatch executions of prep, values consecutive */
     uint16_t cl;
     int serial;
     int32_t page_size;
@@ -219,6 +220,8 @@ static int encode(struct op *op, struct buf *w)
 {
     if (op->prep) {
         struct cql_str id = {(const char *)op->prep->id, op->prep->idlen};
+        if (op->nbatch > 1)
+            return cql_enc_batch(w, op->req.stream, 1, &id, op->values, op->nv, op->nbatch, op->cl);
         return cql_enc_execute(w, op->req.stream, &id, op->cl, op->values, op->nv, op->serial);
     }
     return cql_enc_query(w, op->req.stream, op->query, op->cl, op->values, op->nv, op->page_size,
@@ -597,27 +600,78 @@ int cql_cluster_execute(struct cql_cluster *cl, const struct cql_prepared *p,
     return rc;
 }
 
+/* Bytes of one execution's values, as sent. */
+static size_t values_size(const struct cql_value *v, int n)
+{
+    size_t z = 0;
+    for (int k = 0; k < n; k++)
+        z += 4 + (v[k].len > 0 ? (size_t)v[k].len : 0);
+    return z;
+}
+
 int cql_cluster_execute_many(struct cql_cluster *cl, const struct cql_prepared *p,
                              const struct cql_value *values, size_t n, uint16_t consistency,
                              struct sl_err *err)
 {
     if (n == 0)
         return 0;
+    size_t nb = (size_t)p->nbind;
     struct op *ops = malloc(n * sizeof(*ops));
-    if (!ops)
+    struct cql_value *perm = malloc(n * nb * sizeof(*perm));
+    int *owner = malloc(n * sizeof(*owner));
+    size_t *order = malloc(n * sizeof(*order));
+    if (!ops || !perm || !owner || !order) {
+        free(ops);
+        free(perm);
+        free(owner);
+        free(order);
         return sl_err_set(err, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        op_init(&ops[i]);
-        ops[i].prep = p;
-        ops[i].values = values + i * (size_t)p->nbind;
-        ops[i].nv = p->nbind;
-        ops[i].cl = consistency;
-        ops[i].has_token = routing_token(p, ops[i].values, &ops[i].token);
     }
-    int rc = run_ops(cl, ops, n, false, err);
-    for (size_t i = 0; i < n; i++)
+    /* Executions owned by one node go out as unlogged batches of up to CQL_BATCH_ROWS
+     * partitions and CQL_BATCH_BYTES of values (under Cassandra's warning thresholds: 10
+     * partitions, 5 KiB), sent to that node: a batch is one request to parse, dispatch and
+     * answer instead of ten, and each of its mutations is local there. The versions
+     * (USING TIMESTAMP) make a batch as idempotent as its rows, so a failed one is retried
+     * whole. */
+    size_t no = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t tok;
+        owner[i] = routing_token(p, values + i * nb, &tok) ? cql_cluster_owner(cl, tok) : -1;
+    }
+    for (int node = -1; node < cl->nn; node++) {
+        for (size_t i = 0; i < n; i++) {
+            if (owner[i] == node)
+                order[no++] = i;
+        }
+    }
+    size_t nops = 0;
+    for (size_t a = 0; a < n;) {
+        size_t b = a, bytes = 0;
+        while (b < n && b - a < CQL_BATCH_ROWS && owner[order[b]] == owner[order[a]]) {
+            size_t z = values_size(values + order[b] * nb, p->nbind);
+            if (b > a && bytes + z > CQL_BATCH_BYTES)
+                break;
+            bytes += z;
+            memcpy(perm + b * nb, values + order[b] * nb, nb * sizeof(*perm));
+            b++;
+        }
+        struct op *o = &ops[nops++];
+        op_init(o);
+        o->prep = p;
+        o->values = perm + a * nb;
+        o->nv = p->nbind;
+        o->nbatch = (int)(b - a);
+        o->cl = consistency;
+        o->has_token = routing_token(p, o->values, &o->token);
+        a = b;
+    }
+    int rc = run_ops(cl, ops, nops, false, err);
+    for (size_t i = 0; i < nops; i++)
         op_clear(&ops[i]);
     free(ops);
+    free(perm);
+    free(owner);
+    free(order);
     return rc;
 }
 

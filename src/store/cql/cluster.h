@@ -68,8 +68,11 @@ int cql_cluster_execute(struct cql_cluster *cl, const struct cql_prepared *p,
                         const struct cql_value *values, uint16_t consistency, int serial,
                         struct cql_result *out, struct sl_err *err);
 /* n executions of p (values of execution i at values[i * p->nbind]), up to the window in
- * flight, each routed by its partition key and retried on its own. 0 when every one succeeded;
- * -1 with the first error that gave up. */
+ * flight, grouped by the node that owns their partition key into unlogged batches of up to
+ * CQL_BATCH_ROWS partitions and CQL_BATCH_BYTES of values, each retried whole. 0 when every
+ * one succeeded; -1 with the first error that gave up. */
+#define CQL_BATCH_ROWS 10
+#define CQL_BATCH_BYTES 4096
 int cql_cluster_execute_many(struct cql_cluster *cl, const struct cql_prepared *p,
                              const struct cql_value *values, size_t n, uint16_t consistency,
                              struct sl_err *err);
