@@ -1,5 +1,6 @@
 /* `sluice process`: options, signal handling, and the periodic stats line; the job itself is
  * in job.c. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -102,6 +103,11 @@ static void on_signal(int sig)
 
 int process_main(int argc, char **argv)
 {
+    /* Fetched data comes in blocks of up to a quarter of --fetch-queue a partition. Blocks of
+     * 1 MiB and more get their own mapping, given back when freed: glibc's default threshold
+     * grows with the blocks freed, after which they stayed in the heap and in the RSS once a
+     * backlog was drained (make run, bench_up.sh: job 81 -> 65 MB). */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     struct config *cfg;
     struct sl_err err;
     int rc = config_parse(&process_cmd, argc, argv, &cfg, &err);

@@ -383,6 +383,9 @@ def common_args(ap, rate=3000):
     ap.add_argument("--update-permille", type=int, default=50)
     ap.add_argument("--topic", default="users_created")
     ap.add_argument("--processes", type=int, default=1, help="stream-job instances")
+    ap.add_argument("--store-params", default="",
+                    help="SQLite store parameters for the jobs, e.g. merge_rows=20000&runs=2 "
+                         "(seals and moves of the two-level layout under kills)")
     ap.add_argument("--no-ingest", action="store_true", help="no `sluice ingest` beside usergen")
     ap.add_argument("--no-scheduler", action="store_true", help="no scheduler in the mix")
     ap.add_argument("--work", help="work directory (default: a new temporary one)")
@@ -500,9 +503,11 @@ def main():
                              os.path.join(work, "broker")],
                   os.path.join(work, "broker.log"), broker_ready)
     store = "sqlite:" + os.path.join(work, "store")
+    # The jobs write with the parameters; the checks read the same file without them.
+    job_store = store + ("?" + a.store_params if a.store_params else "")
     jobs = [Part("process%d" % k,
-                 [a.sluice, "process", "--bootstrap", boot, "--topic", a.topic, "--store", store,
-                  "--session-timeout", "6s", "--stats-interval", "5s"],
+                 [a.sluice, "process", "--bootstrap", boot, "--topic", a.topic, "--store",
+                  job_store, "--session-timeout", "6s", "--stats-interval", "5s"],
                  os.path.join(work, "process%d.log" % k)) for k in range(a.processes)]
     producer = Producer(a, boot, work)
     ingest_seed = [0]
