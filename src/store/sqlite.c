@@ -335,6 +335,30 @@ static void excluded_list(const struct store_table *t, char *sql, int *n)
                        t->cols[t->key_col]);
 }
 
+/* Table i of the sealed ids: T_main (i = 0), then run i-1. */
+static void sealed_name(const struct sqlite_store *s, int i, char *out, size_t size)
+{
+    if (i == 0)
+        snprintf(out, size, "%s", s->tmain);
+    else
+        snprintf(out, size, "%s_r%lld", s->t->table, (long long)s->runs[i - 1]);
+}
+
+/* Prepares "UPDATE table SET <every other column> WHERE key=?" (binds as set_list). */
+static int prepare_update_by_key(struct sqlite_store *s, const char *table, sqlite3_stmt **st,
+                                 struct sl_err *err)
+{
+    const struct store_table *t = s->t;
+    char sql[SQL_MAX];
+    int n = snprintf(sql, sizeof(sql), "UPDATE %s SET ", table);
+    set_list(t, sql, &n);
+    n += snprintf(sql + n, sizeof(sql) - (size_t)n, " WHERE %s=?%d", t->cols[t->key_col],
+                  t->key_col + 1);
+    if (n >= (int)sizeof(sql))
+        return sl_err_set(err, "sqlite: statement too long");
+    return prepare(s->db, sql, st, err);
+}
+
 /* The delta table and its (g, id) index, with the statistics that make the planner
  * skip-scan that index for "id = ?" (without them it would scan the delta): sluice_g has few
  * values, 4096 rows each. Also used when a seal has renamed the previous delta to a run. */
@@ -379,11 +403,10 @@ static int create_view(struct sqlite_store *s, bool replace, struct sl_err *err)
         n += snprintf(sql + n, cap - (size_t)n, " UNION ALL SELECT ");
         for (int i = 0; i < t->ncols && n < (int)cap; i++)
             n += snprintf(sql + n, cap - (size_t)n, "%s%s", i ? "," : "", t->cols[i]);
+        char name[STORE_NAME_MAX + 32];
         if (r < s->nruns)
-            n += snprintf(sql + n, cap - (size_t)n, " FROM %s_r%lld", t->table,
-                          (long long)s->runs[r]);
-        else
-            n += snprintf(sql + n, cap - (size_t)n, " FROM %s", s->tdelta);
+            sealed_name(s, r + 1, name, sizeof(name));
+        n += snprintf(sql + n, cap - (size_t)n, " FROM %s", r < s->nruns ? name : s->tdelta);
     }
     int rc =
         n >= (int)cap ? sl_err_set(err, "sqlite: view definition too long") : exec(s->db, sql, err);
@@ -406,11 +429,8 @@ static int setup_delta(struct sqlite_store *s, struct sl_err *err)
         create_view(s, false, err) != 0)
         return -1;
 
-    n = snprintf(sql, sizeof(sql), "UPDATE %s SET ", s->tmain);
-    set_list(t, sql, &n);
-    n += snprintf(sql + n, sizeof(sql) - (size_t)n, " WHERE %s=?%d", key, t->key_col + 1);
-    if (n >= (int)sizeof(sql) || prepare(s->db, sql, &s->main_upd, err) != 0)
-        return n >= (int)sizeof(sql) ? sl_err_set(err, "sqlite: statement too long") : -1;
+    if (prepare_update_by_key(s, s->tmain, &s->main_upd, err) != 0)
+        return -1;
     n = snprintf(sql, sizeof(sql), "UPDATE %s SET ", s->tdelta);
     set_list(t, sql, &n);
     n += snprintf(sql + n, sizeof(sql) - (size_t)n, " WHERE rowid=?%d", t->ncols + 1);
@@ -720,15 +740,6 @@ static bool bloom_maybe(const struct sqlite_bloom *b, uint32_t h)
             return false;
     }
     return true;
-}
-
-/* Table i of the sealed ids: T_main (i = 0), then run i-1. */
-static void sealed_name(const struct sqlite_store *s, int i, char *out, size_t size)
-{
-    if (i == 0)
-        snprintf(out, size, "%s", s->tmain);
-    else
-        snprintf(out, size, "%s_r%lld", s->t->table, (long long)s->runs[i - 1]);
 }
 
 /* Builds the filter from the ids of the main table and the runs (scans of their id indexes),
@@ -1288,30 +1299,23 @@ static int step_done(sqlite3_stmt *st)
 }
 
 /* Updates the row of r's id where it is sealed: the main table, then the runs newest first.
- * 1 if found, 0 if not, -1 on error. */
-static int sealed_update(struct sqlite_store *s, const struct store_row *r)
+ * 1 if found, 0 if not, -1 on error (in err). */
+static int sealed_update(struct sqlite_store *s, const struct store_row *r, struct sl_err *err)
 {
     const struct store_table *t = s->t;
     for (int ri = s->nruns; ri >= 0; ri--) { /* ri = nruns: the main table */
         sqlite3_stmt *u = s->main_upd;
         if (ri < s->nruns) {
-            if (!s->run_upd[ri]) {
-                char sql[SQL_MAX];
-                struct sl_err e;
-                int n = snprintf(sql, sizeof(sql), "UPDATE %s_r%lld SET ", t->table,
-                                 (long long)s->runs[ri]);
-                set_list(t, sql, &n);
-                n += snprintf(sql + n, sizeof(sql) - (size_t)n, " WHERE %s=?%d",
-                              t->cols[t->key_col], t->key_col + 1);
-                if (n >= (int)sizeof(sql) || prepare(s->db, sql, &s->run_upd[ri], &e) != 0)
-                    return -1;
-            }
+            char name[STORE_NAME_MAX + 32];
+            sealed_name(s, ri + 1, name, sizeof(name));
+            if (!s->run_upd[ri] && prepare_update_by_key(s, name, &s->run_upd[ri], err) != 0)
+                return -1;
             u = s->run_upd[ri];
         }
         for (int c = 0; c < t->ncols; c++)
             sqlite3_bind_text(u, c + 1, r->col[c], (int)r->len[c], SQLITE_STATIC);
         if (step_done(u) != 0)
-            return -1;
+            return sqlite_store_fail(s->db, err, "update");
         if (sqlite3_changes(s->db) > 0)
             return 1;
     }
@@ -1342,9 +1346,9 @@ static int write_delta(struct sqlite_store *s, const struct store_row *rows, lon
             continue;
         }
         if (!s->bloom->ok || bloom_maybe(s->bloom, h)) {
-            int found = sealed_update(s, r);
+            int found = sealed_update(s, r, err);
             if (found < 0)
-                return sqlite_store_fail(s->db, err, "update");
+                return -1;
             if (found)
                 continue;
         }
