@@ -159,6 +159,38 @@ static int exec(sqlite3 *db, const char *sql, struct sl_err *err)
     return 0;
 }
 
+/* Switches the file to WAL. Changing the journal mode takes an exclusive lock, and SQLite
+ * answers SQLITE_BUSY at once, without calling the busy handler, to a connection that loses
+ * that race (it holds a shared lock while another waits for the exclusive one). Two jobs
+ * opening a new store together hit this, so a busy answer is retried until the busy timeout
+ * runs out. */
+static int set_wal(sqlite3 *db, int64_t timeout_ms, struct sl_err *err)
+{
+    int64_t deadline = mono_ms() + timeout_ms;
+    for (unsigned tries = 0;; tries++) {
+        sqlite3_stmt *q = NULL;
+        int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &q, NULL);
+        char mode[16] = "";
+        if (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+            const unsigned char *m = sqlite3_column_text(q, 0);
+            snprintf(mode, sizeof(mode), "%s", m ? (const char *)m : "");
+            rc = SQLITE_OK;
+        }
+        sqlite3_finalize(q);
+        if (rc == SQLITE_OK && strcmp(mode, "wal") == 0)
+            return 0;
+        bool busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+        if (rc != SQLITE_OK && (!busy || mono_ms() >= deadline))
+            return sl_err_set(err, "sqlite: PRAGMA journal_mode=WAL: %s", sqlite3_errmsg(db));
+        if (rc == SQLITE_OK && mono_ms() >= deadline)
+            return sl_err_set(err, "sqlite: PRAGMA journal_mode=WAL: the file stays in %s mode",
+                              mode);
+        /* 1-8 ms, varied so that the racers do not retry in step. */
+        struct timespec ts = {0, (long)(1 + (tries * 7 + (unsigned)getpid()) % 8) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* Identifiers come from the job spec, but are checked anyway since they are pasted into SQL. */
 static bool ident_ok(const char *s)
 {
@@ -1193,7 +1225,7 @@ static int sqlite_store_open(struct store **out, const char *loc, const struct s
             if (exec(s->db, sql, err) != 0)
                 goto fail;
         }
-        if (exec(s->db, "PRAGMA journal_mode=WAL", err) != 0)
+        if (set_wal(s->db, p.busy_timeout_ms, err) != 0)
             goto fail;
         /* NORMAL in WAL mode: a commit survives kill -9 (it is in the WAL, in the page
          * cache); a power loss can drop the last commits, rows and offsets together. */

@@ -651,6 +651,48 @@ static void test_layout_detect(void)
                  100);
 }
 
+/* Several writers opening one new store at the same moment (two jobs of one group started
+ * together, as test_process does) all open it: the first one's switch to WAL must not make
+ * another fail with "database is locked". */
+static void test_open_together(void)
+{
+    enum { ROUNDS = 40, WRITERS = 4 };
+    int failed = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        char u[400];
+        snprintf(u, sizeof(u), "sqlite:%s/together%d", dir, r);
+        pid_t pids[WRITERS];
+        for (int w = 0; w < WRITERS; w++) {
+            pids[w] = fork();
+            if (pids[w] == 0) {
+                struct store *st = NULL;
+                struct sl_err err;
+                char group[16];
+                snprintf(group, sizeof(group), "g%d", w);
+                if (store_open(u, &spec_users()->layout, group, 0, &st, &err) != 0) {
+                    fprintf(stderr, "round %d writer %d: %s\n", r, w, err.msg);
+                    _exit(1);
+                }
+                static struct store_row rows[10];
+                make_rows(rows, 10, 800 + w, 1);
+                struct store_offset o = {0, -1, 10};
+                int rc = store_write_batch(st, "t", rows, 10, &o, 1, &err);
+                if (rc != 0)
+                    fprintf(stderr, "round %d writer %d: %s\n", r, w, err.msg);
+                store_close(st);
+                _exit(rc != 0);
+            }
+        }
+        for (int w = 0; w < WRITERS; w++) {
+            int status = 0;
+            waitpid(pids[w], &status, 0);
+            failed += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+    }
+    printf("open together: %d rounds of %d writers, %d failed\n", ROUNDS, WRITERS, failed);
+    CHECK_EQ_INT(failed, 0);
+}
+
 /* The tests of the sink's contract on one store location (layout given by params, "" for
  * the default). */
 static void core_suite(const char *name, const char *params)
@@ -679,6 +721,7 @@ int main(void)
     test_delta();
     test_delta_slices();
     test_layout_detect();
+    test_open_together();
     fs_remove_tree(dir, NULL);
     return check_summary();
 }
