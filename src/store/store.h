@@ -146,6 +146,15 @@ void store_close(struct store *st);
 /* The capabilities of st's sink (STORE_CAP_*). */
 unsigned store_caps(const struct store *st);
 
+/* The SQLite sink's own layout work on one handle (for tests and stats). */
+struct store_sqlite_stats {
+    uint64_t seals;         /* deltas this handle sealed into runs */
+    uint64_t filter_builds; /* id filters built in one go (reading every stored id) */
+    uint64_t filter_grows;  /* id filters replaced by a larger one filled slice by slice */
+};
+/* -1 when st is not an SQLite store. */
+int store_sqlite_stats(const struct store *st, struct store_sqlite_stats *out);
+
 /* Copies uri into out with any password ("USER:PASS@") replaced by "***", for logs. */
 void store_uri_redact(const char *uri, char *out, size_t cap);
 

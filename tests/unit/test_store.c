@@ -615,6 +615,70 @@ static void test_delta_slices(void)
     store_close(w[1]);
 }
 
+/* One writer past several sizes of its id filter: the filter is replaced by larger ones
+ * filled slice by slice between batches, never rebuilt in one go after the first batch, and
+ * no stored id is missed meanwhile (a missed id would be appended a second time: count(*)
+ * would pass count(DISTINCT id)). Each batch: 1000 new ids spread over the id space and 100
+ * updates of older ones, wherever they are (seals wait while runs are moved). */
+static void test_filter_grow(void)
+{
+    char u[400], path[300];
+    snprintf(u, sizeof(u), "sqlite:%s/grow?layout=delta&merge_rows=1500&runs=2", dir);
+    snprintf(path, sizeof(path), "%s/grow/spark_streams.db", dir);
+    struct store *st = NULL;
+    struct sl_err err;
+    CHECK(store_open(u, &spec_users()->layout, "g", 0, &st, &err) == 0);
+    if (!st)
+        return;
+    enum { NB = 110, NEW = 1000, UPD = 100 };
+    static int version[NB * NEW];
+    static char cell[NEW + UPD][12][48];
+    static struct store_row rows[NEW + UPD];
+    long long vsum = 0;
+    unsigned seed = 777;
+    int64_t next = -1;
+    for (int k = 0; k < NB; k++) {
+        int n = 0;
+        for (int i = 0; i < NEW + UPD && (i < NEW || k > 0); i++) {
+            int id = k * NEW + i;
+            if (i >= NEW) {
+                seed = seed * 1103515245u + 12345u;
+                id = (int)((seed >> 8) % (unsigned)(k * NEW));
+            }
+            version[id]++;
+            snprintf(cell[n][0], 48, "%08x-0000-4000-8000-%012d", (unsigned)id * 2654435761u, id);
+            snprintf(cell[n][1], 48, "v%d", version[id]);
+            for (int c = 2; c < 12; c++)
+                snprintf(cell[n][c], 48, "c%d", c);
+            for (int c = 0; c < 12; c++) {
+                rows[n].col[c] = cell[n][c];
+                rows[n].len[c] = (uint32_t)strlen(cell[n][c]);
+            }
+            n++;
+        }
+        struct store_offset o = {0, next, next + n};
+        CHECK_EQ_INT(store_write_batch(st, "f", rows, (size_t)n, &o, 1, &err), 0);
+        next += n;
+        if (k % 10 == 9 || k == NB - 1)
+            CHECK_EQ_INT(q1(path, "SELECT count(*) FROM created_users", NULL), (k + 1) * NEW);
+    }
+    for (int id = 0; id < NB * NEW; id++)
+        vsum += version[id];
+    CHECK_EQ_INT(q1(path, "SELECT count(DISTINCT id) FROM created_users", NULL), NB * NEW);
+    CHECK_EQ_INT(
+        q1(path, "SELECT sum(CAST(substr(first_name, 2) AS INTEGER)) FROM created_users", NULL),
+        vsum);
+    struct store_sqlite_stats ss;
+    CHECK_EQ_INT(store_sqlite_stats(st, &ss), 0);
+    printf("filter grow: %llu seals, filter built %llu times, grown %llu times\n",
+           (unsigned long long)ss.seals, (unsigned long long)ss.filter_builds,
+           (unsigned long long)ss.filter_grows);
+    CHECK(ss.seals >= 20);
+    CHECK_EQ_INT(ss.filter_builds, 1);
+    CHECK(ss.filter_grows >= 3);
+    store_close(st);
+}
+
 /* A file made in the one-table layout keeps it when opened with layout=delta (and the other
  * way round): the file's layout wins. */
 static void test_layout_detect(void)
@@ -721,6 +785,7 @@ int main(void)
     test_delta();
     test_delta_slices();
     test_layout_detect();
+    test_filter_grow();
     test_open_together();
     fs_remove_tree(dir, NULL);
     return check_summary();
