@@ -69,7 +69,7 @@ struct sqlite_store {
     struct sqlite_bloom *bloom_next; /* a larger filter being filled (bloom_grow_step) */
     int grow_slice, grow_slices;     /* the next slice of the id space to add to it, of n */
     int64_t grow_budget;             /* ids the batches so far have paid to scan, not yet scanned */
-    uint64_t merges, map_builds, bloom_builds, bloom_grows;
+    uint64_t merges, map_builds, bloom_builds, bloom_grows, bloom_loads;
     char tmain[STORE_NAME_MAX + 8], tdelta[STORE_NAME_MAX + 8];
 };
 
@@ -459,7 +459,9 @@ static int setup_delta(struct sqlite_store *s, struct sl_err *err)
     if (create_table(s, s->tmain, true, err) != 0 || create_delta(s, err) != 0 ||
         exec(s->db,
              "CREATE TABLE IF NOT EXISTS sluice_runs(tbl TEXT NOT NULL, run INTEGER NOT NULL, "
-             "PRIMARY KEY(tbl, run)) WITHOUT ROWID",
+             "PRIMARY KEY(tbl, run)) WITHOUT ROWID; CREATE TABLE IF NOT EXISTS "
+             "sluice_filter(tbl TEXT PRIMARY KEY NOT NULL, gen INTEGER NOT NULL, format INTEGER "
+             "NOT NULL, nbits INTEGER NOT NULL, n INTEGER NOT NULL, bits BLOB NOT NULL)",
              err) != 0 ||
         create_view(s, false, err) != 0)
         return -1;
@@ -688,6 +690,10 @@ static void idmap_free(struct sqlite_idmap *m)
     free(m);
 }
 
+/* The stored filter's format: id_hash, bloom_step and the 4 probes of bloom_add. Changing any
+ * of them needs a new number, or a stored filter would answer "not stored" for stored ids. */
+#define FILTER_FORMAT 1
+
 static uint32_t id_hash(const char *k, uint32_t len)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a, then a final mix */
@@ -839,6 +845,87 @@ static void bloom_grow_stop(struct sqlite_store *s)
     s->grow_slice = 0;
 }
 
+/* The filter is stored in the file (sluice_filter) by each seal, in the seal's transaction,
+ * for the seal count it leaves (gen). A writer that opens the file, or sees another writer's
+ * seal, reads it back instead of reading every stored id (3.8 s at 9M ids). Only a filter of
+ * the current gen and format is used; any other means a scan. */
+static int filter_save(struct sqlite_store *s, int64_t gen, struct sl_err *err)
+{
+    const struct sqlite_bloom *b = s->bloom;
+    /* Past SQLite's largest value (1 GB by default: 8G bits, some 250M ids) it is not stored;
+     * the one stored has an older gen and is not used. */
+    if (b->nbits / 8 > (uint64_t)sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1))
+        return 0;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT OR REPLACE INTO sluice_filter(tbl, gen, format, nbits, n, bits) "
+                           "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                           -1, &q, NULL) != SQLITE_OK)
+        return sqlite_store_fail(s->db, err, "save the id filter");
+    sqlite3_bind_text(q, 1, s->t->table, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, gen);
+    sqlite3_bind_int(q, 3, FILTER_FORMAT);
+    sqlite3_bind_int64(q, 4, (sqlite3_int64)b->nbits);
+    sqlite3_bind_int64(q, 5, (sqlite3_int64)b->n);
+    sqlite3_bind_blob64(q, 6, b->bits, b->nbits / 8, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? 0 : sqlite_store_fail(s->db, err, "save the id filter");
+}
+
+/* 1 if the stored filter of gen was read into s->bloom, 0 if there is none to use (or memory
+ * is short), -1 on a read error. */
+static int filter_load(struct sqlite_store *s, int64_t gen, struct sl_err *err)
+{
+    struct sqlite_bloom *b = s->bloom;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT rowid, nbits, n, length(bits) FROM sluice_filter WHERE tbl=?1 "
+                           "AND gen=?2 AND format=?3",
+                           -1, &q, NULL) != SQLITE_OK)
+        return sqlite_store_fail(s->db, err, "read the id filter");
+    sqlite3_bind_text(q, 1, s->t->table, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, gen);
+    sqlite3_bind_int(q, 3, FILTER_FORMAT);
+    int rc = sqlite3_step(q);
+    int64_t rowid = 0, nbits = 0, n = 0, len = 0;
+    if (rc == SQLITE_ROW) {
+        rowid = sqlite3_column_int64(q, 0);
+        nbits = sqlite3_column_int64(q, 1);
+        n = sqlite3_column_int64(q, 2);
+        len = sqlite3_column_int64(q, 3);
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sqlite_store_fail(s->db, err, "read the id filter");
+    /* a power of two from 2^16 to 2^40 bits, as many bytes as it says */
+    if (rc != SQLITE_ROW || nbits < (1 << 16) || nbits > (1ll << 40) || (nbits & (nbits - 1)) ||
+        len != nbits / 8 || n < 0)
+        return 0;
+    if ((uint64_t)nbits != b->nbits) {
+        free(b->bits);
+        b->nbits = 0;
+        if (!(b->bits = malloc((size_t)nbits / 8)))
+            return 0;
+        b->nbits = (uint64_t)nbits;
+    }
+    sqlite3_blob *blob = NULL;
+    if (sqlite3_blob_open(s->db, "main", "sluice_filter", "bits", rowid, 0, &blob) != SQLITE_OK)
+        return sqlite_store_fail(s->db, err, "read the id filter");
+    for (int64_t off = 0; off < len;) {
+        int chunk = len - off > (1 << 26) ? 1 << 26 : (int)(len - off);
+        if (sqlite3_blob_read(blob, (uint8_t *)b->bits + off, chunk, (int)off) != SQLITE_OK) {
+            sqlite3_blob_close(blob);
+            return sqlite_store_fail(s->db, err, "read the id filter");
+        }
+        off += chunk;
+    }
+    sqlite3_blob_close(blob);
+    b->n = (uint64_t)n;
+    b->cap_n = b->nbits / 8;
+    return 1;
+}
+
 /* Builds the filter from the ids of the main table and the runs (scans of their id indexes),
  * sized for four times what they hold plus a seal. Leaves it invalid (every id looked up) when
  * memory is short. */
@@ -847,6 +934,15 @@ static int bloom_build(struct sqlite_store *s, int64_t gen, struct sl_err *err)
     struct sqlite_bloom *b = s->bloom;
     b->ok = false;
     bloom_grow_stop(s);
+    int got = filter_load(s, gen, err);
+    if (got < 0)
+        return -1;
+    if (got > 0) {
+        b->ok = true;
+        b->gen = gen;
+        s->bloom_loads++;
+        return 0;
+    }
     char sql[256], name[STORE_NAME_MAX + 32];
     sqlite3_stmt *q = NULL;
     int64_t nsealed = 0;
@@ -1106,8 +1202,8 @@ static int layout_commit(struct sqlite_store *s, struct sl_err *err)
 /* Seals the delta once it holds merge_rows rows, in one transaction: T_delta is renamed to
  * the run T_r<n> (n = the merge count after this one, so never reused), its (g, id) index is
  * replaced by an index on id, built in one sorted pass, and an empty T_delta takes its place.
- * The rows are not copied. The ids go into the filter (from the map: no table read). A failure
- * leaves the file as it was. */
+ * The rows are not copied. The ids go into the filter (from the map: no table read), which is
+ * stored with the seal. A failure leaves the file as it was. */
 static int delta_seal(struct sqlite_store *s, struct sl_err *err)
 {
     const struct store_table *t = s->t;
@@ -1138,12 +1234,16 @@ static int delta_seal(struct sqlite_store *s, struct sl_err *err)
         goto fail;
     }
     if (exec(s->db, sql, err) != 0 || create_delta(s, err) != 0 || runs_load(s, err) != 0 ||
-        create_view(s, true, err) != 0 || exec(s->db, "COMMIT", err) != 0)
+        create_view(s, true, err) != 0)
         goto fail;
     struct sqlite_bloom *b = s->bloom;
     struct sqlite_idmap *m = s->map;
-    /* A filter past twice its planned load (its replacement not ready) is rebuilt. */
-    if (b->ok && b->gen == s->map_gen && b->n + m->n <= 2 * b->cap_n) {
+    /* The sealed ids go into the filter before the commit, so that the filter stored with the
+     * seal holds them (should the commit fail, the filter has ids that are not sealed: only a
+     * few lookups more). A filter past twice its planned load (its replacement not ready) is
+     * rebuilt instead, at the next batch. */
+    bool keep = b->ok && b->gen == s->map_gen && b->n + m->n <= 2 * b->cap_n;
+    if (keep) {
         for (size_t i = 0; i < m->cap; i++) {
             if (!m->rid[i])
                 continue;
@@ -1151,9 +1251,15 @@ static int delta_seal(struct sqlite_store *s, struct sl_err *err)
             if (s->bloom_next)
                 bloom_add(s->bloom_next, m->h[i]);
         }
+        if (filter_save(s, run, err) != 0)
+            goto fail;
+    }
+    if (exec(s->db, "COMMIT", err) != 0)
+        goto fail;
+    if (keep) {
         b->gen = s->map_gen + 1;
     } else {
-        b->ok = false; /* rebuilt (larger) at the next batch */
+        b->ok = false;
         bloom_grow_stop(s);
     }
     idmap_clear(m);
@@ -1246,6 +1352,7 @@ int store_sqlite_stats(const struct store *st, struct store_sqlite_stats *out)
     out->seals = s->merges;
     out->filter_builds = s->bloom_builds;
     out->filter_grows = s->bloom_grows;
+    out->filter_loads = s->bloom_loads;
     return 0;
 }
 

@@ -149,8 +149,9 @@ unsigned store_caps(const struct store *st);
 /* The SQLite sink's own layout work on one handle (for tests and stats). */
 struct store_sqlite_stats {
     uint64_t seals;         /* deltas this handle sealed into runs */
-    uint64_t filter_builds; /* id filters built in one go (reading every stored id) */
+    uint64_t filter_builds; /* id filters built by reading every stored id */
     uint64_t filter_grows;  /* id filters replaced by a larger one filled slice by slice */
+    uint64_t filter_loads;  /* id filters read back from the file (stored by the last seal) */
 };
 /* -1 when st is not an SQLite store. */
 int store_sqlite_stats(const struct store *st, struct store_sqlite_stats *out);
