@@ -542,6 +542,19 @@ static void test_delta(void)
     store_close(b);
 }
 
+/* Fills row from cells whose first (the id) is set: first_name "v<version>", the others
+ * fixed. */
+static void versioned_row(char cell[12][48], struct store_row *row, int version)
+{
+    snprintf(cell[1], 48, "v%d", version);
+    for (int c = 2; c < 12; c++)
+        snprintf(cell[c], 48, "c%d", c);
+    for (int c = 0; c < 12; c++) {
+        row->col[c] = cell[c];
+        row->len[c] = (uint32_t)strlen(cell[c]);
+    }
+}
+
 /* Runs beyond the first moved into the main table in 16 id-range slices, one after each
  * batch, while two writers alternate (then one writes alone): ids over every first hex digit,
  * each batch 100 new ids and 30 updates of older ones (in the delta, a run, the main table,
@@ -581,13 +594,7 @@ static void test_delta_slices(void)
             }
             version[id]++;
             snprintf(cell[n][0], 48, "%x%07d-0000-4000-8000-%012d", id % 16, id / 16, id);
-            snprintf(cell[n][1], 48, "v%d", version[id]);
-            for (int c = 2; c < 12; c++)
-                snprintf(cell[n][c], 48, "c%d", c);
-            for (int c = 0; c < 12; c++) {
-                rows[n].col[c] = cell[n][c];
-                rows[n].len[c] = (uint32_t)strlen(cell[n][c]);
-            }
+            versioned_row(cell[n], &rows[n], version[id]);
             n++;
         }
         int wi = k < 20 ? k % 2 : 0; /* then one writer alone: its own filter must follow */
@@ -647,13 +654,7 @@ static void test_filter_grow(void)
             }
             version[id]++;
             snprintf(cell[n][0], 48, "%08x-0000-4000-8000-%012d", (unsigned)id * 2654435761u, id);
-            snprintf(cell[n][1], 48, "v%d", version[id]);
-            for (int c = 2; c < 12; c++)
-                snprintf(cell[n][c], 48, "c%d", c);
-            for (int c = 0; c < 12; c++) {
-                rows[n].col[c] = cell[n][c];
-                rows[n].len[c] = (uint32_t)strlen(cell[n][c]);
-            }
+            versioned_row(cell[n], &rows[n], version[id]);
             n++;
         }
         struct store_offset o = {0, next, next + n};
@@ -701,13 +702,7 @@ static void test_filter_grow(void)
             int id = i < 200 ? i : sealed - 400 + i;
             version[id]++;
             snprintf(cell[n][0], 48, "%08x-0000-4000-8000-%012d", (unsigned)id * 2654435761u, id);
-            snprintf(cell[n][1], 48, "v%d", version[id]);
-            for (int c = 2; c < 12; c++)
-                snprintf(cell[n][c], 48, "c%d", c);
-            for (int c = 0; c < 12; c++) {
-                rows[n].col[c] = cell[n][c];
-                rows[n].len[c] = (uint32_t)strlen(cell[n][c]);
-            }
+            versioned_row(cell[n], &rows[n], version[id]);
         }
         struct store_offset o = {0, next, next + n};
         CHECK_EQ_INT(store_write_batch(st, "f", rows, (size_t)n, &o, 1, &err), 0);
