@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # sluice up end to end: the supervisor starts the broker, the stream job and one ingest run
-# (generator source); every delivered user ends up as a row; SIGTERM stops every part in order
-# and leaves no process behind; SIGKILL of the supervisor takes its parts down too.
+# (generator source); the job's topic exists before the job starts; every delivered user ends
+# up as a row; SIGTERM stops every part in order and leaves no process behind; SIGKILL of the
+# supervisor takes its parts down too.
 set -euo pipefail
 : "${SLUICE_BIN:?run through ctest}"
 WORK=$(mktemp -d /tmp/sluice-up.XXXXXX)
@@ -47,6 +48,12 @@ for _ in $(seq 300); do
 done
 echo "ingest delivered $delivered users; the store holds $rows rows"
 [[ "$rows" == "$delivered" ]] || fail "rows $rows != delivered $delivered"
+# The broker created the job's topic before the job started (not the ingest's first produce
+# later), so the job found it at once instead of ~2 s after it appeared.
+t_line=$(grep -n "broker: created topic users_created with" "$WORK/up.log" | head -1 | cut -d: -f1)
+j_line=$(grep -n "up: started process" "$WORK/up.log" | head -1 | cut -d: -f1)
+[[ -n "$t_line" && -n "$j_line" ]] && ((t_line < j_line)) ||
+    fail "topic users_created was not created before the stream job started"
 
 kids=$(pgrep -f -- "--data-dir $WORK/data" | grep -v "^$UP_PID\$" || true)
 [[ $(echo "$kids" | wc -w) -ge 2 ]] || fail "expected broker and process children, found: $kids"
