@@ -783,6 +783,20 @@ static bool bloom_maybe(const struct sqlite_bloom *b, uint32_t h)
     return true;
 }
 
+/* Gives b nbits bits (contents undefined), keeping its array when it has that size. -1 when
+ * memory is short (b then has no bits). */
+static int bloom_alloc(struct sqlite_bloom *b, uint64_t nbits)
+{
+    if (nbits == b->nbits)
+        return 0;
+    free(b->bits);
+    b->nbits = 0;
+    if (!(b->bits = malloc(nbits / 8)))
+        return -1;
+    b->nbits = nbits;
+    return 0;
+}
+
 /* Gives b room for nids ids at 8 bits an id (a power of two, at least 2^16 bits), empty.
  * -1 when memory is short (b then has no bits). */
 static int bloom_size(struct sqlite_bloom *b, uint64_t nids)
@@ -790,13 +804,8 @@ static int bloom_size(struct sqlite_bloom *b, uint64_t nids)
     uint64_t want = 8 * nids, nbits = 1 << 16;
     while (nbits < want)
         nbits <<= 1;
-    if (nbits != b->nbits) {
-        free(b->bits);
-        b->nbits = 0;
-        if (!(b->bits = malloc(nbits / 8)))
-            return -1;
-        b->nbits = nbits;
-    }
+    if (bloom_alloc(b, nbits) != 0)
+        return -1;
     memset(b->bits, 0, nbits / 8);
     b->n = 0;
     b->cap_n = nbits / 8;
@@ -902,13 +911,8 @@ static int filter_load(struct sqlite_store *s, int64_t gen, struct sl_err *err)
     if (rc != SQLITE_ROW || nbits < (1 << 16) || nbits > (1ll << 40) || (nbits & (nbits - 1)) ||
         len != nbits / 8 || n < 0)
         return 0;
-    if ((uint64_t)nbits != b->nbits) {
-        free(b->bits);
-        b->nbits = 0;
-        if (!(b->bits = malloc((size_t)nbits / 8)))
-            return 0;
-        b->nbits = (uint64_t)nbits;
-    }
+    if (bloom_alloc(b, (uint64_t)nbits) != 0)
+        return 0;
     sqlite3_blob *blob = NULL;
     if (sqlite3_blob_open(s->db, "main", "sluice_filter", "bits", rowid, 0, &blob) != SQLITE_OK)
         return sqlite_store_fail(s->db, err, "read the id filter");
@@ -1036,9 +1040,8 @@ static int bloom_grow_step(struct sqlite_store *s, long nw, struct sl_err *err)
     b->nbits = nb->nbits;
     b->n = nb->n;
     b->cap_n = nb->cap_n;
-    free(nb);
-    s->bloom_next = NULL;
-    s->grow_slice = 0;
+    nb->bits = NULL; /* now b's */
+    bloom_grow_stop(s);
     s->bloom_grows++;
     return 0;
 }
