@@ -25,7 +25,9 @@ static const struct opt_def process_opts_def[] = {
     {"store", OPT_STRING, NULL, "URI",
      "sqlite:DIR[?params] or cassandra://... [default: sqlite:DATA_DIR/store]"},
     {"dlq-topic", OPT_STRING, NULL, "TOPIC", "dead-letter topic [default: TOPIC.dlq]"},
-    {"batch-max", OPT_INT, "5000", "N", "commit a batch at this many records"},
+    {"batch-max", OPT_INT, "5000", "N",
+     "commit a batch at this many records (into cassandra:// the default is 20000: each batch "
+     "ends with a pause for its offsets' lightweight transactions)"},
     {"batch-linger", OPT_DURATION, "50ms", "DURATION", "commit a batch at least this often"},
     {"batch-min-wait", OPT_DURATION, "0", "DURATION",
      "keep a batch open at least this long unless full (bigger batches, more latency)"},
@@ -161,6 +163,8 @@ int process_main(int argc, char **argv)
         .fetch_queue_bytes = config_size(cfg, "fetch-queue"),
         .reset_offsets = config_str(cfg, "reset-offsets"),
     };
+    if (config_source_of(cfg, "batch-max") == SRC_DEFAULT && store_batch_max(store_uri) > 0)
+        o.batch_max = store_batch_max(store_uri);
     if (o.reset_offsets && strcmp(o.reset_offsets, "earliest") != 0 &&
         strcmp(o.reset_offsets, "latest") != 0 &&
         (o.reset_time_ms = parse_time_ms(o.reset_offsets)) < 0) {

@@ -12,10 +12,14 @@
 #define STORE_DEFAULT_QUERY_TIMEOUT_MS 30000
 
 const struct store_sink store_sinks[] = {
-    {"sqlite", &sqlite_store_ops, STORE_CAP_ATOMIC_OFFSETS, "sqlite:DIR"},
+    {"sqlite", &sqlite_store_ops, STORE_CAP_ATOMIC_OFFSETS, "sqlite:DIR", 0},
+    /* Every batch ends with a pause of the writes: its last rows' acknowledgements, then the
+     * offsets' lightweight transactions (~20 ms a batch on a loaded node here). Larger batches
+     * under load make it rarer: 5000 -> 20000 records drained 12-29 % faster
+     * (docs/cassandra.md). */
     {"cassandra", &cassandra_store_ops, STORE_CAP_IDEMPOTENT_UPSERTS | STORE_CAP_FENCED_OFFSETS,
-     "cassandra://[USER:PASS@]HOST[:PORT][,HOST...]/KEYSPACE"},
-    {NULL, NULL, 0, NULL},
+     "cassandra://[USER:PASS@]HOST[:PORT][,HOST...]/KEYSPACE", 20000},
+    {NULL, NULL, 0, NULL, 0},
 };
 
 static const struct store_sink *sink_find(const char *uri, size_t *skip)
@@ -31,6 +35,13 @@ static const struct store_sink *sink_find(const char *uri, size_t *skip)
         }
     }
     return NULL;
+}
+
+int64_t store_batch_max(const char *uri)
+{
+    size_t skip;
+    const struct store_sink *s = uri ? sink_find(uri, &skip) : NULL;
+    return s ? s->batch_max : 0;
 }
 
 int store_open(const char *uri, const struct store_table *t, const char *group, unsigned flags,

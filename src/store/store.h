@@ -105,6 +105,9 @@ struct store_sink {
     const struct store_ops *ops;
     unsigned caps;
     const char *usage; /* URI shape, for error messages */
+    /* Records per batch the stream job uses under load when --batch-max is not given (0: the
+     * job's own default). */
+    int64_t batch_max;
 };
 
 /* Counters kept by the wrappers for every handle. */
@@ -127,6 +130,10 @@ extern const struct store_ops cassandra_store_ops;
 
 /* The registered sinks, terminated by an entry with scheme NULL. */
 extern const struct store_sink store_sinks[];
+
+/* The sink's batch_max for uri (see struct store_sink); 0 when it has none or uri names no
+ * sink. */
+int64_t store_batch_max(const char *uri);
 
 /* Opens the store named by uri: "sqlite:DIR[?param=value&...]" (see sqlite.c) or
  * "cassandra://[USER:PASS@]HOST[:PORT][,HOST...]/KEYSPACE[?...]" (see cassandra.c).

@@ -206,6 +206,8 @@ grep "usergen: produced" "$WORK/usergen1.log"
 wait_drained t1 g1 "$TOTAL" 300
 stop_job "$JOB_PID"
 grep "summary:" "$WORK/job1.log" | tail -1 | cut -c1-250
+# Into Cassandra the default batch is the sink's (20000 records); a given --batch-max wins.
+grep -q "batches of up to 20000 records" "$WORK/job1.log" || fail "job1 did not use the sink's batch size"
 verify t1 g1 --tokens "$CQLTOKEN"
 
 # ---- 2. two instances, then a stale one -------------------------------------------------------
@@ -235,6 +237,7 @@ start_job jobS t3 g3 --batch-linger 120s --batch-min-wait 120s --batch-max 10000
 S=$JOB_PID
 deadline=$((SECONDS + 60))
 until grep -q "assigned t3" "$WORK/jobS.log" 2>/dev/null || ((SECONDS > deadline)); do sleep 0.3; done
+grep -q "batches of up to 1000000 records" "$WORK/jobS.log" || fail "jobS did not use its --batch-max"
 sleep 4 # consume what is there into the open batch
 kill -STOP "$S"
 start_job jobT t3 g3

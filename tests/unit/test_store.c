@@ -88,6 +88,13 @@ static void test_uri(void)
     CHECK(store_open("sqlite:/nonexistent/dir", &spec_users()->layout, NULL, STORE_READONLY, &st,
                      &err) == -1);
     CHECK(strstr(err.msg, "no store") != NULL);
+    /* The stream job's batch size under load when --batch-max is not given: Cassandra's sink
+     * asks for larger batches; SQLite and unknown schemes leave the job's default. */
+    CHECK(store_batch_max("cassandra://127.0.0.1/spark_streams") == 20000);
+    CHECK(store_batch_max(uri) == 0);
+    CHECK(store_batch_max("nosuch:x") == 0);
+    CHECK(store_batch_max("cassandra") == 0);
+    CHECK(store_batch_max(NULL) == 0);
     char def[256];
     CHECK(store_default_uri("./sluice-data", def, sizeof(def)) == 0);
     CHECK_EQ_STR(def, "sqlite:./sluice-data/store");
