@@ -5,6 +5,7 @@
  * group_answer objects; api_group.c encodes them. */
 #include "broker/group.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,7 +401,14 @@ static void prepare_rebalance(struct groups *gs, struct group *g, const char *wh
     /* A new group waits a little for more members so they share one first rebalance. */
     g->rebalance_deadline_ms = now + (was_empty ? gs->initial_delay_ms : max_rebalance_timeout(g));
     gs->deadlines = true;
-    log_info("group", "group %s rebalancing (generation %d): %s", g->id, (int)g->generation, why);
+    if (was_empty)
+        log_info("group",
+                 "group %s rebalancing (generation %d): %s; waiting %" PRId64
+                 " ms for more members",
+                 g->id, (int)g->generation, why, gs->initial_delay_ms);
+    else
+        log_info("group", "group %s rebalancing (generation %d): %s", g->id, (int)g->generation,
+                 why);
 }
 
 static const char *choose_protocol(const struct group *g)

@@ -329,6 +329,12 @@ int up_main(int argc, char **argv)
         add_arg(broker, listen);
         add_arg(broker, "--data-dir");
         add_arg(broker, data_dir);
+        /* A lone stream job has no other member to wait for: its group's first rebalance need
+         * not wait the broker's default 1 s (meant for instances starting together). */
+        if (nproc == 1) {
+            add_arg(broker, "--group-initial-delay");
+            add_arg(broker, "0");
+        }
         if (broker_m[0]) {
             add_arg(broker, "--metrics-listen");
             add_arg(broker, broker_m);

@@ -54,6 +54,10 @@ t_line=$(grep -n "broker: created topic users_created with" "$WORK/up.log" | hea
 j_line=$(grep -n "up: started process" "$WORK/up.log" | head -1 | cut -d: -f1)
 [[ -n "$t_line" && -n "$j_line" ]] && ((t_line < j_line)) ||
     fail "topic users_created was not created before the stream job started"
+# One stream job: its group's first rebalance does not wait for other members (the broker's
+# default 1 s delayed the first rows by that much).
+grep -q "group sluice-process rebalancing (generation 0): .*waiting 0 ms for more members" "$WORK/up.log" ||
+    fail "the job's group waited for more members: $(grep -m1 'group sluice-process rebalancing' "$WORK/up.log")"
 
 kids=$(pgrep -f -- "--data-dir $WORK/data" | grep -v "^$UP_PID\$" || true)
 [[ $(echo "$kids" | wc -w) -ge 2 ]] || fail "expected broker and process children, found: $kids"
