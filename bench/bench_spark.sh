@@ -22,7 +22,8 @@
 #   reads the table for sampled ids every 25 ms; latency = first poll that sees the row minus
 #   produce time (after a warm-up of 2 s worth of records, waited for).
 #   BENCH_SPARK_N (default 100000), BENCH_SPARK_WARM (200000), BENCH_SPARK_PARTITIONS (2),
-#   BENCH_SPARK_LAT_RATE (500), BENCH_SPARK_LAT_SECONDS (30; 0 = no latency phase).
+#   BENCH_SPARK_LAT_RATE (500), BENCH_SPARK_LAT_SECONDS (30; 0 = no latency phase),
+#   BENCH_SPARK_PLOT=FILE.svg: the two jobs' end-to-end latency CDFs (bench/plot_cdf.py).
 # Usage: bench/bench_spark.sh BUILD_DIR. Skips (exit 0, with a notice) without java, javac, mvn,
 # PyPI or Debian's python3-kafka/python3-cassandra.
 set -euo pipefail
@@ -204,7 +205,7 @@ if ((LAT_SECS > 0)); then
     topic lat_sluice
     echo "latency: Spark job, $LAT_RATE records/s for $LAT_SECS s"
     spark_job lat_spark "$WORK/ckpt-lat" --stop-file "$WORK/stop-spark"
-    LAT_SPARK=$("$PY" "$HERE/spark/latency.py" "$BOOT" lat_spark "$CPORT" "$KS" "$LAT_RATE" "$LAT_SECS" |
+    LAT_SPARK=$(LATENCY_SAMPLES="$WORK/lat-spark.ms" "$PY" "$HERE/spark/latency.py" "$BOOT" lat_spark "$CPORT" "$KS" "$LAT_RATE" "$LAT_SECS" |
         sed -n 's/^latency: //p')
     touch "$WORK/stop-spark"
     wait "$SPID" || true
@@ -216,11 +217,17 @@ if ((LAT_SECS > 0)); then
         >"$WORK/process-lat.log" 2>&1 &
     LPID=$!
     PIDS+=("$LPID")
-    LAT_SLUICE=$("$PY" "$HERE/spark/latency.py" "$BOOT" lat_sluice "$CPORT" "$KS" "$LAT_RATE" "$LAT_SECS" |
+    LAT_SLUICE=$(LATENCY_SAMPLES="$WORK/lat-sluice.ms" "$PY" "$HERE/spark/latency.py" "$BOOT" lat_sluice "$CPORT" "$KS" "$LAT_RATE" "$LAT_SECS" |
         sed -n 's/^latency: //p')
     kill -TERM "$LPID"
     wait "$LPID" || true
     echo "  $LAT_SLUICE"
+    if [[ -n "${BENCH_SPARK_PLOT:-}" && -s "$WORK/lat-spark.ms" && -s "$WORK/lat-sluice.ms" ]]; then
+        "$PY" "$HERE/plot_cdf.py" "$BENCH_SPARK_PLOT" \
+            "End-to-end latency into Cassandra (produce to row visible) at $LAT_RATE records/s" 1 \
+            "sluice process=$WORK/lat-sluice.ms" "Spark job=$WORK/lat-spark.ms" ||
+            echo "bench_spark: the plot failed" >&2
+    fi
 fi
 
 echo "bench_spark: load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

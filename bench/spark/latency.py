@@ -10,10 +10,12 @@ the paced phase, WARM records (default 2 s worth) are sent at the same pace and 
 waited for, so the job's start-up is not counted.
 
 usage: latency.py BOOTSTRAP TOPIC CASSANDRA_PORT KEYSPACE RATE SECONDS [WARM]
-Prints `latency: {json}` with p50/p99/max in ms, the samples seen and sent.
+Prints `latency: {json}` with p50/p99/max in ms, the samples seen and sent. With
+LATENCY_SAMPLES=FILE set it also writes every seen sample's latency (ms) to FILE, one a line.
 """
 
 import json
+import os
 import sys
 import threading
 import time
@@ -135,6 +137,9 @@ def main():
     th.join(timeout=5)
     cluster.shutdown()
     lat = sorted(latencies)
+    if os.environ.get("LATENCY_SAMPLES"):  # every sample's latency in ms, for plot_cdf.py
+        with open(os.environ["LATENCY_SAMPLES"], "w") as f:
+            f.write("".join("%.1f\n" % (x * 1000) for x in lat))
 
     def pct(p):
         return round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000) if lat else None
