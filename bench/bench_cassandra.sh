@@ -65,21 +65,20 @@ peer ks_warm "$WARM" | sed 's/^/  warm-up /'
 
 sluice_run() { # ROUND: drains the topic into keyspace ks_sluice_ROUND; prints rate and cpu
     local ks="ks_sluice_$1" log="$WORK/process-$1.log"
+    # The job's stats lines say when it has stored N (as in bench_spark.sh: a query a second
+    # was a process start and a new connection on the node during sluice's runs only).
     "$SLUICE" process --bootstrap "$BOOT" --topic bench --group "bench$1" $SLUICE_ARGS \
-        --store "cassandra://127.0.0.1:$CPORT/$ks?consistency=ONE" --stats-interval 0 \
+        --store "cassandra://127.0.0.1:$CPORT/$ks?consistency=ONE" --stats-interval 250ms \
         >"$log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
     local deadline=$((SECONDS + 900)) s=0
-    while ((SECONDS < deadline)); do
-        s=$("$SLUICE" query --store "cassandra://127.0.0.1:$CPORT/$ks" --json \
-            "SELECT next_offset FROM sluice_offsets" 2>/dev/null |
-            "$PY" -c 'import json,sys
+    until grep -q " stored $N (" "$log" || ((SECONDS >= deadline)); do sleep 0.1; done
+    s=$("$SLUICE" query --store "cassandra://127.0.0.1:$CPORT/$ks" --json \
+        "SELECT next_offset FROM sluice_offsets" 2>/dev/null |
+        "$PY" -c 'import json,sys
 try: print(sum(x["next_offset"] for x in json.load(sys.stdin)))
 except Exception: print(0)') || s=0
-        [[ "$s" == "$N" ]] && break
-        sleep 1
-    done
     local cpu
     cpu=$(cpu_s "$pid")
     kill -TERM "$pid"
