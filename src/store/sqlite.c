@@ -2,7 +2,8 @@
  * the consumer's offsets live in the same file (sluice_offsets), so one transaction per batch
  * commits rows and progress together: exactly once into SQLite, across kill -9.
  * Location: "DIR[?synchronous=normal|full&cache_mb=N&busy_timeout_ms=N&checkpoint_pages=N&
- * page_size=N&layout=delta|rowid|without_rowid&merge_rows=N&runs=N&merge_slices=1|16&sort=1|0]".
+ * page_size=N&layout=delta|rowid|without_rowid&merge_rows=N&runs=N&merge_slices=1|16&
+ * seal=auto|index|copy&copy_rows=N&sort=1|0]".
  * The defaults are the measured best (docs/process.md, bench/bench_sink.c): the two-level
  * layout (layout=delta: an append-only delta sealed every merge_rows = 1M rows into a run with
  * its own id index, runs beyond 16 moved into a main table in 16 id-range slices, the table a
@@ -24,6 +25,11 @@
 #include "store/store.h"
 
 #define SQL_MAX 8192
+
+/* How a full delta is sealed: auto picks copy for a batch of at most SEAL_COPY_MAX_BATCH rows
+ * (the writer keeps up: latency counts) and index for larger ones (a backlog: rows/s count). */
+enum { SEAL_AUTO, SEAL_INDEX, SEAL_COPY };
+#define SEAL_COPY_MAX_BATCH 1024
 
 struct sqlite_store {
     struct store base; /* first: the generic handle */
@@ -69,7 +75,17 @@ struct sqlite_store {
     struct sqlite_bloom *bloom_next; /* a larger filter being filled (bloom_grow_step) */
     int grow_slice, grow_slices;     /* the next slice of the id space to add to it, of n */
     int64_t grow_budget;             /* ids the batches so far have paid to scan, not yet scanned */
-    uint64_t merges, map_builds, bloom_builds, bloom_grows, bloom_loads;
+    /* A seal by copy (see "Sealing by copy" below) in progress: run build_run's rows are in
+     * T_p<run> (ids >= sluice_build.lo) and T_r<run> (ids below it) */
+    int seal_mode;             /* SEAL_AUTO, SEAL_INDEX or SEAL_COPY */
+    int64_t copy_rows;         /* rows a step of the copy (or of the delete after it) aims at */
+    int64_t build_run;         /* 0: none (as of runs_load) */
+    struct sqlite_idmap *pmap; /* T_p<pmap_run>'s ids: hash -> rowid, while its copy runs */
+    int64_t pmap_run;
+    size_t pmap_fed;      /* slots of pmap added to the filter so far */
+    sqlite3_stmt *p_upd;  /* UPDATE T_p<pmap_run> ... WHERE rowid=? AND id=? AND id>=lo */
+    int64_t build_budget; /* rows the batches so far have paid to copy, not yet copied */
+    uint64_t merges, map_builds, bloom_builds, bloom_grows, bloom_loads, copy_seals, copy_steps;
     char tmain[STORE_NAME_MAX + 8], tdelta[STORE_NAME_MAX + 8];
 };
 
@@ -138,6 +154,8 @@ struct sqlite_params {
     int64_t merge_rows;
     int64_t merge_slices;
     int64_t max_runs;
+    int64_t seal_mode;
+    int64_t copy_rows;
     bool sort;
     int64_t checkpoint_pages;
     int64_t page_size; /* 0: SQLite's default; applies to a new file only */
@@ -229,6 +247,8 @@ static int parse_params(const char *loc, struct sqlite_params *p, struct sl_err 
     p->merge_rows = 1000000;
     p->merge_slices = 16;
     p->max_runs = 16;
+    p->seal_mode = SEAL_AUTO;
+    p->copy_rows = 2048;
     p->checkpoint_pages = 10000;
     p->ckpt_background = true;
     const char *q = strchr(loc, '?');
@@ -280,6 +300,15 @@ static int parse_params(const char *loc, struct sqlite_params *p, struct sl_err 
         } else if (strcmp(kv, "runs") == 0) {
             if (param_int("runs", v, 0, 64, &p->max_runs, err) != 0)
                 return -1;
+        } else if (strcmp(kv, "seal") == 0 && strcmp(v, "auto") == 0) {
+            p->seal_mode = SEAL_AUTO;
+        } else if (strcmp(kv, "seal") == 0 && strcmp(v, "index") == 0) {
+            p->seal_mode = SEAL_INDEX;
+        } else if (strcmp(kv, "seal") == 0 && strcmp(v, "copy") == 0) {
+            p->seal_mode = SEAL_COPY;
+        } else if (strcmp(kv, "copy_rows") == 0) {
+            if (param_int("copy_rows", v, 1, 1000000, &p->copy_rows, err) != 0)
+                return -1;
         } else if (strcmp(kv, "merge_rows") == 0) {
             if (param_int("merge_rows", v, 1, 100000000, &p->merge_rows, err) != 0)
                 return -1;
@@ -300,7 +329,7 @@ static int parse_params(const char *loc, struct sqlite_params *p, struct sl_err 
                               "full, cache_mb=N, busy_timeout_ms=N, checkpoint_pages=N, "
                               "checkpoint=background|inline, page_size=N, mmap_mb=N, "
                               "layout=delta|rowid|without_rowid, merge_rows=N, runs=N, "
-                              "merge_slices=1|16, sort=1|0)",
+                              "merge_slices=1|16, seal=auto|index|copy, copy_rows=N, sort=1|0)",
                               kv, v);
         q = end;
     }
@@ -394,29 +423,71 @@ static int prepare_update_by_key(struct sqlite_store *s, const char *table, sqli
     return prepare(s->db, sql, st, err);
 }
 
-/* The delta table and its (g, id) index, with the statistics that make the planner
- * skip-scan that index for "id = ?" (without them it would scan the delta): sluice_g has few
- * values, 4096 rows each. Also used when a seal has renamed the previous delta to a run. */
-static int create_delta(struct sqlite_store *s, struct sl_err *err)
+/* "CREATE TABLE IF NOT EXISTS name(<columns>, sluice_g)": the delta's definition, also used
+ * for a run filled by copy. 0, or -1 when it does not fit (err set). */
+static int delta_ddl(const struct sqlite_store *s, const char *name, char *sql, size_t size,
+                     struct sl_err *err)
 {
     const struct store_table *t = s->t;
-    char sql[SQL_MAX];
-    const char *key = t->cols[t->key_col];
-    int n = snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS %s(", s->tdelta);
-    for (int i = 0; i < t->ncols; i++)
-        n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s%s TEXT%s", i ? ", " : "", t->cols[i],
+    int n = snprintf(sql, size, "CREATE TABLE IF NOT EXISTS %s(", name);
+    for (int i = 0; i < t->ncols && n < (int)size; i++)
+        n += snprintf(sql + n, size - (size_t)n, "%s%s TEXT%s", i ? ", " : "", t->cols[i],
                       i == t->key_col ? " NOT NULL" : "");
-    n += snprintf(sql + n, sizeof(sql) - (size_t)n, ", sluice_g INTEGER NOT NULL)");
-    if (n >= (int)sizeof(sql) || exec(s->db, sql, err) != 0)
-        return n >= (int)sizeof(sql) ? sl_err_set(err, "sqlite: table definition too long") : -1;
-    snprintf(sql, sizeof(sql), "CREATE INDEX IF NOT EXISTS %s_g_%s ON %s(sluice_g, %s)", s->tdelta,
-             key, s->tdelta, key);
-    if (exec(s->db, sql, err) != 0)
+    if (n < (int)size)
+        n += snprintf(sql + n, size - (size_t)n, ", sluice_g INTEGER NOT NULL)");
+    return n >= (int)size ? sl_err_set(err, "sqlite: table definition too long") : 0;
+}
+
+/* The name of an index on table (into out): 0, 1 when it has none, -1 on error. */
+static int table_index(struct sqlite_store *s, const char *table, char *out, size_t size,
+                       struct sl_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name=? "
+                           "AND sql IS NOT NULL ORDER BY name LIMIT 1",
+                           -1, &q, NULL) != SQLITE_OK)
+        return sqlite_store_fail(s->db, err, "schema");
+    sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q), ret = 1;
+    if (rc == SQLITE_ROW) {
+        snprintf(out, size, "%s", (const char *)sqlite3_column_text(q, 0));
+        ret = 0;
+    } else if (rc != SQLITE_DONE) {
+        ret = sqlite_store_fail(s->db, err, "schema");
+    }
+    sqlite3_finalize(q);
+    return ret;
+}
+
+/* The delta table and its (g, id) index, with the statistics that make the planner
+ * skip-scan that index for "id = ?" (without them it would scan the delta): sluice_g has few
+ * values, 4096 rows each. Also used when a seal has renamed the previous delta to a run. The
+ * index is named after run (the run a seal by copy is building keeps the index it had as the
+ * delta, and index names cannot change); 0 gives the name of files made before. */
+static int create_delta(struct sqlite_store *s, int64_t run, struct sl_err *err)
+{
+    const struct store_table *t = s->t;
+    char sql[SQL_MAX], idx[STORE_NAME_MAX + 64];
+    const char *key = t->cols[t->key_col];
+    if (delta_ddl(s, s->tdelta, sql, sizeof(sql), err) != 0 || exec(s->db, sql, err) != 0)
         return -1;
+    int have = table_index(s, s->tdelta, idx, sizeof(idx), err);
+    if (have < 0)
+        return -1;
+    if (have == 1) {
+        if (run > 0)
+            snprintf(idx, sizeof(idx), "%s_g%lld_%s", s->tdelta, (long long)run, key);
+        else
+            snprintf(idx, sizeof(idx), "%s_g_%s", s->tdelta, key);
+        snprintf(sql, sizeof(sql), "CREATE INDEX %s ON %s(sluice_g, %s)", idx, s->tdelta, key);
+        if (exec(s->db, sql, err) != 0)
+            return -1;
+    }
     snprintf(sql, sizeof(sql),
              "ANALYZE sqlite_master; DELETE FROM sqlite_stat1 WHERE tbl='%s'; "
-             "INSERT INTO sqlite_stat1(tbl, idx, stat) VALUES('%s', '%s_g_%s', '1000000 4096 1')",
-             s->tdelta, s->tdelta, s->tdelta, key);
+             "INSERT INTO sqlite_stat1(tbl, idx, stat) VALUES('%s', '%s', '1000000 4096 1')",
+             s->tdelta, s->tdelta, idx);
     return exec(s->db, sql, err);
 }
 
@@ -443,6 +514,14 @@ static int create_view(struct sqlite_store *s, bool replace, struct sl_err *err)
             sealed_name(s, r + 1, name, sizeof(name));
         n += snprintf(sql + n, cap - (size_t)n, " FROM %s", r < s->nruns ? name : s->tdelta);
     }
+    if (s->build_run) { /* a run being filled by copy: the ids not copied yet */
+        n += snprintf(sql + n, cap - (size_t)n, " UNION ALL SELECT ");
+        for (int i = 0; i < t->ncols && n < (int)cap; i++)
+            n += snprintf(sql + n, cap - (size_t)n, "%s%s", i ? "," : "", t->cols[i]);
+        n += snprintf(sql + n, cap - (size_t)n,
+                      " FROM %s_p%lld WHERE %s >= (SELECT lo FROM sluice_build WHERE tbl='%s')",
+                      t->table, (long long)s->build_run, t->cols[t->key_col], t->table);
+    }
     int rc =
         n >= (int)cap ? sl_err_set(err, "sqlite: view definition too long") : exec(s->db, sql, err);
     free(sql);
@@ -456,12 +535,15 @@ static int setup_delta(struct sqlite_store *s, struct sl_err *err)
     char sql[SQL_MAX];
     const char *key = t->cols[t->key_col];
     int n;
-    if (create_table(s, s->tmain, true, err) != 0 || create_delta(s, err) != 0 ||
+    if (create_table(s, s->tmain, true, err) != 0 || create_delta(s, 0, err) != 0 ||
         exec(s->db,
              "CREATE TABLE IF NOT EXISTS sluice_runs(tbl TEXT NOT NULL, run INTEGER NOT NULL, "
              "PRIMARY KEY(tbl, run)) WITHOUT ROWID; CREATE TABLE IF NOT EXISTS "
              "sluice_filter(tbl TEXT PRIMARY KEY NOT NULL, gen INTEGER NOT NULL, format INTEGER "
-             "NOT NULL, nbits INTEGER NOT NULL, n INTEGER NOT NULL, bits BLOB NOT NULL)",
+             "NOT NULL, nbits INTEGER NOT NULL, n INTEGER NOT NULL, bits BLOB NOT NULL); CREATE "
+             "TABLE "
+             "IF NOT EXISTS sluice_build(tbl TEXT PRIMARY KEY NOT NULL, run INTEGER NOT NULL, lo "
+             "TEXT) WITHOUT ROWID",
              err) != 0 ||
         create_view(s, false, err) != 0)
         return -1;
@@ -537,6 +619,8 @@ static int setup_writer(struct sqlite_store *s, const struct sqlite_params *p, s
     s->merge_rows = p->merge_rows;
     s->merge_slices = (int)p->merge_slices;
     s->max_runs = (int)p->max_runs;
+    s->seal_mode = (int)p->seal_mode;
+    s->copy_rows = p->copy_rows;
     if (have < 0 ||
         (s->delta ? setup_delta(s, err) : create_table(s, t->table, p->rowid, err)) != 0 ||
         exec(s->db,
@@ -690,6 +774,19 @@ static void idmap_free(struct sqlite_idmap *m)
     free(m);
 }
 
+/* The first column of a one-row query as an integer: 0, or -1 (no row, or an error). */
+static int sql_int(sqlite3 *db, const char *sql, int64_t *v)
+{
+    sqlite3_stmt *q = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW) {
+        *v = sqlite3_column_int64(q, 0);
+        rc = 0;
+    }
+    sqlite3_finalize(q);
+    return rc;
+}
+
 /* The stored filter's format: id_hash, bloom_step and the 4 probes of bloom_add. Changing any
  * of them needs a new number, or a stored filter would answer "not stored" for stored ids. */
 #define FILTER_FORMAT 1
@@ -819,9 +916,17 @@ static int bloom_scan(struct sqlite_store *s, struct sqlite_bloom *b, const char
 {
     const char *key = s->t->cols[s->t->key_col];
     char sql[512], name[STORE_NAME_MAX + 32];
-    for (int i = 0; i <= s->nruns; i++) {
-        sealed_name(s, i, name, sizeof(name));
-        int n = snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE true", key, name);
+    for (int i = 0; i <= s->nruns + (s->build_run > 0); i++) {
+        int n;
+        if (i <= s->nruns) {
+            sealed_name(s, i, name, sizeof(name));
+            n = snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE true", key, name);
+        } else { /* the ids of a run being filled by copy that are not copied yet */
+            n = snprintf(sql, sizeof(sql),
+                         "SELECT %s FROM %s_p%lld WHERE %s >= (SELECT lo FROM sluice_build "
+                         "WHERE tbl='%s')",
+                         key, s->t->table, (long long)s->build_run, key, s->t->table);
+        }
         if (lo)
             n += snprintf(sql + n, sizeof(sql) - (size_t)n, " AND %s >= ?1", key);
         if (hi)
@@ -1111,9 +1216,19 @@ static int runs_load(struct sqlite_store *s, struct sl_err *err)
     sqlite3_finalize(q);
     if (rc != SQLITE_DONE)
         return sqlite_store_fail(s->db, err, "list the runs");
+    snprintf(sql, sizeof(sql), "SELECT coalesce(max(run), 0) FROM sluice_build WHERE tbl='%s'",
+             s->t->table);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK ||
+        step_int(q, &s->build_run) != 0) {
+        sqlite3_finalize(q);
+        return sqlite_store_fail(s->db, err, "read the seal by copy");
+    }
+    sqlite3_finalize(q);
     s->runs_ok = true;
     return 0;
 }
+
+static int pmap_sync(struct sqlite_store *s, struct sl_err *err);
 
 /* Makes s->map match the delta. Nothing to do unless another connection has committed since
  * (data_version) or the map is not valid; then the rows appended since are read, or all of
@@ -1130,7 +1245,7 @@ static int delta_sync(struct sqlite_store *s, struct sl_err *err)
             return 0;
         return bloom_build(s, s->map_gen, err);
     }
-    if (runs_load(s, err) != 0)
+    if (runs_load(s, err) != 0 || pmap_sync(s, err) != 0)
         return -1;
     if (step_int(s->get_gen, &gen) != 0)
         return sqlite_store_fail(s->db, err, "merge count");
@@ -1168,6 +1283,11 @@ static int delta_sync(struct sqlite_store *s, struct sl_err *err)
     s->map_ok = true;
     s->seen_ver = ver;
     s->map_gen = gen;
+    /* The one seal since the filter's was another writer's by copy: its ids came in with the
+     * map of the run being built (pmap_sync), so the filter holds every sealed id. */
+    if (s->bloom->ok && s->bloom->gen == gen - 1 && s->build_run == gen && s->pmap &&
+        s->pmap_run == gen)
+        s->bloom->gen = gen;
     if (!s->bloom->nomem && (!s->bloom->ok || s->bloom->gen != gen))
         return bloom_build(s, gen, err);
     return 0;
@@ -1187,6 +1307,170 @@ static void slice_where(int k, int n, const char *key, char *out, size_t size)
         snprintf(out + m, size - (size_t)m, " AND %s < '%s'", key, bounds[k]);
 }
 
+/* Sealing by copy (seal=copy, or auto for a batch of at most SEAL_COPY_MAX_BATCH rows). An
+ * index seal stops the writer for the whole index build (~0.8 s at 1M rows on this machine's
+ * disk, more with the filter): records that arrive meanwhile wait that long. A seal by copy
+ * renames T_delta to T_p<n> (it keeps its (g, id) index) and creates the run T_r<n> empty,
+ * with its id index; sluice_build(tbl, run, lo) says that ids below lo are in T_r<n> and the
+ * others in T_p<n>. After batches, steps fill T_r<n> from T_p<n> in id order, one range of ids
+ * (a range of 4-hex-digit prefixes) at a time, so its table and index only grow at their right
+ * edge; lo is NULL once all are copied, and later steps delete T_p<n>'s rows in rowid order,
+ * then drop it. Each step is a transaction of about copy_rows rows; batches pay for
+ * BUILD_PER_ROW rows of steps per row they write, so a run is built well before the next
+ * seal. The view shows T_p<n>'s rows at or above lo. The writer finds ids in T_p<n> through
+ * the sealed delta's map (pmap), kept until the copy ends; its hashes go into the filter a
+ * part at each step, all of them by the end. A new seal waits for the build to end (finishing
+ * it at once), and so does a move of the run. */
+#define BUILD_PER_ROW 4
+
+/* Adds pmap's slots [pmap_fed, upto) to the filters. */
+static void pmap_feed(struct sqlite_store *s, size_t upto)
+{
+    struct sqlite_idmap *m = s->pmap;
+    if (!m)
+        return;
+    if (upto > m->cap)
+        upto = m->cap;
+    for (size_t i = s->pmap_fed; i < upto; i++) {
+        if (!m->rid[i])
+            continue;
+        if (s->bloom && s->bloom->ok)
+            bloom_add(s->bloom, m->h[i]);
+        if (s->bloom_next)
+            bloom_add(s->bloom_next, m->h[i]);
+    }
+    if (upto > s->pmap_fed)
+        s->pmap_fed = upto;
+}
+
+/* The copy's ids are all in the run (or the filter was rebuilt from the tables): the map of
+ * T_p<n> goes, after its ids are in the filter. */
+static void pmap_retire(struct sqlite_store *s)
+{
+    if (!s->pmap)
+        return;
+    pmap_feed(s, s->pmap->cap);
+    idmap_free(s->pmap);
+    s->pmap = NULL;
+    s->pmap_run = 0;
+    s->pmap_fed = 0;
+    sqlite3_finalize(s->p_upd);
+    s->p_upd = NULL;
+}
+
+/* The copy's lower bound into lo (size >= 64): 1 while ids are copied, 0 once all are (lo
+ * NULL), -1 on error. */
+static int build_lo(struct sqlite_store *s, char *lo, size_t size, struct sl_err *err)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT lo FROM sluice_build WHERE tbl='%s'", s->t->table);
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return sqlite_store_fail(s->db, err, "read the seal by copy");
+    int rc = sqlite3_step(q), ret = 0;
+    if (rc == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) {
+        const char *v = (const char *)sqlite3_column_text(q, 0);
+        if (strlen(v) >= size)
+            ret = sl_err_set(err, "sqlite: seal by copy: bad bound");
+        else
+            snprintf(lo, size, "%s", v);
+        ret = ret < 0 ? -1 : 1;
+    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        ret = sqlite_store_fail(s->db, err, "read the seal by copy");
+    }
+    sqlite3_finalize(q);
+    return ret;
+}
+
+/* Makes pmap match the run being built (read from T_p<n> when this writer did not seal it:
+ * its ids then go into the filter at once). In a write transaction, after runs_load. */
+static int pmap_sync(struct sqlite_store *s, struct sl_err *err)
+{
+    char lo[64];
+    int copying = s->build_run ? build_lo(s, lo, sizeof(lo), err) : 0;
+    if (copying < 0)
+        return -1;
+    if (s->pmap && (s->pmap_run != s->build_run || !copying))
+        pmap_retire(s);
+    if (!copying || s->pmap)
+        return 0;
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT rowid, %s FROM %s_p%lld", s->t->cols[s->t->key_col],
+             s->t->table, (long long)s->build_run);
+    sqlite3_stmt *q = NULL;
+    struct sqlite_idmap *m = calloc(1, sizeof(*m));
+    if (!m)
+        return sl_err_set(err, "out of memory");
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
+        idmap_free(m);
+        return sqlite_store_fail(s->db, err, "read the run being copied");
+    }
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (idmap_add(m,
+                      id_hash((const char *)sqlite3_column_blob(q, 1),
+                              (uint32_t)sqlite3_column_bytes(q, 1)),
+                      sqlite3_column_int64(q, 0)) != 0) {
+            sqlite3_finalize(q);
+            idmap_free(m);
+            return sl_err_set(err, "out of memory");
+        }
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) {
+        idmap_free(m);
+        return sqlite_store_fail(s->db, err, "read the run being copied");
+    }
+    s->pmap = m;
+    s->pmap_run = s->build_run;
+    s->pmap_fed = 0;
+    pmap_feed(s, m->cap);
+    return 0;
+}
+
+/* Updates r's row where it is in the run being copied, found through pmap: 1 if updated, 0
+ * if not there (hint: pmap has the hash; the id may have been copied into the run), -1 on
+ * error. */
+static int pmap_update(struct sqlite_store *s, const struct store_row *r, uint32_t h, bool *hint,
+                       struct sl_err *err)
+{
+    struct sqlite_idmap *m = s->pmap;
+    const struct store_table *t = s->t;
+    *hint = false;
+    if (!m || m->cap == 0)
+        return 0;
+    for (size_t j = (size_t)h & (m->cap - 1); m->rid[j]; j = (j + 1) & (m->cap - 1)) {
+        if (m->h[j] != h)
+            continue;
+        *hint = true;
+        if (!s->p_upd) {
+            char sql[SQL_MAX];
+            int n = snprintf(sql, sizeof(sql), "UPDATE %s_p%lld SET ", t->table,
+                             (long long)s->pmap_run);
+            set_list(t, sql, &n);
+            n += snprintf(sql + n, sizeof(sql) - (size_t)n,
+                          " WHERE rowid=?%d AND %s=?%d AND %s >= (SELECT lo FROM sluice_build "
+                          "WHERE tbl='%s')",
+                          t->ncols + 1, t->cols[t->key_col], t->key_col + 1, t->cols[t->key_col],
+                          t->table);
+            if (n >= (int)sizeof(sql))
+                return sl_err_set(err, "sqlite: statement too long");
+            if (prepare(s->db, sql, &s->p_upd, err) != 0)
+                return -1;
+        }
+        for (int c = 0; c < t->ncols; c++)
+            sqlite3_bind_text(s->p_upd, c + 1, r->col[c], (int)r->len[c], SQLITE_STATIC);
+        sqlite3_bind_int64(s->p_upd, t->ncols + 1, m->rid[j]);
+        int rc = sqlite3_step(s->p_upd);
+        sqlite3_reset(s->p_upd);
+        if (rc != SQLITE_DONE)
+            return sqlite_store_fail(s->db, err, "update");
+        if (sqlite3_changes(s->db) > 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* Ends a seal or a move that failed: the file is as it was; the map and the run list are
  * read again at the next batch. */
 static int layout_abort(struct sqlite_store *s)
@@ -1202,43 +1486,221 @@ static int layout_commit(struct sqlite_store *s, struct sl_err *err)
     return exec(s->db, "COMMIT", err) == 0 ? 0 : layout_abort(s);
 }
 
+/* One step of the run being built by copy (see "Sealing by copy"), in its own transaction:
+ * the next range of ids copied into T_r<n>, or, once all are, up to copy_rows rows of
+ * T_p<n> deleted (and T_p<n> dropped when empty, which ends the build). The rows it copied or
+ * deleted, or -1 (the file is as it was). */
+static int64_t build_step(struct sqlite_store *s, struct sl_err *err)
+{
+    const struct store_table *t = s->t;
+    const char *key = t->cols[t->key_col];
+    char sql[SQL_MAX], lo[64], hi[8] = "";
+    if (exec(s->db, "BEGIN IMMEDIATE", err) != 0)
+        return -1;
+    if (delta_sync(s, err) != 0)
+        return layout_abort(s);
+    if (!s->build_run) { /* another writer ended it */
+        pmap_retire(s);
+        return layout_commit(s, err);
+    }
+    long long run = (long long)s->build_run;
+    int copying = build_lo(s, lo, sizeof(lo), err);
+    if (copying < 0)
+        return layout_abort(s);
+    int64_t done = 0;
+    size_t feed_to = 0;
+    if (copying) {
+        /* as many ranges as make about copy_rows rows each (ids spread evenly, as uuids;
+         * other ids are correct too, in fewer, larger steps): 4-hex-digit prefixes */
+        int64_t prows = 0;
+        snprintf(sql, sizeof(sql), "SELECT coalesce(max(rowid), 0) FROM %s_p%lld", t->table, run);
+        if (sql_int(s->db, sql, &prows) != 0) {
+            sqlite_store_fail(s->db, err, "seal by copy");
+            return layout_abort(s);
+        }
+        int ranges = 1;
+        while (ranges < 65536 && ranges * s->copy_rows < prows)
+            ranges <<= 1;
+        int a = 1, b = ranges; /* the first range bound above lo: bounds 1..ranges-1 */
+        while (a < b) {
+            int m = a + (b - a) / 2;
+            snprintf(hi, sizeof(hi), "%04x", (unsigned)(m * (65536 / ranges)) & 0xffffu);
+            if (strcmp(hi, lo) > 0)
+                b = m;
+            else
+                a = m + 1;
+        }
+        int j = a;
+        if (j < ranges)
+            snprintf(hi, sizeof(hi), "%04x", (unsigned)(j * (65536 / ranges)) & 0xffffu);
+        else
+            hi[0] = '\0'; /* the last range: no upper bound */
+        int n = snprintf(sql, sizeof(sql), "INSERT INTO %s_r%lld(", t->table, run);
+        col_list(t, sql, &n, "");
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n, ",sluice_g) SELECT ");
+        col_list(t, sql, &n, "");
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n, ",sluice_g FROM %s_p%lld WHERE %s >= ?1",
+                      t->table, run, key);
+        if (hi[0])
+            n += snprintf(sql + n, sizeof(sql) - (size_t)n, " AND %s < '%s'", key, hi);
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n, " ORDER BY %s", key);
+        if (n >= (int)sizeof(sql)) {
+            sl_err_set(err, "sqlite: copy statement too long");
+            return layout_abort(s);
+        }
+        sqlite3_stmt *q = NULL;
+        if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
+            sqlite_store_fail(s->db, err, "seal by copy");
+            return layout_abort(s);
+        }
+        sqlite3_bind_text(q, 1, lo, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+        if (rc != SQLITE_DONE) {
+            sqlite_store_fail(s->db, err, "seal by copy");
+            return layout_abort(s);
+        }
+        done = sqlite3_changes(s->db);
+        snprintf(sql, sizeof(sql), "UPDATE sluice_build SET lo=%s%s%s WHERE tbl='%s'",
+                 hi[0] ? "'" : "", hi[0] ? hi : "NULL", hi[0] ? "'" : "", t->table);
+        if (exec(s->db, sql, err) != 0)
+            return layout_abort(s);
+        if (s->pmap && s->pmap_run == s->build_run)
+            feed_to = hi[0] ? (size_t)((double)s->pmap->cap * j / ranges) : s->pmap->cap;
+    } else {
+        snprintf(sql, sizeof(sql),
+                 "DELETE FROM %s_p%lld WHERE rowid < (SELECT min(rowid) FROM %s_p%lld) + %lld",
+                 t->table, run, t->table, run, (long long)s->copy_rows);
+        if (exec(s->db, sql, err) != 0)
+            return layout_abort(s);
+        done = sqlite3_changes(s->db);
+        int64_t left = 0;
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM (SELECT 1 FROM %s_p%lld LIMIT 1)",
+                 t->table, run);
+        if (sql_int(s->db, sql, &left) != 0) {
+            sqlite_store_fail(s->db, err, "seal by copy");
+            return layout_abort(s);
+        }
+        if (left == 0) {
+            pmap_retire(s); /* its statement names the table */
+            snprintf(sql, sizeof(sql),
+                     "DROP VIEW IF EXISTS %s; DROP TABLE %s_p%lld; DELETE FROM sluice_build "
+                     "WHERE tbl='%s'",
+                     t->table, t->table, run, t->table);
+            if (exec(s->db, sql, err) != 0 || runs_load(s, err) != 0 ||
+                create_view(s, true, err) != 0)
+                return layout_abort(s);
+        }
+    }
+    if (exec(s->db, "COMMIT", err) != 0)
+        return layout_abort(s);
+    s->copy_steps++;
+    if (copying && s->pmap) {
+        pmap_feed(s, feed_to);
+        if (!hi[0])
+            pmap_retire(s); /* every id is in the run now */
+    }
+    return done;
+}
+
+/* Ends the build in progress at once (before a seal, or at a move of its run). */
+static int build_finish(struct sqlite_store *s, struct sl_err *err)
+{
+    for (int i = 0; s->build_run && i < (1 << 24); i++) {
+        if (build_step(s, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Seals the delta once it holds merge_rows rows, in one transaction: T_delta is renamed to
  * the run T_r<n> (n = the merge count after this one, so never reused), its (g, id) index is
  * replaced by an index on id, built in one sorted pass, and an empty T_delta takes its place.
  * The rows are not copied. The ids go into the filter (from the map: no table read), which is
  * stored with the seal. A failure leaves the file as it was. */
-static int delta_seal(struct sqlite_store *s, struct sl_err *err)
+static int delta_seal(struct sqlite_store *s, bool by_copy, struct sl_err *err)
 {
     const struct store_table *t = s->t;
     const char *key = t->cols[t->key_col];
-    char sql[SQL_MAX];
+    char sql[SQL_MAX], idx[STORE_NAME_MAX + 64];
     if (exec(s->db, "BEGIN IMMEDIATE", err) != 0)
         return -1;
     int64_t gen = 0;
     if (delta_sync(s, err) != 0)
         goto fail;
-    if (s->live < s->merge_rows) /* another writer sealed it first */
+    /* another writer sealed it first, or is building a run (ended before a seal) */
+    if (s->live < s->merge_rows || s->build_run)
         return layout_commit(s, err);
     if (step_int(s->get_gen, &gen) != 0) {
         sqlite_store_fail(s->db, err, "merge count");
         goto fail;
     }
+    if (table_index(s, s->tdelta, idx, sizeof(idx), err) != 0) {
+        sl_err_set(err, "sqlite: the delta has no index");
+        goto fail;
+    }
     int64_t run = gen + 1;
-    int n = snprintf(sql, sizeof(sql),
-                     "DROP VIEW IF EXISTS %s; ALTER TABLE %s RENAME TO %s_r%lld; DROP INDEX "
-                     "%s_g_%s; CREATE INDEX %s_r%lld_%s ON %s_r%lld(%s); INSERT INTO "
-                     "sluice_runs(tbl, run) VALUES('%s', %lld); UPDATE sluice_merges SET "
-                     "merges=merges+1 WHERE tbl='%s'",
-                     t->table, s->tdelta, t->table, (long long)run, s->tdelta, key, t->table,
-                     (long long)run, key, t->table, (long long)run, key, t->table, (long long)run,
-                     t->table);
+    int n;
+    if (by_copy) {
+        n = snprintf(sql, sizeof(sql),
+                     "DROP VIEW IF EXISTS %s; ALTER TABLE %s RENAME TO %s_p%lld; DELETE FROM "
+                     "sqlite_stat1 WHERE tbl='%s_p%lld'; INSERT INTO sqlite_stat1(tbl, idx, stat) "
+                     "VALUES('%s_p%lld', '%s', '1000000 4096 1'); INSERT INTO sluice_build(tbl, "
+                     "run, lo) VALUES('%s', %lld, ''); ",
+                     t->table, s->tdelta, t->table, (long long)run, t->table, (long long)run,
+                     t->table, (long long)run, idx, t->table, (long long)run);
+        char rname[STORE_NAME_MAX + 32];
+        snprintf(rname, sizeof(rname), "%s_r%lld", t->table, (long long)run);
+        if (n < (int)sizeof(sql) && delta_ddl(s, rname, sql + n, sizeof(sql) - (size_t)n, err) != 0)
+            goto fail;
+        n += (int)strlen(sql + n);
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n, "; CREATE INDEX %s_%s ON %s(%s)", rname,
+                      key, rname, key);
+    } else {
+        n = snprintf(sql, sizeof(sql),
+                     "DROP VIEW IF EXISTS %s; ALTER TABLE %s RENAME TO %s_r%lld; DROP INDEX %s; "
+                     "CREATE INDEX %s_r%lld_%s ON %s_r%lld(%s)",
+                     t->table, s->tdelta, t->table, (long long)run, idx, t->table, (long long)run,
+                     key, t->table, (long long)run, key);
+    }
+    if (n < (int)sizeof(sql))
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n,
+                      "; INSERT INTO sluice_runs(tbl, run) VALUES('%s', %lld); UPDATE "
+                      "sluice_merges SET merges=merges+1 WHERE tbl='%s'",
+                      t->table, (long long)run, t->table);
     if (n >= (int)sizeof(sql)) {
         sl_err_set(err, "sqlite: seal statement too long");
         goto fail;
     }
-    if (exec(s->db, sql, err) != 0 || create_delta(s, err) != 0 || runs_load(s, err) != 0 ||
+    if (exec(s->db, sql, err) != 0 || create_delta(s, run, err) != 0 || runs_load(s, err) != 0 ||
         create_view(s, true, err) != 0)
         goto fail;
+    if (by_copy) {
+        /* The delta's map becomes the run's (pmap); the filter gets its ids step by step. */
+        struct sqlite_idmap *fresh = calloc(1, sizeof(*fresh));
+        if (!fresh) {
+            sl_err_set(err, "out of memory");
+            goto fail;
+        }
+        if (exec(s->db, "COMMIT", err) != 0) {
+            free(fresh);
+            goto fail;
+        }
+        pmap_retire(s);
+        s->pmap = s->map;
+        s->pmap_run = run;
+        s->pmap_fed = 0;
+        s->map = fresh;
+        if (s->bloom->ok && s->bloom->gen == s->map_gen)
+            s->bloom->gen = s->map_gen + 1;
+        s->live = 0;
+        s->map_max = 0;
+        s->map_gen++;
+        s->merges++;
+        s->copy_seals++;
+        s->build_budget = 0;
+        return 0;
+    }
     struct sqlite_bloom *b = s->bloom;
     struct sqlite_idmap *m = s->map;
     /* The sealed ids go into the filter before the commit, so that the filter stored with the
@@ -1290,7 +1752,8 @@ static int run_move(struct sqlite_store *s, int nslices, struct sl_err *err)
         return -1;
     if (delta_sync(s, err) != 0)
         goto fail;
-    if (s->nruns <= s->max_runs) { /* another writer moved it */
+    /* another writer moved it; or it is being built by copy (the move waits for the build) */
+    if (s->nruns <= s->max_runs || (s->build_run && s->runs[0] == s->build_run)) {
         s->slice = 0;
         return layout_commit(s, err);
     }
@@ -1356,7 +1819,40 @@ int store_sqlite_stats(const struct store *st, struct store_sqlite_stats *out)
     out->filter_builds = s->bloom_builds;
     out->filter_grows = s->bloom_grows;
     out->filter_loads = s->bloom_loads;
+    out->copy_seals = s->copy_seals;
+    out->copy_steps = s->copy_steps;
     return 0;
+}
+
+/* At close, a writer whose filter holds every sealed id of the file's seal count stores it
+ * unless it is stored already (after a seal by copy, which does not store it), so that the
+ * next writer reads it back instead of reading every stored id. Nothing on any doubt. */
+static void filter_save_at_close(struct sqlite_store *s)
+{
+    struct sl_err e;
+    if (!s->delta || !s->put_off || !s->bloom || !s->bloom->ok || !s->map_ok || !s->runs_ok)
+        return;
+    if (s->pmap)
+        pmap_feed(s, s->pmap->cap);
+    if (exec(s->db, "BEGIN IMMEDIATE", &e) != 0)
+        return;
+    int64_t ver = -1, gen = -1, have = 1;
+    sqlite3_stmt *q = NULL;
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM sluice_filter WHERE tbl='%s' AND gen=?1 AND format=%d",
+             s->t->table, FILTER_FORMAT);
+    if (step_int(s->data_ver, &ver) == 0 && ver == s->seen_ver && step_int(s->get_gen, &gen) == 0 &&
+        gen == s->map_gen && s->bloom->gen == gen &&
+        sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, gen);
+        if (step_int(q, &have) != 0)
+            have = 1;
+    }
+    sqlite3_finalize(q);
+    if (have == 0 && filter_save(s, gen, &e) == 0 && exec(s->db, "COMMIT", &e) == 0)
+        return;
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static void sqlite_store_close(struct store *st)
@@ -1364,6 +1860,8 @@ static void sqlite_store_close(struct store *st)
     struct sqlite_store *s = (struct sqlite_store *)st;
     if (!s)
         return;
+    if (s->db)
+        filter_save_at_close(s);
     if (s->db && s->ckpt)
         sqlite3_wal_hook(s->db, NULL, NULL);
     ckpt_stop(s);
@@ -1381,6 +1879,8 @@ static void sqlite_store_close(struct store *st)
     free(s->runs);
     free(s->run_upd);
     idmap_free(s->map);
+    idmap_free(s->pmap);
+    sqlite3_finalize(s->p_upd);
     if (s->bloom)
         free(s->bloom->bits);
     free(s->bloom);
@@ -1624,7 +2124,15 @@ static int write_delta(struct sqlite_store *s, const struct store_row *rows, lon
                 return sqlite_store_fail(s->db, err, "update");
             continue;
         }
-        if (!s->bloom->ok || bloom_maybe(s->bloom, h)) {
+        bool hint = false;
+        if (s->pmap) { /* in the run being built by copy? */
+            int in_p = pmap_update(s, r, h, &hint, err);
+            if (in_p < 0)
+                return -1;
+            if (in_p)
+                continue;
+        }
+        if (hint || !s->bloom->ok || bloom_maybe(s->bloom, h)) {
             int found = sealed_update(s, r, err);
             if (found < 0)
                 return -1;
@@ -1727,9 +2235,22 @@ static int sqlite_store_write_batch(struct store *st, const char *topic,
         /* The batch is stored; a seal or a move (slice) that fails is tried again after the
          * next batch. */
         struct sl_err merr;
+        if (s->build_run || s->pmap) { /* steps of a seal by copy, paid for by the rows */
+            s->build_budget += (int64_t)nw * BUILD_PER_ROW;
+            for (int i = 0; i < 64 && s->build_run && s->build_budget > 0; i++) {
+                int64_t done = build_step(s, &merr);
+                if (done < 0)
+                    break;
+                s->build_budget -= done > 0 ? done : 1;
+            }
+        }
         /* Seals wait while moves lag far behind (tiny merge_rows): the view stays short. */
-        if (s->live >= s->merge_rows && s->nruns <= s->max_runs + 16)
-            delta_seal(s, &merr);
+        if (s->live >= s->merge_rows && s->nruns <= s->max_runs + 16 &&
+            (!s->build_run || build_finish(s, &merr) == 0))
+            delta_seal(s,
+                       s->seal_mode == SEAL_COPY ||
+                           (s->seal_mode == SEAL_AUTO && nw <= SEAL_COPY_MAX_BATCH),
+                       &merr);
         if (s->runs_ok && (s->slice > 0 || s->nruns > s->max_runs))
             run_move(s, s->merge_slices, &merr);
     }

@@ -159,6 +159,8 @@ struct store_sqlite_stats {
     uint64_t filter_builds; /* id filters built by reading every stored id */
     uint64_t filter_grows;  /* id filters replaced by a larger one filled slice by slice */
     uint64_t filter_loads;  /* id filters read back from the file (stored by the last seal) */
+    uint64_t copy_seals;    /* of the seals, those that fill their run by copy, step by step */
+    uint64_t copy_steps;    /* steps of those builds this handle did */
 };
 /* -1 when st is not an SQLite store. */
 int store_sqlite_stats(const struct store *st, struct store_sqlite_stats *out);

@@ -562,6 +562,27 @@ static void versioned_row(char cell[12][48], struct store_row *row, int version)
     }
 }
 
+/* Batch k of ids spread over every first hex digit: nnew new ids (k * nnew on), then, from
+ * k = 1 on, nupd updates of earlier ones picked by seed; version[id] counts each write and is
+ * the row's first_name. Returns the rows made (cell and rows hold nnew + nupd). */
+static int mixed_batch(int k, int nnew, int nupd, unsigned *seed, int *version,
+                       char (*cell)[12][48], struct store_row *rows)
+{
+    int n = 0;
+    for (int i = 0; i < nnew + (k > 0 ? nupd : 0); i++) {
+        int id = i < nnew ? k * nnew + i : 0;
+        if (i >= nnew) {
+            *seed = *seed * 1103515245u + 12345u;
+            id = (int)((*seed >> 8) % (unsigned)(k * nnew));
+        }
+        version[id]++;
+        snprintf(cell[n][0], 48, "%x%07d-0000-4000-8000-%012d", id % 16, id / 16, id);
+        versioned_row(cell[n], &rows[n], version[id]);
+        n++;
+    }
+    return n;
+}
+
 /* Runs beyond the first moved into the main table in 16 id-range slices, one after each
  * batch, while two writers alternate (then one writes alone): ids over every first hex digit,
  * each batch 100 new ids and 30 updates of older ones (in the delta, a run, the main table,
@@ -588,22 +609,7 @@ static void test_delta_slices(void)
     unsigned seed = 12345;
     int moved_seen = 0;
     for (int k = 0; k < NB; k++) {
-        int n = 0;
-        for (int i = 0; i < NEW + UPD; i++) {
-            int id;
-            if (i < NEW) {
-                id = k * NEW + i;
-            } else if (k > 0) {
-                seed = seed * 1103515245u + 12345u;
-                id = (int)((seed >> 8) % (unsigned)(k * NEW));
-            } else {
-                break;
-            }
-            version[id]++;
-            snprintf(cell[n][0], 48, "%x%07d-0000-4000-8000-%012d", id % 16, id / 16, id);
-            versioned_row(cell[n], &rows[n], version[id]);
-            n++;
-        }
+        int n = mixed_batch(k, NEW, UPD, &seed, version, cell, rows);
         int wi = k < 20 ? k % 2 : 0; /* then one writer alone: its own filter must follow */
         struct store_offset o = {0, next[wi], next[wi] + n + 1};
         CHECK_EQ_INT(store_write_batch(w[wi], "s", rows, (size_t)n, &o, 1, &err), 0);
@@ -627,6 +633,124 @@ static void test_delta_slices(void)
     CHECK(in_main >= 600 && seals >= 12 && moved_seen > 0 && nruns == run_tables && nruns < seals);
     store_close(w[0]);
     store_close(w[1]);
+}
+
+/* Seals by copy (seal=copy): the run is filled from the sealed delta one id range after each
+ * batch (copy_rows=16: many ranges), then the delta's old table is emptied and dropped, while
+ * two writers alternate, one of them reopened mid-build, with updates of older ids wherever
+ * they are (the old table, the run being filled, older runs, the main table). After every
+ * batch: one row per id, and a lookup by id stays indexed; at the end every id holds its
+ * newest version and no build is left. */
+static void test_delta_copy(void)
+{
+    char u[400], path[300];
+    snprintf(u, sizeof(u),
+             "sqlite:%s/copy?layout=delta&merge_rows=600&runs=2&seal=copy&copy_rows=16", dir);
+    snprintf(path, sizeof(path), "%s/copy/spark_streams.db", dir);
+    struct store *w[2] = {NULL, NULL};
+    struct sl_err err;
+    CHECK(store_open(u, &spec_users()->layout, "ga", 0, &w[0], &err) == 0);
+    CHECK(store_open(u, &spec_users()->layout, "gb", 0, &w[1], &err) == 0);
+    if (!w[0] || !w[1])
+        return;
+    enum { NB = 60, NEW = 100, UPD = 30 };
+    static int version[NB * NEW];
+    static char cell[NEW + UPD][12][48];
+    static struct store_row rows[NEW + UPD];
+    int64_t next[2] = {-1, -1};
+    long long vsum = 0;
+    unsigned seed = 777;
+    int building_seen = 0, midway_seen = 0, reopened = 0;
+    for (int k = 0; k < NB; k++) {
+        int n = mixed_batch(k, NEW, UPD, &seed, version, cell, rows);
+        int wi = k < 40 ? k % 2 : 0;
+        struct store_offset o = {0, next[wi], next[wi] + n + 1};
+        CHECK_EQ_INT(store_write_batch(w[wi], "c", rows, (size_t)n, &o, 1, &err), 0);
+        next[wi] += n + 1;
+        CHECK_EQ_INT(q1(path, "SELECT count(*) FROM created_users", NULL), (k + 1) * NEW);
+        CHECK_EQ_INT(q1(path, "SELECT count(DISTINCT id) FROM created_users", NULL), (k + 1) * NEW);
+        long long building = q1(path, "SELECT count(*) FROM sluice_build", NULL);
+        building_seen += building > 0;
+        midway_seen += q1(path, "SELECT count(*) FROM sluice_build WHERE lo > ''", NULL) > 0;
+        if (building > 0)
+            CHECK_EQ_INT(plan_scans(path, "SELECT * FROM created_users WHERE id='x'"), 0);
+        if (building > 0 && !reopened && k > 20) { /* a writer restarts mid-build */
+            store_close(w[1]);
+            w[1] = NULL;
+            CHECK(store_open(u, &spec_users()->layout, "gb", 0, &w[1], &err) == 0);
+            if (!w[1])
+                break;
+            reopened = 1;
+        }
+    }
+    for (int id = 0; id < NB * NEW; id++)
+        vsum += version[id];
+    CHECK_EQ_INT(
+        q1(path, "SELECT sum(CAST(substr(first_name, 2) AS INTEGER)) FROM created_users", NULL),
+        vsum);
+    struct store_sqlite_stats ss;
+    CHECK_EQ_INT(store_sqlite_stats(w[0], &ss), 0);
+    long long seals = q1(path, "SELECT merges FROM sluice_merges", NULL);
+    long long in_main = q1(path, "SELECT count(*) FROM created_users_main", NULL);
+    printf("seal by copy: %lld seals (%llu by this writer by copy, %llu steps), %lld rows in the "
+           "main table, build seen in %d batches (midway in %d)\n",
+           seals, (unsigned long long)ss.copy_seals, (unsigned long long)ss.copy_steps, in_main,
+           building_seen, midway_seen);
+    CHECK(seals >= 8 && ss.copy_seals >= 4 && ss.copy_steps > ss.copy_seals * 4);
+    CHECK(building_seen > 10 && midway_seen > 2 && reopened && in_main > 0);
+    /* The last build ends after enough batches (updates only, of ids in the delta). */
+    for (int k = 0; k < 200 && q1(path, "SELECT count(*) FROM sluice_build", NULL) > 0; k++) {
+        for (int i = 0; i < 50; i++) {
+            int id = (NB - 1) * NEW + i;
+            version[id]++;
+            vsum++;
+            snprintf(cell[i][0], 48, "%x%07d-0000-4000-8000-%012d", id % 16, id / 16, id);
+            versioned_row(cell[i], &rows[i], version[id]);
+        }
+        struct store_offset o = {0, next[0], next[0] + 51};
+        CHECK_EQ_INT(store_write_batch(w[0], "c", rows, 50, &o, 1, &err), 0);
+        next[0] += 51;
+    }
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM sluice_build", NULL), 0);
+    CHECK_EQ_INT(q1(path,
+                    "SELECT count(*) FROM sqlite_master WHERE name GLOB 'created_users_p[0-9]*'",
+                    NULL),
+                 0);
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM created_users", NULL), NB * NEW);
+    CHECK_EQ_INT(
+        q1(path, "SELECT sum(CAST(substr(first_name, 2) AS INTEGER)) FROM created_users", NULL),
+        vsum);
+    /* The writer that never reopened built its filter from the tables once, at its first
+     * batch: at the other's seals by copy it took their ids from the map it read. */
+    CHECK_EQ_INT(store_sqlite_stats(w[0], &ss), 0);
+    printf("seal by copy: filter built %llu times\n", (unsigned long long)ss.filter_builds);
+    CHECK(ss.filter_builds <= 2);
+    store_close(w[0]);
+    store_close(w[1]);
+    /* Seals by copy do not store the filter; a clean close does, and a reopened writer reads
+     * it back (updates of ids sealed by copy stay updates). */
+    w[0] = NULL;
+    CHECK(store_open(u, &spec_users()->layout, "ga", 0, &w[0], &err) == 0);
+    if (!w[0])
+        return;
+    for (int i = 0; i < 50; i++) {
+        int id = i * 97;
+        version[id]++;
+        vsum++;
+        snprintf(cell[i][0], 48, "%x%07d-0000-4000-8000-%012d", id % 16, id / 16, id);
+        versioned_row(cell[i], &rows[i], version[id]);
+    }
+    struct store_offset o = {0, next[0], next[0] + 51};
+    CHECK_EQ_INT(store_write_batch(w[0], "c", rows, 50, &o, 1, &err), 0);
+    CHECK_EQ_INT(store_sqlite_stats(w[0], &ss), 0);
+    printf("seal by copy, reopened: filter read back %llu, built %llu\n",
+           (unsigned long long)ss.filter_loads, (unsigned long long)ss.filter_builds);
+    CHECK(ss.filter_loads == 1 && ss.filter_builds == 0);
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM created_users", NULL), NB * NEW);
+    CHECK_EQ_INT(
+        q1(path, "SELECT sum(CAST(substr(first_name, 2) AS INTEGER)) FROM created_users", NULL),
+        vsum);
+    store_close(w[0]);
 }
 
 /* One writer past several sizes of its id filter: the filter is replaced by larger ones
@@ -834,6 +958,7 @@ int main(void)
     test_checkpointer();
     test_delta();
     test_delta_slices();
+    test_delta_copy();
     test_layout_detect();
     test_filter_grow();
     test_open_together();
