@@ -540,10 +540,9 @@ static int setup_delta(struct sqlite_store *s, struct sl_err *err)
              "CREATE TABLE IF NOT EXISTS sluice_runs(tbl TEXT NOT NULL, run INTEGER NOT NULL, "
              "PRIMARY KEY(tbl, run)) WITHOUT ROWID; CREATE TABLE IF NOT EXISTS "
              "sluice_filter(tbl TEXT PRIMARY KEY NOT NULL, gen INTEGER NOT NULL, format INTEGER "
-             "NOT NULL, nbits INTEGER NOT NULL, n INTEGER NOT NULL, bits BLOB NOT NULL); CREATE "
-             "TABLE "
-             "IF NOT EXISTS sluice_build(tbl TEXT PRIMARY KEY NOT NULL, run INTEGER NOT NULL, lo "
-             "TEXT) WITHOUT ROWID",
+             "NOT NULL, nbits INTEGER NOT NULL, n INTEGER NOT NULL, bits BLOB NOT NULL); "
+             "CREATE TABLE IF NOT EXISTS sluice_build(tbl TEXT PRIMARY KEY NOT NULL, run "
+             "INTEGER NOT NULL, lo TEXT) WITHOUT ROWID",
              err) != 0 ||
         create_view(s, false, err) != 0)
         return -1;
@@ -1218,12 +1217,8 @@ static int runs_load(struct sqlite_store *s, struct sl_err *err)
         return sqlite_store_fail(s->db, err, "list the runs");
     snprintf(sql, sizeof(sql), "SELECT coalesce(max(run), 0) FROM sluice_build WHERE tbl='%s'",
              s->t->table);
-    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK ||
-        step_int(q, &s->build_run) != 0) {
-        sqlite3_finalize(q);
+    if (sql_int(s->db, sql, &s->build_run) != 0)
         return sqlite_store_fail(s->db, err, "read the seal by copy");
-    }
-    sqlite3_finalize(q);
     s->runs_ok = true;
     return 0;
 }
