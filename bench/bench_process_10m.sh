@@ -45,8 +45,10 @@ die() {
 PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])')
 BOOT="127.0.0.1:$PORT"
+MPORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
 "$SLUICE" broker --listen "$BOOT" --data-dir "$WORK/broker" --log-level warn \
-    >"$WORK/broker.log" 2>&1 &
+    --metrics-listen "127.0.0.1:$MPORT" >"$WORK/broker.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 200); do
     (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
@@ -112,6 +114,14 @@ while (($(stored_sum "$WORK/store" users) < N + 1000 && SECONDS < deadline)); do
 MARK=$(wc -l <"$WORK/steady.log")
 while (($(wc -l <"$WORK/steady.log") <= MARK && SECONDS < deadline)); do sleep 0.1; done
 MARK=$(wc -l <"$WORK/steady.log")
+# The broker's fsync histogram before and after the phase: its fsyncs hold the records back.
+fsync_hist() {
+    "$PY" -c 'import sys, urllib.request
+for l in urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode().splitlines():
+    if l.startswith("sluice_broker_fsync_duration_seconds_bucket"):
+        print(l.split("le=\"")[1].split("\"")[0], l.split()[-1])' "$MPORT" 2>/dev/null || true
+}
+fsync_hist >"$WORK/fsync.0"
 # Producer linger 5 ms, as `sluice ingest` (issue 12); usergen prints its ack latency too.
 "$USERGEN" produce -b "$BOOT" -t users -n "$LN" -k $((N + 1000)) -r "$RATE" -B 0 -U 10 -S 3 \
     -T 600 -L 5 | tail -2
@@ -120,6 +130,7 @@ while (($(stored_sum "$WORK/store" users) < N + 1000 + LN && SECONDS < deadline)
     sleep 0.2
 done
 STEADY_HWM=$(awk '/VmHWM/ {print $2}' "/proc/$SPID/status")
+fsync_hist >"$WORK/fsync.1"
 kill -TERM "$SPID"
 wait "$SPID" 2>/dev/null || true
 tail -n +"$((MARK + 1))" "$WORK/steady.log" >"$WORK/steady.part"
@@ -191,6 +202,23 @@ for l in open(work + "/steady.log", errors="replace"):
     m = re.search(r"summary: .*end-to-end p50 ([\d.]+) ms p99 ([\d.]+) ms", l)
     if m:
         overall = "; over all records p50 %s ms, p99 %s ms" % (m.group(1), m.group(2))
+# The broker's fsyncs during the phase (bucket counts after minus before).
+def hist(path):
+    try:
+        return {float(a) if a != "+Inf" else float("inf"): int(float(b))
+                for a, b in (l.split() for l in open(path) if l.strip())}
+    except (OSError, ValueError):
+        return {}
+h0, h1 = hist(work + "/fsync.0"), hist(work + "/fsync.1")
+if h1:
+    les = sorted(h1)
+    cum = [h1[le] - h0.get(le, 0) for le in les]
+    total = cum[-1]
+    if total > 0:
+        p99 = next(le for le, c in zip(les, cum) if c >= 0.99 * total)
+        over = total - max((c for le, c in zip(les, cum) if le <= 0.1), default=0)
+        print("  broker fsyncs in the steady phase: %d, p99 <= %.0f ms, %d above 100 ms" %
+              (total, p99 * 1000, over))
 if s:
     print("  steady %d records/s on the full table: end-to-end p50 %.0f ms (median of 1 s "
           "intervals), p99 %.0f ms (worst 1 s interval)%s; batch p50 %.1f ms, p99 %.1f ms; "
