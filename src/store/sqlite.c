@@ -1608,11 +1608,13 @@ static int build_finish(struct sqlite_store *s, struct sl_err *err)
     return 0;
 }
 
-/* Seals the delta once it holds merge_rows rows, in one transaction: T_delta is renamed to
- * the run T_r<n> (n = the merge count after this one, so never reused), its (g, id) index is
- * replaced by an index on id, built in one sorted pass, and an empty T_delta takes its place.
- * The rows are not copied. The ids go into the filter (from the map: no table read), which is
- * stored with the seal. A failure leaves the file as it was. */
+/* Seals the delta once it holds merge_rows rows, in one transaction. An index seal: T_delta
+ * is renamed to the run T_r<n> (n = the merge count after this one, so never reused), its
+ * (g, id) index is replaced by an index on id, built in one sorted pass, and an empty T_delta
+ * takes its place. The rows are not copied. The ids go into the filter (from the map: no
+ * table read), which is stored with the seal. A seal by copy (by_copy): T_delta is renamed to
+ * T_p<n> instead, T_r<n> is created empty and build_step fills it later (see "Sealing by
+ * copy"). A failure leaves the file as it was. */
 static int delta_seal(struct sqlite_store *s, bool by_copy, struct sl_err *err)
 {
     const struct store_table *t = s->t;
