@@ -30,6 +30,7 @@
  * (the writer keeps up: latency counts) and index for larger ones (a backlog: rows/s count). */
 enum { SEAL_AUTO, SEAL_INDEX, SEAL_COPY };
 #define SEAL_COPY_MAX_BATCH 1024
+#define BOUND_MAX 80 /* a copy range bound, truncated from a stored id */
 
 struct sqlite_store {
     struct store base; /* first: the generic handle */
@@ -82,9 +83,12 @@ struct sqlite_store {
     int64_t build_run;         /* 0: none (as of runs_load) */
     struct sqlite_idmap *pmap; /* T_p<pmap_run>'s ids: hash -> rowid, while its copy runs */
     int64_t pmap_run;
-    size_t pmap_fed;      /* slots of pmap added to the filter so far */
-    sqlite3_stmt *p_upd;  /* UPDATE T_p<pmap_run> ... WHERE rowid=? AND id=? AND id>=lo */
-    int64_t build_budget; /* rows the batches so far have paid to copy, not yet copied */
+    size_t pmap_fed;           /* slots of pmap added to the filter so far */
+    sqlite3_stmt *p_upd;       /* UPDATE T_p<pmap_run> ... WHERE rowid=? AND id=? AND id>=lo */
+    int64_t build_budget;      /* rows the batches so far have paid to copy, not yet copied */
+    char (*bounds)[BOUND_MAX]; /* the copy's range bounds for bounds_run, sorted (build_bounds) */
+    int nbounds;
+    int64_t bounds_run, copy_step_max;
     uint64_t merges, map_builds, bloom_builds, bloom_grows, bloom_loads, copy_seals, copy_steps;
     char tmain[STORE_NAME_MAX + 8], tdelta[STORE_NAME_MAX + 8];
 };
@@ -1308,9 +1312,9 @@ static void slice_where(int k, int n, const char *key, char *out, size_t size)
  * renames T_delta to T_p<n> (it keeps its (g, id) index) and creates the run T_r<n> empty,
  * with its id index; sluice_build(tbl, run, lo) says that ids below lo are in T_r<n> and the
  * others in T_p<n>. After batches, steps fill T_r<n> from T_p<n> in id order, one range of ids
- * (a range of 4-hex-digit prefixes) at a time, so its table and index only grow at their right
- * edge; lo is NULL once all are copied, and later steps delete T_p<n>'s rows in rowid order,
- * then drop it. Each step is a transaction of about copy_rows rows; batches pay for
+ * (between bounds sampled from the ids, build_bounds) at a time, so its table and index only grow
+ * at their right edge; lo is NULL once all are copied, and later steps delete T_p<n>'s rows in
+ * rowid order, then drop it. Each step is a transaction of about copy_rows rows; batches pay for
  * BUILD_PER_ROW rows of steps per row they write, so a run is built well before the next
  * seal. The view shows T_p<n>'s rows at or above lo. The writer finds ids in T_p<n> through
  * the sealed delta's map (pmap), kept until the copy ends; its hashes go into the filter a
@@ -1381,7 +1385,7 @@ static int build_lo(struct sqlite_store *s, char *lo, size_t size, struct sl_err
  * its ids then go into the filter at once). In a write transaction, after runs_load. */
 static int pmap_sync(struct sqlite_store *s, struct sl_err *err)
 {
-    char lo[64];
+    char lo[BOUND_MAX + 8];
     int copying = s->build_run ? build_lo(s, lo, sizeof(lo), err) : 0;
     if (copying < 0)
         return -1;
@@ -1481,6 +1485,91 @@ static int layout_commit(struct sqlite_store *s, struct sl_err *err)
     return exec(s->db, "COMMIT", err) == 0 ? 0 : layout_abort(s);
 }
 
+static int bound_cmp(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+/* The copy's range bounds for run (rows rows in T_p<run>): ids sampled from T_p<run> through
+ * its (g, id) index, a few at even offsets in every group of 4096 rows, so that consecutive
+ * bounds hold about copy_rows rows between them whatever the ids look like (random uuids,
+ * upper case, time-ordered ones: each group then holds its own range of ids). About 1M index
+ * entries stepped over at 1M rows. Sorted and without repeats. */
+static int build_bounds(struct sqlite_store *s, int64_t run, int64_t rows, struct sl_err *err)
+{
+    const struct store_table *t = s->t;
+    char sql[512];
+    int64_t gmin = 0, gmax = 0;
+    free(s->bounds);
+    s->bounds = NULL;
+    s->nbounds = 0;
+    s->bounds_run = 0;
+    snprintf(sql, sizeof(sql), "SELECT coalesce(min(sluice_g), 0) FROM %s_p%lld", t->table,
+             (long long)run);
+    if (sql_int(s->db, sql, &gmin) != 0)
+        return sqlite_store_fail(s->db, err, "seal by copy");
+    snprintf(sql, sizeof(sql), "SELECT coalesce(max(sluice_g), 0) FROM %s_p%lld", t->table,
+             (long long)run);
+    if (sql_int(s->db, sql, &gmax) != 0)
+        return sqlite_store_fail(s->db, err, "seal by copy");
+    int64_t groups = gmax - gmin + 1, want = rows / s->copy_rows;
+    if (want > 65536)
+        want = 65536;
+    int64_t k = groups > 0 ? (want + groups - 1) / groups : 0;
+    if (k > 4096)
+        k = 4096;
+    if (k <= 0 || groups <= 0)
+        return 0; /* one range: everything */
+    if (!(s->bounds = malloc((size_t)(groups * k) * sizeof(*s->bounds))))
+        return sl_err_set(err, "out of memory");
+    snprintf(sql, sizeof(sql),
+             "SELECT %s FROM %s_p%lld WHERE sluice_g=?1 ORDER BY %s LIMIT 1 "
+             "OFFSET ?2",
+             t->cols[t->key_col], t->table, (long long)run, t->cols[t->key_col]);
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return sqlite_store_fail(s->db, err, "seal by copy");
+    int n = 0, rc = SQLITE_DONE;
+    for (int64_t g = gmin; g <= gmax; g++) {
+        /* group g holds about the rowids [4096 g, 4096 (g + 1)) of 1..rows */
+        int64_t from = g * 4096 > 1 ? g * 4096 : 1,
+                to = (g + 1) * 4096 < rows + 1 ? (g + 1) * 4096 : rows + 1;
+        int64_t size = to > from ? to - from : 1;
+        for (int64_t i = 0; i < k; i++) {
+            sqlite3_bind_int64(q, 1, g);
+            /* offsets staggered from group to group (golden-ratio steps): random ids give
+             * every group the same distribution, so the same offsets everywhere would sample
+             * the same k quantiles over and over */
+            double u = (double)(g - gmin) * 0.6180339887498949;
+            u -= (double)(int64_t)u;
+            sqlite3_bind_int64(q, 2, (int64_t)(((double)i + u) * (double)size / (double)k));
+            rc = sqlite3_step(q);
+            if (rc == SQLITE_ROW) {
+                const char *v = (const char *)sqlite3_column_text(q, 0);
+                snprintf(s->bounds[n++], BOUND_MAX, "%s", v ? v : "");
+                rc = SQLITE_DONE;
+            }
+            sqlite3_reset(q);
+            if (rc != SQLITE_DONE)
+                break;
+        }
+        if (rc != SQLITE_DONE)
+            break;
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return sqlite_store_fail(s->db, err, "seal by copy");
+    qsort(s->bounds, (size_t)n, sizeof(*s->bounds), bound_cmp);
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (s->bounds[i][0] && (m == 0 || strcmp(s->bounds[i], s->bounds[m - 1]) != 0))
+            memmove(s->bounds[m++], s->bounds[i], BOUND_MAX);
+    }
+    s->nbounds = m;
+    s->bounds_run = run;
+    return 0;
+}
+
 /* One step of the run being built by copy (see "Sealing by copy"), in its own transaction:
  * the next range of ids copied into T_r<n>, or, once all are, up to copy_rows rows of
  * T_p<n> deleted (and T_p<n> dropped when empty, which ends the build). The rows it copied or
@@ -1489,7 +1578,8 @@ static int64_t build_step(struct sqlite_store *s, struct sl_err *err)
 {
     const struct store_table *t = s->t;
     const char *key = t->cols[t->key_col];
-    char sql[SQL_MAX], lo[64], hi[8] = "";
+    char sql[SQL_MAX], lo[BOUND_MAX + 8];
+    bool last = false;
     if (exec(s->db, "BEGIN IMMEDIATE", err) != 0)
         return -1;
     if (delta_sync(s, err) != 0)
@@ -1505,40 +1595,34 @@ static int64_t build_step(struct sqlite_store *s, struct sl_err *err)
     int64_t done = 0;
     size_t feed_to = 0;
     if (copying) {
-        /* as many ranges as make about copy_rows rows each (ids spread evenly, as uuids;
-         * other ids are correct too, in fewer, larger steps): 4-hex-digit prefixes */
-        int64_t prows = 0;
-        snprintf(sql, sizeof(sql), "SELECT coalesce(max(rowid), 0) FROM %s_p%lld", t->table, run);
-        if (sql_int(s->db, sql, &prows) != 0) {
-            sqlite_store_fail(s->db, err, "seal by copy");
-            return layout_abort(s);
+        if (s->bounds_run != s->build_run) {
+            int64_t prows = 0;
+            snprintf(sql, sizeof(sql), "SELECT coalesce(max(rowid), 0) FROM %s_p%lld", t->table,
+                     run);
+            if (sql_int(s->db, sql, &prows) != 0) {
+                sqlite_store_fail(s->db, err, "seal by copy");
+                return layout_abort(s);
+            }
+            if (build_bounds(s, s->build_run, prows, err) != 0)
+                return layout_abort(s);
         }
-        int ranges = 1;
-        while (ranges < 65536 && ranges * s->copy_rows < prows)
-            ranges <<= 1;
-        int a = 1, b = ranges; /* the first range bound above lo: bounds 1..ranges-1 */
+        int a = 0, b = s->nbounds; /* the first bound above lo; none: the last range */
         while (a < b) {
             int m = a + (b - a) / 2;
-            snprintf(hi, sizeof(hi), "%04x", (unsigned)(m * (65536 / ranges)) & 0xffffu);
-            if (strcmp(hi, lo) > 0)
+            if (strcmp(s->bounds[m], lo) > 0)
                 b = m;
             else
                 a = m + 1;
         }
-        int j = a;
-        if (j < ranges)
-            snprintf(hi, sizeof(hi), "%04x", (unsigned)(j * (65536 / ranges)) & 0xffffu);
-        else
-            hi[0] = '\0'; /* the last range: no upper bound */
+        const char *hi = a < s->nbounds ? s->bounds[a] : NULL;
+        last = !hi;
         int n = snprintf(sql, sizeof(sql), "INSERT INTO %s_r%lld(", t->table, run);
         col_list(t, sql, &n, "");
         n += snprintf(sql + n, sizeof(sql) - (size_t)n, ",sluice_g) SELECT ");
         col_list(t, sql, &n, "");
-        n += snprintf(sql + n, sizeof(sql) - (size_t)n, ",sluice_g FROM %s_p%lld WHERE %s >= ?1",
-                      t->table, run, key);
-        if (hi[0])
-            n += snprintf(sql + n, sizeof(sql) - (size_t)n, " AND %s < '%s'", key, hi);
-        n += snprintf(sql + n, sizeof(sql) - (size_t)n, " ORDER BY %s", key);
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n,
+                      ",sluice_g FROM %s_p%lld WHERE %s >= ?1%s%s%s ORDER BY %s", t->table, run,
+                      key, hi ? " AND " : "", hi ? key : "", hi ? " < ?2" : "", key);
         if (n >= (int)sizeof(sql)) {
             sl_err_set(err, "sqlite: copy statement too long");
             return layout_abort(s);
@@ -1549,6 +1633,8 @@ static int64_t build_step(struct sqlite_store *s, struct sl_err *err)
             return layout_abort(s);
         }
         sqlite3_bind_text(q, 1, lo, -1, SQLITE_STATIC);
+        if (hi)
+            sqlite3_bind_text(q, 2, hi, -1, SQLITE_STATIC);
         int rc = sqlite3_step(q);
         sqlite3_finalize(q);
         if (rc != SQLITE_DONE) {
@@ -1556,12 +1642,27 @@ static int64_t build_step(struct sqlite_store *s, struct sl_err *err)
             return layout_abort(s);
         }
         done = sqlite3_changes(s->db);
-        snprintf(sql, sizeof(sql), "UPDATE sluice_build SET lo=%s%s%s WHERE tbl='%s'",
-                 hi[0] ? "'" : "", hi[0] ? hi : "NULL", hi[0] ? "'" : "", t->table);
-        if (exec(s->db, sql, err) != 0)
+        snprintf(sql, sizeof(sql), "UPDATE sluice_build SET lo=?1 WHERE tbl='%s'", t->table);
+        q = NULL;
+        if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK) {
+            sqlite_store_fail(s->db, err, "seal by copy");
             return layout_abort(s);
+        }
+        if (hi)
+            sqlite3_bind_text(q, 1, hi, -1, SQLITE_TRANSIENT);
+        else
+            sqlite3_bind_null(q, 1);
+        rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+        if (rc != SQLITE_DONE) {
+            sqlite_store_fail(s->db, err, "seal by copy");
+            return layout_abort(s);
+        }
+        if (done > s->copy_step_max)
+            s->copy_step_max = done;
         if (s->pmap && s->pmap_run == s->build_run)
-            feed_to = hi[0] ? (size_t)((double)s->pmap->cap * j / ranges) : s->pmap->cap;
+            feed_to =
+                hi ? (size_t)((double)s->pmap->cap * (a + 1) / (s->nbounds + 1)) : s->pmap->cap;
     } else {
         snprintf(sql, sizeof(sql),
                  "DELETE FROM %s_p%lld WHERE rowid < (SELECT min(rowid) FROM %s_p%lld) + %lld",
@@ -1592,8 +1693,14 @@ static int64_t build_step(struct sqlite_store *s, struct sl_err *err)
     s->copy_steps++;
     if (copying && s->pmap) {
         pmap_feed(s, feed_to);
-        if (!hi[0])
+        if (last)
             pmap_retire(s); /* every id is in the run now */
+    }
+    if (!s->build_run || (copying && last)) {
+        free(s->bounds);
+        s->bounds = NULL;
+        s->nbounds = 0;
+        s->bounds_run = 0;
     }
     return done;
 }
@@ -1818,6 +1925,7 @@ int store_sqlite_stats(const struct store *st, struct store_sqlite_stats *out)
     out->filter_loads = s->bloom_loads;
     out->copy_seals = s->copy_seals;
     out->copy_steps = s->copy_steps;
+    out->copy_step_max = (uint64_t)s->copy_step_max;
     return 0;
 }
 
@@ -1877,6 +1985,7 @@ static void sqlite_store_close(struct store *st)
     free(s->run_upd);
     idmap_free(s->map);
     idmap_free(s->pmap);
+    free(s->bounds);
     sqlite3_finalize(s->p_upd);
     if (s->bloom)
         free(s->bloom->bits);

@@ -161,6 +161,7 @@ struct store_sqlite_stats {
     uint64_t filter_loads;  /* id filters read back from the file (stored by the last seal) */
     uint64_t copy_seals;    /* of the seals, those that fill their run by copy, step by step */
     uint64_t copy_steps;    /* steps of those builds this handle did */
+    uint64_t copy_step_max; /* the most rows one copy step of this handle copied */
 };
 /* -1 when st is not an SQLite store. */
 int store_sqlite_stats(const struct store *st, struct store_sqlite_stats *out);
