@@ -1490,20 +1490,24 @@ static int bound_cmp(const void *a, const void *b)
     return strcmp((const char *)a, (const char *)b);
 }
 
-/* The copy's range bounds for run (rows rows in T_p<run>): ids sampled from T_p<run> through
+/* The copy's range bounds for run: ids sampled from T_p<run> through
  * its (g, id) index, a few at even offsets in every group of 4096 rows, so that consecutive
  * bounds hold about copy_rows rows between them whatever the ids look like (random uuids,
  * upper case, time-ordered ones: each group then holds its own range of ids). About 1M index
  * entries stepped over at 1M rows. Sorted and without repeats. */
-static int build_bounds(struct sqlite_store *s, int64_t run, int64_t rows, struct sl_err *err)
+static int build_bounds(struct sqlite_store *s, int64_t run, struct sl_err *err)
 {
     const struct store_table *t = s->t;
     char sql[512];
-    int64_t gmin = 0, gmax = 0;
+    int64_t gmin = 0, gmax = 0, rows = 0;
     free(s->bounds);
     s->bounds = NULL;
     s->nbounds = 0;
     s->bounds_run = 0;
+    snprintf(sql, sizeof(sql), "SELECT coalesce(max(rowid), 0) FROM %s_p%lld", t->table,
+             (long long)run);
+    if (sql_int(s->db, sql, &rows) != 0)
+        return sqlite_store_fail(s->db, err, "seal by copy");
     snprintf(sql, sizeof(sql), "SELECT coalesce(min(sluice_g), 0) FROM %s_p%lld", t->table,
              (long long)run);
     if (sql_int(s->db, sql, &gmin) != 0)
@@ -1518,8 +1522,10 @@ static int build_bounds(struct sqlite_store *s, int64_t run, int64_t rows, struc
     int64_t k = groups > 0 ? (want + groups - 1) / groups : 0;
     if (k > 4096)
         k = 4096;
-    if (k <= 0 || groups <= 0)
-        return 0; /* one range: everything */
+    if (k <= 0 || groups <= 0) {
+        s->bounds_run = run; /* one range: everything (not sampled again at each step) */
+        return 0;
+    }
     if (!(s->bounds = malloc((size_t)(groups * k) * sizeof(*s->bounds))))
         return sl_err_set(err, "out of memory");
     snprintf(sql, sizeof(sql),
@@ -1595,17 +1601,8 @@ static int64_t build_step(struct sqlite_store *s, struct sl_err *err)
     int64_t done = 0;
     size_t feed_to = 0;
     if (copying) {
-        if (s->bounds_run != s->build_run) {
-            int64_t prows = 0;
-            snprintf(sql, sizeof(sql), "SELECT coalesce(max(rowid), 0) FROM %s_p%lld", t->table,
-                     run);
-            if (sql_int(s->db, sql, &prows) != 0) {
-                sqlite_store_fail(s->db, err, "seal by copy");
-                return layout_abort(s);
-            }
-            if (build_bounds(s, s->build_run, prows, err) != 0)
-                return layout_abort(s);
-        }
+        if (s->bounds_run != s->build_run && build_bounds(s, s->build_run, err) != 0)
+            return layout_abort(s);
         int a = 0, b = s->nbounds; /* the first bound above lo; none: the last range */
         while (a < b) {
             int m = a + (b - a) / 2;
@@ -2341,7 +2338,7 @@ static int sqlite_store_write_batch(struct store *st, const char *topic,
         /* The batch is stored; a seal or a move (slice) that fails is tried again after the
          * next batch. */
         struct sl_err merr;
-        if (s->build_run || s->pmap) { /* steps of a seal by copy, paid for by the rows */
+        if (s->build_run) { /* steps of a seal by copy, paid for by the rows */
             s->build_budget += (int64_t)nw * BUILD_PER_ROW;
             for (int i = 0; i < 64 && s->build_run && s->build_budget > 0; i++) {
                 int64_t done = build_step(s, &merr);

@@ -562,6 +562,16 @@ static void versioned_row(char cell[12][48], struct store_row *row, int version)
     }
 }
 
+/* Two writers of the users table on store u, groups "ga" and "gb"; false (a check failed)
+ * unless both opened. */
+static bool open_writers(const char *u, struct store *w[2])
+{
+    struct sl_err err;
+    CHECK(store_open(u, &spec_users()->layout, "ga", 0, &w[0], &err) == 0);
+    CHECK(store_open(u, &spec_users()->layout, "gb", 0, &w[1], &err) == 0);
+    return w[0] && w[1];
+}
+
 /* Batch k of ids spread over every first hex digit: nnew new ids (k * nnew on), then, from
  * k = 1 on, nupd updates of earlier ones picked by seed; version[id] counts each write and is
  * the row's first_name. Returns the rows made (cell and rows hold nnew + nupd). */
@@ -596,9 +606,7 @@ static void test_delta_slices(void)
     snprintf(path, sizeof(path), "%s/slices/spark_streams.db", dir);
     struct store *w[2] = {NULL, NULL};
     struct sl_err err;
-    CHECK(store_open(u, &spec_users()->layout, "ga", 0, &w[0], &err) == 0);
-    CHECK(store_open(u, &spec_users()->layout, "gb", 0, &w[1], &err) == 0);
-    if (!w[0] || !w[1])
+    if (!open_writers(u, w))
         return;
     enum { NB = 45, NEW = 100, UPD = 30 };
     static int version[NB * NEW];
@@ -649,9 +657,7 @@ static void test_delta_copy(void)
     snprintf(path, sizeof(path), "%s/copy/spark_streams.db", dir);
     struct store *w[2] = {NULL, NULL};
     struct sl_err err;
-    CHECK(store_open(u, &spec_users()->layout, "ga", 0, &w[0], &err) == 0);
-    CHECK(store_open(u, &spec_users()->layout, "gb", 0, &w[1], &err) == 0);
-    if (!w[0] || !w[1])
+    if (!open_writers(u, w))
         return;
     enum { NB = 60, NEW = 100, UPD = 30 };
     static int version[NB * NEW];
