@@ -39,6 +39,7 @@ struct partition {
      * after the sync that followed their roll): open trusts them; every other segment is
      * scanned and cut at its first bad batch. */
     int64_t clean_before;
+    bool rp_failing; /* the last attempt to record the recovery point failed (logged) */
 };
 
 static struct segment *active(struct partition *p)
@@ -76,19 +77,39 @@ static int64_t read_recovery_point(const char *dir)
     return ok ? (int64_t)v : 0;
 }
 
+/* The end of an attempt to record the recovery point `base`. The record only spares a restart
+ * the scan of the segments before it: the records themselves are synced by then, so a failure
+ * (a full disk) is not a storage error. It is logged (once until a record succeeds again), and
+ * clean_before stays put, so the next sync tries again. */
+static void recovery_point_done(struct partition *p, int64_t base, const struct sl_err *failed)
+{
+    if (failed) {
+        if (!p->rp_failing)
+            log_warn(LOG_MOD,
+                     "%s: cannot record the recovery point (%s); the records are synced, a "
+                     "restart would scan the segments from offset %" PRId64
+                     "; tried again at each sync",
+                     p->dir, failed->msg, p->clean_before);
+        p->rp_failing = true;
+        return;
+    }
+    if (p->rp_failing)
+        log_info(LOG_MOD, "%s: recovery point recorded again (offset %" PRId64 ")", p->dir, base);
+    p->rp_failing = false;
+    p->clean_before = base;
+}
+
 /* Records durably that every segment before the active one has been fsynced whole. */
-static int write_recovery_point(struct partition *p, struct sl_err *err)
+static void write_recovery_point(struct partition *p)
 {
     int64_t base = active(p)->base_offset;
     if (base <= p->clean_before)
-        return 0;
+        return;
     char path[4200], text[32];
     snprintf(path, sizeof(path), "%s/%s", p->dir, RECOVERY_POINT);
     int n = snprintf(text, sizeof(text), "%" PRId64 "\n", base);
-    if (fs_write_atomic(path, text, (size_t)n, err) != 0)
-        return -1;
-    p->clean_before = base;
-    return 0;
+    struct sl_err err;
+    recovery_point_done(p, base, fs_write_atomic(path, text, (size_t)n, &err) == 0 ? NULL : &err);
 }
 
 /* mkdir -p: the broker passes <data-dir>/<topic>-<partition>, and the data dir may be new. */
@@ -474,8 +495,7 @@ int partition_sync(struct partition *p, struct sl_err *err)
         p->dir_dirty = false;
     }
     /* Every segment before the active one is now durable whole: say so, once per roll. */
-    if (write_recovery_point(p, err) != 0)
-        return -1;
+    write_recovery_point(p);
     p->dirty = false;
     return 0;
 }
@@ -567,7 +587,7 @@ int partition_sync_run(struct partition_sync_ticket *t, struct sl_err *err)
         /* every segment before the active one is now durable whole: say so */
         char text[32];
         int n = snprintf(text, sizeof(text), "%" PRId64 "\n", t->rp_base);
-        rc = fs_write_atomic(t->rp_path, text, (size_t)n, err);
+        t->rp_failed = fs_write_atomic(t->rp_path, text, (size_t)n, &t->rp_err) != 0;
     }
     ticket_release(t); /* finish needs only the offsets */
     return rc;
@@ -589,7 +609,7 @@ void partition_sync_finish(struct partition *p, const struct partition_sync_tick
         }
     }
     if (t->rp_base > p->clean_before)
-        p->clean_before = t->rp_base;
+        recovery_point_done(p, t->rp_base, t->rp_failed ? &t->rp_err : NULL);
 }
 
 /* Index of the segment that holds offset: the last one whose base is <= offset. */

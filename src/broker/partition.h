@@ -46,7 +46,8 @@ int partition_append(struct partition *p, uint8_t *batch, size_t len, int64_t *b
                      struct sl_err *err);
 
 /* fdatasyncs everything appended so far (including segments rolled since the last sync).
- * Returns 0 when nothing was pending. */
+ * Returns 0 when nothing was pending. After a roll it also records the recovery point; failing
+ * to (a full disk) only logs a warning, and the next sync tries again. */
 int partition_sync(struct partition *p, struct sl_err *err);
 /* Sync off the loop thread, in three steps: prepare (owner thread) returns 1 with a ticket
  * for the active segment's data up to t->end_offset and, after a roll, for what the roll left
@@ -64,6 +65,9 @@ struct partition_sync_ticket {
     char *dir;       /* the directory to fsync, or NULL */
     char *rp_path;   /* the recovery point to write once all of the above is durable */
     int64_t rp_base; /* its value (-1: none) */
+    /* Writing it failed (run still succeeds: the records are synced; finish logs it). */
+    bool rp_failed;
+    struct sl_err rp_err;
 };
 int partition_sync_prepare(struct partition *p, struct partition_sync_ticket *t,
                            struct sl_err *err);

@@ -13,7 +13,9 @@ writes to two partitions. Two rounds, one with failing fdatasyncs, one with fail
 - after a restart without the shim every acknowledged record is at its acknowledged offset
   (checked by value), the faulty partition's log was cut back to its synced end (nothing that
   got an error is served: after a failed fsync the page cache may hold pages the disk never
-  got), and it takes produce again."""
+  got), and it takes produce again;
+- a recovery point that cannot be written (ENOSPC) is not a storage error: the records were
+  synced, so the partition stays online, warns once and records the point later."""
 import os
 import signal
 import struct
@@ -298,6 +300,78 @@ def raw_round(lib):
     print("raw Produce v3 %r, v9 %r: the failing partitions' answers were rewritten" % (got3, got9))
 
 
+def recovery_point_round(lib):
+    """A full disk that refuses only the recovery point (the small file written after a sync
+    that follows a roll): the records are synced by then, so the partition must stay online,
+    acknowledge everything, warn once, and record the point once the disk takes it again."""
+    from confluent_kafka import Producer
+    with brokerlib.Broker("--segment-bytes", "16KiB") as b:
+        b.stop()
+        saved = dict(os.environ)
+        os.environ.update({"LD_PRELOAD": lib, "CRASHSIM_FAIL": "write",
+                           "CRASHSIM_FAIL_ERRNO": "ENOSPC",
+                           "CRASHSIM_FAIL_PATH": "/topics/%s/0/recovery-point" % TOPIC,
+                           "CRASHSIM_FAIL_COUNT": "3"})
+        try:
+            b.start()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        brokerlib.run([b.bin, "topics", "create", TOPIC, "--partitions", "1", "--bootstrap",
+                       b.bootstrap], 30)
+        acked, failed = {}, {}
+
+        def on_dr(err, msg):
+            v = msg.value().decode()[:8]  # rp-NNNNN
+            if err is None:
+                acked[v] = (msg.partition(), msg.offset())
+            else:
+                failed[v] = err.name()
+
+        # 1 KiB records, one per request: each sync after a roll writes the recovery point
+        p = Producer({"bootstrap.servers": b.bootstrap, "acks": "all",
+                      "enable.idempotence": False, "message.timeout.ms": 8000, "linger.ms": 0,
+                      "max.in.flight": 1})
+        for i in range(PER_PHASE):
+            p.produce(TOPIC, value=("rp-%05d-" % i).encode() + b"x" * 1024, partition=0,
+                      on_delivery=on_dr)
+            p.flush(10)
+            if failed:
+                break
+        if failed or len(acked) != PER_PHASE:
+            fail("recovery point: %d of %d acknowledged, failures %r"
+                 % (len(acked), PER_PHASE, sorted(set(failed.values()))))
+        with open(b.log_path, "rb") as f:
+            log = f.read().decode("utf-8", "replace")
+        injected = log.count("crashsim: injected ENOSPC")
+        if injected != 3:
+            fail("recovery point: the shim injected %d errors, expected 3" % injected)
+        warned = [ln for ln in log.splitlines() if "cannot record the recovery point" in ln]
+        again = [ln for ln in log.splitlines() if "recovery point recorded again" in ln]
+        if len(warned) != 1 or len(again) != 1 or "storage error" in log:
+            fail("recovery point: %d warnings, %d recoveries, storage error logged: %s"
+                 % (len(warned), len(again), "storage error" in log))
+        rp_path = os.path.join(b.data_dir, "topics", TOPIC, "0", "recovery-point")
+        with open(rp_path) as f:
+            rp = int(f.read())
+        segs = sorted(int(n[:20]) for n in os.listdir(os.path.dirname(rp_path))
+                      if n.endswith(".log"))
+        if len(segs) < 5 or rp != segs[-1]:
+            fail("recovery point: %d segments, the recorded point is %d, the last segment "
+                 "starts at %d" % (len(segs), rp, segs[-1]))
+        b.stop()
+        b.start()
+        got = read_partition(b.bootstrap, 0, PER_PHASE)
+        bad = [v for v, (_, off) in acked.items() if not got.get(off, "").startswith(v)]
+        if bad:
+            fail("recovery point: after a restart %d acknowledged records are not at their "
+                 "offsets, e.g. %r" % (len(bad), bad[:3]))
+        b.stop()
+    print("recovery point: %d of %d acknowledged over %d segments while its first 3 writes "
+          "failed with ENOSPC; warned once (%s), recorded again at %d; all read back after "
+          "a restart" % (len(acked), PER_PHASE, len(segs), warned[0][warned[0].index("cannot record"):][:110], rp))
+
+
 def main():
     try:
         import confluent_kafka  # noqa: F401
@@ -309,6 +383,7 @@ def main():
     one_round(lib, "fsync", 0)
     one_round(lib, "pwrite", 1)
     raw_round(lib)
+    recovery_point_round(lib)
     print("PASS")
 
 
