@@ -159,6 +159,11 @@ static int grow(long n, long step, long batch, const char *dir, const char *para
            (mono_us() - t0) / 1e6, n * 1e6 / (double)(mono_us() - t0),
            (double)cpu.tv_sec + cpu.tv_nsec / 1e9,
            ((double)cpu.tv_sec * 1e6 + cpu.tv_nsec / 1e3) / (double)n);
+    struct store_sqlite_stats ss;
+    if (store_sqlite_stats(st, &ss) == 0)
+        printf("seals %llu (by copy %llu: %llu steps, at most %llu rows a copy step)\n",
+               (unsigned long long)ss.seals, (unsigned long long)ss.copy_seals,
+               (unsigned long long)ss.copy_steps, (unsigned long long)ss.copy_step_max);
     store_close(st);
     free(u);
     free(rows);

@@ -30,7 +30,15 @@
  * (the writer keeps up: latency counts) and index for larger ones (a backlog: rows/s count). */
 enum { SEAL_AUTO, SEAL_INDEX, SEAL_COPY };
 #define SEAL_COPY_MAX_BATCH 1024
-#define BOUND_MAX 80 /* a copy range bound, truncated from a stored id */
+#define BOUND_MAX 80        /* a copy range bound, truncated from a stored id */
+#define BOUND_OVERSAMPLE 16 /* ids sampled for each range bound kept (build_bounds) */
+
+/* The sampling of a build's range bounds in progress: groups g..gmax are left to read, k ids
+ * from each; n sampled so far (into sqlite_store.bounds). */
+struct bound_sampling {
+    int64_t run, g, gmin, gmax, rows, k, want;
+    int n;
+};
 
 struct sqlite_store {
     struct store base; /* first: the generic handle */
@@ -89,6 +97,7 @@ struct sqlite_store {
     char (*bounds)[BOUND_MAX]; /* the copy's range bounds for bounds_run, sorted (build_bounds) */
     int nbounds;
     int64_t bounds_run, copy_step_max;
+    struct bound_sampling smp; /* the reading of bounds for smp.run, spread over steps */
     uint64_t merges, map_builds, bloom_builds, bloom_grows, bloom_loads, copy_seals, copy_steps;
     char tmain[STORE_NAME_MAX + 8], tdelta[STORE_NAME_MAX + 8];
 };
@@ -1490,88 +1499,118 @@ static int bound_cmp(const void *a, const void *b)
     return strcmp((const char *)a, (const char *)b);
 }
 
-/* The copy's range bounds for run: ids sampled from T_p<run> through
- * its (g, id) index, a few at even offsets in every group of 4096 rows, so that consecutive
- * bounds hold about copy_rows rows between them whatever the ids look like (random uuids,
- * upper case, time-ordered ones: each group then holds its own range of ids). About 1M index
- * entries stepped over at 1M rows. Sorted and without repeats. */
-static int build_bounds(struct sqlite_store *s, int64_t run, struct sl_err *err)
+static void bounds_reset(struct sqlite_store *s)
 {
-    const struct store_table *t = s->t;
-    char sql[512];
-    int64_t gmin = 0, gmax = 0, rows = 0;
     free(s->bounds);
     s->bounds = NULL;
     s->nbounds = 0;
     s->bounds_run = 0;
-    snprintf(sql, sizeof(sql), "SELECT coalesce(max(rowid), 0) FROM %s_p%lld", t->table,
-             (long long)run);
-    if (sql_int(s->db, sql, &rows) != 0)
-        return sqlite_store_fail(s->db, err, "seal by copy");
-    snprintf(sql, sizeof(sql), "SELECT coalesce(min(sluice_g), 0) FROM %s_p%lld", t->table,
-             (long long)run);
-    if (sql_int(s->db, sql, &gmin) != 0)
-        return sqlite_store_fail(s->db, err, "seal by copy");
-    snprintf(sql, sizeof(sql), "SELECT coalesce(max(sluice_g), 0) FROM %s_p%lld", t->table,
-             (long long)run);
-    if (sql_int(s->db, sql, &gmax) != 0)
-        return sqlite_store_fail(s->db, err, "seal by copy");
-    int64_t groups = gmax - gmin + 1, want = rows / s->copy_rows;
-    if (want > 65536)
-        want = 65536;
-    int64_t k = groups > 0 ? (want + groups - 1) / groups : 0;
-    if (k > 4096)
-        k = 4096;
-    if (k <= 0 || groups <= 0) {
-        s->bounds_run = run; /* one range: everything (not sampled again at each step) */
-        return 0;
+    s->smp = (struct bound_sampling){0};
+}
+
+/* The copy's range bounds for run: ids sampled from T_p<run> through its (g, id) index, in
+ * every group of 4096 rows, so that consecutive bounds hold about copy_rows rows between them
+ * whatever the ids look like (random uuids, upper case, time-ordered ones: each group then
+ * holds its own range of ids). Each group is read in id order and BOUND_OVERSAMPLE times as
+ * many ids are taken from it as there will be bounds; once all groups are read, the samples
+ * are sorted, repeats dropped, and evenly spaced ones kept, one for every range but the
+ * last. (Taking only the bounds
+ * needed, a couple an ordinary group, left gaps as uneven as random points: a step of 14,179
+ * rows at copy_rows=2048.) The reading is spread over steps: each reads groups until about
+ * 32 copy_rows of index entries (1M entries at 1M rows in all). 0 when the bounds are ready
+ * (bounds_run = run), 1 when groups are left to read, -1 on an error. */
+static int build_bounds(struct sqlite_store *s, int64_t run, struct sl_err *err)
+{
+    const struct store_table *t = s->t;
+    char sql[512];
+    struct bound_sampling *m = &s->smp;
+    if (m->run != run) { /* a new sampling: the table's size and groups */
+        bounds_reset(s);
+        int64_t gmin = 0, gmax = 0, rows = 0;
+        snprintf(sql, sizeof(sql), "SELECT coalesce(max(rowid), 0) FROM %s_p%lld", t->table,
+                 (long long)run);
+        if (sql_int(s->db, sql, &rows) != 0)
+            return sqlite_store_fail(s->db, err, "seal by copy");
+        snprintf(sql, sizeof(sql), "SELECT coalesce(min(sluice_g), 0) FROM %s_p%lld", t->table,
+                 (long long)run);
+        if (sql_int(s->db, sql, &gmin) != 0)
+            return sqlite_store_fail(s->db, err, "seal by copy");
+        snprintf(sql, sizeof(sql), "SELECT coalesce(max(sluice_g), 0) FROM %s_p%lld", t->table,
+                 (long long)run);
+        if (sql_int(s->db, sql, &gmax) != 0)
+            return sqlite_store_fail(s->db, err, "seal by copy");
+        int64_t groups = gmax - gmin + 1, want = rows / s->copy_rows;
+        if (want > 65536 / BOUND_OVERSAMPLE)
+            want = 65536 / BOUND_OVERSAMPLE;
+        if (want <= 0 || groups <= 0) {
+            s->bounds_run = run; /* one range: everything (not sampled again at each step) */
+            return 0;
+        }
+        int64_t k = (want + groups - 1) / groups * BOUND_OVERSAMPLE;
+        if (k > 4096)
+            k = 4096;
+        if (!(s->bounds = malloc((size_t)(groups * k) * sizeof(*s->bounds))))
+            return sl_err_set(err, "out of memory");
+        *m = (struct bound_sampling){
+            .run = run, .g = gmin, .gmin = gmin, .gmax = gmax, .rows = rows, .k = k, .want = want};
     }
-    if (!(s->bounds = malloc((size_t)(groups * k) * sizeof(*s->bounds))))
-        return sl_err_set(err, "out of memory");
-    snprintf(sql, sizeof(sql),
-             "SELECT %s FROM %s_p%lld WHERE sluice_g=?1 ORDER BY %s LIMIT 1 "
-             "OFFSET ?2",
+    snprintf(sql, sizeof(sql), "SELECT %s FROM %s_p%lld WHERE sluice_g=?1 ORDER BY %s",
              t->cols[t->key_col], t->table, (long long)run, t->cols[t->key_col]);
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
         return sqlite_store_fail(s->db, err, "seal by copy");
-    int n = 0, rc = SQLITE_DONE;
-    for (int64_t g = gmin; g <= gmax; g++) {
+    int rc = SQLITE_DONE;
+    for (int64_t read = 0; m->g <= m->gmax && read < s->copy_rows * 32; m->g++) {
         /* group g holds about the rowids [4096 g, 4096 (g + 1)) of 1..rows */
-        int64_t from = g * 4096 > 1 ? g * 4096 : 1,
-                to = (g + 1) * 4096 < rows + 1 ? (g + 1) * 4096 : rows + 1;
-        int64_t size = to > from ? to - from : 1;
-        for (int64_t i = 0; i < k; i++) {
-            sqlite3_bind_int64(q, 1, g);
-            /* offsets staggered from group to group (golden-ratio steps): random ids give
-             * every group the same distribution, so the same offsets everywhere would sample
-             * the same k quantiles over and over */
-            double u = (double)(g - gmin) * 0.6180339887498949;
-            u -= (double)(int64_t)u;
-            sqlite3_bind_int64(q, 2, (int64_t)(((double)i + u) * (double)size / (double)k));
-            rc = sqlite3_step(q);
-            if (rc == SQLITE_ROW) {
+        int64_t g = m->g, from = g * 4096 > 1 ? g * 4096 : 1,
+                to = (g + 1) * 4096 < m->rows + 1 ? (g + 1) * 4096 : m->rows + 1;
+        double size = (double)(to > from ? to - from : 1), k = (double)m->k;
+        /* offsets staggered from group to group (golden-ratio steps): random ids give every
+         * group the same distribution, so the same offsets everywhere would sample the same
+         * quantiles over and over */
+        double u = (double)(g - m->gmin) * 0.6180339887498949;
+        u -= (double)(int64_t)u;
+        int64_t i = 0, j = 0, next = (int64_t)(u * size / k);
+        sqlite3_bind_int64(q, 1, g);
+        while (i < m->k && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+            if (j == next) {
                 const char *v = (const char *)sqlite3_column_text(q, 0);
-                snprintf(s->bounds[n++], BOUND_MAX, "%s", v ? v : "");
-                rc = SQLITE_DONE;
+                snprintf(s->bounds[m->n++], BOUND_MAX, "%s", v ? v : "");
+                while (i < m->k && next <= j)
+                    next = (int64_t)(((double)++i + u) * size / k);
             }
-            sqlite3_reset(q);
-            if (rc != SQLITE_DONE)
-                break;
+            j++;
         }
-        if (rc != SQLITE_DONE)
+        read += j;
+        sqlite3_reset(q);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
             break;
+        rc = SQLITE_DONE;
     }
     sqlite3_finalize(q);
     if (rc != SQLITE_DONE)
         return sqlite_store_fail(s->db, err, "seal by copy");
-    qsort(s->bounds, (size_t)n, sizeof(*s->bounds), bound_cmp);
-    int m = 0;
-    for (int i = 0; i < n; i++) {
-        if (s->bounds[i][0] && (m == 0 || strcmp(s->bounds[i], s->bounds[m - 1]) != 0))
-            memmove(s->bounds[m++], s->bounds[i], BOUND_MAX);
+    if (m->g <= m->gmax)
+        return 1;
+    qsort(s->bounds, (size_t)m->n, sizeof(*s->bounds), bound_cmp);
+    int n = 0, kept = 0;
+    for (int i = 0; i < m->n; i++) {
+        if (!s->bounds[i][0] || (n > 0 && strcmp(s->bounds[i], s->bounds[n - 1]) == 0))
+            continue;
+        memmove(s->bounds[n++], s->bounds[i], BOUND_MAX);
     }
-    s->nbounds = m;
+    /* want ranges: want - 1 bounds, evenly spaced among the samples (a small table has fewer
+     * distinct ids than samples) */
+    for (int64_t j = 1; j < m->want; j++) {
+        int64_t i = n > m->want ? j * n / m->want : j - 1;
+        if (i >= n)
+            break;
+        if (i != kept)
+            memmove(s->bounds[kept], s->bounds[i], BOUND_MAX);
+        kept++;
+    }
+    *m = (struct bound_sampling){0};
+    s->nbounds = kept;
     s->bounds_run = run;
     return 0;
 }
@@ -1601,8 +1640,13 @@ static int64_t build_step(struct sqlite_store *s, struct sl_err *err)
     int64_t done = 0;
     size_t feed_to = 0;
     if (copying) {
-        if (s->bounds_run != s->build_run && build_bounds(s, s->build_run, err) != 0)
-            return layout_abort(s);
+        if (s->bounds_run != s->build_run) {
+            int more = build_bounds(s, s->build_run, err);
+            if (more < 0)
+                return layout_abort(s);
+            if (more) /* this step read groups for the bounds; it costs what a copy does */
+                return layout_commit(s, err) == 0 ? s->copy_rows : -1;
+        }
         int a = 0, b = s->nbounds; /* the first bound above lo; none: the last range */
         while (a < b) {
             int m = a + (b - a) / 2;
@@ -1693,12 +1737,8 @@ static int64_t build_step(struct sqlite_store *s, struct sl_err *err)
         if (last)
             pmap_retire(s); /* every id is in the run now */
     }
-    if (!s->build_run || (copying && last)) {
-        free(s->bounds);
-        s->bounds = NULL;
-        s->nbounds = 0;
-        s->bounds_run = 0;
-    }
+    if (!s->build_run || (copying && last))
+        bounds_reset(s);
     return done;
 }
 

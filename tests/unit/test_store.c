@@ -759,6 +759,50 @@ static void test_delta_copy(void)
     store_close(w[0]);
 }
 
+/* Random ids over several groups of 4,096 rows, merge_rows of them then a seal by copy:
+ * every group has the same distribution, so the samples must come from different offsets in
+ * each (the same two offsets everywhere made steps of 200,000 rows at 1M), and ranges drawn
+ * from a couple of samples a group are as uneven as random points: no copy step may take more
+ * than max_step rows. */
+static void copy_random(const char *name, int merge_rows, int copy_rows, uint64_t max_step)
+{
+    char u[400], path[300];
+    snprintf(u, sizeof(u), "sqlite:%s/%s?layout=delta&merge_rows=%d&seal=copy&copy_rows=%d", dir,
+             name, merge_rows, copy_rows);
+    snprintf(path, sizeof(path), "%s/%s/spark_streams.db", dir, name);
+    struct store *st = NULL;
+    struct sl_err err;
+    CHECK(store_open(u, &spec_users()->layout, "gr", 0, &st, &err) == 0);
+    if (!st)
+        return;
+    static char cell[100][12][48];
+    static struct store_row rows[100];
+    int64_t next = -1;
+    int k = 0;
+    for (; k < 4 * merge_rows / 100; k++) {
+        for (int i = 0; i < 100; i++) {
+            uint32_t h = (uint32_t)(k * 100 + i) * 2654435761u;
+            snprintf(cell[i][0], 48, "%08x-0000-4000-8000-%012d", h, k * 100 + i);
+            versioned_row(cell[i], &rows[i], 1);
+        }
+        struct store_offset o = {0, next, next + 101};
+        CHECK_EQ_INT(store_write_batch(st, "r", rows, 100, &o, 1, &err), 0);
+        next += 101;
+        if (k > merge_rows / 100 && q1(path, "SELECT count(*) FROM sluice_build", NULL) == 0)
+            break;
+    }
+    struct store_sqlite_stats ss;
+    CHECK_EQ_INT(store_sqlite_stats(st, &ss), 0);
+    printf("seal by copy, %d random ids, copy_rows=%d: %llu seals by copy, %llu steps, at most "
+           "%llu rows a copy step\n",
+           merge_rows, copy_rows, (unsigned long long)ss.copy_seals,
+           (unsigned long long)ss.copy_steps, (unsigned long long)ss.copy_step_max);
+    CHECK(ss.copy_seals == 1 && ss.copy_step_max <= max_step);
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM sluice_build", NULL), 0);
+    CHECK_EQ_INT(q1(path, "SELECT count(DISTINCT id) FROM created_users", NULL), (k + 1) * 100LL);
+    store_close(st);
+}
+
 /* A seal by copy of time-ordered, upper-case ids ("K" and 9 digits, in arrival order): the
  * copy's ranges come from the ids themselves, so no step copies much more than copy_rows
  * rows (ranges of hex prefixes put them all in one step of 2,000). */
@@ -800,38 +844,9 @@ static void test_copy_bounds(void)
     CHECK_EQ_INT(q1(path, "SELECT count(DISTINCT id) FROM created_users", NULL), (k + 1) * 100LL);
     store_close(st);
 
-    /* Random ids over several groups of 4,096 rows: every group has the same distribution,
-     * so the samples must come from different offsets in each (the same two offsets
-     * everywhere made steps of 200,000 rows at 1M). */
-    snprintf(u, sizeof(u),
-             "sqlite:%s/bounds2?layout=delta&merge_rows=20000&seal=copy&copy_rows=256", dir);
-    snprintf(path, sizeof(path), "%s/bounds2/spark_streams.db", dir);
-    st = NULL;
-    CHECK(store_open(u, &spec_users()->layout, "gr", 0, &st, &err) == 0);
-    if (!st)
-        return;
-    next = -1;
-    for (k = 0; k < 400; k++) {
-        for (int i = 0; i < 100; i++) {
-            uint32_t h = (uint32_t)(k * 100 + i) * 2654435761u;
-            snprintf(cell[i][0], 48, "%08x-0000-4000-8000-%012d", h, k * 100 + i);
-            versioned_row(cell[i], &rows[i], 1);
-        }
-        struct store_offset o = {0, next, next + 101};
-        CHECK_EQ_INT(store_write_batch(st, "r", rows, 100, &o, 1, &err), 0);
-        next += 101;
-        if (k >= 205 && q1(path, "SELECT count(*) FROM sluice_build", NULL) == 0)
-            break;
-    }
-    CHECK_EQ_INT(store_sqlite_stats(st, &ss), 0);
-    printf("seal by copy, random ids: %llu seals by copy, %llu steps, at most %llu rows a copy "
-           "step\n",
-           (unsigned long long)ss.copy_seals, (unsigned long long)ss.copy_steps,
-           (unsigned long long)ss.copy_step_max);
-    CHECK(ss.copy_seals == 1 && ss.copy_step_max <= 4 * 256);
-    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM sluice_build", NULL), 0);
-    CHECK_EQ_INT(q1(path, "SELECT count(DISTINCT id) FROM created_users", NULL), (k + 1) * 100LL);
-    store_close(st);
+    copy_random("bounds2", 20000, 256, 256 + 256 / 4);
+    /* as at 1M rows and copy_rows=2048: about two ranges a group of 4,096 rows */
+    copy_random("bounds3", 40000, 2048, 2048 + 2048 / 4);
 }
 
 /* One writer past several sizes of its id filter: the filter is replaced by larger ones
