@@ -16,8 +16,10 @@ static int have_hw;
  * B is shift(crc after A) ^ (crc of B from 0), where shift(s) is the register after LANE zero
  * bytes from s, a GF(2)-linear map tabulated a byte at a time (lane_shift). */
 #define LANE 512
+#if defined(__x86_64__)
 static uint32_t lane_shift[4][256];
 static uint32_t crc_sw(uint32_t crc, const uint8_t *p, size_t n);
+#endif
 
 static void init_tables(void)
 {
@@ -31,20 +33,14 @@ static void init_tables(void)
         for (int t = 1; t < 8; t++)
             table[t][i] = (table[t - 1][i] >> 8) ^ table[0][table[t - 1][i] & 0xff];
     }
+#if defined(__x86_64__)
     static const uint8_t zeros[LANE];
     for (int k = 0; k < 4; k++) {
         for (uint32_t b = 0; b < 256; b++)
             lane_shift[k][b] = crc_sw(b << (8 * k), zeros, LANE);
     }
-#if defined(__x86_64__)
     have_hw = __builtin_cpu_supports("sse4.2");
 #endif
-}
-
-static uint32_t shift_lane(uint32_t s)
-{
-    return lane_shift[0][s & 0xff] ^ lane_shift[1][(s >> 8) & 0xff] ^
-           lane_shift[2][(s >> 16) & 0xff] ^ lane_shift[3][s >> 24];
 }
 
 static uint32_t crc_sw(uint32_t crc, const uint8_t *p, size_t n)
@@ -69,6 +65,12 @@ static uint32_t crc_sw(uint32_t crc, const uint8_t *p, size_t n)
 }
 
 #if defined(__x86_64__)
+static uint32_t shift_lane(uint32_t s)
+{
+    return lane_shift[0][s & 0xff] ^ lane_shift[1][(s >> 8) & 0xff] ^
+           lane_shift[2][(s >> 16) & 0xff] ^ lane_shift[3][s >> 24];
+}
+
 __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n)
 {
     uint64_t c = crc;

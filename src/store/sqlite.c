@@ -1514,11 +1514,11 @@ static void bounds_reset(struct sqlite_store *s)
  * holds its own range of ids). Each group is read in id order and BOUND_OVERSAMPLE times as
  * many ids are taken from it as there will be bounds; once all groups are read, the samples
  * are sorted, repeats dropped, and evenly spaced ones kept, one for every range but the
- * last. (Taking only the bounds
- * needed, a couple an ordinary group, left gaps as uneven as random points: a step of 14,179
- * rows at copy_rows=2048.) The reading is spread over steps: each reads groups until about
- * 32 copy_rows of index entries (1M entries at 1M rows in all). 0 when the bounds are ready
- * (bounds_run = run), 1 when groups are left to read, -1 on an error. */
+ * last. (Taking only the bounds needed, a couple an ordinary group, left gaps as uneven as
+ * random points: a step of 14,179 rows at copy_rows=2048.) The reading is spread over steps:
+ * each reads groups until about 32 copy_rows of index entries (1M entries at 1M rows in all).
+ * 0 when the bounds are ready (bounds_run = run), 1 when groups are left to read, -1 on an
+ * error. */
 static int build_bounds(struct sqlite_store *s, int64_t run, struct sl_err *err)
 {
     const struct store_table *t = s->t;
