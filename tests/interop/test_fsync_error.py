@@ -108,6 +108,19 @@ def check_acked(bootstrap, acked, what):
     return sum(len(w) for w in by_part.values())
 
 
+def restart_with(b, extra_env):
+    """Restarts broker b (started by the context manager without the shim) with extra_env in
+    its environment (the shim's settings); the test's own environment is left as it was."""
+    b.stop()
+    saved = dict(os.environ)
+    os.environ.update(extra_env)
+    try:
+        b.start()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def one_round(lib, kind, bad_part):
     ok_part = 1 - bad_part
     with brokerlib.Broker("--segment-bytes", "64KiB") as b:
@@ -116,15 +129,7 @@ def one_round(lib, kind, bad_part):
                 # the segment files (named by their 20-digit base offset), not the directory
                 "CRASHSIM_FAIL_PATH": "/topics/%s/%d/000" % (TOPIC, bad_part),
                 "CRASHSIM_FAIL_WHILE": gate}
-        # the broker is started by the context manager without the shim: restart it with it
-        b.stop()
-        saved = dict(os.environ)
-        os.environ.update(shim)
-        try:
-            b.start()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        restart_with(b, shim)
         brokerlib.run([b.bin, "topics", "create", TOPIC, "--partitions", "2", "--bootstrap",
                        b.bootstrap], 30)
 
@@ -266,16 +271,8 @@ def raw_round(lib):
     bad, good = "fr", "frok"
     with brokerlib.Broker() as b:
         gate = os.path.join(b.work, "fail-now")
-        b.stop()
-        saved = dict(os.environ)
-        os.environ.update({"LD_PRELOAD": lib, "CRASHSIM_FAIL": "fsync",
-                           "CRASHSIM_FAIL_PATH": "/topics/%s/" % bad,
-                           "CRASHSIM_FAIL_WHILE": gate})
-        try:
-            b.start()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        restart_with(b, {"LD_PRELOAD": lib, "CRASHSIM_FAIL": "fsync",
+                         "CRASHSIM_FAIL_PATH": "/topics/%s/" % bad, "CRASHSIM_FAIL_WHILE": gate})
         for t in (bad, good):
             brokerlib.run([b.bin, "topics", "create", t, "--partitions", "2", "--bootstrap",
                            b.bootstrap], 30)
@@ -306,17 +303,10 @@ def recovery_point_round(lib):
     acknowledge everything, warn once, and record the point once the disk takes it again."""
     from confluent_kafka import Producer
     with brokerlib.Broker("--segment-bytes", "16KiB") as b:
-        b.stop()
-        saved = dict(os.environ)
-        os.environ.update({"LD_PRELOAD": lib, "CRASHSIM_FAIL": "write",
-                           "CRASHSIM_FAIL_ERRNO": "ENOSPC",
-                           "CRASHSIM_FAIL_PATH": "/topics/%s/0/recovery-point" % TOPIC,
-                           "CRASHSIM_FAIL_COUNT": "3"})
-        try:
-            b.start()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        restart_with(b, {"LD_PRELOAD": lib, "CRASHSIM_FAIL": "write",
+                         "CRASHSIM_FAIL_ERRNO": "ENOSPC",
+                         "CRASHSIM_FAIL_PATH": "/topics/%s/0/recovery-point" % TOPIC,
+                         "CRASHSIM_FAIL_COUNT": "3"})
         brokerlib.run([b.bin, "topics", "create", TOPIC, "--partitions", "1", "--bootstrap",
                        b.bootstrap], 30)
         acked, failed = {}, {}

@@ -759,6 +759,21 @@ static void test_delta_copy(void)
     store_close(w[0]);
 }
 
+/* A store in dir/name sealing by copy at merge_rows rows, copy_rows rows a step; its file's
+ * path in path. NULL (a failed check) if it does not open. */
+static struct store *open_copy_store(const char *name, int merge_rows, int copy_rows,
+                                     const char *group, char *path, size_t cap)
+{
+    char u[400];
+    snprintf(u, sizeof(u), "sqlite:%s/%s?layout=delta&merge_rows=%d&seal=copy&copy_rows=%d", dir,
+             name, merge_rows, copy_rows);
+    snprintf(path, cap, "%s/%s/spark_streams.db", dir, name);
+    struct store *st = NULL;
+    struct sl_err err;
+    CHECK(store_open(u, &spec_users()->layout, group, 0, &st, &err) == 0);
+    return st;
+}
+
 /* Random ids over several groups of 4,096 rows, merge_rows of them then a seal by copy:
  * every group has the same distribution, so the samples must come from different offsets in
  * each (the same two offsets everywhere made steps of 200,000 rows at 1M), and ranges drawn
@@ -766,13 +781,9 @@ static void test_delta_copy(void)
  * than max_step rows. */
 static void copy_random(const char *name, int merge_rows, int copy_rows, uint64_t max_step)
 {
-    char u[400], path[300];
-    snprintf(u, sizeof(u), "sqlite:%s/%s?layout=delta&merge_rows=%d&seal=copy&copy_rows=%d", dir,
-             name, merge_rows, copy_rows);
-    snprintf(path, sizeof(path), "%s/%s/spark_streams.db", dir, name);
-    struct store *st = NULL;
+    char path[300];
     struct sl_err err;
-    CHECK(store_open(u, &spec_users()->layout, "gr", 0, &st, &err) == 0);
+    struct store *st = open_copy_store(name, merge_rows, copy_rows, "gr", path, sizeof(path));
     if (!st)
         return;
     static char cell[100][12][48];
@@ -808,13 +819,9 @@ static void copy_random(const char *name, int merge_rows, int copy_rows, uint64_
  * rows (ranges of hex prefixes put them all in one step of 2,000). */
 static void test_copy_bounds(void)
 {
-    char u[400], path[300];
-    snprintf(u, sizeof(u), "sqlite:%s/bounds?layout=delta&merge_rows=2000&seal=copy&copy_rows=64",
-             dir);
-    snprintf(path, sizeof(path), "%s/bounds/spark_streams.db", dir);
-    struct store *st = NULL;
+    char path[300];
     struct sl_err err;
-    CHECK(store_open(u, &spec_users()->layout, "gk", 0, &st, &err) == 0);
+    struct store *st = open_copy_store("bounds", 2000, 64, "gk", path, sizeof(path));
     if (!st)
         return;
     static char cell[100][12][48];
