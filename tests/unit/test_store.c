@@ -774,6 +774,35 @@ static struct store *open_copy_store(const char *name, int merge_rows, int copy_
     return st;
 }
 
+/* Writes batches k = 0, 1, ... of 100 new ids each (random uuid-like ones, or time-ordered
+ * "K" and 9 digits) into st, from batch min_k on stopping after the first that leaves no build
+ * in the file at path, and at max_k at the latest. Returns the last k. */
+static int write_until_built(struct store *st, const char *path, const char *topic, bool random,
+                             int min_k, int max_k)
+{
+    static char cell[100][12][48];
+    static struct store_row rows[100];
+    struct sl_err err;
+    int64_t next = -1;
+    int k = 0;
+    for (; k < max_k; k++) {
+        for (int i = 0; i < 100; i++) {
+            uint32_t h = (uint32_t)(k * 100 + i) * 2654435761u;
+            if (random)
+                snprintf(cell[i][0], 48, "%08x-0000-4000-8000-%012d", h, k * 100 + i);
+            else
+                snprintf(cell[i][0], 48, "K%09d", k * 100 + i);
+            versioned_row(cell[i], &rows[i], 1);
+        }
+        struct store_offset o = {0, next, next + 101};
+        CHECK_EQ_INT(store_write_batch(st, topic, rows, 100, &o, 1, &err), 0);
+        next += 101;
+        if (k >= min_k && q1(path, "SELECT count(*) FROM sluice_build", NULL) == 0)
+            break;
+    }
+    return k;
+}
+
 /* Random ids over several groups of 4,096 rows, merge_rows of them then a seal by copy:
  * every group has the same distribution, so the samples must come from different offsets in
  * each (the same two offsets everywhere made steps of 200,000 rows at 1M), and ranges drawn
@@ -782,26 +811,10 @@ static struct store *open_copy_store(const char *name, int merge_rows, int copy_
 static void copy_random(const char *name, int merge_rows, int copy_rows, uint64_t max_step)
 {
     char path[300];
-    struct sl_err err;
     struct store *st = open_copy_store(name, merge_rows, copy_rows, "gr", path, sizeof(path));
     if (!st)
         return;
-    static char cell[100][12][48];
-    static struct store_row rows[100];
-    int64_t next = -1;
-    int k = 0;
-    for (; k < 4 * merge_rows / 100; k++) {
-        for (int i = 0; i < 100; i++) {
-            uint32_t h = (uint32_t)(k * 100 + i) * 2654435761u;
-            snprintf(cell[i][0], 48, "%08x-0000-4000-8000-%012d", h, k * 100 + i);
-            versioned_row(cell[i], &rows[i], 1);
-        }
-        struct store_offset o = {0, next, next + 101};
-        CHECK_EQ_INT(store_write_batch(st, "r", rows, 100, &o, 1, &err), 0);
-        next += 101;
-        if (k > merge_rows / 100 && q1(path, "SELECT count(*) FROM sluice_build", NULL) == 0)
-            break;
-    }
+    int k = write_until_built(st, path, "r", true, merge_rows / 100 + 1, 4 * merge_rows / 100);
     struct store_sqlite_stats ss;
     CHECK_EQ_INT(store_sqlite_stats(st, &ss), 0);
     printf("seal by copy, %d random ids, copy_rows=%d: %llu seals by copy, %llu steps, at most "
@@ -820,25 +833,10 @@ static void copy_random(const char *name, int merge_rows, int copy_rows, uint64_
 static void test_copy_bounds(void)
 {
     char path[300];
-    struct sl_err err;
     struct store *st = open_copy_store("bounds", 2000, 64, "gk", path, sizeof(path));
     if (!st)
         return;
-    static char cell[100][12][48];
-    static struct store_row rows[100];
-    int64_t next = -1;
-    int k = 0;
-    for (; k < 200; k++) {
-        for (int i = 0; i < 100; i++) {
-            snprintf(cell[i][0], 48, "K%09d", k * 100 + i);
-            versioned_row(cell[i], &rows[i], 1);
-        }
-        struct store_offset o = {0, next, next + 101};
-        CHECK_EQ_INT(store_write_batch(st, "k", rows, 100, &o, 1, &err), 0);
-        next += 101;
-        if (k >= 25 && q1(path, "SELECT count(*) FROM sluice_build", NULL) == 0)
-            break;
-    }
+    int k = write_until_built(st, path, "k", false, 25, 200);
     struct store_sqlite_stats ss;
     CHECK_EQ_INT(store_sqlite_stats(st, &ss), 0);
     printf("seal by copy, time-ordered ids: %llu seals by copy, %llu steps, at most %llu rows "
