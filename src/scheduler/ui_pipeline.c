@@ -420,15 +420,27 @@ void ui_h_users(struct http_req *req, void *ctx)
                             "ORDER BY rowid DESC LIMIT ?";
     /* The store's two-level layout (created_users a view over _main, the sealed runs _r<n>
      * and _delta, each appended in arrival order): the newest rows of the delta, then of the
-     * newest run, then of the main table. */
+     * run being built by copy (below), then of the newest run, then of the main table. */
 #define UI_USER_COLS                                                                               \
     "id, first_name, last_name, gender, address, post_code, email, username, dob, "                \
     "registered_date, phone, picture"
-    long long run = 0;
     sqlite3_stmt *rq = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT max(run) FROM sluice_runs WHERE tbl='created_users'", -1,
-                           &rq, NULL) == SQLITE_OK &&
+    /* A run being built by copy (sluice_build) fills in id order, so its rowids say nothing of
+     * arrival; the arrival order is the former delta's, created_users_p<n>, kept until the
+     * build ends. Its newest rows, each as stored now: from _p<n> if its id is at or above
+     * sluice_build.lo (not copied yet), otherwise from the run (where updates since the copy
+     * went). lo is NULL once every id is copied. */
+    long long build = 0, run = 0;
+    if (sqlite3_prepare_v2(db, "SELECT run FROM sluice_build WHERE tbl='created_users'", -1, &rq,
+                           NULL) == SQLITE_OK &&
         sqlite3_step(rq) == SQLITE_ROW)
+        build = sqlite3_column_int64(rq, 0);
+    sqlite3_finalize(rq);
+    /* the newest run other than the one being built */
+    if (sqlite3_prepare_v2(
+            db, "SELECT max(run) FROM sluice_runs WHERE tbl='created_users' AND run <> ?", -1, &rq,
+            NULL) == SQLITE_OK &&
+        sqlite3_bind_int64(rq, 1, build) == SQLITE_OK && sqlite3_step(rq) == SQLITE_ROW)
         run = sqlite3_column_int64(rq, 0);
     sqlite3_finalize(rq);
     char run_arm[256] = "";
@@ -437,13 +449,23 @@ void ui_h_users(struct http_req *req, void *ctx)
                  " UNION ALL SELECT * FROM (SELECT " UI_USER_COLS
                  " FROM created_users_r%lld ORDER BY rowid DESC LIMIT ?1)",
                  run);
-    char sql_delta[1024];
+    char build_arm[1024] = "";
+    if (build > 0)
+        snprintf(build_arm, sizeof(build_arm),
+                 " UNION ALL SELECT * FROM (WITH k(rk, kid) AS (SELECT rowid, id FROM "
+                 "created_users_p%lld ORDER BY rowid DESC LIMIT ?1), b(lo) AS (SELECT lo FROM "
+                 "sluice_build WHERE tbl='created_users') SELECT " UI_USER_COLS
+                 " FROM (SELECT rk, p.* FROM k, b, created_users_p%lld p WHERE p.rowid = rk AND "
+                 "kid >= b.lo UNION ALL SELECT rk, r.* FROM k, b, created_users_r%lld r WHERE "
+                 "r.id = kid AND (b.lo IS NULL OR kid < b.lo)) ORDER BY rk DESC LIMIT ?1)",
+                 build, build, build);
+    char sql_delta[2048];
     snprintf(sql_delta, sizeof(sql_delta),
              "SELECT * FROM (SELECT " UI_USER_COLS
-             " FROM created_users_delta ORDER BY rowid DESC LIMIT ?1)%s UNION ALL SELECT * FROM "
+             " FROM created_users_delta ORDER BY rowid DESC LIMIT ?1)%s%s UNION ALL SELECT * FROM "
              "(SELECT " UI_USER_COLS " FROM created_users_main ORDER BY rowid DESC LIMIT ?1) "
              "LIMIT ?1",
-             run_arm);
+             build_arm, run_arm);
 #undef UI_USER_COLS
     const char *sql_any = "SELECT id, first_name, last_name, gender, address, post_code, email, "
                           "username, dob, registered_date, phone, picture FROM created_users "

@@ -252,6 +252,62 @@ static void test_users(const char *cookie)
     done(&r);
 }
 
+static void check_first_names(cJSON *users, const char *const *want, int n)
+{
+    CHECK_EQ_INT(cJSON_GetArraySize(users), n);
+    for (int i = 0; i < n && users; i++) {
+        cJSON *f = cJSON_GetObjectItem(cJSON_GetArrayItem(users, i), "first_name");
+        CHECK(f && cJSON_IsString(f) && strcmp(f->valuestring, want[i]) == 0);
+        if (!(f && cJSON_IsString(f) && strcmp(f->valuestring, want[i]) == 0))
+            fprintf(stderr, "  users[%d]: want %s, got %s\n", i, want[i],
+                    f && cJSON_IsString(f) ? f->valuestring : "(none)");
+    }
+}
+
+/* Run 7 of test_users_runs' layout, now being built by copy: its rows (arrival order) are in
+ * created_users_p7, the ids below sluice_build.lo are copied into created_users_r7 in id order
+ * (and updated there since). The latest users take _p7's arrival order and each row as stored
+ * now; run 7's rowids (id order) would put them in another order. */
+static void test_users_build(const char *path, const char *cookie)
+{
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    /* arrival order c, a, d, b: ids "created_users_r7-<c>" renamed so that id order differs */
+    exec_sql(db, "DROP VIEW created_users;"
+                 "ALTER TABLE created_users_r7 RENAME TO created_users_p7;"
+                 "UPDATE created_users_p7 SET id = 'id-' || substr('cadb', rowid, 1);"
+                 "CREATE TABLE created_users_r7 AS SELECT * FROM created_users_p7 WHERE 0;"
+                 "CREATE TABLE sluice_build(tbl TEXT PRIMARY KEY NOT NULL, run INTEGER NOT NULL,"
+                 " lo TEXT) WITHOUT ROWID;"
+                 "INSERT INTO sluice_build VALUES ('created_users', 7, 'id-c');"
+                 /* a and b copied, in id order, then a updated */
+                 "INSERT INTO created_users_r7 SELECT * FROM created_users_p7 WHERE id < 'id-c'"
+                 " ORDER BY id;"
+                 "UPDATE created_users_r7 SET first_name = 'R-a' WHERE id = 'id-a';"
+                 "CREATE VIEW created_users AS SELECT * FROM created_users_main UNION ALL"
+                 " SELECT * FROM created_users_r3 UNION ALL SELECT * FROM created_users_r7"
+                 " UNION ALL SELECT * FROM created_users_p7 WHERE id >= (SELECT lo FROM"
+                 " sluice_build) UNION ALL SELECT * FROM created_users_delta");
+    /* _p7 rows 1-4: T2-0 (c), T2-1 (a), T2-2 (d), T2-3 (b); newest first: b (copied), d, a
+     * (copied, updated), c, then run 3's newest */
+    struct resp r = call("GET", "/ui/api/users?limit=6", NULL, cookie);
+    CHECK_EQ_INT(r.status, 200);
+    static const char *const want[] = {"T3-0", "T2-3", "T2-2", "R-a", "T2-0", "T1-3"};
+    check_first_names(r.json ? cJSON_GetObjectItem(r.json, "users") : NULL, want, 6);
+    done(&r);
+    /* every id copied (lo NULL while the old table is deleted): all from the run */
+    exec_sql(db, "INSERT INTO created_users_r7 SELECT * FROM created_users_p7 WHERE id >= 'id-c';"
+                 "UPDATE created_users_r7 SET first_name = 'R-' || substr(id, 4)"
+                 " WHERE id >= 'id-c';"
+                 "UPDATE sluice_build SET lo = NULL");
+    r = call("GET", "/ui/api/users?limit=4", NULL, cookie);
+    CHECK_EQ_INT(r.status, 200);
+    static const char *const want_all[] = {"T3-0", "T2-3", "R-d", "R-a"};
+    check_first_names(r.json ? cJSON_GetObjectItem(r.json, "users") : NULL, want_all, 4);
+    done(&r);
+    sqlite3_close(db);
+}
+
 /* The store's two-level layout: created_users a view over _main, the runs _r<n> and _delta;
  * the latest users are the delta's newest, then the newest run's, then the main table's. */
 static void test_users_runs(const char *path, const char *cookie)
@@ -286,11 +342,9 @@ static void test_users_runs(const char *path, const char *cookie)
     cJSON *u = r.json ? cJSON_GetObjectItem(r.json, "users") : NULL;
     CHECK_EQ_INT(cJSON_GetArraySize(u), 3);
     static const char *const want[] = {"T3-0", "T2-3", "T2-2"}; /* delta, then run 7 */
-    for (int i = 0; i < 3 && u; i++) {
-        cJSON *f = cJSON_GetObjectItem(cJSON_GetArrayItem(u, i), "first_name");
-        CHECK(f && cJSON_IsString(f) && strcmp(f->valuestring, want[i]) == 0);
-    }
+    check_first_names(u, want, 3);
     done(&r);
+    test_users_build(path, cookie);
 }
 
 /* Waits (bounded) for a point with stored > 0 and rows == 25 from the sampler. */
