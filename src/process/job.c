@@ -8,8 +8,10 @@
  * while a writer thread commits the previous one (one batch in flight at most). A batch is
  * handed to the writer once it is due (full or older than --batch-linger) and the writer is
  * free, so under load batches grow on their own (up to --batch-max) as long as the writer is
- * busy. The store is touched by one thread at a time: the loop thread reads offsets only
- * after waiting for the writer to be idle. */
+ * busy. While no record comes (TEND_IDLE_MS), the writer also does the store's own work a
+ * step at a time (store_tend: e.g. a SQLite run being built by copy), which batches otherwise
+ * pay for as they come. The store is touched by one thread at a time: the loop thread reads
+ * offsets only after waiting for the writer to be idle. */
 #include "process/job.h"
 
 #include <inttypes.h>
@@ -78,6 +80,11 @@ struct writer {
     pthread_cond_t cond;
     struct batch *todo; /* handed over, not yet written */
     struct batch *done; /* written (rc set), not yet collected */
+    /* A step of the store's own work while no batch comes (store_tend): asked by the loop,
+     * done by the writer, which then sets tend_done and tend_rc. Batches go first. */
+    bool tend, tend_done;
+    int tend_rc;
+    struct sl_err tend_err;
     bool stop;
 };
 
@@ -97,6 +104,9 @@ struct process_job {
     struct batch *cur;    /* the open batch */
     struct batch *flying; /* handed to the writer and not collected yet, or NULL */
     struct writer w;
+    bool tending;          /* a store_tend step asked of the writer and not collected yet */
+    bool tend_more;        /* the store may have work left (a batch committed since it said no) */
+    int64_t last_input_us; /* monotonic: the last record taken or batch handed over */
 
     int64_t kafka_commit_ms; /* monotonic: last progress commit to Kafka */
     int failures;            /* consecutive failed batches */
@@ -199,10 +209,24 @@ static void *writer_main(void *arg)
     struct writer *w = &j->w;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->todo && !w->stop)
+        while (!w->todo && !w->tend && !w->stop)
             pthread_cond_wait(&w->cond, &w->mu);
-        if (!w->todo)
+        if (!w->todo && (w->stop || !w->tend))
             break;
+        if (!w->todo) { /* a tend step: nothing else touches the store meanwhile */
+            pthread_mutex_unlock(&w->mu);
+            struct sl_err terr = {0};
+            int rc = store_tend(j->store, &terr);
+            pthread_mutex_lock(&w->mu);
+            w->tend = false;
+            w->tend_done = true;
+            w->tend_rc = rc;
+            w->tend_err = terr;
+            pthread_cond_broadcast(&w->cond);
+            if (j->cq)
+                rd_kafka_queue_yield(j->cq); /* the loop asks for the next step at once */
+            continue;
+        }
         struct batch *b = w->todo;
         pthread_mutex_unlock(&w->mu);
         /* The batch's dead letters must be on the broker before its offsets are stored. The
@@ -477,10 +501,49 @@ static void commit_progress(struct process_job *j, bool force)
     rd_kafka_topic_partition_list_destroy(kc);
 }
 
+/* Takes the result of the tend step asked of the writer, waiting for it when `wait` (a step
+ * is short: what a batch pays for at a time). The loop thread touches the store itself only
+ * after collect(j, true), which waits for it. */
+static void tend_collect(struct process_job *j, bool wait)
+{
+    if (!j->tending)
+        return;
+    pthread_mutex_lock(&j->w.mu);
+    while (wait && !j->w.tend_done)
+        pthread_cond_wait(&j->w.cond, &j->w.mu);
+    bool done = j->w.tend_done;
+    int rc = j->w.tend_rc;
+    j->w.tend_done = false;
+    pthread_mutex_unlock(&j->w.mu);
+    if (!done)
+        return;
+    j->tending = false;
+    j->tend_more = rc > 0;
+    if (rc < 0) /* tried again once a batch has committed */
+        log_warn(MOD, "the store's own work while idle failed (%s); it goes on with the batches",
+                 j->w.tend_err.msg);
+}
+
+/* While no record comes for TEND_IDLE_MS, the writer takes on the store's own work (the steps
+ * batches pay for: a SQLite run being built by copy, a run moved), a step at a time. */
+#define TEND_IDLE_MS 200
+
+static void tend_maybe(struct process_job *j)
+{
+    if (!j->tend_more || j->tending || j->flying || j->cur->nin > 0 || j->fatal ||
+        mono_us() - j->last_input_us < TEND_IDLE_MS * 1000)
+        return;
+    pthread_mutex_lock(&j->w.mu);
+    j->w.tend = true;
+    pthread_cond_broadcast(&j->w.cond);
+    pthread_mutex_unlock(&j->w.mu);
+    j->tending = true;
+}
+
 /* Takes the writer's result for the batch in flight, waiting for it when `wait`. Returns 0
  * when nothing was in flight or it committed, 1 when it is still running (no wait), -1 when
  * it failed (the open batch is then dropped and the partitions sought back). */
-static int collect(struct process_job *j, bool wait)
+static int collect_batch(struct process_job *j, bool wait)
 {
     if (!j->flying)
         return 0;
@@ -499,6 +562,7 @@ static int collect(struct process_job *j, bool wait)
         return -1;
     }
     commit_progress(j, false);
+    j->tend_more = true;
     process_stats_batch(&j->stats, b->nin, b->nrows, b->dead_lettered,
                         (uint64_t)(b->commit_us - b->start_us), &b->e2e);
     process_stats_stages(&j->stats, &b->to_job, &b->queued, &b->commit);
@@ -511,6 +575,14 @@ static int collect(struct process_job *j, bool wait)
     }
     batch_clear(b);
     return 0;
+}
+
+/* collect_batch, and the tend step asked of the writer: with `wait`, the writer is idle after
+ * it, so the loop thread may touch the store. */
+static int collect(struct process_job *j, bool wait)
+{
+    tend_collect(j, wait);
+    return collect_batch(j, wait);
 }
 
 /* Whether the open batch is younger than --batch-min-wait (it then waits for more records
@@ -529,7 +601,9 @@ static int handoff(struct process_job *j)
     struct batch *b = j->cur;
     if (b->nin == 0)
         return 0;
-    if (collect(j, true) < 0)
+    /* A tend step still running need not be waited for: the writer takes the batch next. */
+    tend_collect(j, false);
+    if (collect_batch(j, true) < 0)
         return -1; /* the open batch was dropped with the failed one */
     if (b->poisoned) {
         batch_fail(j, b->nin, -1, "a dead-letter record could not be queued");
@@ -558,6 +632,7 @@ static int handoff(struct process_job *j)
         p->in_batch = false;
     }
     b->handed_us = wall_us();
+    j->last_input_us = mono_us();
     pthread_mutex_lock(&j->w.mu);
     j->w.todo = b;
     pthread_cond_broadcast(&j->w.cond);
@@ -734,6 +809,7 @@ int process_job_create(struct process_job **out, const struct process_opts *o, s
     for (int i = 0; i < 2; i++)
         spec_arena_init(&j->bufs[i].arena, (size_t)o->batch_max_bytes);
     j->cur = &j->bufs[0];
+    j->tend_more = true; /* a build left unfinished by an earlier run goes on while idle */
     pthread_mutex_init(&j->w.mu, NULL);
     pthread_cond_init(&j->w.cond, NULL);
     if (store_open(o->store_uri, &j->spec->layout, o->group, 0, &j->store, err) != 0)
@@ -1010,6 +1086,7 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
         } else if (b == j->cur && b->nin >= (size_t)j->o.batch_max) {
             handoff(j);
         }
+        tend_maybe(j);
         dlq_poll(j->dlq);
         int64_t now = mono_ms();
         if (now - last_lag >= 1000) { /* cached watermarks: no request; /metrics shows it */

@@ -98,7 +98,8 @@ struct sqlite_store {
     int nbounds;
     int64_t bounds_run, copy_step_max;
     struct bound_sampling smp; /* the reading of bounds for smp.run, spread over steps */
-    uint64_t merges, map_builds, bloom_builds, bloom_grows, bloom_loads, copy_seals, copy_steps;
+    uint64_t merges, map_builds, bloom_builds, bloom_grows, bloom_loads, copy_seals, copy_steps,
+        tend_steps;
     char tmain[STORE_NAME_MAX + 8], tdelta[STORE_NAME_MAX + 8];
 };
 
@@ -1963,7 +1964,29 @@ int store_sqlite_stats(const struct store *st, struct store_sqlite_stats *out)
     out->copy_seals = s->copy_seals;
     out->copy_steps = s->copy_steps;
     out->copy_step_max = (uint64_t)s->copy_step_max;
+    out->tend_steps = s->tend_steps;
     return 0;
+}
+
+/* ops->tend: one step of a build by copy, or one slice of a run move, the work that batches
+ * pay for after their commit (sqlite_store_write_batch) when no batch comes: without it a
+ * build stopped where the last batch left it, with its old table kept, until traffic came
+ * back. A step is what a batch pays for at a time (copy_rows rows, or a slice). */
+static int sqlite_store_tend(struct store *st, struct sl_err *err)
+{
+    struct sqlite_store *s = (struct sqlite_store *)st;
+    if (!s->delta || !s->map)
+        return 0;
+    if (s->build_run) {
+        if (build_step(s, err) < 0)
+            return -1;
+        s->tend_steps++;
+    } else if (s->runs_ok && (s->slice > 0 || s->nruns > s->max_runs)) {
+        if (run_move(s, s->merge_slices, err) != 0)
+            return -1;
+        s->tend_steps++;
+    }
+    return s->build_run || (s->runs_ok && (s->slice > 0 || s->nruns > s->max_runs)) ? 1 : 0;
 }
 
 /* At close, a writer whose filter holds every sealed id of the file's seal count stores it
@@ -2486,4 +2509,5 @@ const struct store_ops sqlite_store_ops = {
     .write_batch = sqlite_store_write_batch,
     .query = sqlite_store_query,
     .close = sqlite_store_close,
+    .tend = sqlite_store_tend,
 };

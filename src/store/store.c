@@ -119,6 +119,13 @@ int store_query(struct store *st, const char *q, int64_t timeout_ms, store_row_c
     return st->ops->query(st, q, timeout_ms, cb, arg, err);
 }
 
+int store_tend(struct store *st, struct sl_err *err)
+{
+    if (!st)
+        return sl_err_set(err, "store: bad tend arguments");
+    return st->ops->tend ? st->ops->tend(st, err) : 0;
+}
+
 void store_close(struct store *st)
 {
     if (st)

@@ -89,6 +89,11 @@ struct store_ops {
     int (*query)(struct store *st, const char *q, int64_t timeout_ms, store_row_cb cb, void *arg,
                  struct sl_err *err);
     void (*close)(struct store *st);
+    /* Optional: one step of the layout work that batches pay for as they come (SQLite: a run
+     * being built by copy, a run moved into the main table), for when no batch comes. A step
+     * is about as long as what a batch pays for. Returns 1 when work is left, 0 when none,
+     * -1 on error (the store is as it was; tried again after the next batch). */
+    int (*tend)(struct store *st, struct sl_err *err);
 };
 
 /* What a sink guarantees (store_sink.caps). */
@@ -150,6 +155,8 @@ int store_write_batch(struct store *st, const char *topic, const struct store_ro
 int store_query(struct store *st, const char *q, int64_t timeout_ms, store_row_cb cb, void *arg,
                 struct sl_err *err);
 void store_close(struct store *st);
+/* ops->tend, or 0 for a store without one. */
+int store_tend(struct store *st, struct sl_err *err);
 /* The capabilities of st's sink (STORE_CAP_*). */
 unsigned store_caps(const struct store *st);
 
@@ -162,6 +169,7 @@ struct store_sqlite_stats {
     uint64_t copy_seals;    /* of the seals, those that fill their run by copy, step by step */
     uint64_t copy_steps;    /* steps of those builds this handle did */
     uint64_t copy_step_max; /* the most rows one copy step of this handle copied */
+    uint64_t tend_steps;    /* steps of builds or moves done by store_tend (no batch) */
 };
 /* -1 when st is not an SQLite store. */
 int store_sqlite_stats(const struct store *st, struct store_sqlite_stats *out);

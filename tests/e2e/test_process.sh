@@ -4,7 +4,8 @@
 #     every bad record is in the DLQ with its reason, stored offsets == the topic's end offsets;
 #  2. two instances in one group (and a third joining and leaving) share the partitions and
 #     take every record exactly once in total;
-#  3. `sluice query`: both table names, --json, --limit, read-only.
+#  3. `sluice query`: both table names, --json, --limit, read-only;
+#  4. a run being built by copy when the records stop is finished by the idle job.
 # N (default 200000) sets the size; the 1M run of issue 5 is `N=1000000 bash test_process.sh`.
 set -euo pipefail
 
@@ -173,4 +174,36 @@ if "$SLUICE_BIN" query --store "cassandra://127.0.0.1:9042" "SELECT 1" 2>"$WORK/
     fail "cassandra store accepted"
 fi
 grep -q "keyspace" "$WORK/q.err" || fail "no clear cassandra message"
+
+# ---- 4. a build by copy ends while no record comes -------------------------------------
+# merge_rows=600 with seal=copy: the delta is sealed at 600 rows and its run built by copy,
+# 4 rows of steps paid per row written; the ~100 rows after the seal pay for a third of it
+# at most. The rest is done by the job while idle (store_tend).
+note "4: 700 records into a store sealed by copy at 600 rows; the build ends while idle"
+S4="$WORK/store4"
+"$USERGEN" produce -b "$BOOT" -t t4 -n 700 -S 11 >"$WORK/produce4.log" 2>&1 ||
+    fail "producer failed: $(cat "$WORK/produce4.log")"
+"$SLUICE_BIN" process --bootstrap "$BOOT" --topic t4 --group g4 \
+    --store "sqlite:$S4?merge_rows=600&seal=copy&copy_rows=4" --session-timeout 3s \
+    >>"$WORK/job4.log" 2>&1 &
+JOB_PID=$!
+PIDS+=("$JOB_PID")
+wait_drained "$S4" t4 g4 700 60
+Q4=("$SLUICE_BIN" query --store "sqlite:$S4")
+left=1
+for _ in $(seq 100); do
+    left=$("${Q4[@]}" "SELECT count(*) FROM sluice_build" | sed -n 3p | tr -d ' ')
+    [[ "$left" == 0 ]] && break
+    sleep 0.2
+done
+[[ "$left" == 0 ]] || fail "the build by copy did not end within 20 s of idling"
+[[ $("${Q4[@]}" "SELECT count(*) FROM sluice_runs" | sed -n 3p | tr -d ' ') == 1 ]] ||
+    fail "want one run (the delta sealed at 600 rows)"
+[[ $("${Q4[@]}" "SELECT count(*) FROM sqlite_master WHERE name LIKE 'created_users_p%'" |
+    sed -n 3p | tr -d ' ') == 0 ]] || fail "the old table of the build is still there"
+stop_job "$JOB_PID"
+"$USERGEN" verify -b "$BOOT" -t t4 -n 700 -S 11 -d "$S4/spark_streams.db" -g g4 |
+    tee "$WORK/verify4.out"
+grep -q "verify ok" "$WORK/verify4.out" || fail "verification after the idle build failed"
+
 echo "PASS"

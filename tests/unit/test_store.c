@@ -859,6 +859,52 @@ static void test_copy_bounds(void)
  * no stored id is missed meanwhile (a missed id would be appended a second time: count(*)
  * would pass count(DISTINCT id)). Each batch: 1000 new ids spread over the id space and 100
  * updates of older ones, wherever they are (seals wait while runs are moved). */
+/* store_tend: a seal by copy whose batches stop before its build ends, in a store that keeps
+ * no run (runs=0, so the run is then moved into the main table). Tend steps finish the build
+ * and the move with no batch, one short step at a time, then say there is nothing left. */
+static void test_tend(void)
+{
+    char u[400], path[300];
+    snprintf(u, sizeof(u),
+             "sqlite:%s/tend?layout=delta&merge_rows=600&seal=copy&copy_rows=4&runs=0", dir);
+    snprintf(path, sizeof(path), "%s/tend/spark_streams.db", dir);
+    struct store *st = NULL;
+    struct sl_err err;
+    CHECK(store_open(u, &spec_users()->layout, "gt", 0, &st, &err) == 0);
+    if (!st)
+        return;
+    CHECK_EQ_INT(store_tend(st, &err), 0);                /* an empty store: nothing to do */
+    int k = write_until_built(st, path, "t", true, 7, 7); /* 700 rows: sealed at 600 */
+    CHECK_EQ_INT(k, 7);
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM sluice_build", NULL), 1);
+    long long copied0 = q1(path, "SELECT count(*) FROM created_users_r1", NULL);
+    int steps = 0, rc;
+    long long mid_rows = -1;
+    while ((rc = store_tend(st, &err)) == 1 && steps < 100000) {
+        if (++steps == 20)
+            mid_rows = q1(path, "SELECT count(*) FROM created_users", NULL);
+    }
+    CHECK_EQ_INT(rc, 0);
+    struct store_sqlite_stats ss;
+    CHECK_EQ_INT(store_sqlite_stats(st, &ss), 0);
+    printf("tend: build at %lld of 600 rows copied after the last batch; %d tend steps (%llu "
+           "counted) ended it and moved the run\n",
+           copied0, steps + 1, (unsigned long long)ss.tend_steps);
+    CHECK(copied0 < 600);
+    CHECK(steps > 16 && ss.tend_steps == (uint64_t)steps + 1);
+    CHECK_EQ_INT(mid_rows, 700);
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM sluice_build", NULL), 0);
+    CHECK_EQ_INT(
+        q1(path, "SELECT count(*) FROM sqlite_master WHERE name GLOB 'created_users_[pr]*'", NULL),
+        0);
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM sluice_runs", NULL), 0);
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM created_users_main", NULL), 600);
+    CHECK_EQ_INT(q1(path, "SELECT count(DISTINCT id) FROM created_users", NULL), 700);
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM created_users", NULL), 700);
+    CHECK_EQ_INT(store_tend(st, &err), 0);
+    store_close(st);
+}
+
 static void test_filter_grow(void)
 {
     char u[400], path[300];
@@ -1061,6 +1107,7 @@ int main(void)
     test_delta_slices();
     test_delta_copy();
     test_copy_bounds();
+    test_tend();
     test_layout_detect();
     test_filter_grow();
     test_open_together();
