@@ -100,6 +100,7 @@ struct sqlite_store {
     struct bound_sampling smp; /* the reading of bounds for smp.run, spread over steps */
     uint64_t merges, map_builds, bloom_builds, bloom_grows, bloom_loads, copy_seals, copy_steps,
         tend_steps;
+    int64_t filter_checked_gen; /* a filter of this seal count is known to be stored (-1) */
     char tmain[STORE_NAME_MAX + 8], tdelta[STORE_NAME_MAX + 8];
 };
 
@@ -1968,6 +1969,43 @@ int store_sqlite_stats(const struct store *st, struct store_sqlite_stats *out)
     return 0;
 }
 
+/* Stores the filter when it holds every sealed id of the file's seal count and no filter of
+ * that count is stored yet (after a seal by copy, which does not store it), so that the next
+ * writer reads it back instead of reading every stored id. Done at close and by an idle job
+ * (sqlite_store_tend), once per seal count; nothing on any doubt. */
+static void filter_save_missing(struct sqlite_store *s)
+{
+    struct sl_err e;
+    if (!s->delta || !s->put_off || !s->bloom || !s->bloom->ok || !s->map_ok || !s->runs_ok ||
+        s->bloom->gen == s->filter_checked_gen)
+        return;
+    if (s->pmap)
+        pmap_feed(s, s->pmap->cap);
+    if (exec(s->db, "BEGIN IMMEDIATE", &e) != 0)
+        return;
+    int64_t ver = -1, gen = -1, have = 1;
+    sqlite3_stmt *q = NULL;
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM sluice_filter WHERE tbl='%s' AND gen=?1 AND format=%d",
+             s->t->table, FILTER_FORMAT);
+    if (step_int(s->data_ver, &ver) == 0 && ver == s->seen_ver && step_int(s->get_gen, &gen) == 0 &&
+        gen == s->map_gen && s->bloom->gen == gen &&
+        sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, gen);
+        if (step_int(q, &have) != 0)
+            have = 1;
+        else if (have > 0)
+            s->filter_checked_gen = gen;
+    }
+    sqlite3_finalize(q);
+    if (have == 0 && filter_save(s, gen, &e) == 0 && exec(s->db, "COMMIT", &e) == 0) {
+        s->filter_checked_gen = gen;
+        return;
+    }
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 /* ops->tend: one step of a build by copy, or one slice of a run move, the work that batches
  * pay for after their commit (sqlite_store_write_batch) when no batch comes: without it a
  * build stopped where the last batch left it, with its old table kept, until traffic came
@@ -1986,38 +2024,10 @@ static int sqlite_store_tend(struct store *st, struct sl_err *err)
             return -1;
         s->tend_steps++;
     }
-    return s->build_run || (s->runs_ok && (s->slice > 0 || s->nruns > s->max_runs)) ? 1 : 0;
-}
-
-/* At close, a writer whose filter holds every sealed id of the file's seal count stores it
- * unless it is stored already (after a seal by copy, which does not store it), so that the
- * next writer reads it back instead of reading every stored id. Nothing on any doubt. */
-static void filter_save_at_close(struct sqlite_store *s)
-{
-    struct sl_err e;
-    if (!s->delta || !s->put_off || !s->bloom || !s->bloom->ok || !s->map_ok || !s->runs_ok)
-        return;
-    if (s->pmap)
-        pmap_feed(s, s->pmap->cap);
-    if (exec(s->db, "BEGIN IMMEDIATE", &e) != 0)
-        return;
-    int64_t ver = -1, gen = -1, have = 1;
-    sqlite3_stmt *q = NULL;
-    char sql[256];
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM sluice_filter WHERE tbl='%s' AND gen=?1 AND format=%d",
-             s->t->table, FILTER_FORMAT);
-    if (step_int(s->data_ver, &ver) == 0 && ver == s->seen_ver && step_int(s->get_gen, &gen) == 0 &&
-        gen == s->map_gen && s->bloom->gen == gen &&
-        sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(q, 1, gen);
-        if (step_int(q, &have) != 0)
-            have = 1;
-    }
-    sqlite3_finalize(q);
-    if (have == 0 && filter_save(s, gen, &e) == 0 && exec(s->db, "COMMIT", &e) == 0)
-        return;
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (s->build_run || (s->runs_ok && (s->slice > 0 || s->nruns > s->max_runs)))
+        return 1;
+    filter_save_missing(s); /* once the build is done: a restart then reads it back */
+    return 0;
 }
 
 static void sqlite_store_close(struct store *st)
@@ -2026,7 +2036,7 @@ static void sqlite_store_close(struct store *st)
     if (!s)
         return;
     if (s->db)
-        filter_save_at_close(s);
+        filter_save_missing(s);
     if (s->db && s->ckpt)
         sqlite3_wal_hook(s->db, NULL, NULL);
     ckpt_stop(s);
@@ -2088,6 +2098,7 @@ static int sqlite_store_open(struct store **out, const char *loc, const struct s
         return sl_err_set(err, "out of memory");
     s->base.ops = &sqlite_store_ops;
     s->t = t;
+    s->filter_checked_gen = -1;
     s->readonly = ro;
     s->sort = p.sort;
     if (group)
