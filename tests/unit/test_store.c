@@ -762,11 +762,11 @@ static void test_delta_copy(void)
 /* A store in dir/name sealing by copy at merge_rows rows, copy_rows rows a step; its file's
  * path in path. NULL (a failed check) if it does not open. */
 static struct store *open_copy_store(const char *name, int merge_rows, int copy_rows,
-                                     const char *group, char *path, size_t cap)
+                                     const char *extra, const char *group, char *path, size_t cap)
 {
     char u[400];
-    snprintf(u, sizeof(u), "sqlite:%s/%s?layout=delta&merge_rows=%d&seal=copy&copy_rows=%d", dir,
-             name, merge_rows, copy_rows);
+    snprintf(u, sizeof(u), "sqlite:%s/%s?layout=delta&merge_rows=%d&seal=copy&copy_rows=%d%s", dir,
+             name, merge_rows, copy_rows, extra);
     snprintf(path, cap, "%s/%s/spark_streams.db", dir, name);
     struct store *st = NULL;
     struct sl_err err;
@@ -811,7 +811,7 @@ static int write_until_built(struct store *st, const char *path, const char *top
 static void copy_random(const char *name, int merge_rows, int copy_rows, uint64_t max_step)
 {
     char path[300];
-    struct store *st = open_copy_store(name, merge_rows, copy_rows, "gr", path, sizeof(path));
+    struct store *st = open_copy_store(name, merge_rows, copy_rows, "", "gr", path, sizeof(path));
     if (!st)
         return;
     int k = write_until_built(st, path, "r", true, merge_rows / 100 + 1, 4 * merge_rows / 100);
@@ -833,7 +833,7 @@ static void copy_random(const char *name, int merge_rows, int copy_rows, uint64_
 static void test_copy_bounds(void)
 {
     char path[300];
-    struct store *st = open_copy_store("bounds", 2000, 64, "gk", path, sizeof(path));
+    struct store *st = open_copy_store("bounds", 2000, 64, "", "gk", path, sizeof(path));
     if (!st)
         return;
     int k = write_until_built(st, path, "k", false, 25, 200);
@@ -865,13 +865,9 @@ static void test_copy_bounds(void)
  * then say there is nothing left. */
 static void test_tend(void)
 {
-    char u[400], path[300];
-    snprintf(u, sizeof(u),
-             "sqlite:%s/tend?layout=delta&merge_rows=600&seal=copy&copy_rows=4&runs=0", dir);
-    snprintf(path, sizeof(path), "%s/tend/spark_streams.db", dir);
-    struct store *st = NULL;
+    char path[300];
     struct sl_err err;
-    CHECK(store_open(u, &spec_users()->layout, "gt", 0, &st, &err) == 0);
+    struct store *st = open_copy_store("tend", 600, 4, "&runs=0", "gt", path, sizeof(path));
     if (!st)
         return;
     CHECK_EQ_INT(store_tend(st, &err), 0);                /* an empty store: nothing to do */
