@@ -412,6 +412,9 @@ void ui_h_users(struct http_req *req, void *ctx)
         return;
     }
     sqlite3_busy_timeout(db, 1000);
+    /* One read transaction (a snapshot in WAL mode) for the layout read below and the rows: a
+     * writer ending a build or moving a run meanwhile cannot drop a table named in between. */
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
     static const char *const cols[] = {"id",      "first_name",      "last_name", "gender",
                                        "address", "post_code",       "email",     "username",
                                        "dob",     "registered_date", "phone",     "picture"};
