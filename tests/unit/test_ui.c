@@ -272,7 +272,8 @@ static void test_users_build(const char *path, const char *cookie)
 {
     sqlite3 *db = NULL;
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-    /* arrival order c, a, d, b: ids "created_users_r7-<c>" renamed so that id order differs */
+    /* run 7's four rows get the ids id-c, id-a, id-d, id-b in arrival (rowid) order, so that
+     * id order differs from it */
     exec_sql(db, "DROP VIEW created_users;"
                  "ALTER TABLE created_users_r7 RENAME TO created_users_p7;"
                  "UPDATE created_users_p7 SET id = 'id-' || substr('cadb', rowid, 1);"
