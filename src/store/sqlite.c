@@ -2006,6 +2006,13 @@ static void filter_save_missing(struct sqlite_store *s)
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* Whether a run move is under way or due (more runs than max_runs), as the layout was last
+ * read: each batch, and an idle job's tend, then move a slice. */
+static bool move_due(const struct sqlite_store *s)
+{
+    return s->runs_ok && (s->slice > 0 || s->nruns > s->max_runs);
+}
+
 /* ops->tend: one step of a build by copy, or one slice of a run move, the work that batches
  * pay for after their commit (sqlite_store_write_batch) when no batch comes: without it a
  * build stopped where the last batch left it, with its old table kept, until traffic came
@@ -2019,12 +2026,12 @@ static int sqlite_store_tend(struct store *st, struct sl_err *err)
         if (build_step(s, err) < 0)
             return -1;
         s->tend_steps++;
-    } else if (s->runs_ok && (s->slice > 0 || s->nruns > s->max_runs)) {
+    } else if (move_due(s)) {
         if (run_move(s, s->merge_slices, err) != 0)
             return -1;
         s->tend_steps++;
     }
-    if (s->build_run || (s->runs_ok && (s->slice > 0 || s->nruns > s->max_runs)))
+    if (s->build_run || move_due(s))
         return 1;
     filter_save_missing(s); /* once the build is done: a restart then reads it back */
     return 0;
@@ -2428,7 +2435,7 @@ static int sqlite_store_write_batch(struct store *st, const char *topic,
                        s->seal_mode == SEAL_COPY ||
                            (s->seal_mode == SEAL_AUTO && nw <= SEAL_COPY_MAX_BATCH),
                        &merr);
-        if (s->runs_ok && (s->slice > 0 || s->nruns > s->max_runs))
+        if (move_due(s))
             run_move(s, s->merge_slices, &merr);
     }
     return 0;
