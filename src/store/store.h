@@ -162,14 +162,17 @@ unsigned store_caps(const struct store *st);
 
 /* The SQLite sink's own layout work on one handle (for tests and stats). */
 struct store_sqlite_stats {
-    uint64_t seals;         /* deltas this handle sealed into runs */
-    uint64_t filter_builds; /* id filters built by reading every stored id */
-    uint64_t filter_grows;  /* id filters replaced by a larger one filled slice by slice */
-    uint64_t filter_loads;  /* id filters read back from the file (stored by the last seal) */
-    uint64_t copy_seals;    /* of the seals, those that fill their run by copy, step by step */
-    uint64_t copy_steps;    /* steps of those builds this handle did */
-    uint64_t copy_step_max; /* the most rows one copy step of this handle copied */
-    uint64_t tend_steps;    /* steps of builds or moves done by store_tend (no batch) */
+    uint64_t seals;          /* deltas this handle sealed into runs */
+    uint64_t filter_builds;  /* id filters built by reading every stored id */
+    uint64_t filter_grows;   /* id filters replaced by a larger one filled slice by slice */
+    uint64_t filter_loads;   /* id filters read back from the file (stored by the last seal) */
+    uint64_t copy_seals;     /* of the seals, those that fill their run by copy, step by step */
+    uint64_t copy_steps;     /* steps of those builds this handle did */
+    uint64_t copy_step_max;  /* the most rows one copy step of this handle copied */
+    uint64_t tend_steps;     /* steps of builds or moves done by store_tend (no batch) */
+    uint64_t ids_scanned;    /* stored ids read from the tables into id filters */
+    uint64_t hashes_read;    /* stored hashes of sealed ids read into id filters instead */
+    uint64_t filter_fill_us; /* time spent filling id filters (builds, reads back, growths) */
 };
 /* -1 when st is not an SQLite store. */
 int store_sqlite_stats(const struct store *st, struct store_sqlite_stats *out);

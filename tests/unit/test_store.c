@@ -906,16 +906,27 @@ static void test_tend(void)
     store_close(st);
 }
 
-static void test_filter_grow(void)
+/* legacy: a file without the hashes of its first seals (as one made before they were stored):
+ * the filter is then filled from the tables' ids. */
+static void test_filter_grow(bool legacy)
 {
     char u[400], path[300];
-    snprintf(u, sizeof(u), "sqlite:%s/grow?layout=delta&merge_rows=1500&runs=2", dir);
-    snprintf(path, sizeof(path), "%s/grow/spark_streams.db", dir);
+    const char *sub = legacy ? "grow_legacy" : "grow";
+    snprintf(u, sizeof(u), "sqlite:%s/%s?layout=delta&merge_rows=1500&runs=2", dir, sub);
+    snprintf(path, sizeof(path), "%s/%s/spark_streams.db", dir, sub);
     struct store *st = NULL;
     struct sl_err err;
     CHECK(store_open(u, &spec_users()->layout, "g", 0, &st, &err) == 0);
     if (!st)
         return;
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM sluice_ids WHERE gen=0 AND length(h)=0", NULL), 1);
+    if (legacy) {
+        sqlite3 *db = NULL;
+        CHECK(sqlite3_open(path, &db) == SQLITE_OK &&
+              sqlite3_exec(db, "DELETE FROM sluice_ids", NULL, NULL, NULL) == SQLITE_OK &&
+              sqlite3_changes(db) == 1);
+        sqlite3_close(db);
+    }
     enum { NB = 110, NEW = 1000, UPD = 100 };
     static int version[NB * NEW];
     static char cell[NEW + UPD][12][48];
@@ -950,13 +961,22 @@ static void test_filter_grow(void)
         vsum);
     struct store_sqlite_stats ss;
     CHECK_EQ_INT(store_sqlite_stats(st, &ss), 0);
-    printf("filter grow: %llu seals, filter built %llu times, grown %llu times\n",
-           (unsigned long long)ss.seals, (unsigned long long)ss.filter_builds,
-           (unsigned long long)ss.filter_grows);
+    printf("filter grow%s: %llu seals, filter built %llu times, grown %llu times; %llu ids "
+           "read from the tables, %llu stored hashes\n",
+           legacy ? " (legacy)" : "", (unsigned long long)ss.seals,
+           (unsigned long long)ss.filter_builds, (unsigned long long)ss.filter_grows,
+           (unsigned long long)ss.ids_scanned, (unsigned long long)ss.hashes_read);
     CHECK(ss.seals >= 20);
     CHECK_EQ_INT(ss.filter_builds, 1);
     CHECK(ss.filter_grows >= 3);
     CHECK_EQ_INT(ss.filter_loads, 0);
+    /* each growth read the ids sealed by then: some 1500 (first) + 3000 + ... */
+    CHECK((legacy ? ss.ids_scanned : ss.hashes_read) >= 10000);
+    CHECK_EQ_INT(legacy ? ss.hashes_read : ss.ids_scanned, 0);
+    /* one row of hashes per seal, 4 bytes for each id it sealed */
+    int64_t nsealed = NB * NEW - q1(path, "SELECT count(*) FROM created_users_delta", NULL);
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM sluice_ids WHERE gen>0", NULL), ss.seals);
+    CHECK_EQ_INT(q1(path, "SELECT sum(length(h)) FROM sluice_ids", NULL), 4 * nsealed);
     store_close(st);
 
     /* Reopened, the writer reads the filter its last seal stored instead of every stored id,
@@ -993,10 +1013,15 @@ static void test_filter_grow(void)
             vsum);
         struct store_sqlite_stats rs;
         CHECK_EQ_INT(store_sqlite_stats(st, &rs), 0);
-        printf("filter reopened%s: read back %llu, built %llu\n", round ? " (stale)" : "",
-               (unsigned long long)rs.filter_loads, (unsigned long long)rs.filter_builds);
+        printf("filter reopened%s%s: read back %llu, built %llu from %llu ids and %llu hashes\n",
+               legacy ? " (legacy)" : "", round ? " (stale)" : "",
+               (unsigned long long)rs.filter_loads, (unsigned long long)rs.filter_builds,
+               (unsigned long long)rs.ids_scanned, (unsigned long long)rs.hashes_read);
         CHECK_EQ_INT(rs.filter_loads, round == 0 ? 1 : 0);
         CHECK_EQ_INT(rs.filter_builds, round == 0 ? 0 : 1);
+        /* a build reads every sealed id, from the hashes unless some are missing */
+        CHECK_EQ_INT(legacy ? rs.ids_scanned : rs.hashes_read, round == 0 ? 0 : nsealed);
+        CHECK_EQ_INT(legacy ? rs.hashes_read : rs.ids_scanned, 0);
         store_close(st);
     }
 }
@@ -1110,7 +1135,8 @@ int main(void)
     test_copy_bounds();
     test_tend();
     test_layout_detect();
-    test_filter_grow();
+    test_filter_grow(false);
+    test_filter_grow(true);
     test_open_together();
     fs_remove_tree(dir, NULL);
     return check_summary();
