@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "process/spec.h"
 
 struct command {
     const char *name;
@@ -51,6 +52,7 @@ static const struct command *find(const char *name)
 
 int main(int argc, char **argv)
 {
+    spec_json_init(); /* cJSON's allocator, before any thread uses cJSON */
     if (argc < 2) {
         usage(stderr);
         return 2;

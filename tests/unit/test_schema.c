@@ -248,6 +248,50 @@ static void test_arena(void)
     spec_arena_free(&a);
 }
 
+/* A record whose cJSON tree is larger than spec_decode's stack buffer for it (8 KB): the rest
+ * comes from malloc, and every field still decodes whole; the next small record reuses the
+ * buffer. */
+static void test_large(void)
+{
+    static char v[16384];
+    char *addr = malloc(4001), *pic = malloc(4001), *extra = malloc(5001);
+    if (!addr || !pic || !extra)
+        return;
+    for (int i = 0; i < 4000; i++) {
+        addr[i] = (char)('a' + i % 26);
+        pic[i] = (char)('A' + i % 26);
+    }
+    memset(extra, 'x', 5000);
+    addr[4000] = pic[4000] = extra[5000] = '\0';
+    int n = snprintf(v, sizeof(v),
+                     "{\"id\":\"%s\",\"first_name\":\"Big\",\"last_name\":\"Record\","
+                     "\"gender\":\"female\",\"extra\":\"%s\",\"address\":\"%s\",\"post_code\":1,"
+                     "\"email\":\"b@example.com\",\"username\":\"big\",\"dob\":\"1990-01-01\","
+                     "\"registered_date\":\"2015-01-01\",\"phone\":\"1\",\"picture\":\"%s\"}",
+                     GOOD_ID, extra, addr, pic);
+    CHECK(n > 13000 && n < (int)sizeof(v));
+    struct spec_arena a;
+    spec_arena_init(&a, 1 << 20);
+    struct store_row row;
+    char reason[256] = "";
+    for (int round = 0; round < 2; round++) {
+        CHECK_EQ_INT(spec_decode(spec_users(), v, (size_t)n, &a, &row, reason, sizeof(reason)), 0);
+        CHECK_EQ_INT(row.len[4], 4000);
+        CHECK(memcmp(row.col[4], addr, 4000) == 0);
+        CHECK_EQ_INT(row.len[11], 4000);
+        CHECK(memcmp(row.col[11], pic, 4000) == 0);
+        CHECK_EQ_INT(row.len[1], 3);
+        CHECK(memcmp(row.col[1], "Big", 3) == 0);
+        const char *small = user(NULL, NULL);
+        CHECK_EQ_INT(spec_decode(spec_users(), small, strlen(small), &a, &row, reason, 256), 0);
+        CHECK(row.len[0] == strlen(GOOD_ID) && memcmp(row.col[0], GOOD_ID, row.len[0]) == 0);
+    }
+    spec_arena_free(&a);
+    free(addr);
+    free(pic);
+    free(extra);
+}
+
 static void test_utf8(void)
 {
     CHECK_EQ_INT(utf8_valid_prefix("abc", 3), 3);
@@ -265,6 +309,7 @@ int main(void)
     test_good();
     test_bad();
     test_arena();
+    test_large();
     test_utf8();
     return check_summary();
 }
