@@ -166,16 +166,16 @@ static int grow(long n, long step, long batch, const char *dir, const char *para
            (double)cpu.tv_sec + cpu.tv_nsec / 1e9,
            ((double)cpu.tv_sec * 1e6 + cpu.tv_nsec / 1e3) / (double)n);
     struct store_sqlite_stats ss;
-    if (store_sqlite_stats(st, &ss) == 0)
+    if (store_sqlite_stats(st, &ss) == 0) {
         printf("seals %llu (by copy %llu: %llu steps, at most %llu rows a copy step)\n",
                (unsigned long long)ss.seals, (unsigned long long)ss.copy_seals,
                (unsigned long long)ss.copy_steps, (unsigned long long)ss.copy_step_max);
-    if (store_sqlite_stats(st, &ss) == 0)
         printf("id filter: built %llu, grown %llu times; %llu ids read from the tables, %llu "
                "stored hashes; %.2f s\n",
                (unsigned long long)ss.filter_builds, (unsigned long long)ss.filter_grows,
                (unsigned long long)ss.ids_scanned, (unsigned long long)ss.hashes_read,
                ss.filter_fill_us / 1e6);
+    }
     store_close(st);
     free(u);
     free(rows);

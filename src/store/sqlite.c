@@ -1097,6 +1097,16 @@ static int hashes_list(struct sqlite_store *s, int64_t gen, struct sqlite_hashes
     return 0;
 }
 
+/* Whether l has been read to its end (moving past rows read to their end). */
+static bool hashes_done(struct sqlite_hashes *l)
+{
+    while (l->at < l->n && l->off >= l->len[l->at]) {
+        l->at++;
+        l->off = 0;
+    }
+    return l->at >= l->n;
+}
+
 /* Adds up to max hashes from l's position on to b and moves past them: how many were added,
  * or -1 on error. */
 static int64_t hashes_feed(struct sqlite_store *s, struct sqlite_hashes *l, struct sqlite_bloom *b,
@@ -1104,12 +1114,7 @@ static int64_t hashes_feed(struct sqlite_store *s, struct sqlite_hashes *l, stru
 {
     uint8_t buf[16384];
     int64_t got = 0;
-    while (got < max && l->at < l->n) {
-        if (l->off >= l->len[l->at]) {
-            l->at++;
-            l->off = 0;
-            continue;
-        }
+    while (got < max && !hashes_done(l)) {
         sqlite3_blob *blob = NULL;
         if (sqlite3_blob_open(s->db, "main", "sluice_ids", "h", l->rowid[l->at], 0, &blob) !=
             SQLITE_OK)
@@ -1344,16 +1349,6 @@ static void bloom_grow_start(struct sqlite_store *s)
     s->grow_listed = false;
 }
 
-/* Whether l has been read to its end (moving past rows read to their end). */
-static bool hashes_done(struct sqlite_hashes *l)
-{
-    while (l->at < l->n && l->off >= l->len[l->at]) {
-        l->at++;
-        l->off = 0;
-    }
-    return l->at >= l->n;
-}
-
 /* The slices of a growing filter that a batch of nw rows pays for, and the swap after the
  * last. In a write transaction. */
 static int bloom_grow_fill(struct sqlite_store *s, long nw, struct sl_err *err)
@@ -1366,26 +1361,29 @@ static int bloom_grow_fill(struct sqlite_store *s, long nw, struct sl_err *err)
         s->grow_listed = true;
     }
     struct sqlite_hashes *l = s->grow_src;
-    while (l && s->grow_budget > 0 && !hashes_done(l)) {
-        int64_t got = hashes_feed(s, l, nb, GROW_SLICE_IDS, err);
-        if (got < 0)
-            return -1;
-        s->grow_budget -= got + 1;
+    if (l) {
+        while (s->grow_budget > 0 && !hashes_done(l)) {
+            int64_t got = hashes_feed(s, l, nb, GROW_SLICE_IDS, err);
+            if (got < 0)
+                return -1;
+            s->grow_budget -= got + 1;
+        }
+        if (!hashes_done(l))
+            return 0;
+    } else {
+        while (s->grow_budget > 0 && s->grow_slice < s->grow_slices) {
+            char lo[8], hi[8];
+            int k = s->grow_slice, n = s->grow_slices;
+            uint64_t before = nb->n;
+            grow_bounds(k, n, lo, hi);
+            if (bloom_scan(s, nb, k > 0 ? lo : NULL, k < n - 1 ? hi : NULL, err) != 0)
+                return -1;
+            s->grow_budget -= (int64_t)(nb->n - before) + 1;
+            s->grow_slice++;
+        }
+        if (s->grow_slice < s->grow_slices)
+            return 0;
     }
-    if (l && !hashes_done(l))
-        return 0;
-    while (!l && s->grow_budget > 0 && s->grow_slice < s->grow_slices) {
-        char lo[8], hi[8];
-        int k = s->grow_slice, n = s->grow_slices;
-        uint64_t before = nb->n;
-        grow_bounds(k, n, lo, hi);
-        if (bloom_scan(s, nb, k > 0 ? lo : NULL, k < n - 1 ? hi : NULL, err) != 0)
-            return -1;
-        s->grow_budget -= (int64_t)(nb->n - before) + 1;
-        s->grow_slice++;
-    }
-    if (!l && s->grow_slice < s->grow_slices)
-        return 0;
     free(b->bits);
     b->bits = nb->bits;
     b->nbits = nb->nbits;
