@@ -29,7 +29,9 @@
 #   notice. Data directories are under BUILD_DIR (the real disk, not tmpfs).
 # Producers: linger.ms=5, batch.size=1000000 for both clients; idempotent when acks=all.
 # Latency at a fixed rate: kprod paced at half of Kafka's (defaults) peak of the matching
-# case (acks=all, 3 partitions, 1 producer), on every broker (sluice restarted fresh for it).
+# case (acks=all, 3 partitions, 1 producer) for BENCH_PACED_SECS (10) s, on every broker
+# (sluice restarted fresh for it). Each broker's cases and each paced case start on a quiet
+# disk (settle_disk).
 set -euo pipefail
 BUILD=$(cd "${1:?usage: bench_broker.sh BUILD_DIR}" && pwd)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -130,6 +132,21 @@ percentiles() {
         for (i = 1; i <= 3; i++) { k = int(q[i] * NR); if (k < 1) k = 1; if (k > NR) k = NR
             printf "%s%.2f", (i > 1 ? " " : ""), v[k] / 1000 }
         print "" }'
+}
+
+# A broker that fsyncs before it answers pays for any other writeback the disk is doing, and one
+# that does not (Kafka at its defaults) leaves its writes in the page cache for the next case.
+# So every broker's cases and every paced case start on a quiet disk: sync, then wait (at most
+# 120 s) until the kernel's dirty and writeback pages are under 32 MiB.
+settle_disk() { # what (for the log)
+    local t=$SECONDS kb
+    sync
+    while :; do
+        kb=$(awk '/^(Dirty|Writeback):/ { s += $2 } END { print s + 0 }' /proc/meminfo)
+        ((kb < 32768 || SECONDS - t >= 120)) && break
+        sleep 0.5
+    done
+    echo "  disk settled for $1 in $((SECONDS - t)) s (dirty + writeback: $kb KiB)" >&2
 }
 
 declare -A RES  # "client|broker|size|acks|parts|prods" -> "rate MB/s p50 p99 p99.9 cpu/M"
@@ -235,6 +252,7 @@ run_broker() { # name boot pid
     create_topic "$boot" warmup 3
     timeout 600 "$KPROD" -b "$boot" -t warmup -n "$N100" -s 100 -a all -i -q -T 300 \
         -X linger.ms=5 -X batch.size=1000000 >/dev/null 2>&1 || true
+    settle_disk "$b"
     for c in "${KCASES[@]}"; do kprod_case "$b" "$boot" "$pid" $c; done
     if [[ $JAVA == 1 ]]; then
         for c in "${JCASES[@]}"; do jprod_case "$b" "$boot" "$pid" $c; done
@@ -245,15 +263,20 @@ run_broker() { # name boot pid
 
 # Produce latency at a fixed rate: half of Kafka's (defaults) peak in the kprod case of the same
 # size with acks=all, 3 partitions, 1 producer, so that latency is not queueing behind a
-# saturated broker. Half the case's records, paced by kprod -r.
+# saturated broker. Paced by kprod -r for BENCH_PACED_SECS seconds (default 10): over a case of
+# 2-3 s (half the case's records, as before), a single 50 ms hiccup of the shared host set the
+# p99 of either broker on its own (sluice's p99 at 100 B was 8.5 ms in one goals run and
+# 55.6 ms in the one before it, on the same build and machine).
+PACED_SECS=${BENCH_PACED_SECS:-10}
 declare -A LRATE # size -> records/s
 declare -A LAT   # "broker|size" -> "achieved-rate p50 p99 p99.9"
 latency_cases() { # broker boot
     local b=$1 boot=$2 size n out rc
     for size in 100 1024; do
         [[ -n "${LRATE[$size]:-}" ]] || continue
-        n=$(($(count_for "$size") / 2))
+        n=$((LRATE[$size] * PACED_SECS))
         create_topic "$boot" "r-$size" 3
+        settle_disk "$b, paced ${size} B"
         rc=0
         out=$(timeout 900 "$KPROD" -b "$boot" -t "r-$size" -n "$n" -s "$size" -a all -i -q -T 600 \
             -r "${LRATE[$size]}" -X linger.ms=5 -X batch.size=1000000 -L "$WORK/plat.$b.$size" \
@@ -289,6 +312,7 @@ T0=$SECONDS
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 DISK=""
 if [[ $MATRIX == goals ]]; then
+    settle_disk "the disk probe"
     # the disk the brokers write to, measured in the same invocation
     DISK=$(/usr/bin/python3 "$HERE/fsync_probe.py" "$WORK/probe" 100 2>&1) || DISK="fsync_probe failed: $DISK"
     rm -rf "$WORK/probe"
@@ -444,11 +468,14 @@ if [[ -n "$DISK" ]]; then
     # the better of the probe's two sequential figures (the page cache's writeback makes either
     # one low at times), so that the share is not flattered
     bw=$(sed -n 's/^sequential write, [^:]*: *\([0-9.]*\) MiB.*/\1/p' <<<"$DISK" | sort -g | tail -n 1)
+    # and the same blocks written again: what the disk does without a first write to a block
+    rw=$(sed -n 's/^ *the same 1 GiB written again in place: *\([0-9.]*\) MiB.*/\1/p' <<<"$DISK")
+    pct() { awk -v m="$1" -v b="$2" 'BEGIN { printf "%.0f", m / (b * 1.048576) * 100 }'; }
     for client in kprod pp; do
         v=${RES["$client|sluice|1024|all|3|1"]:-}
         [[ -n "$v" && -n "$bw" ]] || continue
         read -r _ m _ <<<"$v"
-        echo "  sluice $client 1 KiB acks=all: $m MB/s = $(awk -v m="$m" -v b="$bw" 'BEGIN { printf "%.0f", m / (b * 1.048576) * 100 }') % of the sequential write bandwidth"
+        echo "  sluice $client 1 KiB acks=all: $m MB/s = $(pct "$m" "$bw") % of the sequential write bandwidth${rw:+ ($(pct "$m" "$rw") % of writing the same blocks again)}"
     done
     echo
 fi
