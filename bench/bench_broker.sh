@@ -20,7 +20,7 @@
 #     goals: issue 12's broker goals only: quick without the consume cases, and first the
 #            disk's own figures (bench/fsync_probe.py: fdatasync latency, sequential write
 #            bandwidth) to set the 1 KiB MB/s against, and ten times the records a case
-#            (steady rates, see N100 below). About two minutes.
+#            (steady rates, see N100 below). About three minutes (2m20s-3m here).
 #   BENCH_BROKER_PLOT=PREFIX: latency CDFs of the paced cases as PREFIX_latency_100B.svg and
 #   PREFIX_latency_1KiB.svg (bench/plot_cdf.py), e.g. BENCH_BROKER_PLOT=docs/bench_broker.
 #   BENCH_N_100 (default 200000; goals 2000000), BENCH_N_1K (default 100000; goals 1000000):
