@@ -78,9 +78,11 @@ run_job() {
         sleep 1
     done
     awk '/VmHWM/ {print $2}' "/proc/$pid/status" >"$WORK/$name.hwm"
-    # CPU seconds per thread (clock ticks / 100): loop (decode), checkpointer, writer, ...
+    # CPU seconds per thread (clock ticks / 100): loop (decode), checkpointer, writer, ...;
+    # then, from schedstat, the seconds it was runnable but waited for a core (2 cores here)
     for t in /proc/"$pid"/task/*; do
-        printf "%s:%.1fs " "$(cat "$t/comm")" "$(awk '{print ($14 + $15) / 100}' "$t/stat")"
+        printf "%s:%.1fs(+%.1fs) " "$(cat "$t/comm")" "$(awk '{print ($14 + $15) / 100}' "$t/stat")" \
+            "$(awk '{print $2 / 1e9}' "$t/schedstat" 2>/dev/null || echo 0)"
     done >"$WORK/$name.cpu" 2>/dev/null || true
     kill -TERM "$pid"
     wait "$pid" || die "$name exited non-zero: $(tail -3 "$WORK/$name.log")"
@@ -93,7 +95,8 @@ T0=$(date +%s)
 # shellcheck disable=SC2086 # BENCH_10M_JOB_ARGS is a list of options
 run_job grow "$WORK/store" "" "$N" 7200 ${BENCH_10M_JOB_ARGS:-}
 echo "   drained in $(($(date +%s) - T0)) s; $(grep 'summary:' "$WORK/grow.log" | sed 's/.*summary: //')"
-echo "   CPU by thread (the first three: loop/decode, checkpointer, writer): $(cat "$WORK/grow.cpu")"
+echo "   CPU by thread (the first three: loop/decode, checkpointer, writer; +s waiting for a core):"
+echo "   $(cat "$WORK/grow.cpu")"
 
 echo "== 2. steady $RATE records/s for $SECS s on the full table"
 LN=$((RATE * SECS))
