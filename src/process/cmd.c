@@ -32,10 +32,10 @@ static const struct opt_def process_opts_def[] = {
     {"batch-min-wait", OPT_DURATION, "0", "DURATION",
      "keep a batch open at least this long unless full (bigger batches, more latency)"},
     {"batch-max-bytes", OPT_SIZE, "64MiB", "SIZE", "commit a batch at this many decoded bytes"},
-    {"fetch-queue", OPT_SIZE, "64MiB", "SIZE",
-     "records prefetched from the broker, at most (librdkafka pauses fetching for a second "
-     "whenever this fills, so it also caps the intake at about this much per second); a fetch "
-     "brings up to a quarter of it per partition"},
+    {"fetch-queue", OPT_SIZE, "96MiB", "SIZE",
+     "records prefetched from the broker (once this is full librdkafka fetches again only at "
+     "its next once-a-second check, so it should hold over a second of the job's intake); a "
+     "fetch brings up to a twelfth of it per partition on top"},
     {"stats-interval", OPT_DURATION, "10s", "DURATION", "log a stats line this often (0 = never)"},
     {"session-timeout", OPT_DURATION, "10s", "DURATION", "group session timeout"},
     {"dlq-timeout", OPT_DURATION, "30s", "DURATION",
@@ -108,7 +108,7 @@ static void on_signal(int sig)
 
 int process_main(int argc, char **argv)
 {
-    /* Fetched data comes in blocks of up to a quarter of --fetch-queue a partition. Blocks of
+    /* Fetched data comes in blocks of up to a twelfth of --fetch-queue a partition. Blocks of
      * 1 MiB and more get their own mapping, given back when freed: glibc's default threshold
      * grows with the blocks freed, after which they stayed in the heap and in the RSS once a
      * backlog was drained (make run, bench_up.sh: job 81 -> 65 MB). */

@@ -747,17 +747,21 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 static int create_consumer(struct process_job *j, struct sl_err *err)
 {
     char sess[32], hb[32], qkb[32], mpf[32];
-    /* librdkafka prefetches up to this much per consumer. When the queue is over it,
-     * librdkafka 2.0 stops fetching the partition for one second, so the bound also caps the
-     * intake at about this much per second: 8 MiB held a backlog drain to 30k rows/s, 64 MiB
-     * (librdkafka's own default, --fetch-queue's) lets it run at 78k (issue 12). */
+    /* librdkafka prefetches up to this much per consumer. A partition whose queue is over it
+     * is looked at again only on its broker thread's next 1 s wake-up (librdkafka 2.0; 2.2
+     * made it fetch.queue.backoff.ms), so what is queued must last longer than that, plus a
+     * fetch, or the job starves: 8 MiB held a backlog drain to 30k rows/s, 64 MiB let it run
+     * at 78k, and with the writer at 160-190k the queue was found empty at the wake-up (debug
+     * log), so the default is 96 MiB (about 230k users records, 1.2-1.4 s of the writer). */
     snprintf(qkb, sizeof(qkb), "%" PRId64,
              j->o.fetch_queue_bytes / 1024 > 1 ? j->o.fetch_queue_bytes / 1024 : 1);
     /* And what one fetch brings per partition: librdkafka's 1 MiB held a 3M-record backlog
-     * drain to 113k rows/s once the store kept up; a quarter of the queue (16 MiB by default)
-     * let it run at 195-204k (issue 12). A fetch lands whole, so this adds to the memory
-     * a backlog drain holds (peak RSS 175 -> 409 MB); a steady rate fetches little at a time. */
-    int64_t part_fetch = j->o.fetch_queue_bytes / 4;
+     * drain to 113k rows/s once the store kept up (issue 12). A fetch lands whole, on top of
+     * what is queued; a twelfth of the queue (8 MiB, ~50k compressed users records per
+     * partition) keeps the peak no higher than a quarter of 64 MiB had it (10M drain: RSS
+     * 457-473 MB against 478-483), while the bound that decides a fetch is higher. A steady rate
+     * fetches little at a time. */
+    int64_t part_fetch = j->o.fetch_queue_bytes / 12;
     snprintf(mpf, sizeof(mpf), "%" PRId64, part_fetch > (1 << 20) ? part_fetch : (1 << 20));
     snprintf(sess, sizeof(sess), "%" PRId64, j->o.session_timeout_ms);
     /* Heartbeats must come well within the session timeout. */
@@ -774,6 +778,9 @@ static int create_consumer(struct process_job *j, struct sl_err *err)
         {"socket.connection.setup.timeout.ms", "5000"},
         {"reconnect.backoff.max.ms", "1000"},
         {"queued.max.messages.kbytes", qkb},
+        /* Bytes are the bound (--fetch-queue): librdkafka's default of 100,000 records is
+         * about 42 MB of users records, and it bound first, with the wait above. */
+        {"queued.min.messages", "10000000"},
         {"max.partition.fetch.bytes", mpf},
         {NULL, NULL},
     };
