@@ -190,10 +190,11 @@ static int bad(char *reason, size_t cap, const char *fmt, const char *name)
     return -1;
 }
 
-int spec_decode(const struct job_spec *spec, const char *value, size_t len,
-                struct spec_arena *arena, struct store_row *row, char *reason, size_t cap)
+/* The checks before parsing: size, UTF-8, no escaped NUL. Sets *bs to the first backslash
+ * (NULL: none). */
+static int precheck(const struct job_spec *spec, const char *value, size_t len, const char **bs,
+                    char *reason, size_t cap)
 {
-    const cJSON *seen[STORE_MAX_COLS] = {0};
     if (!value || len == 0)
         return bad(reason, cap, "%sempty value", "");
     if (len > spec->max_value_bytes) {
@@ -207,10 +208,167 @@ int spec_decode(const struct job_spec *spec, const char *value, size_t len,
     }
     /* Most records have no backslash at all: one memchr instead of two memmem. The first
      * backslash starts an escape, so the scans can start there. */
-    const char *bs = memchr(value, '\\', len);
-    size_t blen = bs ? len - (size_t)(bs - value) : 0;
-    if (bs && has_escaped_nul(bs, blen))
+    *bs = memchr(value, '\\', len);
+    size_t blen = *bs ? len - (size_t)(*bs - value) : 0;
+    if (*bs && has_escaped_nul(*bs, blen))
         return bad(reason, cap, "%sNUL character (\\u0000) in a string", "");
+    return 0;
+}
+
+static bool json_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* A member value of a plain record: a string ('s'), null ('n') or an integer ('i'), as text. */
+struct plain_val {
+    const char *s;
+    size_t n;
+    char kind; /* 0: member not seen */
+};
+
+/* Scans a string's body from v[i] (after its opening quote) to its closing quote; no escapes
+ * (the caller saw no backslash) and no control characters. Returns the index of the closing
+ * quote, or len when the string is not plain. */
+static size_t plain_string_end(const char *v, size_t len, size_t i)
+{
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c == '"')
+            return i;
+        if (c < 0x20)
+            return len;
+    }
+    return len;
+}
+
+/* The direct path for a plain record, which is what producers send: one flat JSON object whose
+ * members are strings without escapes, nulls or integers, every spec field present once and
+ * valid. It parses in place, with no tree, and copies each field once into the arena. Returns
+ * 1 with the row filled, -2 when the arena is full, or 0 for anything else (a bad record, an
+ * escape, a nested value, a float...), which the cJSON path then decodes, or refuses with its
+ * reason: what this path accepts, that path accepts the same way (the fuzz_record target
+ * compares the two on every input). */
+static int decode_plain(const struct job_spec *spec, const char *v, size_t len,
+                        struct spec_arena *arena, struct store_row *row)
+{
+    struct plain_val seen[STORE_MAX_COLS] = {0};
+    size_t i = 0;
+    while (i < len && json_ws(v[i]))
+        i++;
+    if (i == len || v[i] != '{')
+        return 0;
+    i++;
+    int hint = 0;
+    for (;;) {
+        while (i < len && json_ws(v[i]))
+            i++;
+        if (i == len || v[i] != '"') /* also an empty object: fields are missing */
+            return 0;
+        size_t ks = i + 1;
+        i = plain_string_end(v, len, ks);
+        if (i == len)
+            return 0;
+        size_t kn = i - ks;
+        i++;
+        while (i < len && json_ws(v[i]))
+            i++;
+        if (i == len || v[i] != ':')
+            return 0;
+        i++;
+        while (i < len && json_ws(v[i]))
+            i++;
+        if (i == len)
+            return 0;
+        struct plain_val pv;
+        if (v[i] == '"') {
+            size_t vs = i + 1;
+            i = plain_string_end(v, len, vs);
+            if (i == len)
+                return 0;
+            pv = (struct plain_val){v + vs, i - vs, 's'};
+            i++;
+        } else if (len - i >= 4 && memcmp(v + i, "null", 4) == 0) {
+            pv = (struct plain_val){NULL, 0, 'n'};
+            i += 4;
+        } else {
+            /* An integer of up to 15 digits is exact as a double, and "%.0f" of it (the cJSON
+             * path) gives back its digits: no leading zero, no "-0". */
+            size_t vs = i;
+            if (v[i] == '-')
+                i++;
+            size_t ds = i;
+            while (i < len && v[i] >= '0' && v[i] <= '9')
+                i++;
+            size_t nd = i - ds;
+            if (nd == 0 || nd > 15 || (v[ds] == '0' && (nd > 1 || ds > vs)))
+                return 0;
+            pv = (struct plain_val){v + vs, i - vs, 'i'};
+        }
+        while (i < len && json_ws(v[i]))
+            i++;
+        if (i == len || (v[i] != ',' && v[i] != '}'))
+            return 0;
+        for (int t = 0; t < spec->nfields; t++) {
+            int f = hint + t < spec->nfields ? hint + t : hint + t - spec->nfields;
+            const char *name = spec->fields[f].name;
+            if (strncmp(name, v + ks, kn) == 0 && name[kn] == '\0') {
+                if (seen[f].kind) /* a duplicate: the cJSON path says so */
+                    return 0;
+                seen[f] = pv;
+                hint = f + 1 < spec->nfields ? f + 1 : 0;
+                break;
+            }
+        }
+        if (v[i++] == '}')
+            break;
+    }
+    while (i < len && json_ws(v[i]))
+        i++;
+    if (i != len)
+        return 0;
+    for (int f = 0; f < spec->nfields; f++) {
+        const struct spec_field *fd = &spec->fields[f];
+        const struct plain_val *pv = &seen[f];
+        if (pv->kind == 0 || pv->kind == 'n') {
+            if (fd->required)
+                return 0;
+            continue;
+        }
+        if ((pv->kind == 'i' && fd->type != SPEC_STRING_OR_INT) || pv->n > (size_t)fd->max_len)
+            return 0;
+        if (fd->type == SPEC_UUID) {
+            char id[37];
+            if (pv->n != 36)
+                return 0;
+            memcpy(id, pv->s, 36);
+            id[36] = '\0';
+            if (!uuid_valid(id))
+                return 0;
+        }
+    }
+    for (int f = 0; f < spec->nfields; f++) {
+        const struct plain_val *pv = &seen[f];
+        if (pv->kind == 0 || pv->kind == 'n') {
+            row->col[f] = "";
+            row->len[f] = 0;
+            continue;
+        }
+        const char *copy = arena_copy(arena, pv->s, pv->n);
+        if (!copy && pv->n > 0)
+            return -2;
+        row->col[f] = copy ? copy : "";
+        row->len[f] = (uint32_t)pv->n;
+    }
+    return 1;
+}
+
+/* The cJSON path: any valid JSON, and the reason for a bad record. */
+static int decode_cjson(const struct job_spec *spec, const char *value, size_t len, const char *bs,
+                        struct spec_arena *arena, struct store_row *row, char *reason, size_t cap)
+{
+    const cJSON *seen[STORE_MAX_COLS] = {0};
+    size_t blen = bs ? len - (size_t)(bs - value) : 0;
     /* Without a \u escape the decoded strings are pieces of the (valid) text itself. */
     bool escapes = bs && memmem(bs, blen, "\\u", 2) != NULL;
     const char *end = NULL;
@@ -312,4 +470,27 @@ out:
     cJSON_Delete(doc);
     tl_scratch = NULL;
     return ret;
+}
+
+int spec_decode(const struct job_spec *spec, const char *value, size_t len,
+                struct spec_arena *arena, struct store_row *row, char *reason, size_t cap)
+{
+    const char *bs;
+    if (precheck(spec, value, len, &bs, reason, cap) != 0)
+        return -1;
+    if (!bs) {
+        int rc = decode_plain(spec, value, len, arena, row);
+        if (rc != 0)
+            return rc == 1 ? 0 : rc;
+    }
+    return decode_cjson(spec, value, len, bs, arena, row, reason, cap);
+}
+
+int spec_decode_cjson(const struct job_spec *spec, const char *value, size_t len,
+                      struct spec_arena *arena, struct store_row *row, char *reason, size_t cap)
+{
+    const char *bs;
+    if (precheck(spec, value, len, &bs, reason, cap) != 0)
+        return -1;
+    return decode_cjson(spec, value, len, bs, arena, row, reason, cap);
 }

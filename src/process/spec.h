@@ -56,6 +56,12 @@ void spec_arena_free(struct spec_arena *a);
 int spec_decode(const struct job_spec *spec, const char *value, size_t len,
                 struct spec_arena *arena, struct store_row *row, char *reason, size_t cap);
 
+/* The same through cJSON alone. spec_decode parses a plain record (a flat object of strings
+ * without escapes, nulls and integers) directly and gives cJSON the rest; this is the
+ * reference that tests and the fuzz_record target compare it with. */
+int spec_decode_cjson(const struct job_spec *spec, const char *value, size_t len,
+                      struct spec_arena *arena, struct store_row *row, char *reason, size_t cap);
+
 /* Installs spec_decode's allocator in cJSON (process-wide; malloc and free outside it). Done by
  * the first spec_decode; main calls it before any thread starts. */
 void spec_json_init(void);

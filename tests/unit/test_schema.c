@@ -292,6 +292,111 @@ static void test_large(void)
     free(extra);
 }
 
+/* Decodes v with spec_decode and with the cJSON path alone (spec_decode_cjson) and checks they
+ * agree: result, reason, every column. Returns the result; *post_code gets column 5. */
+static int both_agree(const char *v, size_t len, char post_code[64])
+{
+    struct spec_arena a1, a2;
+    spec_arena_init(&a1, 1 << 20);
+    spec_arena_init(&a2, 1 << 20);
+    struct store_row r1, r2;
+    char why1[256] = "", why2[256] = "";
+    int rc1 = spec_decode(spec_users(), v, len, &a1, &r1, why1, sizeof(why1));
+    int rc2 = spec_decode_cjson(spec_users(), v, len, &a2, &r2, why2, sizeof(why2));
+    CHECK_EQ_INT(rc1, rc2);
+    if (rc1 == 0 && rc2 == 0) {
+        for (int f = 0; f < 12; f++) {
+            if (r1.len[f] != r2.len[f] || memcmp(r1.col[f], r2.col[f], r1.len[f]) != 0) {
+                fprintf(stderr, "column %d differs for %.160s\n", f, v);
+                CHECK(0);
+            }
+        }
+        snprintf(post_code, 64, "%.*s", (int)r1.len[5], r1.col[5]);
+    } else {
+        CHECK_EQ_STR(why1, why2);
+        post_code[0] = '\0';
+    }
+    spec_arena_free(&a1);
+    spec_arena_free(&a2);
+    return rc1;
+}
+
+/* The direct path for plain records (strings without escapes, nulls, integers) decodes exactly
+ * as cJSON does, and leaves everything else to it: integers in every form cJSON reads, nulls,
+ * unknown members of every kind, whitespace, duplicates, missing fields, bad ids, truncations. */
+static void test_plain_path(void)
+{
+    static const struct {
+        const char *member; /* replaces post_code (NULL: the default "62704") */
+        int rc;
+        const char *post_code; /* when rc == 0 */
+    } pc[] = {
+        {NULL, 0, "62704"},
+        {"\"post_code\":12345", 0, "12345"},
+        {"\"post_code\":-42", 0, "-42"},
+        {"\"post_code\":0", 0, "0"},
+        {"\"post_code\":-0", 0, "0"},
+        {"\"post_code\":007", 0, "7"},
+        {"\"post_code\":1e3", 0, "1000"},
+        {"\"post_code\":12.0", 0, "12"},
+        {"\"post_code\":123456789012345", 0, "123456789012345"},
+        {"\"post_code\":1234567890123456", 0, "1234567890123456"},
+        {"\"post_code\":12.5", -1, NULL},
+        {"\"post_code\":null", -1, NULL},
+        {"\"post_code\":true", -1, NULL},
+        {"\"post_code\":\"\"", 0, ""},
+        {"\"post_code\":[1]", -1, NULL},
+        {"\"post_code\":-", -1, NULL},
+        {"\"post_code\":12a", -1, NULL},
+        {"\"post_code\":nul", -1, NULL},
+        {"\"post_code\":nullx", -1, NULL},
+    };
+    char got[64];
+    for (size_t i = 0; i < sizeof(pc) / sizeof(pc[0]); i++) {
+        const char *v = user(NULL, pc[i].member);
+        int rc = both_agree(v, strlen(v), got);
+        CHECK_EQ_INT(rc, pc[i].rc);
+        if (rc == 0 && pc[i].rc == 0)
+            CHECK_EQ_STR(got, pc[i].post_code);
+    }
+    /* Members the job ignores, of every kind, and whitespace everywhere JSON allows it. */
+    char v[8192];
+    snprintf(v, sizeof(v), " \t\r\n{ \"x\" : 1 , %s", user(NULL, NULL) + 1);
+    size_t n = strlen(v);
+    snprintf(v + n - 1, sizeof(v) - n + 1,
+             " , \"n\" : null , \"s\" : \"t\" , \"f\" : 1.5 , \"o\" : {\"a\":[true,false]} } \n");
+    CHECK_EQ_INT(both_agree(v, strlen(v), got), 0);
+    CHECK_EQ_STR(got, "62704");
+    const char *cases[] = {
+        user("email", NULL),                 /* missing */
+        user(NULL, "\"email\":null"),        /* null */
+        user(NULL, "\"email\":5"),           /* an integer where a string goes */
+        user(NULL, "\"id\":\"not-a-uuid\""), /* bad id */
+        user(NULL, "\"id\":\"0B3C1C0E-8F3A-4D6E-9A7B-3C2D1E0F4A5B\""), /* upper case */
+        user(NULL, "\"gender\":\"x\\ty\""),                            /* an escape */
+        user(NULL, "\"gender\":\"\\u00e9\""),                          /* a \u escape */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(v, sizeof(v), "%s", cases[i]);
+        both_agree(v, strlen(v), got);
+    }
+    /* A duplicate field, a raw control character, an empty object, trailing data, and every
+     * truncation of a good record. */
+    snprintf(v, sizeof(v), "%s", user(NULL, NULL));
+    n = strlen(v);
+    char w[8192];
+    snprintf(w, sizeof(w), "%.*s,\"email\":\"b@c.d\"}", (int)(n - 1), v);
+    CHECK_EQ_INT(both_agree(w, strlen(w), got), -1);
+    snprintf(w, sizeof(w), "%.*s,\"c\":\"a\x01z\"}", (int)(n - 1), v);
+    both_agree(w, strlen(w), got);
+    CHECK_EQ_INT(both_agree("{}", 2, got), -1);
+    CHECK_EQ_INT(both_agree("{} x", 4, got), -1);
+    snprintf(w, sizeof(w), "%s x", v);
+    CHECK_EQ_INT(both_agree(w, strlen(w), got), -1);
+    for (size_t k = 1; k < n; k++)
+        CHECK_EQ_INT(both_agree(v, k, got), -1);
+}
+
 static void test_utf8(void)
 {
     CHECK_EQ_INT(utf8_valid_prefix("abc", 3), 3);
@@ -310,6 +415,7 @@ int main(void)
     test_bad();
     test_arena();
     test_large();
+    test_plain_path();
     test_utf8();
     return check_summary();
 }
