@@ -95,6 +95,7 @@ T0=$(date +%s)
 # shellcheck disable=SC2086 # BENCH_10M_JOB_ARGS is a list of options
 run_job grow "$WORK/store" "" "$N" 7200 ${BENCH_10M_JOB_ARGS:-}
 echo "   drained in $(($(date +%s) - T0)) s; $(grep 'summary:' "$WORK/grow.log" | sed 's/.*summary: //')"
+echo "   drain's store: $(grep 'process: store:' "$WORK/grow.log" | sed 's/.*store: //')"
 echo "   CPU by thread (the first three: loop/decode, checkpointer, writer; +s waiting for a core):"
 echo "   $(cat "$WORK/grow.cpu")"
 
@@ -111,7 +112,9 @@ while ! grep -q "assigned users\[2\]" "$WORK/steady.log" && ((SECONDS < deadline
     sleep 0.2
 done
 "$USERGEN" produce -b "$BOOT" -t users -n 1000 -k "$N" -B 0 -U 0 -S 3 >/dev/null
+WARM0=$SECONDS
 while (($(stored_sum "$WORK/store" users) < N + 1000 && SECONDS < deadline)); do sleep 0.2; done
+WARM_S=$((SECONDS - WARM0))
 # The stats lines from here on are the steady phase's: the next line still covers the
 # warm-up (its first batch reads the delta's ids and the filter), so it is waited for first.
 MARK=$(wc -l <"$WORK/steady.log")
@@ -138,6 +141,11 @@ kill -TERM "$SPID"
 wait "$SPID" 2>/dev/null || true
 tail -n +"$((MARK + 1))" "$WORK/steady.log" >"$WORK/steady.part"
 echo "   steady job: $(grep 'summary:' "$WORK/steady.log" | sed 's/.*summary: //')"
+echo "   steady job's store: $(grep 'process: store:' "$WORK/steady.log" | sed 's/.*store: //')"
+if ((WARM_S > 10)); then
+    echo "   the warm-up's 1000 records took ${WARM_S} s to be stored; the job's first lines:"
+    head -12 "$WORK/steady.log" | sed 's/^/     /'
+fi
 
 echo "== 3. naive peer: one transaction per record, SQLite defaults, first $NAIVE_N records"
 run_job naive "$WORK/naive" "?cache_mb=2&checkpoint=inline&checkpoint_pages=1000&sort=0" \

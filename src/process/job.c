@@ -1136,6 +1136,18 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
              span > 0 ? s.records_in / span : 0.0, hist_quantile(&s.batch_us, 0.5) / 1000.0,
              hist_quantile(&s.batch_us, 0.99) / 1000.0, hist_quantile(&s.e2e_us, 0.5) / 1000.0,
              hist_quantile(&s.e2e_us, 0.99) / 1000.0, stages);
+    /* What the SQLite store did on the side: a slow start or stall shows here (a filter built
+     * by reading every stored id, seals by copy and their steps). */
+    struct store_sqlite_stats ss;
+    if (j->store && store_sqlite_stats(j->store, &ss) == 0)
+        log_info(MOD,
+                 "store: seals %" PRIu64 " (by copy %" PRIu64 ", %" PRIu64 " copy steps, %" PRIu64
+                 " steps between batches); id filter read back %" PRIu64 ", built %" PRIu64
+                 ", grown %" PRIu64 " times (%" PRIu64 " ids read from the tables, %" PRIu64
+                 " stored hashes, %.2f s)",
+                 ss.seals, ss.copy_seals, ss.copy_steps, ss.tend_steps, ss.filter_loads,
+                 ss.filter_builds, ss.filter_grows, ss.ids_scanned, ss.hashes_read,
+                 ss.filter_fill_us / 1e6);
     if (j->skipped)
         log_info(MOD, "%" PRIu64 " record(s) below the stored offsets were skipped", j->skipped);
     if (j->fatal)
