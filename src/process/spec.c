@@ -36,6 +36,7 @@ static const struct spec_field users_fields[] = {
 
 /* Column names for the store, derived once from the table above. */
 static const char *users_cols[USERS_NFIELDS];
+static size_t users_name_lens[USERS_NFIELDS];
 static pthread_once_t users_once = PTHREAD_ONCE_INIT;
 
 static struct job_spec users_spec = {
@@ -51,8 +52,11 @@ static struct job_spec users_spec = {
 
 static void users_init(void)
 {
-    for (int i = 0; i < USERS_NFIELDS; i++)
+    for (int i = 0; i < USERS_NFIELDS; i++) {
         users_cols[i] = users_fields[i].column;
+        users_name_lens[i] = strlen(users_fields[i].name);
+    }
+    users_spec.name_lens = users_name_lens;
 }
 
 const struct job_spec *spec_users(void)
@@ -95,8 +99,8 @@ void spec_arena_free(struct spec_arena *a)
     a->head = NULL;
 }
 
-/* Copies n bytes into the arena; NULL when its maximum (or memory) is reached. */
-static const char *arena_copy(struct spec_arena *a, const char *s, size_t n)
+/* n bytes of the arena; NULL when its maximum (or memory) is reached. */
+static char *arena_alloc(struct spec_arena *a, size_t n)
 {
     if (a->used + n > a->max)
         return NULL;
@@ -114,9 +118,17 @@ static const char *arena_copy(struct spec_arena *a, const char *s, size_t n)
         c = nc;
     }
     char *p = c->data + c->used;
-    memcpy(p, s, n);
     c->used += n;
     a->used += n;
+    return p;
+}
+
+/* Copies n bytes into the arena; NULL when its maximum (or memory) is reached. */
+static const char *arena_copy(struct spec_arena *a, const char *s, size_t n)
+{
+    char *p = arena_alloc(a, n);
+    if (p)
+        memcpy(p, s, n);
     return p;
 }
 
@@ -220,99 +232,306 @@ static bool json_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* A member value of a plain record: a string ('s'), null ('n') or an integer ('i'), as text. */
+/* A member value of a plain record, as text: a string ('s', its body between the quotes), null
+ * ('n'), an integer ('i') or any other value ('x'). */
 struct plain_val {
     const char *s;
     size_t n;
+    size_t dn; /* a string's length once its escapes are decoded */
+    bool esc;  /* a string with escapes */
     char kind; /* 0: member not seen */
 };
 
-/* Scans a string's body from v[i] (after its opening quote) to its closing quote; no escapes
- * (the caller saw no backslash) and no control characters. Returns the index of the closing
- * quote, or len when the string is not plain. */
-static size_t plain_string_end(const char *v, size_t len, size_t i)
+#define PLAIN_DEPTH 32 /* deeper values go to cJSON (its limit is 1000) */
+
+static size_t skip_ws(const char *v, size_t len, size_t i)
 {
-    for (; i < len; i++) {
+    while (i < len && json_ws(v[i]))
+        i++;
+    return i;
+}
+
+static bool hex4(const char *v, size_t len, size_t i, unsigned *out)
+{
+    if (len < 4 || i > len - 4)
+        return false;
+    unsigned x = 0;
+    for (size_t k = i; k < i + 4; k++) {
+        char c = v[k];
+        unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+                                            : 16u;
+        if (d > 15)
+            return false;
+        x = x << 4 | d;
+    }
+    *out = x;
+    return true;
+}
+
+/* Scans a string's body from v[i] (after its opening quote) to its closing quote. Escapes are
+ * taken when cJSON decodes them the same way into valid UTF-8: the two-character ones, and
+ * \uXXXX of a code point that is not a surrogate or of a high and low surrogate pair. Returns
+ * the index of the closing quote, or len for anything else (a control character, a lone
+ * surrogate, a bad escape, no closing quote). *dn gets the decoded length, *esc whether it
+ * has escapes. */
+static size_t plain_string_end(const char *v, size_t len, size_t i, size_t *dn, bool *esc)
+{
+    /* 1: a byte that ends a run of plain ones: '"', '\\' or a control character */
+    static const unsigned char stop[256] = {
+        [0] = 1,  [1] = 1,  [2] = 1,  [3] = 1,  [4] = 1,  [5] = 1,   [6] = 1,    [7] = 1,  [8] = 1,
+        [9] = 1,  [10] = 1, [11] = 1, [12] = 1, [13] = 1, [14] = 1,  [15] = 1,   [16] = 1, [17] = 1,
+        [18] = 1, [19] = 1, [20] = 1, [21] = 1, [22] = 1, [23] = 1,  [24] = 1,   [25] = 1, [26] = 1,
+        [27] = 1, [28] = 1, [29] = 1, [30] = 1, [31] = 1, ['"'] = 1, ['\\'] = 1,
+    };
+    size_t n = 0;
+    *esc = false;
+    while (i < len) {
+        size_t run = i;
+        while (i < len && !stop[(unsigned char)v[i]])
+            i++;
+        n += i - run;
+        if (i == len)
+            break;
         unsigned char c = (unsigned char)v[i];
-        if (c == '"')
+        if (c == '"') {
+            *dn = n;
             return i;
+        }
         if (c < 0x20)
             return len;
+        *esc = true;
+        if (i + 1 >= len)
+            return len;
+        char e = v[i + 1];
+        if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
+            e == 't') {
+            n++;
+            i += 2;
+            continue;
+        }
+        unsigned cp, lo;
+        if (e != 'u' || !hex4(v, len, i + 2, &cp) || cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+            return len;
+        i += 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (i + 1 >= len || v[i] != '\\' || v[i + 1] != 'u' || !hex4(v, len, i + 2, &lo) ||
+                lo < 0xDC00 || lo > 0xDFFF)
+                return len;
+            i += 6;
+            n += 4;
+            continue;
+        }
+        n += cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
     }
     return len;
 }
 
-/* The direct path for a plain record, which is what producers send: one flat JSON object whose
- * members are strings without escapes, nulls or integers, every spec field present once and
- * valid. It parses in place, with no tree, and copies each field once into the arena. Returns
- * 1 with the row filled, -2 when the arena is full, or 0 for anything else (a bad record, an
- * escape, a nested value, a float...), which the cJSON path then decodes, or refuses with its
- * reason: what this path accepts, that path accepts the same way (the fuzz_record target
- * compares the two on every input). */
+/* Writes the decoded body of a string that plain_string_end took (s[0..n)) to out; returns its
+ * length. */
+static size_t plain_unescape(const char *s, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        if (s[i] != '\\') {
+            out[o++] = s[i++];
+            continue;
+        }
+        char e = s[i + 1];
+        if (e != 'u') {
+            out[o++] = e == 'b'   ? '\b'
+                       : e == 'f' ? '\f'
+                       : e == 'n' ? '\n'
+                       : e == 'r' ? '\r'
+                       : e == 't' ? '\t'
+                                  : e;
+            i += 2;
+            continue;
+        }
+        unsigned cp = 0, lo = 0xDC00;
+        hex4(s, n, i + 2, &cp);
+        i += 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            hex4(s, n, i + 2, &lo);
+            i += 6;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        if (cp < 0x80) {
+            out[o++] = (char)cp;
+        } else if (cp < 0x800) {
+            out[o++] = (char)(0xC0 | cp >> 6);
+            out[o++] = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out[o++] = (char)(0xE0 | cp >> 12);
+            out[o++] = (char)(0x80 | (cp >> 6 & 0x3F));
+            out[o++] = (char)(0x80 | (cp & 0x3F));
+        } else {
+            out[o++] = (char)(0xF0 | cp >> 18);
+            out[o++] = (char)(0x80 | (cp >> 12 & 0x3F));
+            out[o++] = (char)(0x80 | (cp >> 6 & 0x3F));
+            out[o++] = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    return o;
+}
+
+/* Skips the JSON value at v[i]: returns the index after it, or len when the direct path does
+ * not take it. Strict RFC 8259 (which cJSON accepts), with plain_string_end's strings, numbers
+ * of at most 32 characters (cJSON reads at most 63) and PLAIN_DEPTH levels. */
+static size_t plain_skip(const char *v, size_t len, size_t i, int depth)
+{
+    if (i >= len)
+        return len;
+    char c = v[i];
+    size_t dn;
+    bool esc;
+    if (c == '"') {
+        size_t e = plain_string_end(v, len, i + 1, &dn, &esc);
+        return e == len ? len : e + 1;
+    }
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        if (depth >= PLAIN_DEPTH)
+            return len;
+        i = skip_ws(v, len, i + 1);
+        if (i < len && v[i] == close)
+            return i + 1;
+        for (;;) {
+            if (c == '{') {
+                if (i >= len || v[i] != '"')
+                    return len;
+                i = plain_string_end(v, len, i + 1, &dn, &esc);
+                if (i == len)
+                    return len;
+                i = skip_ws(v, len, i + 1);
+                if (i >= len || v[i] != ':')
+                    return len;
+                i = skip_ws(v, len, i + 1);
+            }
+            i = plain_skip(v, len, i, depth + 1);
+            if (i == len)
+                return len;
+            i = skip_ws(v, len, i);
+            if (i < len && v[i] == ',') {
+                i = skip_ws(v, len, i + 1);
+                continue;
+            }
+            return i < len && v[i] == close ? i + 1 : len;
+        }
+    }
+    if (len - i >= 4 && (memcmp(v + i, "null", 4) == 0 || memcmp(v + i, "true", 4) == 0))
+        return i + 4;
+    if (len - i >= 5 && memcmp(v + i, "false", 5) == 0)
+        return i + 5;
+    size_t s = i;
+    if (v[i] == '-')
+        i++;
+    if (i < len && v[i] == '0') {
+        i++;
+    } else if (i < len && v[i] >= '1' && v[i] <= '9') {
+        while (i < len && v[i] >= '0' && v[i] <= '9')
+            i++;
+    } else {
+        return len;
+    }
+    if (i < len && v[i] == '.') {
+        size_t d = ++i;
+        while (i < len && v[i] >= '0' && v[i] <= '9')
+            i++;
+        if (i == d)
+            return len;
+    }
+    if (i < len && (v[i] == 'e' || v[i] == 'E')) {
+        i++;
+        if (i < len && (v[i] == '+' || v[i] == '-'))
+            i++;
+        size_t d = i;
+        while (i < len && v[i] >= '0' && v[i] <= '9')
+            i++;
+        if (i == d)
+            return len;
+    }
+    return i - s > 32 ? len : i;
+}
+
+/* Classifies the value v[vs..ve), not a string, that plain_skip took. */
+static struct plain_val plain_classify(const char *v, size_t vs, size_t ve)
+{
+    struct plain_val pv = {v + vs, ve - vs, 0, false, 'x'};
+    if (ve - vs == 4 && memcmp(v + vs, "null", 4) == 0) {
+        pv.kind = 'n';
+        return pv;
+    }
+    /* An integer of up to 15 digits is exact as a double, and "%.0f" of it (the cJSON path)
+     * gives back its digits: no fraction or exponent, no leading zero, no "-0". */
+    size_t ds = vs + (v[vs] == '-');
+    size_t nd = ve - ds;
+    if (nd == 0 || nd > 15 || (v[ds] == '0' && (nd > 1 || ds > vs)))
+        return pv;
+    for (size_t k = ds; k < ve; k++) {
+        if (v[k] < '0' || v[k] > '9')
+            return pv;
+    }
+    pv.kind = 'i';
+    pv.dn = pv.n;
+    return pv;
+}
+
+/* The direct path for a plain record, which is what producers send: one JSON object whose spec
+ * fields are strings (escapes that decode to valid UTF-8 included) or, for post_code, integers,
+ * each present once and valid, and whose other members are any JSON within plain_skip's
+ * limits. It parses in place, with no tree, and copies (or decodes) each field once into the
+ * arena. Returns 1 with the row filled, -2 when the arena is full, or 0 for anything else (a
+ * bad record, an escaped member name, a float post_code, a lone surrogate...), which the cJSON
+ * path then decodes, or refuses with its reason: what this path accepts, that path accepts the
+ * same way (the fuzz_record target compares the two on every input). */
 static int decode_plain(const struct job_spec *spec, const char *v, size_t len,
                         struct spec_arena *arena, struct store_row *row)
 {
     struct plain_val seen[STORE_MAX_COLS] = {0};
-    size_t i = 0;
-    while (i < len && json_ws(v[i]))
-        i++;
+    size_t i = skip_ws(v, len, 0);
     if (i == len || v[i] != '{')
         return 0;
     i++;
     int hint = 0;
     for (;;) {
-        while (i < len && json_ws(v[i]))
-            i++;
+        i = skip_ws(v, len, i);
         if (i == len || v[i] != '"') /* also an empty object: fields are missing */
             return 0;
-        size_t ks = i + 1;
-        i = plain_string_end(v, len, ks);
-        if (i == len)
+        size_t ks = i + 1, kdn;
+        bool kesc;
+        i = plain_string_end(v, len, ks, &kdn, &kesc);
+        if (i == len || kesc)
             return 0;
         size_t kn = i - ks;
-        i++;
-        while (i < len && json_ws(v[i]))
-            i++;
+        i = skip_ws(v, len, i + 1);
         if (i == len || v[i] != ':')
             return 0;
-        i++;
-        while (i < len && json_ws(v[i]))
-            i++;
-        if (i == len)
-            return 0;
+        size_t vs = skip_ws(v, len, i + 1);
         struct plain_val pv;
-        if (v[i] == '"') {
-            size_t vs = i + 1;
-            i = plain_string_end(v, len, vs);
+        if (vs < len && v[vs] == '"') {
+            i = plain_string_end(v, len, vs + 1, &pv.dn, &pv.esc);
             if (i == len)
                 return 0;
-            pv = (struct plain_val){v + vs, i - vs, 's'};
+            pv.s = v + vs + 1;
+            pv.n = i - vs - 1;
+            pv.kind = 's';
             i++;
-        } else if (len - i >= 4 && memcmp(v + i, "null", 4) == 0) {
-            pv = (struct plain_val){NULL, 0, 'n'};
-            i += 4;
         } else {
-            /* An integer of up to 15 digits is exact as a double, and "%.0f" of it (the cJSON
-             * path) gives back its digits: no leading zero, no "-0". */
-            size_t vs = i;
-            if (v[i] == '-')
-                i++;
-            size_t ds = i;
-            while (i < len && v[i] >= '0' && v[i] <= '9')
-                i++;
-            size_t nd = i - ds;
-            if (nd == 0 || nd > 15 || (v[ds] == '0' && (nd > 1 || ds > vs)))
+            i = plain_skip(v, len, vs, 1);
+            if (i == len)
                 return 0;
-            pv = (struct plain_val){v + vs, i - vs, 'i'};
+            pv = plain_classify(v, vs, i);
         }
-        while (i < len && json_ws(v[i]))
-            i++;
+        i = skip_ws(v, len, i);
         if (i == len || (v[i] != ',' && v[i] != '}'))
             return 0;
         for (int t = 0; t < spec->nfields; t++) {
             int f = hint + t < spec->nfields ? hint + t : hint + t - spec->nfields;
             const char *name = spec->fields[f].name;
-            if (strncmp(name, v + ks, kn) == 0 && name[kn] == '\0') {
+            size_t nl = spec->name_lens ? spec->name_lens[f] : strlen(name);
+            if (nl == kn && memcmp(name, v + ks, kn) == 0) {
                 if (seen[f].kind) /* a duplicate: the cJSON path says so */
                     return 0;
                 seen[f] = pv;
@@ -323,9 +542,7 @@ static int decode_plain(const struct job_spec *spec, const char *v, size_t len,
         if (v[i++] == '}')
             break;
     }
-    while (i < len && json_ws(v[i]))
-        i++;
-    if (i != len)
+    if (skip_ws(v, len, i) != len)
         return 0;
     for (int f = 0; f < spec->nfields; f++) {
         const struct spec_field *fd = &spec->fields[f];
@@ -335,11 +552,12 @@ static int decode_plain(const struct job_spec *spec, const char *v, size_t len,
                 return 0;
             continue;
         }
-        if ((pv->kind == 'i' && fd->type != SPEC_STRING_OR_INT) || pv->n > (size_t)fd->max_len)
+        if (pv->kind == 'x' || (pv->kind == 'i' && fd->type != SPEC_STRING_OR_INT) ||
+            pv->dn > (size_t)fd->max_len)
             return 0;
         if (fd->type == SPEC_UUID) {
             char id[37];
-            if (pv->n != 36)
+            if (pv->esc || pv->n != 36)
                 return 0;
             memcpy(id, pv->s, 36);
             id[36] = '\0';
@@ -354,11 +572,19 @@ static int decode_plain(const struct job_spec *spec, const char *v, size_t len,
             row->len[f] = 0;
             continue;
         }
-        const char *copy = arena_copy(arena, pv->s, pv->n);
-        if (!copy && pv->n > 0)
+        const char *copy;
+        if (pv->esc) {
+            char *out = arena_alloc(arena, pv->dn);
+            if (out)
+                plain_unescape(pv->s, pv->n, out);
+            copy = out;
+        } else {
+            copy = arena_copy(arena, pv->s, pv->n);
+        }
+        if (!copy && pv->dn > 0)
             return -2;
         row->col[f] = copy ? copy : "";
-        row->len[f] = (uint32_t)pv->n;
+        row->len[f] = (uint32_t)pv->dn;
     }
     return 1;
 }
@@ -478,11 +704,9 @@ int spec_decode(const struct job_spec *spec, const char *value, size_t len,
     const char *bs;
     if (precheck(spec, value, len, &bs, reason, cap) != 0)
         return -1;
-    if (!bs) {
-        int rc = decode_plain(spec, value, len, arena, row);
-        if (rc != 0)
-            return rc == 1 ? 0 : rc;
-    }
+    int rc = decode_plain(spec, value, len, arena, row);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
     return decode_cjson(spec, value, len, bs, arena, row, reason, cap);
 }
 

@@ -32,6 +32,7 @@ struct job_spec {
     int key_field;             /* index of the primary key */
     size_t max_value_bytes;    /* larger values are dead-lettered unparsed */
     struct store_table layout; /* derived from fields; handed to the store */
+    const size_t *name_lens;   /* strlen of each field's name, derived too */
 };
 
 /* The users_created -> spark_streams.created_users job (DESIGN.md contracts). */
