@@ -22,7 +22,8 @@ STEP=${BENCH_10M_STEP:-1000000}
 RATE=${BENCH_10M_RATE:-10000}
 SECS=${BENCH_10M_SECS:-30}
 NAIVE_N=${BENCH_10M_NAIVE_N:-50000}
-# BENCH_10M_JOB_ARGS: options added to the drain's `sluice process` (e.g. --fetch-queue 64MiB)
+# BENCH_10M_JOB_ARGS: options added to the drain's `sluice process` (e.g. --fetch-queue 64MiB);
+# BENCH_10M_KEEP_LOGS=1 keeps the jobs' and the broker's logs (not their data) in the work dir.
 for f in "$SLUICE" "$USERGEN"; do
     [[ -x "$f" ]] || { echo "bench_process_10m: $f is not built" >&2; exit 1; }
 done
@@ -34,7 +35,12 @@ cleanup() {
         kill -KILL "$p" 2>/dev/null || true
     done
     wait 2>/dev/null || true
-    rm -rf "$WORK"
+    if [[ -n "${BENCH_10M_KEEP_LOGS:-}" ]]; then # the jobs' and the broker's logs only
+        rm -rf "$WORK/broker" "$WORK/store" "$WORK"/naive*/
+        echo "bench_process_10m: logs kept in $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
 }
 trap cleanup EXIT
 die() {
