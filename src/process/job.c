@@ -1141,8 +1141,8 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
     struct store_sqlite_stats ss;
     if (j->store && store_sqlite_stats(j->store, &ss) == 0)
         log_info(MOD,
-                 "store: seals %" PRIu64 " (by copy %" PRIu64 ", %" PRIu64 " copy steps, %" PRIu64
-                 " steps between batches); id filter read back %" PRIu64 ", built %" PRIu64
+                 "store: seals %" PRIu64 " (by copy %" PRIu64 ", %" PRIu64 " copy steps); %" PRIu64
+                 " build or move steps while idle; id filter read back %" PRIu64 ", built %" PRIu64
                  ", grown %" PRIu64 " times (%" PRIu64 " ids read from the tables, %" PRIu64
                  " stored hashes, %.2f s)",
                  ss.seals, ss.copy_seals, ss.copy_steps, ss.tend_steps, ss.filter_loads,

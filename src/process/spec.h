@@ -57,9 +57,10 @@ void spec_arena_free(struct spec_arena *a);
 int spec_decode(const struct job_spec *spec, const char *value, size_t len,
                 struct spec_arena *arena, struct store_row *row, char *reason, size_t cap);
 
-/* The same through cJSON alone. spec_decode parses a plain record (a flat object of strings
- * without escapes, nulls and integers) directly and gives cJSON the rest; this is the
- * reference that tests and the fuzz_record target compare it with. */
+/* The same through cJSON alone. spec_decode parses the records producers send (an object whose
+ * spec fields are strings, escapes included, or integers, and whose other members are any JSON
+ * within limits) directly and gives cJSON the rest; this is the reference that tests and the
+ * fuzz_record target compare it with. */
 int spec_decode_cjson(const struct job_spec *spec, const char *value, size_t len,
                       struct spec_arena *arena, struct store_row *row, char *reason, size_t cap);
 
