@@ -64,17 +64,6 @@ struct http_req {
 
 /* ---- helpers ---- */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes s[0..n) into out; plus_space turns '+' into ' ' (query strings). */
 static int decode_n(const char *s, size_t n, char *out, size_t cap, bool plus_space)
 {
@@ -86,7 +75,7 @@ static int decode_n(const char *s, size_t n, char *out, size_t cap, bool plus_sp
         if (c == '%') {
             if (i + 2 >= n)
                 return -1;
-            int a = hexval((unsigned char)s[i + 1]), b = hexval((unsigned char)s[i + 2]);
+            int a = hex_digit((unsigned char)s[i + 1]), b = hex_digit((unsigned char)s[i + 2]);
             if (a < 0 || b < 0)
                 return -1;
             out[j++] = (char)(a * 16 + b);

@@ -1,12 +1,25 @@
 /* Parsing of the units users type: durations ("30s", "5m", "1h", "250ms", "2d" or bare
  * integer seconds), byte sizes ("512", "64KiB", "1MB", "1GiB"), rates ("500/s"), and
- * host:port addresses. Each rejects trailing garbage and overflow. */
+ * host:port addresses. Each rejects trailing garbage and overflow. Also hex digits. */
 #ifndef SLUICE_CORE_UNITS_H
 #define SLUICE_CORE_UNITS_H
 
 #include <stdint.h>
 
 #include "core/err.h"
+
+/* The value of a hex digit (either case), or -1. Inline: UUIDs and \u escapes are parsed
+ * with it for every record the stream job takes. */
+static inline int hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
 
 /* Duration in milliseconds. A bare integer means seconds. */
 int parse_duration_ms(const char *s, int64_t *ms, struct sl_err *err);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/fsutil.h"
+#include "core/units.h"
 
 void uuid_v4(uint8_t out[16])
 {
@@ -26,17 +27,6 @@ void uuid_format(const uint8_t u[16], char out[37])
     out[j] = '\0';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int uuid_parse(const char *s, uint8_t out[16])
 {
     if (!s || strlen(s) != 36)
@@ -49,7 +39,7 @@ int uuid_parse(const char *s, uint8_t out[16])
             i++;
             continue;
         }
-        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+        int hi = hex_digit((unsigned char)s[i]), lo = hex_digit((unsigned char)s[i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[j++] = (uint8_t)(hi << 4 | lo);

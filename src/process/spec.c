@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/jsonw.h"
+#include "core/units.h"
 #include "core/uuid.h"
 
 #define SPEC_CHUNK (1u << 20)
@@ -257,14 +258,10 @@ static bool hex4(const char *v, size_t len, size_t i, unsigned *out)
         return false;
     unsigned x = 0;
     for (size_t k = i; k < i + 4; k++) {
-        char c = v[k];
-        unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
-                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
-                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
-                                            : 16u;
-        if (d > 15)
+        int d = hex_digit((unsigned char)v[k]);
+        if (d < 0)
             return false;
-        x = x << 4 | d;
+        x = x << 4 | (unsigned)d;
     }
     *out = x;
     return true;
