@@ -200,29 +200,31 @@ static void test_upsert(void)
 {
     struct store *st = open_rw("g-upsert");
     struct sl_err err;
-    static struct store_row rows[6];
-    make_rows(rows, 3, 9, 1);
+    /* More rows than the two-level layout appends in one statement (INS_GROUP, 64). */
+    enum { N = 100 };
+    static struct store_row rows[2 * N];
+    make_rows(rows, N, 9, 1);
     /* Same keys again in the same batch with newer content: the later row wins, also when
-     * the batch is sorted by key before writing. */
-    static char v2[3][12][48];
-    for (int i = 0; i < 3; i++) {
-        rows[3 + i] = rows[i];
+     * the batch is sorted by key before writing, and when it is not (sort=0). */
+    static char v2[N][12][48];
+    for (int i = 0; i < N; i++) {
+        rows[N + i] = rows[i];
         for (int c = 1; c < 12; c++) {
             snprintf(v2[i][c], 48, "newer %d %d", i, c);
-            rows[3 + i].col[c] = v2[i][c];
-            rows[3 + i].len[c] = (uint32_t)strlen(v2[i][c]);
+            rows[N + i].col[c] = v2[i][c];
+            rows[N + i].len[c] = (uint32_t)strlen(v2[i][c]);
         }
     }
     struct store_offset o[1] = {{5, -1, 6}};
-    CHECK_EQ_INT(store_write_batch(st, "u", rows, 6, o, 1, &err), 0);
-    CHECK_EQ_INT(count_rows("WHERE id LIKE '00000009-%'"), 3);
-    CHECK_EQ_INT(count_rows("WHERE first_name LIKE 'newer %'"), 3);
+    CHECK_EQ_INT(store_write_batch(st, "u", rows, 2 * N, o, 1, &err), 0);
+    CHECK_EQ_INT(count_rows("WHERE id LIKE '00000009-%'"), N);
+    CHECK_EQ_INT(count_rows("WHERE first_name LIKE 'newer %'"), N);
     /* And across batches. */
-    make_rows(rows, 3, 9, 2);
+    make_rows(rows, N, 9, 2);
     struct store_offset o2[1] = {{5, 6, 9}};
-    CHECK_EQ_INT(store_write_batch(st, "u", rows, 3, o2, 1, &err), 0);
-    CHECK_EQ_INT(count_rows("WHERE first_name LIKE '% v2'"), 3);
-    CHECK_EQ_INT(count_rows("WHERE id LIKE '00000009-%'"), 3);
+    CHECK_EQ_INT(store_write_batch(st, "u", rows, N, o2, 1, &err), 0);
+    CHECK_EQ_INT(count_rows("WHERE first_name LIKE '% v2'"), N);
+    CHECK_EQ_INT(count_rows("WHERE id LIKE '00000009-%'"), N);
     store_close(st);
 }
 
@@ -253,11 +255,11 @@ static void test_query(void)
         return;
     struct qres q = {0};
     CHECK(store_query(ro, "SELECT count(*) FROM created_users", 5000, qcb, &q, &err) == 0);
-    CHECK_EQ_STR(q.first, "213");
+    CHECK_EQ_STR(q.first, "310"); /* test_atomic 210, test_upsert 100 */
     memset(&q, 0, sizeof(q));
     CHECK(store_query(ro, "select count(*) from spark_streams.created_users;", 5000, qcb, &q,
                       &err) == 0);
-    CHECK_EQ_STR(q.first, "213");
+    CHECK_EQ_STR(q.first, "310"); /* test_atomic 210, test_upsert 100 */
     memset(&q, 0, sizeof(q));
     CHECK(store_query(ro, "SELECT * FROM created_users LIMIT 3", 5000, qcb, &q, &err) == 0);
     CHECK_EQ_INT(q.rows, 3);
@@ -277,7 +279,7 @@ static void test_query(void)
                       200, qcb, &q, &err) == -1);
     CHECK(strstr(err.msg, "longer than") != NULL);
     store_close(ro);
-    CHECK_EQ_INT(count_rows(NULL), 213);
+    CHECK_EQ_INT(count_rows(NULL), 310);
 }
 
 /* The child writes batches of 5000 rows forever, each resuming from the stored offset; the
@@ -1128,6 +1130,7 @@ int main(void)
     core_suite("store", "");
     core_suite("store_delta", "layout=delta&merge_rows=7000");
     core_suite("store_rowid", "layout=rowid");
+    core_suite("store_unsorted", "sort=0");
     test_checkpointer();
     test_delta();
     test_delta_slices();
