@@ -121,7 +121,7 @@ int parse_hostport(const char *s, char *host, int *port, struct sl_err *err)
     host[hl] = '\0';
     if (hl == 0)
         strcpy(host, "0.0.0.0");
-    int64_t p;
+    int64_t p = 0; /* set by parse_int on success; 0 keeps -Wmaybe-uninitialized quiet */
     if (parse_int(colon + 1, 0, 65535, &p, NULL) != 0)
         return sl_err_set(err, "'%s' has no valid port (0-65535)", s);
     *port = (int)p;
