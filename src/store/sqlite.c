@@ -49,11 +49,12 @@ struct sqlite_store {
     const struct store_table *t;
     char group[256];
     bool readonly;
-    bool sort;                /* sort each batch by key before upserting */
-    sqlite3_stmt *upsert;     /* rows */
-    sqlite3_stmt *get_off;    /* SELECT next_offset */
-    sqlite3_stmt *put_off;    /* upsert of sluice_offsets */
-    struct sqlite_key *order; /* reusable sort array, cap_order entries */
+    bool sort;                    /* sort each batch by key before upserting */
+    sqlite3_stmt *upsert;         /* rows */
+    sqlite3_stmt *get_off;        /* SELECT next_offset */
+    sqlite3_stmt *put_off;        /* upsert of sluice_offsets */
+    struct sqlite_key *order;     /* reusable sort array, cap_order entries */
+    struct sqlite_key *order_tmp; /* the radix sort's other half (sort_keys), cap_order */
     size_t cap_order;
     int64_t deadline_ms;      /* for the query progress handler */
     struct sqlite_ckpt *ckpt; /* background checkpointer, or NULL (inline autocheckpoint) */
@@ -175,9 +176,12 @@ struct sqlite_ckpt {
     struct sl_err why; /* what it said */
 };
 
-/* A row's key and position in the batch, for sorting, and the key's id_hash (layout=delta). */
+/* A row's key and position in the batch, for sorting, and the key's id_hash (layout=delta).
+ * pre is the key's first 8 bytes as a big-endian number (zeros after a shorter key): ordering
+ * by it agrees with memcmp, so most comparisons of random ids end there. */
 struct sqlite_key {
     const char *key;
+    uint64_t pre;
     uint32_t len;
     uint32_t idx;
     uint32_t h;
@@ -2340,6 +2344,7 @@ static void sqlite_store_close(struct store *st)
     if (s->db)
         sqlite3_close_v2(s->db);
     free(s->order);
+    free(s->order_tmp);
     free(s);
 }
 
@@ -2471,9 +2476,19 @@ static int sqlite_store_load_offset(struct store *st, const char *topic, int32_t
     return 0;
 }
 
+static uint64_t key_prefix(const char *k, uint32_t len)
+{
+    uint64_t v = 0;
+    for (uint32_t i = 0; i < 8; i++)
+        v = v << 8 | (i < len ? (unsigned char)k[i] : 0u);
+    return v;
+}
+
 static int key_cmp(const void *a, const void *b)
 {
     const struct sqlite_key *x = a, *y = b;
+    if (x->pre != y->pre)
+        return x->pre < y->pre ? -1 : 1;
     uint32_t n = x->len < y->len ? x->len : y->len;
     int c = memcmp(x->key, y->key, n);
     if (c)
@@ -2481,6 +2496,45 @@ static int key_cmp(const void *a, const void *b)
     if (x->len != y->len)
         return x->len < y->len ? -1 : 1;
     return x->idx < y->idx ? -1 : (x->idx > y->idx);
+}
+
+/* Sorts o[0..n) as key_cmp does: a stable radix sort on pre, a byte a pass (a pass whose byte
+ * is the same in every key is skipped), then each run of keys with the same pre by key_cmp.
+ * tmp has room for n. The drain's writer spent about 7 % of its time in qsort and key_cmp:
+ * 204 ns a row for batches of 5,000 random ids, 40 ns this way (ids sharing their first 8
+ * bytes: 278 and 310 ns). */
+static void sort_keys(struct sqlite_key *o, struct sqlite_key *tmp, size_t n)
+{
+    size_t cnt[256];
+    struct sqlite_key *src = o, *dst = tmp;
+    for (int shift = 0; shift < 64; shift += 8) {
+        memset(cnt, 0, sizeof(cnt));
+        for (size_t i = 0; i < n; i++)
+            cnt[(src[i].pre >> shift) & 255]++;
+        if (cnt[(src[0].pre >> shift) & 255] == n)
+            continue;
+        size_t sum = 0;
+        for (int b = 0; b < 256; b++) {
+            size_t c = cnt[b];
+            cnt[b] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[cnt[(src[i].pre >> shift) & 255]++] = src[i];
+        struct sqlite_key *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != o)
+        memcpy(o, src, n * sizeof(*o));
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && o[j].pre == o[i].pre)
+            j++;
+        if (j - i > 1)
+            qsort(o + i, j - i, sizeof(*o), key_cmp);
+        i = j;
+    }
 }
 
 /* Fills s->order with the rows to write, in writing order: by key when sorting (only the last
@@ -2495,15 +2549,20 @@ static long plan_rows(struct sqlite_store *s, const struct store_row *rows, size
         if (!o)
             return -1;
         s->order = o;
+        o = realloc(s->order_tmp, nrows * sizeof(*o));
+        if (!o)
+            return -1;
+        s->order_tmp = o;
         s->cap_order = nrows;
     }
     int k = s->t->key_col;
     for (size_t i = 0; i < nrows; i++)
-        s->order[i] = (struct sqlite_key){rows[i].col[k], rows[i].len[k], (uint32_t)i,
-                                          s->delta ? id_hash(rows[i].col[k], rows[i].len[k]) : 0};
+        s->order[i] = (struct sqlite_key){
+            rows[i].col[k], key_prefix(rows[i].col[k], rows[i].len[k]), rows[i].len[k], (uint32_t)i,
+            s->delta ? id_hash(rows[i].col[k], rows[i].len[k]) : 0};
     if (!s->sort)
         return (long)nrows;
-    qsort(s->order, nrows, sizeof(*s->order), key_cmp);
+    sort_keys(s->order, s->order_tmp, nrows);
     size_t w = 0;
     for (size_t i = 0; i < nrows; i++) {
         bool last_of_key = i + 1 == nrows || s->order[i + 1].len != s->order[i].len ||

@@ -1106,6 +1106,56 @@ static void test_open_together(void)
     CHECK_EQ_INT(failed, 0);
 }
 
+/* A batch of random ids, some twice, goes into the delta in id order (the batch is sorted by
+ * key: its first 8 bytes by radix, the rest by comparison), each id once with its later row. */
+static void test_batch_order(void)
+{
+    char u[400], path[300];
+    snprintf(u, sizeof(u), "sqlite:%s/order", dir);
+    snprintf(path, sizeof(path), "%s/order/spark_streams.db", dir);
+    struct store *st = NULL;
+    struct sl_err err;
+    CHECK(store_open(u, &spec_users()->layout, "g", 0, &st, &err) == 0);
+    if (!st)
+        return;
+    enum { N = 400, DUP = 40 };
+    static struct store_row rows[N + DUP];
+    make_rows(rows, N, 77, 1);
+    srand(12345);
+    for (int i = 0; i < N; i++) { /* random ids; every 10th shares its first 8 bytes with the
+                                   * one before, so runs of equal prefixes are sorted too */
+        char *id = cells[i][0];
+        for (int c = 0; c < 36; c++)
+            if (c != 8 && c != 13 && c != 18 && c != 23)
+                id[c] = "0123456789abcdef"[rand() % 16];
+        if (i % 10 == 1)
+            memcpy(id, cells[i - 1][0], 8);
+    }
+    static char newer[DUP][12][48];
+    for (int i = 0; i < DUP; i++) { /* ids 0, 10, 20...: a later row with newer content */
+        rows[N + i] = rows[i * 10];
+        for (int c = 1; c < 12; c++) {
+            snprintf(newer[i][c], 48, "newer %d", i);
+            rows[N + i].col[c] = newer[i][c];
+            rows[N + i].len[c] = (uint32_t)strlen(newer[i][c]);
+        }
+    }
+    struct store_offset o[1] = {{0, -1, N + DUP}};
+    CHECK_EQ_INT(store_write_batch(st, "u", rows, N + DUP, o, 1, &err), 0);
+    store_close(st);
+    CHECK_EQ_INT(q1(path, "SELECT count(*) FROM created_users_delta", NULL), N);
+    CHECK_EQ_INT(q1(path, "SELECT count(DISTINCT id) FROM created_users_delta", NULL), N);
+    CHECK_EQ_INT(
+        q1(path, "SELECT count(*) FROM created_users_delta WHERE first_name LIKE 'newer %'", NULL),
+        DUP);
+    /* rows were appended in id order: no row has a smaller id than the one before it */
+    CHECK_EQ_INT(q1(path,
+                    "SELECT count(*) FROM (SELECT id, lag(id) OVER (ORDER BY rowid) AS prev FROM "
+                    "created_users_delta) WHERE prev IS NOT NULL AND id <= prev",
+                    NULL),
+                 0);
+}
+
 /* The tests of the sink's contract on one store location (layout given by params, "" for
  * the default). */
 static void core_suite(const char *name, const char *params)
@@ -1132,6 +1182,7 @@ int main(void)
     core_suite("store_rowid", "layout=rowid");
     core_suite("store_unsorted", "sort=0");
     test_checkpointer();
+    test_batch_order();
     test_delta();
     test_delta_slices();
     test_delta_copy();
