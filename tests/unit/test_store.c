@@ -362,14 +362,23 @@ static void test_offsets_only(void)
 /* The background checkpointer copies the WAL into the database file once the WAL passes
  * checkpoint_pages, before the writer's inline fallback at 4x that. (Its connection used to
  * do nothing: it had never read the file, so it did not know the file was in WAL mode.) */
-static void test_checkpointer(void)
+/* Opens a writer (group "g") on the store DIR/name?params; db gets its file's path. */
+static struct store *open_at(const char *name, const char *params, char db[300])
 {
-    char ck_uri[300], ck_db[300];
-    snprintf(ck_uri, sizeof(ck_uri), "sqlite:%s/ck?checkpoint_pages=100", dir);
-    snprintf(ck_db, sizeof(ck_db), "%s/ck/spark_streams.db", dir);
+    char u[400];
+    snprintf(u, sizeof(u), "sqlite:%s/%s%s%s", dir, name, *params ? "?" : "", params);
+    snprintf(db, 300, "%s/%s/spark_streams.db", dir, name);
     struct store *st = NULL;
     struct sl_err err;
-    CHECK(store_open(ck_uri, &spec_users()->layout, "g", 0, &st, &err) == 0);
+    CHECK(store_open(u, &spec_users()->layout, "g", 0, &st, &err) == 0);
+    return st;
+}
+
+static void test_checkpointer(void)
+{
+    char ck_db[300];
+    struct sl_err err;
+    struct store *st = open_at("ck", "checkpoint_pages=100", ck_db);
     if (!st)
         return;
     /* ~2000 rows of ~300 bytes: about 200 WAL pages, between 100 and 400. */
@@ -1110,12 +1119,9 @@ static void test_open_together(void)
  * key: its first 8 bytes by radix, the rest by comparison), each id once with its later row. */
 static void test_batch_order(void)
 {
-    char u[400], path[300];
-    snprintf(u, sizeof(u), "sqlite:%s/order", dir);
-    snprintf(path, sizeof(path), "%s/order/spark_streams.db", dir);
-    struct store *st = NULL;
+    char path[300];
     struct sl_err err;
-    CHECK(store_open(u, &spec_users()->layout, "g", 0, &st, &err) == 0);
+    struct store *st = open_at("order", "", path);
     if (!st)
         return;
     enum { N = 400, DUP = 40 };
