@@ -70,7 +70,8 @@ while (($(now_ms) < end)); do
         kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
         pkb=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
         pss=$((pss + ${pkb:-0}))
-        name=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | awk '{print $2}')
+        # the process may have ended since the check above: then it counts as "up"
+        name=$({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | awk '{print $2}' || true)
         case "$name" in
         broker | process | scheduler | ingest) ;;
         *) name=up ;;
