@@ -178,7 +178,7 @@ struct sqlite_ckpt {
 
 /* A row's key and position in the batch, for sorting, and the key's id_hash (layout=delta).
  * pre is the key's first 8 bytes as a big-endian number (zeros after a shorter key): ordering
- * by it agrees with memcmp, so most comparisons of random ids end there. */
+ * by it agrees with memcmp, so sort_keys radix-sorts on it and compares only keys sharing it. */
 struct sqlite_key {
     const char *key;
     uint64_t pre;
@@ -570,6 +570,19 @@ static int create_view(struct sqlite_store *s, bool replace, struct sl_err *err)
     return rc;
 }
 
+/* Writes "INSERT INTO T_delta(cols,sluice_g) VALUES(?,...),..." for nrows rows (a bare
+ * "VALUES)" for 0) into sql; returns its length (SQL_MAX or more: too long). */
+static int delta_insert_sql(const struct sqlite_store *s, int nrows, char sql[SQL_MAX])
+{
+    int n = snprintf(sql, SQL_MAX, "INSERT INTO %s(", s->tdelta);
+    col_list(s->t, sql, &n, "");
+    n += snprintf(sql + n, SQL_MAX - (size_t)n, ",sluice_g) VALUES");
+    for (int r = 0; r < nrows && n < SQL_MAX; r++) /* no write past the end once too long */
+        for (int i = 0; i <= s->t->ncols && n < SQL_MAX; i++)
+            n += snprintf(sql + n, SQL_MAX - (size_t)n, "%s?", i ? "," : r ? "),(" : "(");
+    return n < SQL_MAX ? n + snprintf(sql + n, SQL_MAX - (size_t)n, ")") : n;
+}
+
 /* The two-level layout's tables, view and statements (see struct sqlite_idmap); fresh when the
  * file had no layout for the table yet. */
 static int setup_delta(struct sqlite_store *s, bool fresh, struct sl_err *err)
@@ -599,29 +612,18 @@ static int setup_delta(struct sqlite_store *s, bool fresh, struct sl_err *err)
     n += snprintf(sql + n, sizeof(sql) - (size_t)n, " WHERE rowid=?%d", t->ncols + 1);
     if (n >= (int)sizeof(sql) || prepare(s->db, sql, &s->delta_upd, err) != 0)
         return n >= (int)sizeof(sql) ? sl_err_set(err, "sqlite: statement too long") : -1;
-    n = snprintf(sql, sizeof(sql), "INSERT INTO %s(", s->tdelta);
-    col_list(t, sql, &n, "");
-    n += snprintf(sql + n, sizeof(sql) - (size_t)n, ",sluice_g) VALUES(");
-    for (int i = 0; i <= t->ncols; i++)
-        n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s?%d", i ? "," : "", i + 1);
-    n += snprintf(sql + n, sizeof(sql) - (size_t)n, ")");
-    if (n >= (int)sizeof(sql) || prepare(s->db, sql, &s->delta_ins, err) != 0)
-        return n >= (int)sizeof(sql) ? sl_err_set(err, "sqlite: statement too long") : -1;
-    /* The same for up to INS_GROUP rows, as many as the statement's length and SQLite's limit
-     * on parameters allow; one at a time when batches are not sorted (they may repeat an id,
-     * whose second row must find the first). */
-    n = snprintf(sql, sizeof(sql), "INSERT INTO %s(", s->tdelta);
-    col_list(t, sql, &n, "");
-    n += snprintf(sql + n, sizeof(sql) - (size_t)n, ",sluice_g) VALUES");
-    int np = t->ncols + 1, room = (int)sizeof(sql) - n - 1;
-    int group = room / (2 * np + 2);
+    /* One new row a statement, and up to INS_GROUP: as many as the statement's length and
+     * SQLite's limit on parameters allow; one at a time when batches are not sorted (they may
+     * repeat an id, whose second row must find the first). */
+    int np = t->ncols + 1;
+    int group = ((int)sizeof(sql) - delta_insert_sql(s, 0, sql)) / (2 * np + 2);
     int vars = sqlite3_limit(s->db, SQLITE_LIMIT_VARIABLE_NUMBER, -1) / np;
     group = group < vars ? group : vars;
     s->ins_group = !s->sort || group < 2 ? 1 : group < INS_GROUP ? group : INS_GROUP;
-    for (int r = 0; s->ins_group > 1 && r < s->ins_group; r++)
-        for (int i = 0; i < np; i++)
-            n += snprintf(sql + n, sizeof(sql) - (size_t)n, "%s?", i ? "," : r ? "),(" : "(");
-    n += snprintf(sql + n, sizeof(sql) - (size_t)n, ")");
+    n = delta_insert_sql(s, 1, sql);
+    if (n >= (int)sizeof(sql) || prepare(s->db, sql, &s->delta_ins, err) != 0)
+        return n >= (int)sizeof(sql) ? sl_err_set(err, "sqlite: statement too long") : -1;
+    n = s->ins_group > 1 ? delta_insert_sql(s, s->ins_group, sql) : 0;
     if (s->ins_group > 1 &&
         (n >= (int)sizeof(sql) || prepare(s->db, sql, &s->delta_ins_n, err) != 0))
         return n >= (int)sizeof(sql) ? sl_err_set(err, "sqlite: statement too long") : -1;
@@ -2487,8 +2489,6 @@ static uint64_t key_prefix(const char *k, uint32_t len)
 static int key_cmp(const void *a, const void *b)
 {
     const struct sqlite_key *x = a, *y = b;
-    if (x->pre != y->pre)
-        return x->pre < y->pre ? -1 : 1;
     uint32_t n = x->len < y->len ? x->len : y->len;
     int c = memcmp(x->key, y->key, n);
     if (c)
