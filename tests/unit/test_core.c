@@ -1,5 +1,8 @@
-/* Unit tests for src/core: CRC-32C, units, bounded buffers, config precedence. */
+/* Unit tests for src/core: CRC-32C, units, bounded buffers, config precedence, UUIDs. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -7,6 +10,7 @@
 #include "core/config.h"
 #include "core/crc32c.h"
 #include "core/units.h"
+#include "core/uuid.h"
 
 static void test_crc32c(void)
 {
@@ -201,6 +205,61 @@ static void test_config(void)
     rmdir(dir);
 }
 
+/* uuid_parse against a byte-by-byte reading of the 8-4-4-4-12 form with hex_digit: every
+ * byte value at every position of a valid id, lengths 35 to 37, and the bytes it decodes. */
+static int ref_uuid(const char *s, uint8_t out[16])
+{
+    if (strlen(s) != 36)
+        return -1;
+    for (int i = 0, j = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return -1;
+            continue;
+        }
+        int hi = hex_digit((unsigned char)s[i]), lo = hex_digit((unsigned char)s[i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[j++] = (uint8_t)(hi << 4 | lo);
+        i++;
+    }
+    return 0;
+}
+
+static void test_uuid(void)
+{
+    const char *good[] = {
+        "7a0eed16-9430-4d68-901f-c0d4c1c3bf00", "7A0EED16-9430-4D68-901F-C0D4C1C3BF00",
+        "00000000-0000-0000-0000-000000000000", "ffffffff-FFFF-aBcD-9999-0123456789ef"};
+    for (size_t g = 0; g < sizeof(good) / sizeof(good[0]); g++) {
+        uint8_t a[16], b[16];
+        CHECK(uuid_parse(good[g], a) == 0);
+        CHECK(ref_uuid(good[g], b) == 0);
+        CHECK(memcmp(a, b, 16) == 0);
+        char txt[37];
+        uuid_format(a, txt);
+        CHECK(strcasecmp(txt, good[g]) == 0);
+        int differ = 0;
+        for (int i = 0; i < 36; i++)
+            for (int c = 1; c < 256; c++) {
+                char s[37];
+                memcpy(s, good[g], 37);
+                s[i] = (char)c;
+                int want = ref_uuid(s, b), got = uuid_parse(s, a);
+                differ += want != got || (got == 0 && memcmp(a, b, 16) != 0);
+            }
+        CHECK_EQ_INT(differ, 0);
+        char s[40];
+        snprintf(s, sizeof(s), "%sa", good[g]);
+        CHECK(uuid_parse(s, a) == -1);
+        snprintf(s, sizeof(s), "%.35s", good[g]);
+        CHECK(uuid_parse(s, a) == -1);
+    }
+    CHECK(uuid_parse(NULL, (uint8_t[16]){0}) == -1);
+    CHECK(!uuid_valid("7a0eed16-9430-4d68-901f-c0d4c1c3bfg0"));
+    CHECK(uuid_valid("7a0eed16-9430-4d68-901f-c0d4c1c3bf00"));
+}
+
 int main(void)
 {
     test_crc32c();
@@ -208,5 +267,6 @@ int main(void)
     test_iso_time();
     test_buf();
     test_config();
+    test_uuid();
     return check_summary();
 }

@@ -187,6 +187,10 @@ static void test_bad(void)
         CHECK_EQ_INT(decode(v, strlen(v), &row, reason), -1);
     }
     expect_bad_s(user(NULL, "\"last_name\":\"a\\u0000b\""), "NUL character");
+    /* after other escapes, after an escaped backslash, and as a string's last character */
+    expect_bad_s(user(NULL, "\"last_name\":\"\\n\\t\\u0041\\u0000\""), "NUL character");
+    expect_bad_s(user(NULL, "\"last_name\":\"a\\\\\\u0000\""), "NUL character");
+    expect_bad_s(user(NULL, "\"x\":\"\\/\",\"last_name\":\"\\u0000\""), "NUL character");
     /* An escaped backslash before u0000 is just text. */
     {
         struct store_row row;
