@@ -500,7 +500,7 @@ static void sync_start(struct broker *bk)
         if (tp->storage_failed)
             continue; /* never synced again: a later fsync could succeed over lost pages */
         it->failed = false;
-        int rc = partition_sync_prepare(tp->log, &it->t, &err);
+        int rc = partition_sync_prepare(tp->log, bk->cfg.cache_window, &it->t, &err);
         if (rc < 0)
             fatal_sync(tp, err.msg);
         if (rc == 0)

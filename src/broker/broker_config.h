@@ -32,6 +32,7 @@ struct broker_config {
     int32_t max_auto_create;    /* topics one Metadata request may auto-create */
     enum flush_policy flush;
     int64_t flush_interval_ms;
+    int64_t cache_window; /* drop-behind: newest bytes of a partition left cached (0: off) */
     int64_t retention_check_ms;
     int64_t group_initial_delay_ms;
     struct partition_config log; /* defaults for new topics */

@@ -30,6 +30,9 @@ static const struct opt_def broker_opts[] = {
     {"flush", OPT_STRING, "group", "POLICY",
      "group: acks=all waits for a shared fsync; interval: fsync every --flush-interval"},
     {"flush-interval", OPT_DURATION, "1s", "DURATION", "fsync period with --flush interval"},
+    {"cache-window", OPT_SIZE, "64MiB", "SIZE",
+     "with --flush group, a partition's data older than its newest SIZE leaves the OS page cache "
+     "once synced, so writes reuse that memory (0 = leave the cache to the kernel)"},
     {"segment-bytes", OPT_SIZE, "1GiB", "SIZE", "roll a partition's segment file at this size"},
     {"retention", OPT_DURATION, "7d", "DURATION",
      "delete segments older than this (0 = keep forever)"},
@@ -134,6 +137,9 @@ static int load_config(struct config *cfg, struct broker_config *bc, struct sl_e
     bc->flush_interval_ms = config_ms(cfg, "flush-interval");
     if (bc->flush_interval_ms < 1)
         bc->flush_interval_ms = 1;
+    bc->cache_window = config_size(cfg, "cache-window");
+    if (bc->cache_window < 0)
+        return sl_err_set(err, "--cache-window must not be negative");
     bc->log.segment_bytes = config_size(cfg, "segment-bytes");
     if (bc->log.segment_bytes < 1024 || bc->log.segment_bytes > ((int64_t)1 << 32) - 1)
         return sl_err_set(err, "--segment-bytes must be between 1KiB and 4GiB");

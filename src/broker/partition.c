@@ -515,7 +515,11 @@ static void ticket_release(struct partition_sync_ticket *t)
     t->rp_path = NULL;
 }
 
-int partition_sync_prepare(struct partition *p, struct partition_sync_ticket *t, struct sl_err *err)
+/* Drop-behind works in whole units of this many bytes. */
+#define DROP_UNIT ((int64_t)1 << 20)
+
+int partition_sync_prepare(struct partition *p, int64_t keep, struct partition_sync_ticket *t,
+                           struct sl_err *err)
 {
     struct segment *seg = active(p);
     *t = (struct partition_sync_ticket){.rp_base = -1};
@@ -558,18 +562,30 @@ int partition_sync_prepare(struct partition *p, struct partition_sync_ticket *t,
     }
     if (seg->dirty && !(t->path = strdup(seg->path)))
         goto oom;
+    /* Drop-behind: whole MiBs of the active segment older than its newest `keep` bytes leave
+     * the page cache once synced (the sync thread calls fadvise after the fdatasync). */
+    int64_t upto = keep > 0 && seg->size > keep ? (seg->size - keep) / DROP_UNIT * DROP_UNIT : 0;
+    if (t->path && upto > seg->uncached) {
+        t->drop_from = seg->uncached;
+        t->drop_to = upto;
+        seg->uncached = upto;
+    }
     return 1;
 oom:
     ticket_release(t);
     return sl_err_set(err, "out of memory");
 }
 
-static int sync_file(const char *path, struct sl_err *err)
+/* fdatasyncs path's data; then, with drop_to > drop_from, asks the kernel to drop that range
+ * from the page cache (the pages are clean now, so it can). */
+static int sync_file(const char *path, int64_t drop_from, int64_t drop_to, struct sl_err *err)
 {
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return sl_err_errno(err, "open %s", path);
     int rc = fdatasync(fd) == 0 ? 0 : sl_err_errno(err, "fdatasync %s", path);
+    if (rc == 0 && drop_to > drop_from)
+        posix_fadvise(fd, drop_from, drop_to - drop_from, POSIX_FADV_DONTNEED);
     close(fd);
     return rc;
 }
@@ -578,9 +594,9 @@ int partition_sync_run(struct partition_sync_ticket *t, struct sl_err *err)
 {
     int rc = 0;
     for (int i = 0; i < t->nold && rc == 0; i++)
-        rc = sync_file(t->old[i], err);
+        rc = sync_file(t->old[i], 0, 0, err);
     if (rc == 0 && t->path)
-        rc = sync_file(t->path, err);
+        rc = sync_file(t->path, t->drop_from, t->drop_to, err);
     if (rc == 0 && t->dir)
         rc = fs_sync_dir(t->dir, err);
     if (rc == 0 && t->rp_path) {

@@ -55,12 +55,15 @@ int partition_sync(struct partition *p, struct sl_err *err);
  * is pending; run (any thread) does that file work (opening each file only while it syncs it,
 so thousands of tickets hold no descriptors) and releases the ticket;
  * finish (owner thread) records it. Appends may go on meanwhile; they need a later sync. -1 on
- * error. */
+ * error. keep > 0 turns on drop-behind: once synced, whole MiBs of the active segment older than
+ * its newest keep bytes are dropped from the page cache (a rolled segment keeps its tail), so
+ * appends reuse the memory of older ones instead of growing the cache (see broker-storage.md). */
 struct partition_sync_ticket {
     char *path; /* the active segment's file, or NULL when it is clean */
     int64_t base_offset;
-    int64_t end_offset; /* everything before this is durable once run succeeds */
-    char **old;         /* rolled segments' files not yet synced */
+    int64_t end_offset;         /* everything before this is durable once run succeeds */
+    int64_t drop_from, drop_to; /* bytes of path to drop from the page cache once synced */
+    char **old;                 /* rolled segments' files not yet synced */
     int nold;
     char *dir;       /* the directory to fsync, or NULL */
     char *rp_path;   /* the recovery point to write once all of the above is durable */
@@ -69,7 +72,7 @@ struct partition_sync_ticket {
     bool rp_failed;
     struct sl_err rp_err;
 };
-int partition_sync_prepare(struct partition *p, struct partition_sync_ticket *t,
+int partition_sync_prepare(struct partition *p, int64_t keep, struct partition_sync_ticket *t,
                            struct sl_err *err);
 int partition_sync_run(struct partition_sync_ticket *t, struct sl_err *err);
 void partition_sync_finish(struct partition *p, const struct partition_sync_ticket *t);

@@ -29,6 +29,7 @@ struct segment {
     int slot;                  /* in the descriptor pool (segment.c), -1 when never opened */
     uint32_t slot_gen;         /* the slot's generation when it was ours: stale once reused */
     bool dirty;                /* appended to since the last segment_sync */
+    int64_t uncached;          /* bytes below this were dropped from the page cache */
     char *path;                /* the .log file */
     struct offset_index index;
 };

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "broker/batch.h"
@@ -697,6 +699,84 @@ static void test_storage_error_cut(void)
     rm_rf(tmp);
 }
 
+/* Pages of the file at path in [from, to) that are in the page cache. */
+static long resident_pages(const char *path, int64_t from, int64_t to)
+{
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || st.st_size < to) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    long pg = sysconf(_SC_PAGESIZE), n = 0;
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED)
+        return -1;
+    size_t npages = ((size_t)st.st_size + (size_t)pg - 1) / (size_t)pg;
+    unsigned char *vec = malloc(npages);
+    if (vec && mincore(m, (size_t)st.st_size, vec) == 0) {
+        for (int64_t i = from / pg; i < (to + pg - 1) / pg; i++)
+            n += vec[i] & 1;
+    } else {
+        n = -1;
+    }
+    free(vec);
+    munmap(m, (size_t)st.st_size);
+    return n;
+}
+
+/* Drop-behind (partition_sync_prepare's keep): once synced, the active segment's whole MiBs
+ * older than its newest keep bytes leave the page cache, the newest stay, the records read
+ * back whole, and keep = 0 drops nothing. In a directory under the working directory (the
+ * build tree): tmpfs pages cannot be dropped. */
+static void test_drop_behind(void)
+{
+    char tmp[64] = "sluice-drop-XXXXXX", dir[96];
+    if (!mkdtemp(tmp))
+        abort();
+    struct statfs fs;
+    bool droppable = statfs(tmp, &fs) == 0 && fs.f_type != 0x01021994; /* TMPFS_MAGIC */
+    if (!droppable)
+        fprintf(stderr, "test_drop_behind: %s is on tmpfs: residency not checked\n", tmp);
+    const int64_t mib = 1 << 20;
+    for (int keep_on = 1; keep_on >= 0; keep_on--) {
+        sprintf(dir, "%s/topic-%d", tmp, keep_on);
+        struct partition_config cfg = config((int64_t)1 << 30);
+        struct partition *p = open_part(dir, &cfg);
+        if (!p)
+            return;
+        int64_t keep = keep_on ? 2 * mib : 0, dropped = 0;
+        for (int round = 0; round < 2; round++) {
+            append_batches(p, round == 0 ? 100 : 40, 30, 0, 2000); /* 6 MB, then 2.4 MB more */
+            struct partition_sync_ticket t;
+            struct sl_err err;
+            CHECK_EQ_INT(partition_sync_prepare(p, keep, &t, &err), 1);
+            int64_t size = partition_size_bytes(p);
+            int64_t want = keep_on ? (size - keep) / mib * mib : 0;
+            CHECK_EQ_INT(t.drop_from, dropped);
+            CHECK_EQ_INT(t.drop_to, keep_on ? want : 0);
+            char path[160];
+            snprintf(path, sizeof(path), "%s/%020d.log", dir, 0);
+            CHECK_EQ_INT(partition_sync_run(&t, &err), 0);
+            partition_sync_finish(p, &t);
+            if (droppable) {
+                long pg = sysconf(_SC_PAGESIZE);
+                CHECK_EQ_INT(resident_pages(path, 0, want), 0);
+                /* the newest keep bytes (and everything, without drop-behind) stay cached */
+                CHECK_EQ_INT(resident_pages(path, want, size), (size - want + pg - 1) / pg);
+            }
+            dropped = keep_on ? want : 0;
+        }
+        int rc;
+        struct scan sc = read_at(p, 0, INT64_MAX, 64 << 20, &rc);
+        CHECK(rc == 0 && sc.ok && sc.batches == 140 && sc.first_base == 0);
+        partition_close(p);
+    }
+    rm_rf(tmp);
+}
+
 int main(void)
 {
     test_slices();
@@ -707,5 +787,6 @@ int main(void)
     test_retention_bytes();
     test_retention_time_and_timestamps();
     test_big_batch();
+    test_drop_behind();
     return check_summary();
 }
