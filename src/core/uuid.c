@@ -1,11 +1,9 @@
 /* UUID generation and parsing. */
 #include "core/uuid.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "core/fsutil.h"
-#include "core/units.h"
 
 void uuid_v4(uint8_t out[16])
 {
