@@ -745,8 +745,9 @@ static void test_drop_behind(void)
         sprintf(dir, "%s/topic-%d", tmp, keep_on);
         struct partition_config cfg = config((int64_t)1 << 30);
         struct partition *p = open_part(dir, &cfg);
+        CHECK(p != NULL);
         if (!p)
-            return;
+            break;
         int64_t keep = keep_on ? 2 * mib : 0, dropped = 0;
         for (int round = 0; round < 2; round++) {
             append_batches(p, round == 0 ? 100 : 40, 30, 0, 2000); /* 6 MB, then 2.4 MB more */
