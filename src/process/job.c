@@ -108,7 +108,6 @@ struct process_job {
     bool tending;          /* a store_tend step asked of the writer and not collected yet */
     bool tend_more;        /* the store may have work left (a batch committed since it said no) */
     int64_t last_input_us; /* monotonic: the last record taken or batch handed over */
-    int64_t now_us;        /* monotonic: when take() last read the clock, 0 after a poll */
 
     int64_t kafka_commit_ms; /* monotonic: last progress commit to Kafka */
     int failures;            /* consecutive failed batches */
@@ -859,12 +858,13 @@ static void batch_start(struct batch *b, int64_t now)
     b->wall_off = wall_us() - now;
 }
 
-/* Takes one consumed record into the open batch (decoded row or dead letter). */
-static void take(struct process_job *j, const rd_kafka_message_t *m)
+/* Takes one consumed record into the open batch (decoded row or dead letter). Returns the
+ * monotonic time it read for the row, or 0 when it took none. */
+static int64_t take(struct process_job *j, const rd_kafka_message_t *m)
 {
     struct part *p = m->partition < j->nparts ? &j->parts[m->partition] : NULL;
     if (!p || !p->assigned)
-        return; /* fetched before a revoke; its new owner reads it */
+        return 0; /* fetched before a revoke; its new owner reads it */
     int64_t expect = p->in_batch ? p->batch_next : p->next;
     if (expect >= 0 && m->offset < expect) {
         /* Already in the store or the batch (a stale prefetch) -- unless the log was reset
@@ -879,13 +879,13 @@ static void take(struct process_job *j, const rd_kafka_message_t *m)
                       "again from its start.",
                       j->o.topic, (int)m->partition, hi, expect);
             if (batch_flush(j) != 0)
-                return; /* everything sought back to the store, which checks again */
+                return 0; /* everything sought back to the store, which checks again */
             p->next = lo >= 0 ? lo : 0;
             seek_one(j, m->partition, p->next);
-            return;
+            return 0;
         }
         j->skipped++;
-        return;
+        return 0;
     }
     if (expect >= 0 && m->offset > expect)
         log_warn(MOD,
@@ -896,16 +896,16 @@ static void take(struct process_job *j, const rd_kafka_message_t *m)
      * comes again. */
     if (!batch_room(j)) {
         if (handoff(j) != 0)
-            return;
+            return 0;
         if (!batch_room(j)) {
             job_fatal(j, "out of memory");
-            return;
+            return 0;
         }
     }
     /* One clock read a record, not two (wall and monotonic clock reads, with librdkafka's
      * own in each poll, were 11 % of the loop thread's time): it stamps the row, and the
      * loop's --batch-linger check after this take uses it too. */
-    int64_t now = j->now_us = mono_us();
+    int64_t now = mono_us();
     if (j->cur->nin == 0)
         batch_start(j->cur, now);
     char reason[256];
@@ -914,12 +914,12 @@ static void take(struct process_job *j, const rd_kafka_message_t *m)
     if (rc == -2) {
         /* The batch's byte bound is reached: hand it over and decode into the other arena. */
         if (handoff(j) != 0)
-            return; /* sought back: this record comes again */
-        now = j->now_us = mono_us();
+            return 0; /* sought back: this record comes again */
+        now = mono_us();
         batch_start(j->cur, now);
         if (!batch_room(j)) {
             job_fatal(j, "out of memory");
-            return;
+            return 0;
         }
         row = &j->cur->rows[j->cur->nrows];
         rc = spec_decode(j->spec, m->payload, m->len, &j->cur->arena, row, reason, sizeof(reason));
@@ -949,6 +949,7 @@ static void take(struct process_job *j, const rd_kafka_message_t *m)
     p->in_batch = true;
     p->batch_next = m->offset + 1;
     j->cur->nin++;
+    return now;
 }
 
 /* Consumer lag from the high watermarks librdkafka caches from fetch responses (no request). */
@@ -1083,13 +1084,13 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
          * so an open batch older than --batch-linger must not make the loop spin. The 100 ms
          * bound is only a safety. */
         int timeout = b->nin > 0 && !j->flying && !batch_young(j, b) ? 0 : 100;
-        j->now_us = 0;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(j->rk, timeout);
         /* Nothing more fetched: the open batch need not wait for --batch-linger. */
         bool drained = m == NULL;
+        int64_t took_us = 0; /* the clock take() read, if it took the record */
         if (m) {
             if (!m->err)
-                take(j, m);
+                took_us = take(j, m);
             else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 log_warn(MOD, "consume: %s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
@@ -1097,9 +1098,9 @@ int process_job_run(struct process_job *j, const atomic_bool *stop, struct sl_er
         b = j->cur;
         if (collect(j, false) == 0 && b == j->cur &&
             (b->nin >= (size_t)j->o.batch_max ||
-             (b->nin > 0 && ((drained && !batch_young(j, b)) ||
-                             (j->now_us ? j->now_us : mono_us()) - b->start_us >=
-                                 j->o.batch_linger_ms * 1000)))) {
+             (b->nin > 0 &&
+              ((drained && !batch_young(j, b)) ||
+               (took_us ? took_us : mono_us()) - b->start_us >= j->o.batch_linger_ms * 1000)))) {
             /* Due and the writer is free: full, or everything fetched is in it, or older than
              * --batch-linger. Records do not wait for more to come while the writer idles:
              * the next batch fills while this one commits, so under load batches still grow
